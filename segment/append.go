@@ -1,0 +1,337 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Appended is the handle of one appended batch. Done is closed once the
+// batch is durable (or at once for acks=0); Err then says whether it is.
+type Appended struct {
+	// Base and Last are the offsets of the batch's first and last record.
+	Base, Last int64
+
+	log  *Log
+	end  int64 // offset after the batch
+	size int
+	done chan struct{}
+	err  error
+}
+
+// Done is closed when the append is resolved.
+func (a *Appended) Done() <-chan struct{} { return a.done }
+
+// Err is the outcome, valid once Done is closed: nil when durable.
+func (a *Appended) Err() error { return a.err }
+
+// Wait blocks until the append is resolved and returns its outcome.
+func (a *Appended) Wait() error {
+	<-a.done
+	return a.err
+}
+
+func (a *Appended) resolve(err error) {
+	a.err = err
+	close(a.done)
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Append validates batch (one RecordBatch v2), assigns its base offset and
+// the partition leader epoch, and writes it to the log. Nothing is written
+// when it returns an error. With acks 0 the handle is resolved at once;
+// otherwise it resolves when the batch is durable. Reads see the batch once
+// it is durable, whatever acks was.
+func (l *Log) Append(batch []byte, epoch int32, acks int16) (*Appended, error) {
+	l.mu.RLock()
+	maxBytes, segBytes := l.cfg.MaxMessageBytes, l.cfg.SegmentBytes
+	l.mu.RUnlock()
+	h, err := ValidateBatch(batch, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(batch)) > segBytes {
+		return nil, fmt.Errorf("%w: %d bytes exceeds segment.bytes %d", ErrBatchTooLarge, len(batch), segBytes)
+	}
+	if err := l.c.reserve(); err != nil {
+		return nil, err
+	}
+	req := &Appended{log: l, size: len(batch), done: make(chan struct{})}
+	l.mu.Lock()
+	if err := l.appendLocked(batch, &h, epoch, req); err != nil {
+		l.mu.Unlock()
+		l.c.unreserve()
+		return nil, err
+	}
+	l.c.enqueue(req)
+	l.mu.Unlock()
+	if acks == 0 {
+		return &Appended{Base: req.Base, Last: req.Last, done: closedChan}, nil
+	}
+	return req, nil
+}
+
+func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, req *Appended) error {
+	switch {
+	case l.closed:
+		return ErrClosed
+	case l.failed != nil:
+		return fmt.Errorf("%w: %v", ErrLogFailed, l.failed)
+	}
+	seg := l.active()
+	n := int64(len(batch))
+	for seg.size > 0 && (seg.size+n > int64(len(seg.active.buf)) || seg.size+n > l.cfg.SegmentBytes || time.Since(seg.active.rolledAt) >= l.cfg.SegmentMs) {
+		if seg.active.preparing {
+			// The preparation goroutine still uses the file: wait, then
+			// look again, since another append may have rolled meanwhile.
+			l.prepDone.Wait()
+			if l.closed || l.failed != nil {
+				return ErrClosed
+			}
+			seg = l.active()
+			continue
+		}
+		if err := l.rollLocked(); err != nil {
+			return err
+		}
+		seg = l.active()
+	}
+	a := seg.active
+	if seg.size+n > a.allocated {
+		if err := l.allocateLocked(seg, seg.size+n); err != nil {
+			return err
+		}
+	}
+	pos := seg.size
+	copy(a.buf[pos:], batch)
+	setOffsetAndEpoch(a.buf[pos:], l.next, epoch)
+	a.m.Dirty(int(pos), len(batch))
+	h.BaseOffset, h.PartitionLeaderEpoch = l.next, epoch
+	a.idx.add(seg.base, int(pos), h, l.cfg.IndexIntervalBytes)
+	if seg.size == 0 {
+		a.rolledAt = time.Now()
+	}
+	seg.size += n
+	seg.maxTs = a.idx.maxTs
+	req.Base, req.Last = l.next, h.LastOffset()
+	l.next = h.LastOffset() + 1
+	seg.next = l.next
+	req.end = l.next
+	// Keep allocation ahead of the writer, off this path.
+	if !a.preparing && a.allocated < int64(len(a.buf)) && a.allocated-seg.size < l.cfg.PreallocateBytes/2 {
+		select {
+		case l.prep <- l:
+			a.preparing = true
+		default:
+		}
+	}
+	return nil
+}
+
+// allocateLocked extends the active segment's allocation to at least need
+// bytes, on the append path (when the background preparation fell behind).
+func (l *Log) allocateLocked(seg *segment, need int64) error {
+	a := seg.active
+	end := min(max(need, a.allocated+l.cfg.PreallocateBytes), int64(len(a.buf)))
+	if err := a.f.Allocate(a.allocated, end-a.allocated); err != nil {
+		return fmt.Errorf("segment: allocate %d bytes for %s: %w", end-a.allocated, seg.path, err)
+	}
+	a.allocated = end
+	return nil
+}
+
+// prepare extends the active segment's allocation by one step ahead of the
+// writer, zeroing the new blocks first when configured. It runs on the
+// store's preparation goroutine, never under l.mu while doing I/O.
+func (l *Log) prepare() {
+	l.mu.Lock()
+	seg := l.active()
+	a := seg.active
+	if l.closed || l.failed != nil {
+		a.preparing = false
+		l.prepDone.Broadcast()
+		l.mu.Unlock()
+		return
+	}
+	off := a.allocated
+	end := min(off+l.cfg.PreallocateBytes, int64(len(a.buf)))
+	prezero := l.cfg.Prezero
+	f := a.f
+	l.mu.Unlock()
+
+	err := error(nil)
+	if end > off {
+		err = f.Allocate(off, end-off)
+		if err == nil && prezero {
+			err = writeZeros(f, off, end)
+			if err == nil {
+				err = f.Sync()
+			}
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a.preparing = false
+	l.prepDone.Broadcast()
+	if err != nil {
+		l.log.Warn("cannot allocate ahead", "file", seg.path, "error", err)
+		return
+	}
+	a.allocated = max(a.allocated, end)
+}
+
+var zeroBlock = make([]byte, 1<<20)
+
+func writeZeros(f File, off, end int64) error {
+	for off < end {
+		n := min(end-off, int64(len(zeroBlock)))
+		if _, err := f.WriteAt(zeroBlock[:n], off); err != nil {
+			return err
+		}
+		off += n
+	}
+	return nil
+}
+
+// rollLocked seals the active segment (synced, trimmed to its length, index
+// files written) and starts a new one at the log end offset.
+func (l *Log) rollLocked() error {
+	old := l.active()
+	a := old.active
+	if err := a.f.Sync(); err != nil {
+		return l.failLocked(fmt.Errorf("segment: sync %s before rolling: %w", old.path, err))
+	}
+	a.synced = old.size
+	l.advanceDurableLocked(old.next)
+	if err := a.f.Truncate(old.size); err != nil {
+		return l.failLocked(fmt.Errorf("segment: trim %s: %w", old.path, err))
+	}
+	if err := a.f.Sync(); err != nil {
+		return l.failLocked(fmt.Errorf("segment: sync %s after trimming: %w", old.path, err))
+	}
+	a.idx.seal()
+	a.m.Unmap()
+	a.f.Close()
+	old.active = nil
+	if err := writeIndexFiles(l.fs, old, &a.idx); err != nil {
+		// The indexes are rebuilt at the next open; the log goes on.
+		l.log.Warn("cannot write index files, they will be rebuilt", "file", old.path, "error", err)
+	}
+	seg := newSegment(l.dir, l.next)
+	f, err := l.fs.OpenFile(seg.path, osRDWRCreate|os.O_EXCL, 0o644)
+	if err != nil {
+		return l.failLocked(fmt.Errorf("segment: create %s: %w", seg.path, err))
+	}
+	m, err := f.Map(int(l.cfg.SegmentBytes), true)
+	if err != nil {
+		f.Close()
+		return l.failLocked(err)
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		m.Unmap()
+		f.Close()
+		return l.failLocked(fmt.Errorf("segment: sync directory: %w", err))
+	}
+	seg.active = &activeFile{f: f, m: m, buf: m.Bytes(), idx: newIndexes(), rolledAt: time.Now()}
+	l.segments = append(l.segments, seg)
+	l.log.Debug("rolled segment", "sealed", old.path, "bytes", old.size, "new_base", seg.base)
+	return nil
+}
+
+// failLocked puts the log in the failed state: no more appends.
+func (l *Log) failLocked(err error) error {
+	if l.failed == nil {
+		l.failed = err
+		l.log.Error("log failed, appends refused until it is reopened", "error", err)
+	}
+	return err
+}
+
+// sync makes everything appended so far durable and returns the high
+// watermark. Called by the committer.
+func (l *Log) sync() (int64, error) {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.RLock()
+	if l.closed || l.failed != nil {
+		defer l.mu.RUnlock()
+		if l.failed != nil {
+			return l.durable, fmt.Errorf("%w: %v", ErrLogFailed, l.failed)
+		}
+		return l.durable, ErrClosed
+	}
+	seg := l.active()
+	a := seg.active
+	target, pos := l.next, seg.size
+	l.mu.RUnlock()
+	if target == l.durableRLocked() {
+		return target, nil
+	}
+
+	err := a.f.Sync()
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if seg.active != a {
+		// Rolled meanwhile: the roll synced the whole sealed segment.
+		return l.durable, nil
+	}
+	if err != nil {
+		l.dropUnsyncedLocked(seg, err)
+		return l.durable, fmt.Errorf("%w: %v", ErrSyncFailed, err)
+	}
+	a.synced = max(a.synced, pos)
+	l.advanceDurableLocked(target)
+	return l.durable, nil
+}
+
+func (l *Log) durableRLocked() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.durable
+}
+
+// dropUnsyncedLocked handles a failed sync: the data after the last synced
+// position is no longer claimed. It is zeroed and the log end moves back to
+// the high watermark, so later appends overwrite it. If even that cannot be
+// made durable the log fails.
+func (l *Log) dropUnsyncedLocked(seg *segment, cause error) {
+	a := seg.active
+	dropped := seg.size - a.synced
+	clear(a.buf[a.synced:seg.size])
+	a.m.Dirty(int(a.synced), int(dropped))
+	seg.size = a.synced
+	l.next = l.durable
+	seg.next = l.durable
+	l.c.failPending(l, fmt.Errorf("%w: %v", ErrSyncFailed, cause))
+	// Rebuild the in-memory indexes for what remains.
+	a.idx = newIndexes()
+	scanBatches(a.buf[:seg.size], 0, seg.base, func(pos int, h *BatchHeader) error {
+		a.idx.add(seg.base, pos, h, l.cfg.IndexIntervalBytes)
+		return nil
+	})
+	seg.maxTs = a.idx.maxTs
+	l.log.Error("sync failed, unsynced writes dropped", "file", seg.path, "bytes", dropped, "log_end_offset", l.next, "error", cause)
+	if err := a.f.Sync(); err != nil {
+		l.failLocked(errors.Join(cause, err))
+	}
+}
+
+// maybeCheckpoint records the recovery point if the interval has passed.
+func (l *Log) maybeCheckpoint() {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.RLock()
+	if l.closed || l.failed != nil || time.Since(l.rpAt) < l.cfg.RecoveryPointInterval {
+		l.mu.RUnlock()
+		return
+	}
+	seg := l.active()
+	base, pos := seg.base, seg.active.synced
+	l.mu.RUnlock()
+	if err := l.writeRecoveryPointLocked(base, pos); err != nil {
+		l.log.Warn("cannot record recovery point", "error", err)
+	}
+}

@@ -1,0 +1,231 @@
+package segment
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// committer is the one group committer of a process. Appends queue here;
+// one flusher goroutine takes a round of them (bounded by the profile),
+// syncs every log they touched (concurrently), and resolves them. A lone
+// write is synced at once; writes that arrive while a sync is in flight
+// share the next one. Under load a round may wait up to MaxWait (and never
+// longer than the last sync took) to gather as many writes as the previous
+// round had, so that closed-loop writers keep sharing syncs instead of
+// splitting into alternating half-full rounds.
+type committer struct {
+	p Profile
+
+	// waiting counts writes reserved and not yet resolved; <= p.QueueDepth.
+	waiting atomic.Int64
+
+	mu     sync.Mutex
+	queue  []*Appended
+	closed bool
+
+	wake chan struct{} // capacity 1: "the queue may have grown"
+	done chan struct{} // closed when the flusher has exited
+
+	// Flusher-only state.
+	lastRound    int
+	lastRoundEnd time.Time
+	lastSyncTook time.Duration
+
+	// Counters, read with atomic loads.
+	syncs  atomic.Int64
+	writes atomic.Int64
+}
+
+func newCommitter(p Profile) *committer {
+	c := &committer{p: p, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go c.run()
+	return c
+}
+
+// reserve takes a queue slot for one write, or refuses with ErrQueueFull.
+func (c *committer) reserve() error {
+	if c.waiting.Add(1) > int64(c.p.QueueDepth) {
+		c.waiting.Add(-1)
+		return ErrQueueFull
+	}
+	return nil
+}
+
+func (c *committer) unreserve() { c.waiting.Add(-1) }
+
+// enqueue hands a written batch to the flusher. Callers hold the log's mu,
+// so a log's writes queue in offset order.
+func (c *committer) enqueue(a *Appended) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		c.resolve(a, ErrClosed)
+		return
+	}
+	c.queue = append(c.queue, a)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *committer) resolve(a *Appended, err error) {
+	c.waiting.Add(-1)
+	a.resolve(err)
+}
+
+// failPending resolves every queued write of l with err. Callers hold l.mu.
+func (c *committer) failPending(l *Log, err error) {
+	c.mu.Lock()
+	keep := c.queue[:0]
+	var failed []*Appended
+	for _, a := range c.queue {
+		if a.log == l {
+			failed = append(failed, a)
+		} else {
+			keep = append(keep, a)
+		}
+	}
+	clear(c.queue[len(keep):])
+	c.queue = keep
+	c.mu.Unlock()
+	for _, a := range failed {
+		c.resolve(a, err)
+	}
+}
+
+func (c *committer) queued() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue)
+}
+
+func (c *committer) run() {
+	defer close(c.done)
+	for {
+		c.mu.Lock()
+		for len(c.queue) == 0 {
+			if c.closed {
+				c.mu.Unlock()
+				return
+			}
+			c.mu.Unlock()
+			<-c.wake
+			c.mu.Lock()
+		}
+		c.mu.Unlock()
+		c.gather()
+		round := c.take()
+		start := time.Now()
+		c.syncRound(round)
+		c.lastRoundEnd = time.Now()
+		c.lastSyncTook = c.lastRoundEnd.Sub(start)
+		c.lastRound = len(round)
+	}
+}
+
+// gather waits, under load only, for the queue to reach the size of the
+// previous round.
+func (c *committer) gather() {
+	if c.lastRound <= 1 || c.p.MaxWait <= 0 {
+		return
+	}
+	deadline := c.lastRoundEnd.Add(min(c.p.MaxWait, c.lastSyncTook))
+	for c.queued() < c.lastRound {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-c.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// take removes one round from the front of the queue.
+func (c *committer) take() []*Appended {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, bytes := 0, int64(0)
+	for n < len(c.queue) && n < c.p.MaxWrites {
+		if n > 0 && bytes+int64(c.queue[n].size) > c.p.MaxBytes {
+			break
+		}
+		bytes += int64(c.queue[n].size)
+		n++
+	}
+	round := make([]*Appended, n)
+	copy(round, c.queue)
+	rest := copy(c.queue, c.queue[n:])
+	clear(c.queue[rest:])
+	c.queue = c.queue[:rest]
+	return round
+}
+
+type syncResult struct {
+	durable int64
+	err     error
+}
+
+// maxParallelSyncs bounds the fdatasync calls one round has in flight.
+const maxParallelSyncs = 16
+
+func (c *committer) syncRound(round []*Appended) {
+	logs := make(map[*Log]*syncResult)
+	order := make([]*Log, 0, 4)
+	for _, a := range round {
+		if _, ok := logs[a.log]; !ok {
+			logs[a.log] = &syncResult{}
+			order = append(order, a.log)
+		}
+	}
+	if len(order) == 1 {
+		r := logs[order[0]]
+		r.durable, r.err = order[0].sync()
+	} else {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, maxParallelSyncs)
+		for _, l := range order {
+			r := logs[l]
+			sem <- struct{}{}
+			wg.Go(func() {
+				r.durable, r.err = l.sync()
+				<-sem
+			})
+		}
+		wg.Wait()
+	}
+	c.syncs.Add(int64(len(order)))
+	c.writes.Add(int64(len(round)))
+	for _, a := range round {
+		r := logs[a.log]
+		switch {
+		case a.end <= r.durable:
+			c.resolve(a, nil)
+		case r.err != nil:
+			c.resolve(a, r.err)
+		default:
+			c.resolve(a, ErrSyncFailed)
+		}
+	}
+	for _, l := range order {
+		l.maybeCheckpoint()
+	}
+}
+
+// close stops the flusher after it has resolved everything queued.
+func (c *committer) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	<-c.done
+}

@@ -1,0 +1,85 @@
+package segment
+
+import (
+	"fmt"
+	"sort"
+)
+
+// segmentFor returns the segment holding offset. Callers hold mu.
+func (l *Log) segmentFor(offset int64) *segment {
+	i := sort.Search(len(l.segments), func(i int) bool { return l.segments[i].base > offset }) - 1
+	if i < 0 {
+		return nil
+	}
+	return l.segments[i]
+}
+
+// Read returns a copy of the whole batches from the one holding offset on,
+// as stored, up to maxBytes but always at least one batch (Kafka's fetch
+// semantics), appended to dst. It reads from one segment and serves only
+// durable data: at the high watermark it returns no bytes. An offset below
+// the log start or above the high watermark is ErrOffsetOutOfRange.
+func (l *Log) Read(offset int64, maxBytes int, dst []byte) ([]byte, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return dst, ErrClosed
+	}
+	if offset < l.start || offset > l.durable {
+		return dst, fmt.Errorf("%w: offset %d is outside [%d, %d]", ErrOffsetOutOfRange, offset, l.start, l.durable)
+	}
+	if offset == l.durable {
+		return dst, nil
+	}
+	s := l.segmentFor(offset)
+	data, idx, release, err := l.viewLocked(s)
+	if err != nil {
+		return dst, err
+	}
+	defer release()
+	pos, ok := findBatch(data, idx, s.base, offset)
+	if !ok {
+		return dst, fmt.Errorf("%w: offset %d not found in %s", ErrCorrupt, offset, s.path)
+	}
+	end := batchesUpTo(data, pos, maxBytes)
+	return append(dst, data[pos:end]...), nil
+}
+
+// viewLocked returns the durable bytes of s and its indexes. Callers hold
+// mu (read or write) until they call release.
+func (l *Log) viewLocked(s *segment) ([]byte, *indexes, func(), error) {
+	if a := s.active; a != nil {
+		return a.buf[:a.synced], &a.idx, func() {}, nil
+	}
+	data, idx, err := l.cache.acquire(s, s.size, s.next, l.cfg.IndexIntervalBytes)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return data, idx, func() { l.cache.release(s) }, nil
+}
+
+// LookupTime returns the base offset of the first durable batch whose max
+// timestamp is >= ts (Kafka's ListOffsets by timestamp, to batch
+// precision), or found=false if there is none.
+func (l *Log) LookupTime(ts int64) (offset int64, found bool, err error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return 0, false, ErrClosed
+	}
+	for _, s := range l.segments {
+		if s.maxTs < ts {
+			continue
+		}
+		data, idx, release, err := l.viewLocked(s)
+		if err != nil {
+			return 0, false, err
+		}
+		off, ok := findTime(data, idx, s.base, ts)
+		release()
+		if ok {
+			return off, true, nil
+		}
+	}
+	return 0, false, nil
+}

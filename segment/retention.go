@@ -1,0 +1,56 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"time"
+)
+
+// Retention deletes whole sealed segments that retention.ms or
+// retention.bytes no longer keep, oldest first, and moves the log start
+// offset past them. The active segment is never deleted. It returns how
+// many segments went.
+func (l *Log) Retention(now time.Time) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	var total int64
+	for _, s := range l.segments {
+		total += s.size
+	}
+	n := 0
+	for n < len(l.segments)-1 {
+		s := l.segments[n]
+		expired := l.cfg.RetentionMs >= 0 && s.maxTs >= 0 && now.Sub(time.UnixMilli(s.maxTs)) > l.cfg.RetentionMs
+		tooBig := l.cfg.RetentionBytes >= 0 && total-s.size >= l.cfg.RetentionBytes
+		if !expired && !tooBig {
+			break
+		}
+		total -= s.size
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	gone := l.segments[:n]
+	l.segments = append([]*segment(nil), l.segments[n:]...)
+	l.start = l.segments[0].base
+	var firstErr error
+	for _, s := range gone {
+		l.cache.forget(s)
+		for _, p := range []string{s.logPath(), s.indexPath(), s.timeIndexPath()} {
+			if err := l.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) && firstErr == nil {
+				firstErr = fmt.Errorf("segment: retention: %w", err)
+			}
+		}
+		l.log.Info("deleted segment by retention", "file", filepath.Base(s.path), "bytes", s.size, "last_offset", s.next-1)
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil && firstErr == nil {
+		firstErr = err
+	}
+	return n, firstErr
+}

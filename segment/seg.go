@@ -1,0 +1,138 @@
+package segment
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// File name suffixes (Kafka's, so that operators recognise them).
+const (
+	logSuffix       = ".log"
+	indexSuffix     = ".index"
+	timeIndexSuffix = ".timeindex"
+)
+
+func segmentName(base int64, suffix string) string { return fmt.Sprintf("%020d%s", base, suffix) }
+
+// parseSegmentName returns the base offset of a NNNNNNNNNNNNNNNNNNNN.log name.
+func parseSegmentName(name string) (int64, bool) {
+	digits, ok := strings.CutSuffix(name, logSuffix)
+	if !ok || len(digits) != 20 {
+		return 0, false
+	}
+	base, err := strconv.ParseInt(digits, 10, 64)
+	return base, err == nil && base >= 0
+}
+
+// segment is one file of a partition's log: [base, next).
+type segment struct {
+	base int64
+	path string // of the .log file
+
+	// Guarded by Log.mu.
+	next  int64 // offset after the last batch; next >= base
+	size  int64 // bytes of whole batches in the file
+	maxTs int64 // highest batch max timestamp, -1 when empty
+
+	// active is set while this is the log's last, writable segment.
+	active *activeFile
+	// sealed is the on-demand read-only view of a sealed segment.
+	sealed sealedView
+}
+
+// activeFile is the open, mapped, writable state of the active segment.
+type activeFile struct {
+	f   File
+	m   Mapping
+	buf []byte // m.Bytes(); len is the segment's size limit
+	idx indexes
+	// allocated bytes of the file have disk blocks; size <= allocated.
+	allocated int64
+	// preparing is true while a background allocation is extending the file.
+	preparing bool
+	// synced bytes are durable; synced <= size.
+	synced int64
+	// rolledAt is when the segment was created or its first batch appended.
+	rolledAt time.Time
+}
+
+// sealedView maps a sealed segment read-only while readers use it.
+type sealedView struct {
+	mu   sync.Mutex
+	refs atomic.Int32
+	f    File
+	m    Mapping
+	idx  *indexes
+	// lastUse orders segments for eviction from the mapping cache.
+	lastUse uint64
+	// removed is set once retention has deleted the files; the last reader
+	// unmaps.
+	removed bool
+}
+
+func (s *segment) logPath() string       { return s.path }
+func (s *segment) indexPath() string     { return strings.TrimSuffix(s.path, logSuffix) + indexSuffix }
+func (s *segment) timeIndexPath() string { return strings.TrimSuffix(s.path, logSuffix) + timeIndexSuffix }
+
+func newSegment(dir string, base int64) *segment {
+	return &segment{base: base, next: base, maxTs: -1, path: filepath.Join(dir, segmentName(base, logSuffix))}
+}
+
+// findBatch returns the position of the batch holding offset in data, which
+// holds whole batches from base, scanning from the index hint.
+func findBatch(data []byte, x *indexes, base, offset int64) (int, bool) {
+	pos := x.lookup(uint32(offset - base))
+	for pos+BatchHeaderSize <= len(data) {
+		h, err := ParseHeader(data[pos:])
+		if err != nil || h.Size() <= 0 || pos+h.Size() > len(data) {
+			return 0, false
+		}
+		if h.LastOffset() >= offset {
+			return pos, true
+		}
+		pos += h.Size()
+	}
+	return 0, false
+}
+
+// batchesUpTo returns the end position of the run of whole batches that
+// starts at pos and fits in maxBytes, but always at least one batch.
+func batchesUpTo(data []byte, pos, maxBytes int) int {
+	end := pos
+	for end+BatchHeaderSize <= len(data) {
+		h, err := ParseHeader(data[end:])
+		if err != nil || h.Size() <= 0 || end+h.Size() > len(data) {
+			break
+		}
+		if end > pos && end+h.Size()-pos > maxBytes {
+			break
+		}
+		end += h.Size()
+	}
+	return end
+}
+
+// findTime returns the base offset of the first batch in data whose max
+// timestamp is >= ts.
+func findTime(data []byte, x *indexes, base int64, ts int64) (int64, bool) {
+	pos := 0
+	if rel, ok := x.lookupTime(ts); ok {
+		pos = x.lookup(rel)
+	}
+	for pos+BatchHeaderSize <= len(data) {
+		h, err := ParseHeader(data[pos:])
+		if err != nil || h.Size() <= 0 || pos+h.Size() > len(data) {
+			return 0, false
+		}
+		if h.MaxTimestamp >= ts {
+			return h.BaseOffset, true
+		}
+		pos += h.Size()
+	}
+	return 0, false
+}

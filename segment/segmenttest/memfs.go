@@ -1,0 +1,447 @@
+// Package segmenttest holds test doubles for the segment package: a
+// crashable in-memory file system and builders of record batches. It is
+// imported by tests only.
+package segmenttest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+
+	"github.com/chronik-stream/chronik/segment"
+)
+
+// ErrInjected is the error of an injected failure.
+var ErrInjected = errors.New("segmenttest: injected I/O error")
+
+const pageSize = 4096
+
+// MemFS is an in-memory segment.FS that models what survives a crash:
+// file contents become durable on Sync, directory entries on SyncDir. Crash
+// throws away everything else (or, given a random source, keeps a random
+// subset of the unsynced pages, as kernel writeback may have).
+type MemFS struct {
+	mu sync.Mutex
+	// names are the current directory entries; durable the synced ones.
+	names   map[string]*inode
+	durable map[string]*inode
+	dirs    map[string]bool
+
+	failSyncs  int
+	failWrites int
+	capacity   int64 // 0: unlimited
+	allocated  int64
+}
+
+type inode struct {
+	data        []byte // what reads see (the page cache); len is the size
+	synced      []byte // what survives a crash
+	mappings    map[*memMapping]struct{}
+	openHandles int
+}
+
+// NewMemFS returns an empty file system.
+func NewMemFS() *MemFS {
+	return &MemFS{names: map[string]*inode{}, durable: map[string]*inode{}, dirs: map[string]bool{"/": true, ".": true}}
+}
+
+var _ segment.FS = (*MemFS)(nil)
+
+// FailSyncs makes the next n Sync calls fail with ErrInjected.
+func (m *MemFS) FailSyncs(n int) { m.mu.Lock(); m.failSyncs = n; m.mu.Unlock() }
+
+// FailWrites makes the next n WriteAt calls write half and fail.
+func (m *MemFS) FailWrites(n int) { m.mu.Lock(); m.failWrites = n; m.mu.Unlock() }
+
+// SetCapacity limits the bytes all files may hold; Allocate and growing
+// writes past it fail with ENOSPC. Zero means no limit.
+func (m *MemFS) SetCapacity(n int64) { m.mu.Lock(); m.capacity = n; m.mu.Unlock() }
+
+// Crash simulates power loss. Every open file and mapping becomes unusable;
+// the file system then holds the synced state, plus, when rng is not nil,
+// a random choice of unsynced pages and unsynced directory entries.
+func (m *MemFS) Crash(rng *rand.Rand) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	names := make(map[string]*inode, len(m.durable))
+	for name, ino := range m.durable {
+		names[name] = ino
+	}
+	if rng != nil {
+		for name, ino := range m.names {
+			if _, ok := names[name]; !ok && rng.IntN(2) == 0 {
+				names[name] = ino
+			}
+		}
+	}
+	fresh := make(map[*inode]*inode)
+	for name, ino := range names {
+		n, ok := fresh[ino]
+		if !ok {
+			n = &inode{data: crashContent(ino, rng)}
+			n.synced = append([]byte(nil), n.data...)
+			fresh[ino] = n
+		}
+		names[name] = n
+	}
+	for ino := range fresh {
+		for mp := range ino.mappings {
+			mp.dead = true
+		}
+	}
+	m.names = names
+	m.durable = make(map[string]*inode, len(names))
+	for k, v := range names {
+		m.durable[k] = v
+	}
+	m.allocated = 0
+	for _, ino := range fresh {
+		m.allocated += int64(len(ino.data))
+	}
+}
+
+// crashContent is what a file holds after a crash: its synced bytes, and
+// with rng, some of its unsynced pages and possibly its unsynced size.
+func crashContent(ino *inode, rng *rand.Rand) []byte {
+	out := append([]byte(nil), ino.synced...)
+	if rng == nil {
+		return out
+	}
+	if len(ino.data) > len(out) && rng.IntN(2) == 0 {
+		out = append(out, make([]byte, len(ino.data)-len(out))...)
+	}
+	for p := 0; p < len(out) && p < len(ino.data); p += pageSize {
+		end := min(p+pageSize, len(out), len(ino.data))
+		if string(out[p:end]) != string(ino.data[p:end]) && rng.IntN(2) == 0 {
+			copy(out[p:end], ino.data[p:end])
+		}
+	}
+	return out
+}
+
+func clean(name string) string { return filepath.Clean(name) }
+
+// OpenFile implements segment.FS.
+func (m *MemFS) OpenFile(name string, flag int, perm os.FileMode) (segment.File, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name = clean(name)
+	if !m.dirs[filepath.Dir(name)] {
+		return nil, &os.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	ino, ok := m.names[name]
+	switch {
+	case ok && flag&os.O_CREATE != 0 && flag&os.O_EXCL != 0:
+		return nil, &os.PathError{Op: "open", Path: name, Err: fs.ErrExist}
+	case !ok && flag&os.O_CREATE == 0:
+		return nil, &os.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	case !ok:
+		ino = &inode{}
+		m.names[name] = ino
+	}
+	if flag&os.O_TRUNC != 0 {
+		m.allocated -= int64(len(ino.data))
+		ino.data = ino.data[:0]
+	}
+	ino.openHandles++
+	return &memFile{fs: m, ino: ino, name: name, writable: flag&(os.O_RDWR|os.O_WRONLY) != 0}, nil
+}
+
+// Remove implements segment.FS.
+func (m *MemFS) Remove(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name = clean(name)
+	ino, ok := m.names[name]
+	if !ok {
+		return &os.PathError{Op: "remove", Path: name, Err: fs.ErrNotExist}
+	}
+	delete(m.names, name)
+	m.allocated -= int64(len(ino.data))
+	return nil
+}
+
+// ReadDir implements segment.FS.
+func (m *MemFS) ReadDir(dir string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	dir = clean(dir)
+	if !m.dirs[dir] {
+		return nil, &os.PathError{Op: "readdir", Path: dir, Err: fs.ErrNotExist}
+	}
+	var out []string
+	for name := range m.names {
+		if filepath.Dir(name) == dir {
+			out = append(out, filepath.Base(name))
+		}
+	}
+	for d := range m.dirs {
+		if filepath.Dir(d) == dir && d != dir {
+			out = append(out, filepath.Base(d))
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// MkdirAll implements segment.FS. Directories are durable at once.
+func (m *MemFS) MkdirAll(dir string, perm os.FileMode) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for d := clean(dir); !m.dirs[d]; d = filepath.Dir(d) {
+		m.dirs[d] = true
+	}
+	return nil
+}
+
+// SyncDir implements segment.FS: the directory's entries become durable.
+func (m *MemFS) SyncDir(dir string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	dir = clean(dir)
+	for name := range m.durable {
+		if filepath.Dir(name) == dir {
+			delete(m.durable, name)
+		}
+	}
+	for name, ino := range m.names {
+		if filepath.Dir(name) == dir {
+			m.durable[name] = ino
+		}
+	}
+	return nil
+}
+
+// Files lists every file name, for tests that look at the layout.
+func (m *MemFS) Files() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for name := range m.names {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ReadFile returns a copy of a file's current contents.
+func (m *MemFS) ReadFile(name string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ino, ok := m.names[clean(name)]
+	if !ok {
+		return nil, &os.PathError{Op: "read", Path: name, Err: fs.ErrNotExist}
+	}
+	return append([]byte(nil), ino.data...), nil
+}
+
+// WriteFile replaces a file's contents, durably, as damage done from outside.
+func (m *MemFS) WriteFile(name string, data []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name = clean(name)
+	ino, ok := m.names[name]
+	if !ok {
+		ino = &inode{}
+		m.names[name] = ino
+	}
+	ino.data = append([]byte(nil), data...)
+	ino.synced = append([]byte(nil), data...)
+	m.durable[name] = ino
+}
+
+type memFile struct {
+	fs       *MemFS
+	ino      *inode
+	name     string
+	writable bool
+	closed   bool
+}
+
+func (f *memFile) check(op string) error {
+	if f.closed {
+		return &os.PathError{Op: op, Path: f.name, Err: os.ErrClosed}
+	}
+	return nil
+}
+
+func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check("read"); err != nil {
+		return 0, err
+	}
+	if off >= int64(len(f.ino.data)) {
+		return 0, io.EOF
+	}
+	n := copy(p, f.ino.data[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// growLocked extends the file to size, checking the capacity.
+func (f *memFile) growLocked(size int64) error {
+	if size <= int64(len(f.ino.data)) {
+		return nil
+	}
+	extra := size - int64(len(f.ino.data))
+	if f.fs.capacity > 0 && f.fs.allocated+extra > f.fs.capacity {
+		return &os.PathError{Op: "allocate", Path: f.name, Err: syscall.ENOSPC}
+	}
+	f.fs.allocated += extra
+	f.ino.data = append(f.ino.data, make([]byte, extra)...)
+	return nil
+}
+
+func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check("write"); err != nil {
+		return 0, err
+	}
+	if !f.writable {
+		return 0, &os.PathError{Op: "write", Path: f.name, Err: os.ErrPermission}
+	}
+	short := false
+	if f.fs.failWrites > 0 {
+		f.fs.failWrites--
+		p, short = p[:len(p)/2], true
+	}
+	if err := f.growLocked(off + int64(len(p))); err != nil {
+		return 0, err
+	}
+	copy(f.ino.data[off:], p)
+	for mp := range f.ino.mappings {
+		if off < int64(len(mp.buf)) {
+			copy(mp.buf[off:], p)
+		}
+	}
+	if short {
+		return len(p), &os.PathError{Op: "write", Path: f.name, Err: ErrInjected}
+	}
+	return len(p), nil
+}
+
+func (f *memFile) Close() error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check("close"); err != nil {
+		return err
+	}
+	f.closed = true
+	f.ino.openHandles--
+	return nil
+}
+
+func (f *memFile) Size() (int64, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check("stat"); err != nil {
+		return 0, err
+	}
+	return int64(len(f.ino.data)), nil
+}
+
+func (f *memFile) Truncate(size int64) error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check("truncate"); err != nil {
+		return err
+	}
+	if size < int64(len(f.ino.data)) {
+		f.fs.allocated -= int64(len(f.ino.data)) - size
+		f.ino.data = f.ino.data[:size]
+		return nil
+	}
+	return f.growLocked(size)
+}
+
+func (f *memFile) Allocate(off, n int64) error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check("fallocate"); err != nil {
+		return err
+	}
+	return f.growLocked(off + n)
+}
+
+func (f *memFile) Sync() error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check("fdatasync"); err != nil {
+		return err
+	}
+	if f.fs.failSyncs > 0 {
+		f.fs.failSyncs--
+		return &os.PathError{Op: "fdatasync", Path: f.name, Err: ErrInjected}
+	}
+	f.ino.synced = append(f.ino.synced[:0], f.ino.data...)
+	return nil
+}
+
+func (f *memFile) Map(size int, writable bool) (segment.Mapping, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check("mmap"); err != nil {
+		return nil, err
+	}
+	if writable && !f.writable {
+		return nil, &os.PathError{Op: "mmap", Path: f.name, Err: os.ErrPermission}
+	}
+	mp := &memMapping{fs: f.fs, ino: f.ino, name: f.name, buf: make([]byte, size), writable: writable}
+	copy(mp.buf, f.ino.data)
+	if f.ino.mappings == nil {
+		f.ino.mappings = map[*memMapping]struct{}{}
+	}
+	f.ino.mappings[mp] = struct{}{}
+	return mp, nil
+}
+
+// memMapping is a private buffer standing for the mapped pages; Dirty
+// copies written bytes into the file, as the shared page cache would.
+type memMapping struct {
+	fs       *MemFS
+	ino      *inode
+	name     string
+	buf      []byte
+	writable bool
+	dead     bool // the file system crashed under it
+}
+
+func (mp *memMapping) Bytes() []byte { return mp.buf }
+
+func (mp *memMapping) Dirty(off, n int) {
+	mp.fs.mu.Lock()
+	defer mp.fs.mu.Unlock()
+	if mp.dead {
+		return
+	}
+	if !mp.writable {
+		panic(fmt.Sprintf("segmenttest: write through a read-only mapping of %s", mp.name))
+	}
+	if off+n > len(mp.ino.data) {
+		panic(fmt.Sprintf("segmenttest: SIGBUS: write to [%d, %d) of %s, which holds %d bytes", off, off+n, mp.name, len(mp.ino.data)))
+	}
+	copy(mp.ino.data[off:off+n], mp.buf[off:off+n])
+}
+
+func (mp *memMapping) Unmap() error {
+	mp.fs.mu.Lock()
+	defer mp.fs.mu.Unlock()
+	if mp.buf == nil {
+		return errors.New("segmenttest: unmap of an unmapped region")
+	}
+	delete(mp.ino.mappings, mp)
+	mp.buf = nil
+	return nil
+}
+

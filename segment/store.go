@@ -1,0 +1,213 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// StoreOptions configure a Store.
+type StoreOptions struct {
+	// FS is the file system; nil means the real one (OSFS), in which case the
+	// data directory is locked against other processes.
+	FS FS
+	// Profile bounds the group committer; the zero value means ProfileLow.
+	Profile Profile
+	// MaxMappedSegments caps the sealed segments mapped at once.
+	MaxMappedSegments int
+	// RetentionCheckInterval is how often retention runs over every log
+	// (Kafka's log.retention.check.interval.ms); zero means 5 minutes,
+	// negative means never (call Log.Retention yourself).
+	RetentionCheckInterval time.Duration
+	// Logger receives recovery, retention and failure messages.
+	Logger *slog.Logger
+}
+
+// Store is a data directory of partition logs sharing one group committer,
+// one mapping cache and one preallocation goroutine.
+type Store struct {
+	dir   string
+	fs    FS
+	lock  *DirLock
+	log   *slog.Logger
+	c     *committer
+	cache *mapCache
+	prep  chan *Log
+	stop  chan struct{}
+	wg    sync.WaitGroup
+
+	mu     sync.Mutex
+	logs   map[string]*Log
+	closed bool
+}
+
+// OpenStore opens the data directory dir.
+func OpenStore(dir string, opts StoreOptions) (*Store, error) {
+	fsys := opts.FS
+	var lock *DirLock
+	if fsys == nil {
+		fsys = OSFS{}
+		l, err := LockDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		lock = l
+	} else if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("segment: create data directory: %w", err)
+	}
+	if opts.Profile.Name == "" {
+		opts.Profile = ProfileLow
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{
+		dir: dir, fs: fsys, lock: lock, log: opts.Logger,
+		c:     newCommitter(opts.Profile),
+		cache: newMapCache(fsys, opts.MaxMappedSegments, opts.Logger),
+		prep:  make(chan *Log, 1024),
+		stop:  make(chan struct{}),
+		logs:  make(map[string]*Log),
+	}
+	s.wg.Go(s.prepareLoop)
+	if opts.RetentionCheckInterval >= 0 {
+		every := opts.RetentionCheckInterval
+		if every == 0 {
+			every = 5 * time.Minute
+		}
+		s.wg.Go(func() { s.retentionLoop(every) })
+	}
+	return s, nil
+}
+
+// Dir is the data directory.
+func (s *Store) Dir() string { return s.dir }
+
+// PartitionDir is the directory name of a topic partition: <topic>-<partition>.
+func PartitionDir(topic string, partition int32) string {
+	return topic + "-" + strconv.FormatInt(int64(partition), 10)
+}
+
+// ParsePartitionDir splits a <topic>-<partition> directory name.
+func ParsePartitionDir(name string) (topic string, partition int32, ok bool) {
+	i := strings.LastIndexByte(name, '-')
+	if i <= 0 {
+		return "", 0, false
+	}
+	p, err := strconv.ParseInt(name[i+1:], 10, 32)
+	if err != nil || p < 0 {
+		return "", 0, false
+	}
+	return name[:i], int32(p), true
+}
+
+// Open opens (creating if needed) the log of a topic partition.
+func (s *Store) Open(topic string, partition int32, cfg Config) (*Log, error) {
+	name := PartitionDir(topic, partition)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if l, ok := s.logs[name]; ok {
+		return l, nil
+	}
+	l, err := openLog(s.fs, filepath.Join(s.dir, name), cfg, s.c, s.cache, s.prep, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.logs[name] = l
+	return l, nil
+}
+
+// Partitions lists the partition directories in the data directory.
+func (s *Store) Partitions() ([]string, error) {
+	names, err := s.fs.ReadDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range names {
+		if _, _, ok := ParsePartitionDir(n); ok {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// Stats are the group committer's counters.
+type Stats struct {
+	Syncs, Writes int64
+	MappedSegs    int
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{Syncs: s.c.syncs.Load(), Writes: s.c.writes.Load(), MappedSegs: s.cache.mappedCount()}
+}
+
+func (s *Store) prepareLoop() {
+	for {
+		select {
+		case l := <-s.prep:
+			l.prepare()
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+func (s *Store) retentionLoop(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case now := <-t.C:
+			s.mu.Lock()
+			logs := make([]*Log, 0, len(s.logs))
+			for _, l := range s.logs {
+				logs = append(logs, l)
+			}
+			s.mu.Unlock()
+			for _, l := range logs {
+				if _, err := l.Retention(now); err != nil && !errors.Is(err, ErrClosed) {
+					s.log.Warn("retention failed", "partition", filepath.Base(l.dir), "error", err)
+				}
+			}
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+// Close closes every log (syncing it), stops the committer and releases
+// the data directory.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	logs := s.logs
+	s.logs = nil
+	s.mu.Unlock()
+	var errs []error
+	for _, l := range logs {
+		if err := l.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.c.close()
+	close(s.stop)
+	s.wg.Wait()
+	if err := s.lock.Unlock(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
