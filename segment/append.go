@@ -74,32 +74,35 @@ func (l *Log) Append(batch []byte, epoch int32, acks int16) (*Appended, error) {
 }
 
 func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, req *Appended) error {
-	switch {
-	case l.closed:
-		return ErrClosed
-	case l.failed != nil:
-		return fmt.Errorf("%w: %v", ErrLogFailed, l.failed)
-	}
-	seg := l.active()
 	n := int64(len(batch))
-	for seg.size > 0 && (seg.size+n > int64(len(seg.active.buf)) || seg.size+n > l.cfg.SegmentBytes || time.Since(seg.active.rolledAt) >= l.cfg.SegmentMs) {
-		if seg.active.preparing {
-			// The preparation goroutine still uses the file: wait, then
-			// look again, since another append may have rolled meanwhile.
-			l.prepDone.Wait()
-			if l.closed || l.failed != nil {
-				return ErrClosed
-			}
-			seg = l.active()
-			continue
-		}
-		if err := l.rollLocked(); err != nil {
-			return err
+	var seg *segment
+	var a *activeFile
+	for {
+		switch {
+		case l.closed:
+			return ErrClosed
+		case l.failed != nil:
+			return fmt.Errorf("%w: %v", ErrLogFailed, l.failed)
 		}
 		seg = l.active()
-	}
-	a := seg.active
-	if seg.size+n > a.allocated {
+		a = seg.active
+		full := seg.size > 0 && (seg.size+n > int64(len(a.buf)) || seg.size+n > l.cfg.SegmentBytes || time.Since(a.rolledAt) >= l.cfg.SegmentMs)
+		if !full && seg.size+n <= a.allocated {
+			break
+		}
+		if a.preparing {
+			// The preparation goroutine is extending (and maybe zeroing)
+			// the file: wait for it, then look again, since another
+			// append may have rolled meanwhile.
+			l.prepDone.Wait()
+			continue
+		}
+		if full {
+			if err := l.rollLocked(); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := l.allocateLocked(seg, seg.size+n); err != nil {
 			return err
 		}
@@ -195,47 +198,56 @@ func writeZeros(f File, off, end int64) error {
 	return nil
 }
 
-// rollLocked seals the active segment (synced, trimmed to its length, index
-// files written) and starts a new one at the log end offset.
+// rollLocked seals the active segment and starts a new one at the log end
+// offset. The order makes every crash point recoverable: the old segment's
+// data is synced first, then the new file is created and its directory entry
+// synced, and only then is the old file trimmed to its length (a crash
+// before that leaves trailing zeros, which open trims) and its index files
+// written (a crash before that leaves them missing: open rebuilds them).
+// Failures before the new segment exists leave the log as it was.
 func (l *Log) rollLocked() error {
 	old := l.active()
 	a := old.active
 	if err := a.f.Sync(); err != nil {
-		return l.failLocked(fmt.Errorf("segment: sync %s before rolling: %w", old.path, err))
+		l.dropUnsyncedLocked(old, err)
+		return fmt.Errorf("%w: %v", ErrSyncFailed, err)
 	}
 	a.synced = old.size
 	l.advanceDurableLocked(old.next)
-	if err := a.f.Truncate(old.size); err != nil {
-		return l.failLocked(fmt.Errorf("segment: trim %s: %w", old.path, err))
-	}
-	if err := a.f.Sync(); err != nil {
-		return l.failLocked(fmt.Errorf("segment: sync %s after trimming: %w", old.path, err))
-	}
-	a.idx.seal()
-	a.m.Unmap()
-	a.f.Close()
-	old.active = nil
-	if err := writeIndexFiles(l.fs, old, &a.idx); err != nil {
-		// The indexes are rebuilt at the next open; the log goes on.
-		l.log.Warn("cannot write index files, they will be rebuilt", "file", old.path, "error", err)
-	}
+
 	seg := newSegment(l.dir, l.next)
-	f, err := l.fs.OpenFile(seg.path, osRDWRCreate|os.O_EXCL, 0o644)
+	f, err := l.fs.OpenFile(seg.path, osRDWRCreate|os.O_TRUNC, 0o644)
 	if err != nil {
-		return l.failLocked(fmt.Errorf("segment: create %s: %w", seg.path, err))
+		return fmt.Errorf("segment: create %s: %w", seg.path, err)
 	}
 	m, err := f.Map(int(l.cfg.SegmentBytes), true)
 	if err != nil {
 		f.Close()
-		return l.failLocked(err)
+		return err
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		m.Unmap()
 		f.Close()
-		return l.failLocked(fmt.Errorf("segment: sync directory: %w", err))
+		return fmt.Errorf("segment: sync directory %s: %w", l.dir, err)
 	}
 	seg.active = &activeFile{f: f, m: m, buf: m.Bytes(), idx: newIndexes(), rolledAt: time.Now()}
 	l.segments = append(l.segments, seg)
+
+	a.idx.seal()
+	a.m.Unmap()
+	err = a.f.Truncate(old.size)
+	if err == nil {
+		err = a.f.Sync()
+	}
+	a.f.Close()
+	old.active = nil
+	if err == nil {
+		err = writeIndexFiles(l.fs, old, &a.idx)
+	}
+	if err != nil {
+		// Reads use the in-memory size; open repairs the files.
+		l.log.Warn("cannot finish sealing segment, it will be repaired at the next open", "file", old.path, "error", err)
+	}
 	l.log.Debug("rolled segment", "sealed", old.path, "bytes", old.size, "new_base", seg.base)
 	return nil
 }

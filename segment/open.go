@@ -37,9 +37,10 @@ func openLog(fsys FS, dir string, cfg Config, c *committer, cache *mapCache, pre
 	}
 	rp, rpOK := readRecoveryPoint(fsys, dir)
 	if len(l.segments) == 0 {
+		// A new partition: make its directory entry durable too.
 		l.segments = append(l.segments, newSegment(dir, 0))
-		if err := fsys.SyncDir(dir); err != nil {
-			return nil, fmt.Errorf("segment: sync partition directory: %w", err)
+		if err := fsys.SyncDir(filepath.Dir(dir)); err != nil {
+			return nil, fmt.Errorf("segment: sync data directory: %w", err)
 		}
 	}
 	for i, s := range l.segments[:len(l.segments)-1] {
@@ -111,13 +112,42 @@ func (l *Log) openSealed(s *segment, next int64) error {
 		if _, err := f.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("segment: read %s: %w", s.path, err)
 		}
-		rebuilt, rerr := rebuildIndexes(l.fs, l.log, s, data, next, l.cfg.IndexIntervalBytes, err)
+		if err := l.trimSealed(s, data); err != nil {
+			return err
+		}
+		rebuilt, rerr := rebuildIndexes(l.fs, l.log, s, data[:s.size], next, l.cfg.IndexIntervalBytes, err)
 		if rerr != nil {
 			return rerr
 		}
 		idx = rebuilt
 	}
 	s.maxTs = idx.maxTs
+	return nil
+}
+
+// trimSealed cuts the zeros a crash during a roll leaves after a sealed
+// segment's last batch (the file was preallocated and not yet trimmed).
+func (l *Log) trimSealed(s *segment, data []byte) error {
+	stop, _ := scanBatches(data, 0, s.base, nil)
+	if !stop.Clean || stop.Pos == len(data) || lastNonZero(data[stop.Pos:]) != 0 {
+		return nil // nothing to trim, or damage that rebuildIndexes reports
+	}
+	f, err := l.fs.OpenFile(s.path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("segment: open %s to trim it: %w", s.path, err)
+	}
+	err = f.Truncate(int64(stop.Pos))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("segment: trim %s: %w", s.path, err)
+	}
+	l.log.Info("trimmed preallocated tail of a sealed segment", "file", filepath.Base(s.path), "position", stop.Pos, "bytes", len(data)-stop.Pos)
+	s.size = int64(stop.Pos)
 	return nil
 }
 
@@ -241,7 +271,13 @@ func writeIndexFiles(fsys FS, s *segment, idx *indexes) error {
 // point, and a torn tail (truncated and zeroed) if after.
 func (l *Log) openActive(rp recoveryPoint, rpOK bool) error {
 	s := l.active()
-	f, err := l.fs.OpenFile(s.path, osRDWRCreate, 0o644)
+	f, err := l.fs.OpenFile(s.path, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = l.fs.OpenFile(s.path, osRDWRCreate, 0o644)
+		if err == nil {
+			err = l.fs.SyncDir(l.dir)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("segment: open %s: %w", s.path, err)
 	}

@@ -95,17 +95,24 @@ func Values(ts int64, values ...string) []byte {
 	return b.Build()
 }
 
-// Sized builds an uncompressed one-record batch of exactly size bytes.
+// Sized builds an uncompressed one-record batch of size bytes, or, where
+// varint lengths make that size impossible, one byte more.
 func Sized(ts int64, size int) []byte {
 	const overhead = 61 + 7 // header plus a one-record frame with a small value
-	v := size - overhead
-	for {
-		b := Batch{BaseTimestamp: ts, Records: []Record{{Value: bytes.Repeat([]byte{'x'}, max(v, 0))}}}.Build()
-		if len(b) == size || v <= 0 {
-			return b
-		}
-		v += size - len(b)
+	build := func(v int) []byte {
+		return Batch{BaseTimestamp: ts, Records: []Record{{Value: bytes.Repeat([]byte{'x'}, v)}}}.Build()
 	}
+	v := max(size-overhead, 0)
+	b := build(v)
+	for len(b) > size && v > 0 {
+		v--
+		b = build(v)
+	}
+	for len(b) < size {
+		v++
+		b = build(v)
+	}
+	return b
 }
 
 func compress(codec int, src []byte) []byte {

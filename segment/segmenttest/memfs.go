@@ -34,6 +34,7 @@ type MemFS struct {
 	durable map[string]*inode
 	dirs    map[string]bool
 
+	crashed    bool // every call fails: this is the machine before a crash
 	failSyncs  int
 	failWrites int
 	capacity   int64 // 0: unlimited
@@ -64,12 +65,19 @@ func (m *MemFS) FailWrites(n int) { m.mu.Lock(); m.failWrites = n; m.mu.Unlock()
 // writes past it fail with ENOSPC. Zero means no limit.
 func (m *MemFS) SetCapacity(n int64) { m.mu.Lock(); m.capacity = n; m.mu.Unlock() }
 
-// Crash simulates power loss. Every open file and mapping becomes unusable;
-// the file system then holds the synced state, plus, when rng is not nil,
-// a random choice of unsynced pages and unsynced directory entries.
-func (m *MemFS) Crash(rng *rand.Rand) {
+// ErrCrashed is returned by every call on a MemFS after Crash.
+var ErrCrashed = errors.New("segmenttest: file system crashed")
+
+// Crash simulates power loss and returns the file system as it comes back.
+// This one, and every file and mapping opened from it, fails from now on,
+// so code still running from before the crash cannot touch the new one.
+// The returned one holds the synced state, plus, when rng is not nil, a
+// random choice of the unsynced pages and directory entries, as kernel
+// writeback may have left them.
+func (m *MemFS) Crash(rng *rand.Rand) *MemFS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.crashed = true
 	names := make(map[string]*inode, len(m.durable))
 	for name, ino := range m.durable {
 		names[name] = ino
@@ -81,30 +89,23 @@ func (m *MemFS) Crash(rng *rand.Rand) {
 			}
 		}
 	}
+	n := NewMemFS()
+	for d := range m.dirs {
+		n.dirs[d] = true
+	}
 	fresh := make(map[*inode]*inode)
 	for name, ino := range names {
-		n, ok := fresh[ino]
+		c, ok := fresh[ino]
 		if !ok {
-			n = &inode{data: crashContent(ino, rng)}
-			n.synced = append([]byte(nil), n.data...)
-			fresh[ino] = n
+			c = &inode{data: crashContent(ino, rng)}
+			c.synced = append([]byte(nil), c.data...)
+			fresh[ino] = c
+			n.allocated += int64(len(c.data))
 		}
-		names[name] = n
+		n.names[name] = c
+		n.durable[name] = c
 	}
-	for ino := range fresh {
-		for mp := range ino.mappings {
-			mp.dead = true
-		}
-	}
-	m.names = names
-	m.durable = make(map[string]*inode, len(names))
-	for k, v := range names {
-		m.durable[k] = v
-	}
-	m.allocated = 0
-	for _, ino := range fresh {
-		m.allocated += int64(len(ino.data))
-	}
+	return n
 }
 
 // crashContent is what a file holds after a crash: its synced bytes, and
@@ -133,6 +134,9 @@ func (m *MemFS) OpenFile(name string, flag int, perm os.FileMode) (segment.File,
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	name = clean(name)
+	if m.crashed {
+		return nil, &os.PathError{Op: "open", Path: name, Err: ErrCrashed}
+	}
 	if !m.dirs[filepath.Dir(name)] {
 		return nil, &os.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
@@ -159,6 +163,9 @@ func (m *MemFS) Remove(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	name = clean(name)
+	if m.crashed {
+		return &os.PathError{Op: "remove", Path: name, Err: ErrCrashed}
+	}
 	ino, ok := m.names[name]
 	if !ok {
 		return &os.PathError{Op: "remove", Path: name, Err: fs.ErrNotExist}
@@ -173,6 +180,9 @@ func (m *MemFS) ReadDir(dir string) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	dir = clean(dir)
+	if m.crashed {
+		return nil, &os.PathError{Op: "readdir", Path: dir, Err: ErrCrashed}
+	}
 	if !m.dirs[dir] {
 		return nil, &os.PathError{Op: "readdir", Path: dir, Err: fs.ErrNotExist}
 	}
@@ -195,6 +205,9 @@ func (m *MemFS) ReadDir(dir string) ([]string, error) {
 func (m *MemFS) MkdirAll(dir string, perm os.FileMode) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.crashed {
+		return &os.PathError{Op: "mkdir", Path: dir, Err: ErrCrashed}
+	}
 	for d := clean(dir); !m.dirs[d]; d = filepath.Dir(d) {
 		m.dirs[d] = true
 	}
@@ -206,6 +219,9 @@ func (m *MemFS) SyncDir(dir string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	dir = clean(dir)
+	if m.crashed {
+		return &os.PathError{Op: "syncdir", Path: dir, Err: ErrCrashed}
+	}
 	for name := range m.durable {
 		if filepath.Dir(name) == dir {
 			delete(m.durable, name)
@@ -266,6 +282,9 @@ type memFile struct {
 }
 
 func (f *memFile) check(op string) error {
+	if f.fs.crashed {
+		return &os.PathError{Op: op, Path: f.name, Err: ErrCrashed}
+	}
 	if f.closed {
 		return &os.PathError{Op: op, Path: f.name, Err: os.ErrClosed}
 	}
@@ -414,7 +433,6 @@ type memMapping struct {
 	name     string
 	buf      []byte
 	writable bool
-	dead     bool // the file system crashed under it
 }
 
 func (mp *memMapping) Bytes() []byte { return mp.buf }
@@ -422,7 +440,7 @@ func (mp *memMapping) Bytes() []byte { return mp.buf }
 func (mp *memMapping) Dirty(off, n int) {
 	mp.fs.mu.Lock()
 	defer mp.fs.mu.Unlock()
-	if mp.dead {
+	if mp.fs.crashed {
 		return
 	}
 	if !mp.writable {
