@@ -117,6 +117,6 @@ func (o osFile) Map(size int, writable bool) (Mapping, error) {
 
 type osMapping struct{ m mmap.MMap }
 
-func (m osMapping) Bytes() []byte { return m.m }
-func (m osMapping) Unmap() error  { return m.m.Unmap() }
+func (m osMapping) Bytes() []byte  { return m.m }
+func (m osMapping) Unmap() error   { return m.m.Unmap() }
 func (m osMapping) Dirty(int, int) {}

@@ -75,9 +75,11 @@ type sealedView struct {
 	removed bool
 }
 
-func (s *segment) logPath() string       { return s.path }
-func (s *segment) indexPath() string     { return strings.TrimSuffix(s.path, logSuffix) + indexSuffix }
-func (s *segment) timeIndexPath() string { return strings.TrimSuffix(s.path, logSuffix) + timeIndexSuffix }
+func (s *segment) logPath() string   { return s.path }
+func (s *segment) indexPath() string { return strings.TrimSuffix(s.path, logSuffix) + indexSuffix }
+func (s *segment) timeIndexPath() string {
+	return strings.TrimSuffix(s.path, logSuffix) + timeIndexSuffix
+}
 
 func newSegment(dir string, base int64) *segment {
 	return &segment{base: base, next: base, maxTs: -1, path: filepath.Join(dir, segmentName(base, logSuffix))}

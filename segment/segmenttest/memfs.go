@@ -462,4 +462,3 @@ func (mp *memMapping) Unmap() error {
 	mp.buf = nil
 	return nil
 }
-
