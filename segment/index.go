@@ -3,6 +3,7 @@ package segment
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"sort"
 )
 
@@ -12,6 +13,7 @@ import (
 //
 //	.index      entries of 8 bytes:  relative base offset uint32 | file position uint32
 //	.timeindex  entries of 12 bytes: max timestamp so far int64  | relative base offset uint32
+//	both end in a trailer: magic "CKIX" (.index) or "CKTI" (.timeindex) | CRC-32C of the entries uint32
 //
 // An .index entry says the batch at that position starts at base+relative.
 // A .timeindex entry says every batch up to and including the one starting
@@ -20,7 +22,30 @@ import (
 const (
 	offsetEntrySize = 8
 	timeEntrySize   = 12
+	trailerSize     = 8
+	offsetMagic     = "CKIX"
+	timeMagic       = "CKTI"
 )
+
+func appendTrailer(b []byte, magic string) []byte {
+	b = append(b, magic...)
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b[:len(b)-len(magic)], crc32c))
+}
+
+// checkTrailer returns the entries of an index file whose trailer matches.
+func checkTrailer(b []byte, magic string) ([]byte, error) {
+	if len(b) < trailerSize {
+		return nil, fmt.Errorf("index file of %d bytes has no trailer", len(b))
+	}
+	entries, tr := b[:len(b)-trailerSize], b[len(b)-trailerSize:]
+	if string(tr[:4]) != magic {
+		return nil, fmt.Errorf("index file trailer magic %q, want %q", tr[:4], magic)
+	}
+	if got, want := crc32.Checksum(entries, crc32c), binary.BigEndian.Uint32(tr[4:]); got != want {
+		return nil, fmt.Errorf("index file checksum %08x, the trailer says %08x", got, want)
+	}
+	return entries, nil
+}
 
 type offsetEntry struct {
 	rel uint32
@@ -90,21 +115,21 @@ func (x *indexes) lookupTime(ts int64) (rel uint32, ok bool) {
 }
 
 func (x *indexes) encodeOffsets() []byte {
-	b := make([]byte, len(x.offsets)*offsetEntrySize)
+	b := make([]byte, len(x.offsets)*offsetEntrySize, len(x.offsets)*offsetEntrySize+trailerSize)
 	for i, e := range x.offsets {
 		binary.BigEndian.PutUint32(b[i*offsetEntrySize:], e.rel)
 		binary.BigEndian.PutUint32(b[i*offsetEntrySize+4:], e.pos)
 	}
-	return b
+	return appendTrailer(b, offsetMagic)
 }
 
 func (x *indexes) encodeTimes() []byte {
-	b := make([]byte, len(x.times)*timeEntrySize)
+	b := make([]byte, len(x.times)*timeEntrySize, len(x.times)*timeEntrySize+trailerSize)
 	for i, e := range x.times {
 		binary.BigEndian.PutUint64(b[i*timeEntrySize:], uint64(e.ts))
 		binary.BigEndian.PutUint32(b[i*timeEntrySize+8:], e.rel)
 	}
-	return b
+	return appendTrailer(b, timeMagic)
 }
 
 // decodeIndexes parses and checks a sealed segment's index files against
@@ -113,6 +138,14 @@ func (x *indexes) encodeTimes() []byte {
 // rebuilds the indexes by scanning.
 func decodeIndexes(offs, times []byte, base, next int64, logSize int64) (indexes, error) {
 	x := newIndexes()
+	offs, err := checkTrailer(offs, offsetMagic)
+	if err != nil {
+		return x, err
+	}
+	times, err = checkTrailer(times, timeMagic)
+	if err != nil {
+		return x, err
+	}
 	if len(offs)%offsetEntrySize != 0 {
 		return x, fmt.Errorf("offset index size %d is not a multiple of %d", len(offs), offsetEntrySize)
 	}
