@@ -24,7 +24,7 @@ type Record struct {
 type Batch struct {
 	BaseTimestamp int64
 	Codec         int // segment.CodecNone ... segment.CodecZstd
-	ProducerID    int64
+	ProducerID    int64 // zero: not idempotent (-1, -1, -1 on the wire)
 	ProducerEpoch int16
 	BaseSequence  int32
 	Records       []Record
@@ -67,13 +67,13 @@ func (b Batch) Build() []byte {
 	be.PutUint32(out[23:], uint32(lastDelta))
 	be.PutUint64(out[27:], uint64(b.BaseTimestamp))
 	be.PutUint64(out[35:], uint64(maxTs))
-	pid := b.ProducerID
-	if pid == 0 {
-		pid = -1
+	pid, epoch, seq := b.ProducerID, b.ProducerEpoch, b.BaseSequence
+	if pid == 0 { // not idempotent: Kafka's "no producer" values
+		pid, epoch, seq = -1, -1, -1
 	}
 	be.PutUint64(out[43:], uint64(pid))
-	be.PutUint16(out[51:], uint16(b.ProducerEpoch))
-	be.PutUint32(out[53:], uint32(b.BaseSequence))
+	be.PutUint16(out[51:], uint16(epoch))
+	be.PutUint32(out[53:], uint32(seq))
 	be.PutUint32(out[57:], uint32(len(b.Records)))
 	out = append(out, recs...)
 	be.PutUint32(out[17:], crc32.Checksum(out[21:], crc32.MakeTable(crc32.Castagnoli)))

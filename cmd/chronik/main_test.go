@@ -1,0 +1,119 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chronik-stream/chronik/segment"
+	"github.com/chronik-stream/chronik/segment/segmenttest"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "chronik-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "chronik")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		panic(string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// run runs the real binary and returns its stdout, stderr and exit status.
+func run(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return stdout.String(), stderr.String(), 0
+	case errors.As(err, &ee):
+		return stdout.String(), stderr.String(), ee.ExitCode()
+	}
+	t.Fatal(err)
+	return "", "", -1
+}
+
+func writeLog(t *testing.T, n int) string {
+	t.Helper()
+	data := t.TempDir()
+	st, err := segment.OpenStore(data, segment.StoreOptions{RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := st.Open("orders", 0, segment.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		a, err := l.Append(segmenttest.Values(int64(i), "v"), 0, 1)
+		if err != nil || a.Wait() != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	return filepath.Join(data, "orders-0")
+}
+
+func TestHelp(t *testing.T) {
+	out, _, code := run(t, "--help")
+	if code != 0 || !strings.Contains(out, "log") || !strings.Contains(out, "Kafka") {
+		t.Fatalf("help (exit %d):\n%s", code, out)
+	}
+	out, _, code = run(t, "log", "dump", "--help")
+	if code != 0 || !strings.Contains(out, "--records") || !strings.Contains(out, "Examples:") {
+		t.Fatalf("log dump help (exit %d):\n%s", code, out)
+	}
+}
+
+func TestLogDump(t *testing.T) {
+	dir := writeLog(t, 5)
+	out, errOut, code := run(t, "log", "dump", "--records", dir)
+	if code != 0 || strings.Count(out, "\nbatch ") != 5 || strings.Count(out, "  record ") != 5 {
+		t.Fatalf("exit %d, stderr %q, stdout:\n%s", code, errOut, out)
+	}
+	out, _, code = run(t, "log", "dump", "--json", "--from", "3", filepath.Join(dir, "00000000000000000000.log"))
+	if code != 0 || strings.Count(out, "\n") != 2 || !strings.HasPrefix(out, `{"type":"batch"`) {
+		t.Fatalf("json dump exit %d:\n%s", code, out)
+	}
+}
+
+func TestLogDumpErrors(t *testing.T) {
+	dir := writeLog(t, 3)
+	seg := filepath.Join(dir, "00000000000000000000.log")
+	b, _ := os.ReadFile(seg)
+	b[segment.BatchHeaderSize+2] ^= 0xff
+	os.WriteFile(seg, b, 0o644)
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		inStderr string
+	}{
+		{"damage", []string{"log", "dump", dir}, 3, "found damage in 1 place"},
+		{"no path", []string{"log", "dump"}, 2, "needs exactly one PATH"},
+		{"missing path", []string{"log", "dump", filepath.Join(dir, "nope")}, 1, "no such file"},
+		{"not a log file", []string{"log", "dump", filepath.Join(dir, "recovery-point")}, 1, "is not a segment .log file"},
+		{"empty directory", []string{"log", "dump", t.TempDir()}, 1, "holds no segment files"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errOut, code := run(t, tc.args...)
+			if code != tc.code || !strings.Contains(errOut, tc.inStderr) {
+				t.Fatalf("exit %d, stderr %q; want exit %d and %q", code, errOut, tc.code, tc.inStderr)
+			}
+		})
+	}
+}

@@ -1,0 +1,330 @@
+package segment
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// DumpOptions say what Dump prints.
+type DumpOptions struct {
+	// Records decodes each batch's records (decompressing them).
+	Records bool
+	// JSON prints one JSON object a line instead of text.
+	JSON bool
+	// From and To bound the offsets shown; To < 0 means no upper bound.
+	From, To int64
+	// MaxBatchBytes limits what one batch may decompress to.
+	MaxBatchBytes int
+	// Progress, if set, is called as bytes are read, with the total.
+	Progress func(done, total int64)
+}
+
+// DefaultMaxBatchBytes is the decompression limit of Dump.
+const DefaultMaxBatchBytes = 64 << 20
+
+// Damage is one place where a log file is not what it should be.
+type Damage struct {
+	File     string `json:"file"`
+	Position int64  `json:"position"`
+	Offset   int64  `json:"offset"`
+	Why      string `json:"reason"`
+}
+
+// DumpResult counts what Dump saw.
+type DumpResult struct {
+	Files, Batches, Records int
+	Damage                  []Damage
+}
+
+// Dump prints the batches of a partition directory or of one .log file,
+// one line per batch, without a running server. Damage is printed where it
+// is found and collected in the result; the dump goes on past a batch with
+// a bad CRC, and stops reading a file where its structure is lost.
+func Dump(w io.Writer, path string, opts DumpOptions) (DumpResult, error) {
+	if opts.MaxBatchBytes <= 0 {
+		opts.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	files, err := logFiles(path)
+	if err != nil {
+		return DumpResult{}, err
+	}
+	var total, done int64
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			total += st.Size()
+		}
+	}
+	d := &dumper{w: w, opts: opts, next: -1}
+	for _, f := range files {
+		size, err := d.file(f, func(n int64) {
+			if opts.Progress != nil {
+				opts.Progress(done+n, total)
+			}
+		})
+		if err != nil {
+			return d.res, err
+		}
+		done += size
+		d.res.Files++
+	}
+	return d.res, nil
+}
+
+// logFiles lists the .log files a dump of path covers, in offset order.
+func logFiles(path string) ([]string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	if !st.IsDir() {
+		if !strings.HasSuffix(path, logSuffix) {
+			return nil, fmt.Errorf("%s is not a segment .log file: give a partition directory or a NNNNNNNNNNNNNNNNNNNN.log file", path)
+		}
+		return []string{path}, nil
+	}
+	names, err := OSFS{}.ReadDir(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range names {
+		if _, ok := parseSegmentName(n); ok {
+			out = append(out, filepath.Join(path, n))
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s holds no segment files (NNNNNNNNNNNNNNNNNNNN.log): is it a partition directory such as <data-dir>/orders-0?", path)
+	}
+	return out, nil
+}
+
+type dumper struct {
+	w    io.Writer
+	opts DumpOptions
+	res  DumpResult
+	next int64 // the offset expected next, -1 before the first batch
+}
+
+func (d *dumper) file(path string, progress func(int64)) (int64, error) {
+	f, err := OSFS{}.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return 0, fmt.Errorf("cannot open %s: %w", path, err)
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil || size == 0 {
+		return 0, err
+	}
+	m, err := f.Map(int(size), false)
+	if err != nil {
+		return 0, err
+	}
+	defer m.Unmap()
+	data := m.Bytes()
+	if !d.opts.JSON {
+		fmt.Fprintf(d.w, "file %s size %d\n", path, size)
+	}
+	pos := 0
+	for pos < len(data) {
+		progress(int64(pos))
+		rest := data[pos:]
+		if len(rest) < BatchHeaderSize || allZero(rest[:BatchHeaderSize]) {
+			if lastNonZero(rest) != 0 {
+				d.damage(path, pos, "zeroed or short bytes followed by data (a torn tail: the broker truncates it at start-up)")
+			}
+			break
+		}
+		h, _ := ParseHeader(rest)
+		if h.Size() < BatchHeaderSize || h.Size() > len(rest) {
+			d.damage(path, pos, fmt.Sprintf("batch length %d does not fit (%d bytes left): the rest of the file cannot be read", h.Length, len(rest)))
+			break
+		}
+		batch := rest[:h.Size()]
+		_, verr := ValidateBatch(batch, 0)
+		if d.next >= 0 && h.BaseOffset != d.next {
+			d.damage(path, pos, fmt.Sprintf("offsets jump from %d to %d", d.next, h.BaseOffset))
+		}
+		if verr != nil {
+			d.damage(path, pos, verr.Error())
+		}
+		d.next = h.LastOffset() + 1
+		if h.LastOffset() >= d.opts.From && (d.opts.To < 0 || h.BaseOffset <= d.opts.To) {
+			if err := d.batch(path, pos, &h, batch, verr == nil); err != nil {
+				return size, err
+			}
+		}
+		pos += h.Size()
+		if d.opts.To >= 0 && h.LastOffset() >= d.opts.To {
+			break
+		}
+	}
+	progress(size)
+	return size, nil
+}
+
+func (d *dumper) damage(path string, pos int, why string) {
+	dm := Damage{File: path, Position: int64(pos), Offset: d.next, Why: why}
+	d.res.Damage = append(d.res.Damage, dm)
+	if d.opts.JSON {
+		d.json(struct {
+			Type string `json:"type"`
+			Damage
+		}{"damage", dm})
+		return
+	}
+	fmt.Fprintf(d.w, "damage file=%s position=%d offset=%d reason=%q\n", path, pos, d.next, why)
+}
+
+func (d *dumper) json(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	_, err = d.w.Write(b)
+	return err
+}
+
+type jsonBatch struct {
+	Type          string       `json:"type"`
+	File          string       `json:"file"`
+	Position      int          `json:"position"`
+	BaseOffset    int64        `json:"base_offset"`
+	LastOffset    int64        `json:"last_offset"`
+	LeaderEpoch   int32        `json:"leader_epoch"`
+	BaseTimestamp int64        `json:"base_timestamp"`
+	MaxTimestamp  int64        `json:"max_timestamp"`
+	LogAppendTime bool         `json:"log_append_time,omitempty"`
+	Count         int32        `json:"count"`
+	Codec         string       `json:"codec"`
+	Size          int          `json:"size"`
+	CRCOK         bool         `json:"crc_ok"`
+	ProducerID    int64        `json:"producer_id"`
+	ProducerEpoch int16        `json:"producer_epoch"`
+	BaseSequence  int32        `json:"base_sequence"`
+	Transactional bool         `json:"transactional,omitempty"`
+	Control       bool         `json:"control,omitempty"`
+	Records       []jsonRecord `json:"records,omitempty"`
+	RecordsError  string       `json:"records_error,omitempty"`
+}
+
+type jsonRecord struct {
+	Offset    int64        `json:"offset"`
+	Timestamp int64        `json:"timestamp"`
+	Key       *string      `json:"key"`
+	KeyB64    []byte       `json:"key_base64,omitempty"`
+	Value     *string      `json:"value"`
+	ValueB64  []byte       `json:"value_base64,omitempty"`
+	Headers   []jsonHeader `json:"headers,omitempty"`
+}
+
+type jsonHeader struct {
+	Key   string  `json:"key"`
+	Value *string `json:"value"`
+}
+
+// text returns b as a JSON string if it is UTF-8, else nil and b for base64.
+func text(b []byte) (*string, []byte) {
+	if b == nil {
+		return nil, nil
+	}
+	if utf8.Valid(b) {
+		s := string(b)
+		return &s, nil
+	}
+	return nil, b
+}
+
+func (d *dumper) batch(path string, pos int, h *BatchHeader, batch []byte, crcOK bool) error {
+	d.res.Batches++
+	var recs []Record
+	var recErr error
+	if d.opts.Records {
+		recs, recErr = DecodeRecords(batch, d.opts.MaxBatchBytes)
+		if recErr != nil {
+			d.damage(path, pos, "records: "+recErr.Error())
+		}
+	}
+	shown := recs[:0:0]
+	for _, r := range recs {
+		if r.Offset >= d.opts.From && (d.opts.To < 0 || r.Offset <= d.opts.To) {
+			shown = append(shown, r)
+		}
+	}
+	d.res.Records += len(shown)
+	if d.opts.JSON {
+		jb := jsonBatch{Type: "batch", File: path, Position: pos, BaseOffset: h.BaseOffset, LastOffset: h.LastOffset(),
+			LeaderEpoch: h.PartitionLeaderEpoch, BaseTimestamp: h.BaseTimestamp, MaxTimestamp: h.MaxTimestamp,
+			LogAppendTime: h.LogAppendTime(), Count: h.RecordCount, Codec: CodecName(h.Codec()), Size: len(batch), CRCOK: crcOK,
+			ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch, BaseSequence: h.BaseSequence,
+			Transactional: h.Transactional(), Control: h.Control()}
+		if recErr != nil {
+			jb.RecordsError = recErr.Error()
+		}
+		for _, r := range shown {
+			jr := jsonRecord{Offset: r.Offset, Timestamp: r.Timestamp}
+			jr.Key, jr.KeyB64 = text(r.Key)
+			jr.Value, jr.ValueB64 = text(r.Value)
+			for _, hd := range r.Headers {
+				v, _ := text(hd.Value)
+				jr.Headers = append(jr.Headers, jsonHeader{Key: hd.Key, Value: v})
+			}
+			jb.Records = append(jb.Records, jr)
+		}
+		return d.json(jb)
+	}
+	crc := "ok"
+	if !crcOK {
+		crc = "bad"
+	}
+	var flags string
+	if h.Transactional() {
+		flags += " transactional"
+	}
+	if h.Control() {
+		flags += " control"
+	}
+	timeKind := "create_time"
+	if h.LogAppendTime() {
+		timeKind = "log_append_time"
+	}
+	_, err := fmt.Fprintf(d.w, "batch offset=%d..%d position=%d epoch=%d count=%d codec=%s size=%d crc=%s %s=%s max_time=%s producer=%d/%d sequence=%d%s\n",
+		h.BaseOffset, h.LastOffset(), pos, h.PartitionLeaderEpoch, h.RecordCount, CodecName(h.Codec()), len(batch), crc,
+		timeKind, FormatTime(h.BaseTimestamp), FormatTime(h.MaxTimestamp), h.ProducerID, h.ProducerEpoch, h.BaseSequence, flags)
+	if err != nil {
+		return err
+	}
+	for _, r := range shown {
+		var hs strings.Builder
+		for _, hd := range r.Headers {
+			fmt.Fprintf(&hs, " header:%s=%s", strconv.Quote(hd.Key), quote(hd.Value))
+		}
+		if _, err := fmt.Fprintf(d.w, "  record offset=%d time=%s key=%s value=%s%s\n", r.Offset, FormatTime(r.Timestamp), quote(r.Key), quote(r.Value), hs.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func quote(b []byte) string {
+	if b == nil {
+		return "null"
+	}
+	return strconv.Quote(string(b))
+}
+
+// FormatTime prints a Kafka millisecond timestamp in UTC, or the number if
+// it is not a real time (negative: none).
+func FormatTime(ms int64) string {
+	if ms < 0 {
+		return strconv.FormatInt(ms, 10)
+	}
+	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")
+}
