@@ -23,7 +23,7 @@ type Record struct {
 // Batch describes a RecordBatch v2 to build.
 type Batch struct {
 	BaseTimestamp int64
-	Codec         int // segment.CodecNone ... segment.CodecZstd
+	Codec         int   // segment.CodecNone ... segment.CodecZstd
 	ProducerID    int64 // zero: not idempotent (-1, -1, -1 on the wire)
 	ProducerEpoch int16
 	BaseSequence  int32
