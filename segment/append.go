@@ -108,9 +108,9 @@ func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, req *Appen
 		}
 	}
 	pos := seg.size
-	copy(a.buf[pos:], batch)
-	setOffsetAndEpoch(a.buf[pos:], l.next, epoch)
-	a.m.Dirty(int(pos), len(batch))
+	if err := a.write(batch, pos, l.next, epoch); err != nil {
+		return fmt.Errorf("segment: write to %s: %w", seg.path, err)
+	}
 	h.BaseOffset, h.PartitionLeaderEpoch = l.next, epoch
 	a.idx.add(seg.base, int(pos), h, l.cfg.IndexIntervalBytes)
 	if seg.size == 0 {
@@ -185,6 +185,26 @@ func (l *Log) prepare() {
 	a.allocated = max(a.allocated, end)
 }
 
+// write puts batch at pos with its base offset and leader epoch set: by
+// copying into the mapping, or by pwrite of the patched header and then the
+// rest (the default, see Config.MmapWrites).
+func (a *activeFile) write(batch []byte, pos, base int64, epoch int32) error {
+	if a.mmapWrites {
+		copy(a.buf[pos:], batch)
+		setOffsetAndEpoch(a.buf[pos:], base, epoch)
+		a.m.Dirty(int(pos), len(batch))
+		return nil
+	}
+	var hdr [BatchHeaderSize]byte
+	copy(hdr[:], batch)
+	setOffsetAndEpoch(hdr[:], base, epoch)
+	if _, err := a.f.WriteAt(hdr[:], pos); err != nil {
+		return err
+	}
+	_, err := a.f.WriteAt(batch[BatchHeaderSize:], pos+BatchHeaderSize)
+	return err
+}
+
 var zeroBlock = make([]byte, 1<<20)
 
 func writeZeros(f File, off, end int64) error {
@@ -220,7 +240,7 @@ func (l *Log) rollLocked() error {
 	if err != nil {
 		return fmt.Errorf("segment: create %s: %w", seg.path, err)
 	}
-	m, err := f.Map(int(l.cfg.SegmentBytes), true)
+	m, err := f.Map(int(l.cfg.SegmentBytes), l.cfg.MmapWrites)
 	if err != nil {
 		f.Close()
 		return err
@@ -230,7 +250,7 @@ func (l *Log) rollLocked() error {
 		f.Close()
 		return fmt.Errorf("segment: sync directory %s: %w", l.dir, err)
 	}
-	seg.active = &activeFile{f: f, m: m, buf: m.Bytes(), idx: newIndexes(), rolledAt: time.Now()}
+	seg.active = &activeFile{f: f, m: m, buf: m.Bytes(), mmapWrites: l.cfg.MmapWrites, idx: newIndexes(), rolledAt: time.Now()}
 	l.segments = append(l.segments, seg)
 
 	a.idx.seal()
@@ -312,8 +332,7 @@ func (l *Log) durableRLocked() int64 {
 func (l *Log) dropUnsyncedLocked(seg *segment, cause error) {
 	a := seg.active
 	dropped := seg.size - a.synced
-	clear(a.buf[a.synced:seg.size])
-	a.m.Dirty(int(a.synced), int(dropped))
+	zerr := writeZeros(a.f, a.synced, seg.size)
 	seg.size = a.synced
 	l.next = l.durable
 	seg.next = l.durable
@@ -326,8 +345,11 @@ func (l *Log) dropUnsyncedLocked(seg *segment, cause error) {
 	})
 	seg.maxTs = a.idx.maxTs
 	l.log.Error("sync failed, unsynced writes dropped", "file", seg.path, "bytes", dropped, "log_end_offset", l.next, "error", cause)
-	if err := a.f.Sync(); err != nil {
-		l.failLocked(errors.Join(cause, err))
+	if zerr == nil {
+		zerr = a.f.Sync()
+	}
+	if zerr != nil {
+		l.failLocked(errors.Join(cause, zerr))
 	}
 }
 

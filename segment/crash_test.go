@@ -55,6 +55,7 @@ func crashOnce(t *testing.T, seed uint64) {
 	cfg.PreallocateBytes = int64(2<<10 + rng.IntN(8<<10))
 	cfg.IndexIntervalBytes = 512
 	cfg.Prezero = rng.IntN(2) == 0
+	cfg.MmapWrites = rng.IntN(2) == 0
 	cfg.RecoveryPointInterval = time.Hour
 	if rng.IntN(2) == 0 {
 		cfg.RecoveryPointInterval = time.Microsecond
@@ -317,4 +318,40 @@ func TestQueueFullIsRetriable(t *testing.T) {
 		t.Fatalf("end %d, %d accepted: a refused write was kept or an accepted one dropped", l.EndOffset(), len(handles))
 	}
 	t.Logf("%d accepted, %d refused with ErrQueueFull", len(handles), full)
+}
+
+func TestFailedWriteWritesNothing(t *testing.T) {
+	for _, mmapWrites := range []bool{false, true} {
+		t.Run(fmt.Sprintf("mmap=%v", mmapWrites), func(t *testing.T) {
+			cfg := smallConfig()
+			cfg.MmapWrites = mmapWrites
+			e := newEnv(t, cfg)
+			e.append(segmenttest.Values(1, "kept"))
+			e.fs.FailWrites(1)
+			_, err := e.log.Append(segmenttest.Sized(1, 500), 7, 1)
+			if mmapWrites {
+				// Copies into the mapping cannot fail: the injection is unused.
+				e.fs.FailWrites(0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, segmenttest.ErrInjected) {
+				t.Fatalf("append with a failing write: %v", err)
+			}
+			if e.log.EndOffset() != 1 {
+				t.Fatalf("end %d after a failed write, want 1", e.log.EndOffset())
+			}
+			next := segmenttest.Values(1, "next")
+			if a := e.append(next); a.Base != 1 {
+				t.Fatalf("next append at %d", a.Base)
+			}
+			e.reopen()
+			b, err := e.log.Read(1, 1<<20, nil)
+			if err != nil || !bytes.Equal(b, stored(next, 1, 7)) || e.log.EndOffset() != 2 {
+				t.Fatalf("after reopen: end %d, offset 1 holds %d bytes, %v", e.log.EndOffset(), len(b), err)
+			}
+		})
+	}
 }

@@ -287,12 +287,12 @@ func (l *Log) openActive(rp recoveryPoint, rpOK bool) error {
 		return fmt.Errorf("segment: stat %s: %w", s.path, err)
 	}
 	mapSize := max(l.cfg.SegmentBytes, fileSize)
-	m, err := f.Map(int(mapSize), true)
+	m, err := f.Map(int(mapSize), l.cfg.MmapWrites)
 	if err != nil {
 		f.Close()
 		return err
 	}
-	a := &activeFile{f: f, m: m, buf: m.Bytes(), idx: newIndexes(), allocated: fileSize, rolledAt: time.Now()}
+	a := &activeFile{f: f, m: m, buf: m.Bytes(), mmapWrites: l.cfg.MmapWrites, idx: newIndexes(), allocated: fileSize, rolledAt: time.Now()}
 	s.active = a
 	data := a.buf[:fileSize]
 	stop, _ := scanBatches(data, 0, s.base, func(pos int, h *BatchHeader) error {
@@ -314,9 +314,11 @@ func (l *Log) openActive(rp recoveryPoint, rpOK bool) error {
 		if int64(stop.Pos) < synced {
 			return &CorruptionError{Path: s.path, Offset: stop.Next, Position: int64(stop.Pos), Why: why}
 		}
-		clear(data[stop.Pos : stop.Pos+garbage])
-		m.Dirty(stop.Pos, garbage)
-		if err := f.Sync(); err != nil {
+		err := writeZeros(f, int64(stop.Pos), int64(stop.Pos+garbage))
+		if err == nil {
+			err = f.Sync()
+		}
+		if err != nil {
 			return fmt.Errorf("segment: sync %s after truncating its torn tail: %w", s.path, err)
 		}
 		l.log.Warn("truncated torn tail", "file", filepath.Base(s.path), "position", stop.Pos, "offset", stop.Next, "bytes", garbage, "reason", why)

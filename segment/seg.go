@@ -50,6 +50,9 @@ type activeFile struct {
 	f   File
 	m   Mapping
 	buf []byte // m.Bytes(); len is the segment's size limit
+	// mmapWrites: appends copy into buf (mapped read-write) instead of
+	// pwrite (buf mapped read-only).
+	mmapWrites bool
 	idx indexes
 	// allocated bytes of the file have disk blocks; size <= allocated.
 	allocated int64
