@@ -156,10 +156,15 @@ func ValidateBatch(b []byte, maxBytes int) (BatchHeader, error) {
 	if err := checkHeaderFields(&h); err != nil {
 		return h, err
 	}
+	return h, checkCRC(b, &h)
+}
+
+// checkCRC compares a batch's CRC-32C with its header.
+func checkCRC(b []byte, h *BatchHeader) error {
 	if got := crc32.Checksum(b[offAttributes:], crc32c); got != h.CRC {
-		return h, fmt.Errorf("%w: CRC-32C is %08x, the header says %08x", ErrCorruptBatch, got, h.CRC)
+		return fmt.Errorf("%w: CRC-32C is %08x, the header says %08x", ErrCorruptBatch, got, h.CRC)
 	}
-	return h, nil
+	return nil
 }
 
 func checkHeaderFields(h *BatchHeader) error {

@@ -295,9 +295,8 @@ func (l *Log) openActive(rp recoveryPoint, rpOK bool) error {
 	a := &activeFile{f: f, m: m, buf: m.Bytes(), mmapWrites: l.cfg.MmapWrites, idx: newIndexes(), allocated: fileSize, rolledAt: time.Now()}
 	s.active = a
 	data := a.buf[:fileSize]
-	stop, _ := scanBatches(data, 0, s.base, func(pos int, h *BatchHeader) error {
+	stop := scanBatchesParallel(data, 0, s.base, func(pos int, h *BatchHeader) {
 		a.idx.add(s.base, pos, h, l.cfg.IndexIntervalBytes)
-		return nil
 	})
 	garbage := lastNonZero(data[stop.Pos:])
 	if !stop.Clean || garbage > 0 {

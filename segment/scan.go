@@ -3,6 +3,8 @@ package segment
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
+	"sync"
 )
 
 // scanStop says why a scan over segment bytes stopped.
@@ -25,41 +27,122 @@ type scanStop struct {
 // in-sequence batch and reports why. It never allocates per batch.
 func scanBatches(b []byte, pos int, next int64, fn func(pos int, h *BatchHeader) error) (scanStop, error) {
 	for {
-		rest := b[pos:]
-		if len(rest) == 0 {
-			return scanStop{Pos: pos, Next: next, Clean: true}, nil
+		h, stop := nextHeader(b, pos, next)
+		if stop != nil {
+			return *stop, nil
 		}
-		if len(rest) < BatchHeaderSize {
-			if allZero(rest) {
-				return scanStop{Pos: pos, Next: next, Clean: true}, nil
-			}
-			return scanStop{Pos: pos, Next: next, Why: fmt.Sprintf("%d trailing bytes are shorter than a batch header", len(rest))}, nil
-		}
-		if allZero(rest[:BatchHeaderSize]) {
-			return scanStop{Pos: pos, Next: next, Clean: true}, nil
-		}
-		length := int64(int32(binary.BigEndian.Uint32(rest[offBatchLength:])))
-		size := length + lengthFieldEnd
-		if size < BatchHeaderSize {
-			return scanStop{Pos: pos, Next: next, Why: fmt.Sprintf("batch length %d is too small", length)}, nil
-		}
-		if size > int64(len(rest)) {
-			return scanStop{Pos: pos, Next: next, Why: fmt.Sprintf("batch of %d bytes runs past the end of the file (%d bytes left)", size, len(rest))}, nil
-		}
-		h, err := ValidateBatch(rest[:size], 0)
-		if err != nil {
+		if err := checkCRC(b[pos:pos+h.Size()], &h); err != nil {
 			return scanStop{Pos: pos, Next: next, Why: err.Error()}, nil
-		}
-		if next >= 0 && h.BaseOffset != next {
-			return scanStop{Pos: pos, Next: next, Why: fmt.Sprintf("batch base offset %d, expected %d", h.BaseOffset, next)}, nil
 		}
 		if fn != nil {
 			if err := fn(pos, &h); err != nil {
 				return scanStop{}, err
 			}
 		}
-		pos += int(size)
+		pos += h.Size()
 		next = h.LastOffset() + 1
+	}
+}
+
+// nextHeader checks everything about the batch at pos but its CRC, or says
+// why the scan stops there.
+func nextHeader(b []byte, pos int, next int64) (BatchHeader, *scanStop) {
+	rest := b[pos:]
+	stop := func(why string) (BatchHeader, *scanStop) {
+		return BatchHeader{}, &scanStop{Pos: pos, Next: next, Clean: why == "", Why: why}
+	}
+	if len(rest) == 0 {
+		return stop("")
+	}
+	if len(rest) < BatchHeaderSize {
+		if allZero(rest) {
+			return stop("")
+		}
+		return stop(fmt.Sprintf("%d trailing bytes are shorter than a batch header", len(rest)))
+	}
+	if allZero(rest[:BatchHeaderSize]) {
+		return stop("")
+	}
+	length := int64(int32(binary.BigEndian.Uint32(rest[offBatchLength:])))
+	size := length + lengthFieldEnd
+	if size < BatchHeaderSize {
+		return stop(fmt.Sprintf("batch length %d is too small", length))
+	}
+	if size > int64(len(rest)) {
+		return stop(fmt.Sprintf("batch of %d bytes runs past the end of the file (%d bytes left)", size, len(rest)))
+	}
+	h, _ := ParseHeader(rest)
+	if h.Magic != batchMagic {
+		return stop(fmt.Sprintf("%v: magic %d", ErrUnsupportedMagic, h.Magic))
+	}
+	if err := checkHeaderFields(&h); err != nil {
+		return stop(err.Error())
+	}
+	if next >= 0 && h.BaseOffset != next {
+		return stop(fmt.Sprintf("batch base offset %d, expected %d", h.BaseOffset, next))
+	}
+	return h, nil
+}
+
+// scanWindow is how many bytes of batches scanBatchesParallel checks at
+// once (a variable so that tests can make it small).
+var scanWindow = 32 << 20
+
+// scanBatchesParallel is scanBatches with the CRC-32C checks, which are
+// most of the work, spread over the CPUs: it walks the headers of a window
+// of batches, checks their CRCs in parallel, and stops at the first bad one.
+func scanBatchesParallel(b []byte, pos int, next int64, fn func(pos int, h *BatchHeader)) scanStop {
+	workers := runtime.GOMAXPROCS(0)
+	type item struct {
+		pos int
+		h   BatchHeader
+	}
+	var items []item
+	for {
+		items = items[:0]
+		var stop *scanStop
+		start := pos
+		for pos-start < scanWindow {
+			var h BatchHeader
+			if h, stop = nextHeader(b, pos, next); stop != nil {
+				break
+			}
+			items = append(items, item{pos, h})
+			pos += h.Size()
+			next = h.LastOffset() + 1
+		}
+		// Check the window's CRCs: worker w takes every workers-th chunk
+		// of items and records the first bad index it sees.
+		bad := len(items)
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		per := max(1, (len(items)+workers-1)/workers)
+		for lo := 0; lo < len(items); lo += per {
+			hi := min(lo+per, len(items))
+			wg.Go(func() {
+				for i := lo; i < hi; i++ {
+					it := &items[i]
+					if checkCRC(b[it.pos:it.pos+it.h.Size()], &it.h) != nil {
+						mu.Lock()
+						bad = min(bad, i)
+						mu.Unlock()
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for i := range items[:bad] {
+			fn(items[i].pos, &items[i].h)
+		}
+		if bad < len(items) {
+			it := items[bad]
+			err := checkCRC(b[it.pos:it.pos+it.h.Size()], &it.h)
+			return scanStop{Pos: it.pos, Next: it.h.BaseOffset, Why: err.Error()}
+		}
+		if stop != nil {
+			return *stop
+		}
 	}
 }
 

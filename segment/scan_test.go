@@ -1,0 +1,69 @@
+package segment
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"math/rand/v2"
+	"testing"
+)
+
+// testBatch builds a valid uncompressed batch of size bytes at base with
+// count records' worth of offsets (its records are opaque bytes: only the
+// header and CRC matter here).
+func testBatch(base int64, size, count int) []byte {
+	b := make([]byte, size)
+	be := binary.BigEndian
+	be.PutUint64(b, uint64(base))
+	be.PutUint32(b[offBatchLength:], uint32(size-lengthFieldEnd))
+	b[offMagic] = batchMagic
+	be.PutUint32(b[offLastOffsetDelta:], uint32(count-1))
+	be.PutUint32(b[offRecordCount:], uint32(count))
+	for i := BatchHeaderSize; i < size; i++ {
+		b[i] = byte(i)
+	}
+	be.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], crc32c))
+	return b
+}
+
+// TestScanParallelMatchesScan checks the parallel recovery scan against the
+// plain one on logs with damage at random places and windows small enough
+// that a log spans many.
+func TestScanParallelMatchesScan(t *testing.T) {
+	defer func(w int) { scanWindow = w }(scanWindow)
+	for seed := range uint64(300) {
+		rng := rand.New(rand.NewPCG(seed, 2))
+		scanWindow = 64 + rng.IntN(4000)
+		var data []byte
+		next := int64(0)
+		for range rng.IntN(200) {
+			n := 1 + rng.IntN(5)
+			data = append(data, testBatch(next, BatchHeaderSize+rng.IntN(300), n)...)
+			next += int64(n)
+		}
+		data = append(data, make([]byte, rng.IntN(100))...)
+		switch rng.IntN(4) {
+		case 0: // a flipped byte somewhere
+			if len(data) > 0 {
+				data[rng.IntN(len(data))] ^= byte(1 + rng.IntN(255))
+			}
+		case 1: // garbage at the end
+			for range rng.IntN(50) {
+				data = append(data, byte(rng.IntN(256)))
+			}
+		case 2: // cut short
+			data = data[:rng.IntN(len(data)+1)]
+		}
+		var want, got []string
+		wantStop, _ := scanBatches(data, 0, 0, func(pos int, h *BatchHeader) error {
+			want = append(want, fmt.Sprint(pos, h.BaseOffset))
+			return nil
+		})
+		gotStop := scanBatchesParallel(data, 0, 0, func(pos int, h *BatchHeader) {
+			got = append(got, fmt.Sprint(pos, h.BaseOffset))
+		})
+		if fmt.Sprint(want) != fmt.Sprint(got) || wantStop != gotStop {
+			t.Fatalf("seed %d: parallel scan %v %+v, plain scan %v %+v", seed, len(got), gotStop, len(want), wantStop)
+		}
+	}
+}
