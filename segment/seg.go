@@ -53,7 +53,7 @@ type activeFile struct {
 	// mmapWrites: appends copy into buf (mapped read-write) instead of
 	// pwrite (buf mapped read-only).
 	mmapWrites bool
-	idx indexes
+	idx        indexes
 	// allocated bytes of the file have disk blocks; size <= allocated.
 	allocated int64
 	// preparing is true while a background allocation is extending the file.
