@@ -33,17 +33,17 @@ func newMapCache(fs FS, max int, log *slog.Logger) *mapCache {
 
 // acquire returns the segment's bytes and indexes, mapping it if needed.
 // The caller must release it.
-func (c *mapCache) acquire(s *segment, size int64, next int64, interval int) ([]byte, *indexes, error) {
+func (c *mapCache) acquire(s *segment, size int64, next int64, interval int) ([]byte, File, *indexes, error) {
 	v := &s.sealed
 	v.mu.Lock()
 	if v.removed {
 		v.mu.Unlock()
-		return nil, nil, fmt.Errorf("segment: %s was deleted", s.path)
+		return nil, nil, nil, fmt.Errorf("segment: %s was deleted", s.path)
 	}
 	if v.m == nil && size > 0 {
 		if err := c.mapLocked(s, size, next, interval); err != nil {
 			v.mu.Unlock()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	v.refs.Add(1)
@@ -55,14 +55,14 @@ func (c *mapCache) acquire(s *segment, size int64, next int64, interval int) ([]
 	if v.m != nil {
 		data = v.m.Bytes()[:size]
 	}
-	idx := v.idx
+	idx, f := v.idx, v.f
 	v.mu.Unlock()
 	if idx == nil {
 		empty := newIndexes()
 		idx = &empty
 	}
 	c.evict()
-	return data, idx, nil
+	return data, f, idx, nil
 }
 
 func (c *mapCache) mapLocked(s *segment, size int64, next int64, interval int) error {

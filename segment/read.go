@@ -2,6 +2,7 @@ package segment
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -32,30 +33,50 @@ func (l *Log) Read(offset int64, maxBytes int, dst []byte) ([]byte, error) {
 		return dst, nil
 	}
 	s := l.segmentFor(offset)
-	data, idx, release, err := l.viewLocked(s)
+	v, err := l.viewLocked(s)
 	if err != nil {
 		return dst, err
 	}
-	defer release()
-	pos, ok := findBatch(data, idx, s.base, offset)
+	defer v.release()
+	pos, ok := findBatch(v.data, v.idx, s.base, offset)
 	if !ok {
 		return dst, fmt.Errorf("%w: offset %d not found in %s", ErrCorrupt, offset, s.path)
 	}
-	end := batchesUpTo(data, pos, maxBytes)
-	return append(dst, data[pos:end]...), nil
+	end := batchesUpTo(v.data, pos, maxBytes)
+	if v.f == nil {
+		return dst, fmt.Errorf("%w: %s is not open", ErrClosed, s.path)
+	}
+	// The batch boundaries come from the mapping; the bytes are copied with
+	// pread, which copies through the kernel's huge-page direct map: twice
+	// as fast as copying from 4 KiB mapped pages on the machines measured
+	// (see the README's performance section).
+	n := len(dst)
+	dst = slices.Grow(dst, end-pos)[:n+end-pos]
+	if _, err := v.f.ReadAt(dst[n:], int64(pos)); err != nil {
+		return dst[:n], fmt.Errorf("segment: read %s at %d: %w", s.path, pos, err)
+	}
+	return dst, nil
+}
+
+// view is what a reader needs of one segment while it holds Log.mu.
+type view struct {
+	data    []byte // the durable bytes, mapped
+	f       File   // the same bytes, for pread
+	idx     *indexes
+	release func()
 }
 
 // viewLocked returns the durable bytes of s and its indexes. Callers hold
 // mu (read or write) until they call release.
-func (l *Log) viewLocked(s *segment) ([]byte, *indexes, func(), error) {
+func (l *Log) viewLocked(s *segment) (view, error) {
 	if a := s.active; a != nil {
-		return a.buf[:a.synced], &a.idx, func() {}, nil
+		return view{data: a.buf[:a.synced], f: a.f, idx: &a.idx, release: func() {}}, nil
 	}
-	data, idx, err := l.cache.acquire(s, s.size, s.next, l.cfg.IndexIntervalBytes)
+	data, f, idx, err := l.cache.acquire(s, s.size, s.next, l.cfg.IndexIntervalBytes)
 	if err != nil {
-		return nil, nil, nil, err
+		return view{}, err
 	}
-	return data, idx, func() { l.cache.release(s) }, nil
+	return view{data: data, f: f, idx: idx, release: func() { l.cache.release(s) }}, nil
 }
 
 // LookupTime returns the base offset of the first durable batch whose max
@@ -71,12 +92,12 @@ func (l *Log) LookupTime(ts int64) (offset int64, found bool, err error) {
 		if s.maxTs < ts {
 			continue
 		}
-		data, idx, release, err := l.viewLocked(s)
+		v, err := l.viewLocked(s)
 		if err != nil {
 			return 0, false, err
 		}
-		off, ok := findTime(data, idx, s.base, ts)
-		release()
+		off, ok := findTime(v.data, v.idx, s.base, ts)
+		v.release()
 		if ok {
 			return off, true, nil
 		}
