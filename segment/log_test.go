@@ -380,3 +380,34 @@ func TestRetention(t *testing.T) {
 		})
 	}
 }
+
+func TestMappedSegmentsAreCapped(t *testing.T) {
+	fs := segmenttest.NewMemFS()
+	st, err := segment.OpenStore("/d", segment.StoreOptions{FS: fs, MaxMappedSegments: 2, RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := smallConfig()
+	cfg.SegmentBytes = 1000
+	l, _ := st.Open("t", 0, cfg)
+	for range 10 {
+		a, err := l.Append(segmenttest.Sized(1, 900), 0, 1)
+		if err != nil || a.Wait() != nil {
+			t.Fatal(err)
+		}
+	}
+	if l.Segments() != 10 {
+		t.Fatalf("%d segments, want 10", l.Segments())
+	}
+	for round := range 2 {
+		for off := int64(0); off < 10; off++ {
+			if b, err := l.Read(off, 1, nil); err != nil || len(b) != 900 {
+				t.Fatalf("round %d: read %d: %d bytes, %v", round, off, len(b), err)
+			}
+			if n := st.Stats().MappedSegs; n > 2 {
+				t.Fatalf("%d sealed segments mapped, cap 2", n)
+			}
+		}
+	}
+}
