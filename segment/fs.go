@@ -13,6 +13,9 @@ type FS interface {
 	OpenFile(name string, flag int, perm os.FileMode) (File, error)
 	// Remove deletes a file.
 	Remove(name string) error
+	// Rename renames a file, replacing newName if it exists. Like the
+	// creation of a file, it is durable after SyncDir.
+	Rename(oldName, newName string) error
 	// ReadDir lists the names in a directory, sorted.
 	ReadDir(dir string) ([]string, error)
 	// MkdirAll creates a directory and its parents.

@@ -26,6 +26,9 @@ func (OSFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 // Remove implements FS.
 func (OSFS) Remove(name string) error { return os.Remove(name) }
 
+// Rename implements FS.
+func (OSFS) Rename(oldName, newName string) error { return os.Rename(oldName, newName) }
+
 // ReadDir implements FS.
 func (OSFS) ReadDir(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)

@@ -33,8 +33,28 @@ func (l *Log) Retention(now time.Time) (int, error) {
 		total -= s.size
 		n++
 	}
+	return n, l.deleteFirstLocked(n)
+}
+
+// DeleteSegmentsBefore deletes the sealed segments that hold only offsets
+// below offset (a snapshot covers them) and moves the log start offset.
+func (l *Log) DeleteSegmentsBefore(offset int64) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	n := 0
+	for n < len(l.segments)-1 && l.segments[n].next <= offset {
+		n++
+	}
+	return n, l.deleteFirstLocked(n)
+}
+
+// deleteFirstLocked deletes the first n segments, which are sealed.
+func (l *Log) deleteFirstLocked(n int) error {
 	if n == 0 {
-		return 0, nil
+		return nil
 	}
 	gone := l.segments[:n]
 	l.segments = append([]*segment(nil), l.segments[n:]...)
@@ -47,10 +67,10 @@ func (l *Log) Retention(now time.Time) (int, error) {
 				firstErr = fmt.Errorf("segment: retention: %w", err)
 			}
 		}
-		l.log.Info("deleted segment by retention", "file", filepath.Base(s.path), "bytes", s.size, "last_offset", s.next-1)
+		l.log.Info("deleted segment", "file", filepath.Base(s.path), "bytes", s.size, "last_offset", s.next-1)
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil && firstErr == nil {
 		firstErr = err
 	}
-	return n, firstErr
+	return firstErr
 }

@@ -88,6 +88,9 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 // Dir is the data directory.
 func (s *Store) Dir() string { return s.dir }
 
+// FS is the store's file system.
+func (s *Store) FS() FS { return s.fs }
+
 // PartitionDir is the directory name of a topic partition: <topic>-<partition>.
 func PartitionDir(topic string, partition int32) string {
 	return topic + "-" + strconv.FormatInt(int64(partition), 10)

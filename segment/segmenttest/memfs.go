@@ -44,6 +44,9 @@ type MemFS struct {
 type inode struct {
 	data        []byte // what reads see (the page cache); len is the size
 	synced      []byte // what survives a crash
+	// [dirtyLo, dirtyHi) of data may differ from synced (beyond the size
+	// change, which Sync handles itself).
+	dirtyLo, dirtyHi int
 	mappings    map[*memMapping]struct{}
 	openHandles int
 }
@@ -172,6 +175,26 @@ func (m *MemFS) Remove(name string) error {
 	}
 	delete(m.names, name)
 	m.allocated -= int64(len(ino.data))
+	return nil
+}
+
+// Rename implements segment.FS.
+func (m *MemFS) Rename(oldName, newName string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	oldName, newName = clean(oldName), clean(newName)
+	if m.crashed {
+		return &os.PathError{Op: "rename", Path: oldName, Err: ErrCrashed}
+	}
+	ino, ok := m.names[oldName]
+	if !ok {
+		return &os.PathError{Op: "rename", Path: oldName, Err: fs.ErrNotExist}
+	}
+	if old, ok := m.names[newName]; ok && old != ino {
+		m.allocated -= int64(len(old.data))
+	}
+	delete(m.names, oldName)
+	m.names[newName] = ino
 	return nil
 }
 
@@ -317,8 +340,17 @@ func (f *memFile) growLocked(size int64) error {
 		return &os.PathError{Op: "allocate", Path: f.name, Err: syscall.ENOSPC}
 	}
 	f.fs.allocated += extra
+	f.ino.dirty(len(f.ino.data), int(size))
 	f.ino.data = append(f.ino.data, make([]byte, extra)...)
 	return nil
+}
+
+func (ino *inode) dirty(lo, hi int) {
+	if ino.dirtyLo == ino.dirtyHi {
+		ino.dirtyLo, ino.dirtyHi = lo, hi
+		return
+	}
+	ino.dirtyLo, ino.dirtyHi = min(ino.dirtyLo, lo), max(ino.dirtyHi, hi)
 }
 
 func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
@@ -339,6 +371,7 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	copy(f.ino.data[off:], p)
+	f.ino.dirty(int(off), int(off)+len(p))
 	for mp := range f.ino.mappings {
 		if off < int64(len(mp.buf)) {
 			copy(mp.buf[off:], p)
@@ -403,7 +436,16 @@ func (f *memFile) Sync() error {
 		f.fs.failSyncs--
 		return &os.PathError{Op: "fdatasync", Path: f.name, Err: ErrInjected}
 	}
-	f.ino.synced = append(f.ino.synced[:0], f.ino.data...)
+	ino := f.ino
+	if len(ino.synced) > len(ino.data) {
+		ino.synced = ino.synced[:len(ino.data)]
+	} else {
+		ino.synced = append(ino.synced, ino.data[len(ino.synced):]...)
+	}
+	if lo, hi := ino.dirtyLo, min(ino.dirtyHi, len(ino.data)); lo < hi {
+		copy(ino.synced[lo:hi], ino.data[lo:hi])
+	}
+	ino.dirtyLo, ino.dirtyHi = 0, 0
 	return nil
 }
 
@@ -450,6 +492,7 @@ func (mp *memMapping) Dirty(off, n int) {
 		panic(fmt.Sprintf("segmenttest: SIGBUS: write to [%d, %d) of %s, which holds %d bytes", off, off+n, mp.name, len(mp.ino.data)))
 	}
 	copy(mp.ino.data[off:off+n], mp.buf[off:off+n])
+	mp.ino.dirty(off, off+n)
 }
 
 func (mp *memMapping) Unmap() error {

@@ -1,0 +1,365 @@
+package eventlog
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/chronik-stream/chronik/segment"
+)
+
+// Snapshot file format (part of the on-disk format). The file is named
+// <offset 20 digits>-<epoch 10 digits>.checkpoint and holds the state
+// built from the events below offset, written as events:
+//
+//	header:  magic "CKSNAP" | format version uvarint (0) | offset varint | epoch varint | next producer id varint
+//	body:    zstd frame of: (length uvarint | event record value, as Encode) ...
+//	footer:  magic "CKEND" | event count uint32 | offset int64 | CRC-32C of every byte before it uint32
+//
+// It is written to a temporary file, synced, renamed into place and the
+// directory synced, so a crash leaves either the whole file or none.
+const (
+	snapMagic       = "CKSNAP"
+	snapEndMagic    = "CKEND"
+	snapFooterSize  = len(snapEndMagic) + 4 + 8 + 4
+	snapSuffix      = ".checkpoint"
+	snapTmpSuffix   = ".checkpoint.tmp"
+	maxSnapshotBody = 1 << 30 // decompressed
+)
+
+// SnapshotName is the file name of a snapshot at offset and epoch.
+func SnapshotName(offset int64, epoch int32) string {
+	return fmt.Sprintf("%020d-%010d%s", offset, epoch, snapSuffix)
+}
+
+// parseSnapshotName returns the offset of a snapshot file name.
+func parseSnapshotName(name string) (int64, bool) {
+	base, ok := strings.CutSuffix(name, snapSuffix)
+	if !ok || len(base) != 31 || base[20] != '-' {
+		return 0, false
+	}
+	off, err := strconv.ParseInt(base[:20], 10, 64)
+	if _, eerr := strconv.ParseInt(base[21:], 10, 32); err != nil || eerr != nil {
+		return 0, false
+	}
+	return off, true
+}
+
+// stateEvents writes s as the events that rebuild it from nothing, in an
+// order Apply accepts: controller, brokers, producer id blocks, broker
+// configs, topics with their partitions. Sorted, so equal states give
+// equal snapshots.
+func stateEvents(s *State) []Event {
+	var out []Event
+	if s.Controller.Term != 0 || s.Controller.Leader >= 0 || len(s.Controller.Voters) > 0 {
+		out = append(out, &LeaderChanged{Term: s.Controller.Term, Leader: s.Controller.Leader, Voters: s.Controller.Voters})
+	}
+	ids := make([]int32, 0, len(s.Brokers))
+	for id := range s.Brokers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		b := s.Brokers[id]
+		out = append(out, &BrokerRegistered{BrokerID: b.ID, Incarnation: b.Incarnation, Endpoints: b.Endpoints, Rack: b.Rack})
+		if b.Fenced {
+			out = append(out, &BrokerFenced{BrokerID: b.ID})
+		}
+	}
+	blocks := make([]int32, 0, len(s.ProducerBlocks))
+	for id := range s.ProducerBlocks {
+		blocks = append(blocks, id)
+	}
+	sort.Slice(blocks, func(i, j int) bool { return s.ProducerBlocks[blocks[i]].First < s.ProducerBlocks[blocks[j]].First })
+	for _, id := range blocks {
+		blk := s.ProducerBlocks[id]
+		out = append(out, &ProducerIdsAllocated{BrokerID: id, First: blk.First, Count: blk.Count})
+	}
+	for _, res := range sortedKeys(s.BrokerConfigs) {
+		for _, k := range sortedKeys(s.BrokerConfigs[res]) {
+			out = append(out, &ConfigChanged{ResourceType: ResourceBroker, Resource: res, Name: k, Value: s.BrokerConfigs[res][k]})
+		}
+	}
+	for _, name := range sortedKeys(s.Topics) {
+		tp := s.Topics[name]
+		tc := &TopicCreated{Name: tp.Name, TopicID: tp.ID, PartitionCount: int32(len(tp.Partitions)), ReplicationFactor: tp.ReplicationFactor}
+		for _, k := range sortedKeys(tp.Configs) {
+			tc.Configs = append(tc.Configs, ConfigEntry{Key: k, Value: tp.Configs[k]})
+		}
+		out = append(out, tc)
+		for i, p := range tp.Partitions {
+			if len(p.Replicas) == 0 {
+				continue // never assigned
+			}
+			out = append(out, &PartitionChanged{Topic: tp.Name, Partition: int32(i), Replicas: p.Replicas, ISR: p.ISR, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch})
+		}
+	}
+	return out
+}
+
+func sortedKeys[K string, V any](m map[K]V) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// EncodeSnapshot returns the snapshot file bytes of s.
+func EncodeSnapshot(s *State, epoch int32) []byte {
+	var w encoder
+	w.b = append(w.b, snapMagic...)
+	w.uvarint(0)
+	w.varint(s.Offset)
+	w.varint(int64(epoch))
+	w.varint(s.NextProducerID)
+	var body []byte
+	events := stateEvents(s)
+	for _, e := range events {
+		v := Encode(e)
+		body = binary.AppendUvarint(body, uint64(len(v)))
+		body = append(body, v...)
+	}
+	out := zstdEncoder.EncodeAll(body, w.b)
+	out = append(out, snapEndMagic...)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(events)))
+	out = binary.BigEndian.AppendUint64(out, uint64(s.Offset))
+	return binary.BigEndian.AppendUint32(out, crc32.Checksum(out, crc32c))
+}
+
+// DecodeSnapshot rebuilds the state a snapshot file holds. Every check
+// fails with an error wrapping ErrDecode; nothing larger than the file,
+// or than 1 GiB decompressed, is allocated.
+func DecodeSnapshot(b []byte) (*State, int32, error) {
+	if len(b) < len(snapMagic)+snapFooterSize {
+		return nil, 0, fmt.Errorf("%w: snapshot of %d bytes is too short", ErrDecode, len(b))
+	}
+	foot := b[len(b)-snapFooterSize:]
+	if string(foot[:len(snapEndMagic)]) != snapEndMagic {
+		return nil, 0, fmt.Errorf("%w: snapshot footer is missing (a torn write?)", ErrDecode)
+	}
+	if got, want := crc32.Checksum(b[:len(b)-4], crc32c), binary.BigEndian.Uint32(foot[snapFooterSize-4:]); got != want {
+		return nil, 0, fmt.Errorf("%w: snapshot checksum %08x, the footer says %08x", ErrDecode, got, want)
+	}
+	count := binary.BigEndian.Uint32(foot[len(snapEndMagic):])
+	footOffset := int64(binary.BigEndian.Uint64(foot[len(snapEndMagic)+4:]))
+	if string(b[:len(snapMagic)]) != snapMagic {
+		return nil, 0, fmt.Errorf("%w: not a snapshot file (bad magic)", ErrDecode)
+	}
+	d := decoder{b: b[len(snapMagic) : len(b)-snapFooterSize]}
+	if v := d.uvarint(); d.err == nil && v != 0 {
+		return nil, 0, fmt.Errorf("%w: snapshot format version %d is unknown", ErrDecode, v)
+	}
+	offset, epoch, nextPID := d.varint(), d.int32(), d.varint()
+	if d.err != nil {
+		return nil, 0, d.err
+	}
+	if offset != footOffset || offset < 0 {
+		return nil, 0, fmt.Errorf("%w: snapshot header says offset %d, footer %d", ErrDecode, offset, footOffset)
+	}
+	zr, err := zstd.NewReader(bytes.NewReader(d.b), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxSnapshotBody))
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrDecode, err)
+	}
+	defer zr.Close()
+	body, err := io.ReadAll(io.LimitReader(zr, maxSnapshotBody+1))
+	if err != nil || len(body) > maxSnapshotBody {
+		return nil, 0, fmt.Errorf("%w: snapshot body: %v", ErrDecode, err)
+	}
+	s := NewState()
+	bd := decoder{b: body}
+	var n uint32
+	for len(bd.b) > 0 {
+		size := bd.length(1)
+		if bd.err != nil {
+			return nil, 0, bd.err
+		}
+		e, err := Decode(bd.b[:size])
+		if err != nil {
+			return nil, 0, fmt.Errorf("snapshot event %d: %w", n, err)
+		}
+		bd.b = bd.b[size:]
+		if err := Apply(s, e); err != nil {
+			return nil, 0, fmt.Errorf("%w: snapshot event %d: %v", ErrDecode, n, err)
+		}
+		n++
+	}
+	if n != count {
+		return nil, 0, fmt.Errorf("%w: snapshot holds %d events, the footer says %d", ErrDecode, n, count)
+	}
+	if nextPID < s.NextProducerID {
+		return nil, 0, fmt.Errorf("%w: next producer id %d is below the blocks given out", ErrDecode, nextPID)
+	}
+	s.NextProducerID = nextPID
+	s.Offset = offset
+	return s, epoch, nil
+}
+
+// writeSnapshot writes data as dir/name: temporary file, sync, rename,
+// directory sync.
+func writeSnapshot(fsys segment.FS, dir, name string, data []byte) error {
+	tmp := filepath.Join(dir, strings.TrimSuffix(name, snapSuffix)+snapTmpSuffix)
+	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("eventlog: create snapshot: %w", err)
+	}
+	_, err = f.WriteAt(data, 0)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fsys.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err == nil {
+		err = fsys.SyncDir(dir)
+	}
+	if err != nil {
+		fsys.Remove(tmp)
+		return fmt.Errorf("eventlog: write snapshot %s: %w", name, err)
+	}
+	return nil
+}
+
+// snapshots lists the snapshot files in dir, newest first.
+func snapshots(fsys segment.FS, dir string) ([]string, error) {
+	names, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range names {
+		if _, ok := parseSnapshotName(n); ok {
+			out = append(out, n)
+		}
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+func readSnapshotFile(st *segment.Store, path string) (*State, error) {
+	b, err := readFile(st.FS(), path)
+	if err != nil {
+		return nil, err
+	}
+	s, _, err := DecodeSnapshot(b)
+	return s, err
+}
+
+func readFile(fsys segment.FS, path string) ([]byte, error) {
+	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, size)
+	if _, err := f.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return b, nil
+}
+
+// loadSnapshot returns the state of the newest valid snapshot in dir (and
+// its path), or the empty state if there is none. A damaged snapshot is
+// reported and the next older one tried.
+func loadSnapshot(st *segment.Store, dir string, log *slog.Logger) (*State, string, error) {
+	names, err := snapshots(st.FS(), dir)
+	if err != nil {
+		return nil, "", fmt.Errorf("eventlog: list snapshots: %w", err)
+	}
+	for _, name := range names {
+		path := filepath.Join(dir, name)
+		s, err := readSnapshotFile(st, path)
+		if err != nil {
+			log.Warn("damaged snapshot, trying an older one", "file", name, "error", err)
+			continue
+		}
+		if off, _ := parseSnapshotName(name); off != s.Offset {
+			log.Warn("snapshot's name and contents disagree, trying an older one", "file", name, "offset", s.Offset)
+			continue
+		}
+		return s, path, nil
+	}
+	return NewState(), "", nil
+}
+
+// Snapshot writes a snapshot of the durable state now, keeps the newest
+// two, and deletes the log segments the older of them covers.
+func (l *Log) Snapshot() error {
+	l.snapMu.Lock()
+	defer l.snapMu.Unlock()
+	l.wmu.Lock()
+	epoch := l.epoch
+	l.wmu.Unlock()
+	l.smu.RLock()
+	offset := l.state.Offset
+	data := EncodeSnapshot(l.state, epoch)
+	l.smu.RUnlock()
+	fsys := l.fs()
+	names, err := snapshots(fsys, l.dir)
+	if err != nil {
+		return err
+	}
+	if len(names) > 0 {
+		if newest, _ := parseSnapshotName(names[0]); newest == offset {
+			return nil // nothing new
+		}
+	}
+	start := time.Now()
+	name := SnapshotName(offset, epoch)
+	if err := writeSnapshot(fsys, l.dir, name, data); err != nil {
+		return err
+	}
+	l.log.Info("wrote snapshot", "file", name, "bytes", len(data), "took", time.Since(start).Round(time.Microsecond))
+	names = append([]string{name}, names...)
+	for _, old := range names[min(len(names), snapshotsKept):] {
+		if err := fsys.Remove(filepath.Join(l.dir, old)); err != nil {
+			l.log.Warn("cannot delete old snapshot", "file", old, "error", err)
+		}
+	}
+	// Segments wholly covered by the oldest snapshot kept can go.
+	kept := names[:min(len(names), snapshotsKept)]
+	oldest, _ := parseSnapshotName(kept[len(kept)-1])
+	if n, err := l.seg.DeleteSegmentsBefore(oldest); err != nil {
+		l.log.Warn("cannot delete segments covered by snapshots", "error", err)
+	} else if n > 0 {
+		l.log.Info("deleted segments covered by a snapshot", "segments", n, "log_start_offset", l.seg.StartOffset())
+	}
+	return nil
+}
+
+// maybeSnapshotLocked starts a snapshot in the background when enough was
+// appended or enough time passed. Callers hold wmu.
+func (l *Log) maybeSnapshotLocked() {
+	due := (l.opts.SnapshotBytes > 0 && l.sinceSnap >= l.opts.SnapshotBytes) ||
+		(l.sinceSnap > 0 && time.Since(l.lastSnapshot) >= l.opts.SnapshotInterval)
+	if !due {
+		return
+	}
+	l.sinceSnap, l.lastSnapshot = 0, time.Now()
+	go func() {
+		if err := l.Snapshot(); err != nil {
+			l.log.Warn("snapshot failed", "error", err)
+		}
+	}()
+}
