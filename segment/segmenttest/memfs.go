@@ -42,13 +42,13 @@ type MemFS struct {
 }
 
 type inode struct {
-	data        []byte // what reads see (the page cache); len is the size
-	synced      []byte // what survives a crash
+	data   []byte // what reads see (the page cache); len is the size
+	synced []byte // what survives a crash
 	// [dirtyLo, dirtyHi) of data may differ from synced (beyond the size
 	// change, which Sync handles itself).
 	dirtyLo, dirtyHi int
-	mappings    map[*memMapping]struct{}
-	openHandles int
+	mappings         map[*memMapping]struct{}
+	openHandles      int
 }
 
 // NewMemFS returns an empty file system.
