@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -51,126 +49,29 @@ func Dump(w io.Writer, path string, opts DumpOptions) (DumpResult, error) {
 	if opts.MaxBatchBytes <= 0 {
 		opts.MaxBatchBytes = DefaultMaxBatchBytes
 	}
-	files, err := logFiles(path)
-	if err != nil {
-		return DumpResult{}, err
-	}
-	var total, done int64
-	for _, f := range files {
-		if st, err := os.Stat(f); err == nil {
-			total += st.Size()
-		}
-	}
-	d := &dumper{w: w, opts: opts, next: -1}
-	for _, f := range files {
-		size, err := d.file(f, func(n int64) {
-			if opts.Progress != nil {
-				opts.Progress(done+n, total)
+	d := &dumper{w: w, opts: opts}
+	err := WalkBatches(path, Walk{
+		From: opts.From, To: opts.To,
+		File: func(path string, size int64) {
+			d.res.Files++
+			if !opts.JSON {
+				fmt.Fprintf(w, "file %s size %d\n", path, size)
 			}
-		})
-		if err != nil {
-			return d.res, err
-		}
-		done += size
-		d.res.Files++
-	}
-	return d.res, nil
-}
-
-// logFiles lists the .log files a dump of path covers, in offset order.
-func logFiles(path string) ([]string, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", path, err)
-	}
-	if !st.IsDir() {
-		if !strings.HasSuffix(path, logSuffix) {
-			return nil, fmt.Errorf("%s is not a segment .log file: give a partition directory or a NNNNNNNNNNNNNNNNNNNN.log file", path)
-		}
-		return []string{path}, nil
-	}
-	names, err := OSFS{}.ReadDir(path)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, n := range names {
-		if _, ok := parseSegmentName(n); ok {
-			out = append(out, filepath.Join(path, n))
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s holds no segment files (NNNNNNNNNNNNNNNNNNNN.log): is it a partition directory such as <data-dir>/orders-0?", path)
-	}
-	return out, nil
+		},
+		Batch:    d.batch,
+		Damage:   d.damage,
+		Progress: opts.Progress,
+	})
+	return d.res, err
 }
 
 type dumper struct {
 	w    io.Writer
 	opts DumpOptions
 	res  DumpResult
-	next int64 // the offset expected next, -1 before the first batch
 }
 
-func (d *dumper) file(path string, progress func(int64)) (int64, error) {
-	f, err := OSFS{}.OpenFile(path, os.O_RDONLY, 0)
-	if err != nil {
-		return 0, fmt.Errorf("cannot open %s: %w", path, err)
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil || size == 0 {
-		return 0, err
-	}
-	m, err := f.Map(int(size), false)
-	if err != nil {
-		return 0, err
-	}
-	defer m.Unmap()
-	data := m.Bytes()
-	if !d.opts.JSON {
-		fmt.Fprintf(d.w, "file %s size %d\n", path, size)
-	}
-	pos := 0
-	for pos < len(data) {
-		progress(int64(pos))
-		rest := data[pos:]
-		if len(rest) < BatchHeaderSize || allZero(rest[:BatchHeaderSize]) {
-			if lastNonZero(rest) != 0 {
-				d.damage(path, pos, "zeroed or short bytes followed by data (a torn tail: the broker truncates it at start-up)")
-			}
-			break
-		}
-		h, _ := ParseHeader(rest)
-		if h.Size() < BatchHeaderSize || h.Size() > len(rest) {
-			d.damage(path, pos, fmt.Sprintf("batch length %d does not fit (%d bytes left): the rest of the file cannot be read", h.Length, len(rest)))
-			break
-		}
-		batch := rest[:h.Size()]
-		_, verr := ValidateBatch(batch, 0)
-		if d.next >= 0 && h.BaseOffset != d.next {
-			d.damage(path, pos, fmt.Sprintf("offsets jump from %d to %d", d.next, h.BaseOffset))
-		}
-		if verr != nil {
-			d.damage(path, pos, verr.Error())
-		}
-		d.next = h.LastOffset() + 1
-		if h.LastOffset() >= d.opts.From && (d.opts.To < 0 || h.BaseOffset <= d.opts.To) {
-			if err := d.batch(path, pos, &h, batch, verr == nil); err != nil {
-				return size, err
-			}
-		}
-		pos += h.Size()
-		if d.opts.To >= 0 && h.LastOffset() >= d.opts.To {
-			break
-		}
-	}
-	progress(size)
-	return size, nil
-}
-
-func (d *dumper) damage(path string, pos int, why string) {
-	dm := Damage{File: path, Position: int64(pos), Offset: d.next, Why: why}
+func (d *dumper) damage(dm Damage) {
 	d.res.Damage = append(d.res.Damage, dm)
 	if d.opts.JSON {
 		d.json(struct {
@@ -179,7 +80,7 @@ func (d *dumper) damage(path string, pos int, why string) {
 		}{"damage", dm})
 		return
 	}
-	fmt.Fprintf(d.w, "damage file=%s position=%d offset=%d reason=%q\n", path, pos, d.next, why)
+	fmt.Fprintf(d.w, "damage file=%s position=%d offset=%d reason=%q\n", dm.File, dm.Position, dm.Offset, dm.Why)
 }
 
 func (d *dumper) json(v any) error {
@@ -242,14 +143,15 @@ func text(b []byte) (*string, []byte) {
 	return nil, b
 }
 
-func (d *dumper) batch(path string, pos int, h *BatchHeader, batch []byte, crcOK bool) error {
+func (d *dumper) batch(b *FoundBatch) error {
+	path, pos, h, batch, crcOK := b.File, b.Position, &b.Header, b.Bytes, b.CRCOK
 	d.res.Batches++
 	var recs []Record
 	var recErr error
 	if d.opts.Records {
 		recs, recErr = DecodeRecords(batch, d.opts.MaxBatchBytes)
 		if recErr != nil {
-			d.damage(path, pos, "records: "+recErr.Error())
+			d.damage(Damage{File: path, Position: int64(pos), Offset: h.BaseOffset, Why: "records: " + recErr.Error()})
 		}
 	}
 	shown := recs[:0:0]
