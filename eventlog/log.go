@@ -121,7 +121,7 @@ func Open(st *segment.Store, opts Options) (*Log, error) {
 	}
 	l := &Log{seg: seg, store: st, dir: seg.Dir(), opts: opts, log: opts.Logger.With("log", TopicName+"-0"), epoch: opts.Epoch, lastSnapshot: time.Now()}
 	start := time.Now()
-	state, snapFile, err := loadSnapshot(st, l.dir, l.log)
+	state, snapFile, err := loadSnapshot(st.FS(), l.dir, l.log)
 	if err != nil {
 		return nil, err
 	}

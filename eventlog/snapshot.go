@@ -253,8 +253,8 @@ func snapshots(fsys segment.FS, dir string) ([]string, error) {
 	return out, nil
 }
 
-func readSnapshotFile(st *segment.Store, path string) (*State, error) {
-	b, err := readFile(st.FS(), path)
+func readSnapshotFile(fsys segment.FS, path string) (*State, error) {
+	b, err := readFile(fsys, path)
 	if err != nil {
 		return nil, err
 	}
@@ -282,14 +282,14 @@ func readFile(fsys segment.FS, path string) ([]byte, error) {
 // loadSnapshot returns the state of the newest valid snapshot in dir (and
 // its path), or the empty state if there is none. A damaged snapshot is
 // reported and the next older one tried.
-func loadSnapshot(st *segment.Store, dir string, log *slog.Logger) (*State, string, error) {
-	names, err := snapshots(st.FS(), dir)
+func loadSnapshot(fsys segment.FS, dir string, log *slog.Logger) (*State, string, error) {
+	names, err := snapshots(fsys, dir)
 	if err != nil {
 		return nil, "", fmt.Errorf("eventlog: list snapshots: %w", err)
 	}
 	for _, name := range names {
 		path := filepath.Join(dir, name)
-		s, err := readSnapshotFile(st, path)
+		s, err := readSnapshotFile(fsys, path)
 		if err != nil {
 			log.Warn("damaged snapshot, trying an older one", "file", name, "error", err)
 			continue

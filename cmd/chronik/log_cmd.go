@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
 
+	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/segment"
 )
 
@@ -18,6 +20,7 @@ func logCommand() *cli.Command {
 		Usage: "inspect logs on disk, without a running server",
 		Subcommands: []*cli.Command{
 			logDumpCommand(),
+			logStateCommand(),
 		},
 	}
 }
@@ -25,23 +28,28 @@ func logCommand() *cli.Command {
 func logDumpCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "dump",
-		Usage:     "print the record batches of a partition directory or a .log file",
+		Usage:     "print the record batches of a partition, or the events of the metadata log",
 		ArgsUsage: "PATH",
 		Description: "PATH is a partition directory (<data-dir>/<topic>-<partition>) or one segment\n" +
 			"file (NNNNNNNNNNNNNNNNNNNN.log). Each batch prints as one line: offsets, position,\n" +
 			"leader epoch, record count, compression codec, size, CRC check, timestamps and\n" +
 			"producer. Damage (a bad CRC, a torn tail, a gap in the offsets) prints as a\n" +
 			"line starting with \"damage\" where it is found, and the exit status is 3.\n\n" +
+			"The metadata log (<data-dir>/__chronik_metadata-0, its .log files, or a\n" +
+			".checkpoint snapshot) prints one line per event instead: offset, leader epoch,\n" +
+			"timestamp, type, entity and fields; --type keeps only some event types.\n\n" +
 			"Examples:\n" +
 			"   chronik log dump data/orders-0\n" +
 			"   chronik log dump --records --from 100 --to 199 data/orders-0\n" +
-			"   chronik log dump --json data/orders-0/00000000000000000000.log | jq .",
+			"   chronik log dump --json data/orders-0/00000000000000000000.log | jq .\n" +
+			"   chronik log dump --type TopicCreated,TopicDeleted data/__chronik_metadata-0",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "records", Aliases: []string{"r"}, Usage: "also decode each batch's records (keys, values, headers), decompressing them"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object a line"},
 			&cli.Int64Flag{Name: "from", Value: 0, Usage: "first offset to show"},
 			&cli.Int64Flag{Name: "to", Value: -1, Usage: "last offset to show (-1: to the end)"},
 			&cli.IntFlag{Name: "max-batch-bytes", Value: segment.DefaultMaxBatchBytes, Usage: "refuse to decompress one batch into more than this many bytes"},
+			&cli.StringSliceFlag{Name: "type", Usage: "metadata log only: print only events of these types (BrokerRegistered, TopicCreated, PartitionChanged, ...)"},
 		},
 		Action: runLogDump,
 	}
@@ -69,7 +77,26 @@ func runLogDump(c *cli.Context) error {
 	if isatty.IsTerminal(os.Stderr.Fd()) {
 		opts.Progress = progressPrinter()
 	}
-	res, err := segment.Dump(out, c.Args().First(), opts)
+	var res segment.DumpResult
+	var err error
+	if path := c.Args().First(); eventlog.IsMetadataPath(path) {
+		eopts := eventlog.DumpOptions{JSON: opts.JSON, From: opts.From, To: opts.To, Progress: opts.Progress}
+		for _, name := range c.StringSlice("type") {
+			for _, n := range strings.Split(name, ",") {
+				t, ok := eventlog.ParseType(strings.TrimSpace(n))
+				if !ok {
+					return cli.Exit(fmt.Sprintf("--type %q is not an event type: use BrokerRegistered, BrokerFenced, BrokerUnfenced, BrokerUnregistered, TopicCreated, PartitionChanged, TopicDeleted, ConfigChanged, ProducerIdsAllocated, LeaderChanged or NoOp", n), 2)
+				}
+				eopts.Types = append(eopts.Types, t)
+			}
+		}
+		res, err = eventlog.DumpLog(out, path, eopts)
+	} else {
+		if len(c.StringSlice("type")) > 0 {
+			return cli.Exit("--type filters metadata events: give the metadata log (<data-dir>/__chronik_metadata-0) or a .checkpoint file", 2)
+		}
+		res, err = segment.Dump(out, path, opts)
+	}
 	if opts.Progress != nil {
 		fmt.Fprint(os.Stderr, "\r\033[K")
 	}
@@ -92,5 +119,46 @@ func progressPrinter() func(done, total int64) {
 		}
 		last = time.Now()
 		fmt.Fprintf(os.Stderr, "\r\033[Kdumping: %d of %d MiB (%d%%)", done>>20, total>>20, done*100/total)
+	}
+}
+
+func logStateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "state",
+		Usage:     "replay a data directory's metadata log offline and print the cluster state",
+		ArgsUsage: "DATA-DIR",
+		Description: "Loads the newest valid snapshot of DATA-DIR/__chronik_metadata-0 and replays the\n" +
+			"events after it, read-only and without a running server, then prints the\n" +
+			"controller, brokers, topics with their partitions, leaders and in-sync replicas,\n" +
+			"configs and producer ids. Damage stops the replay where it is found; it is\n" +
+			"reported on stderr and the exit status is 3.\n\n" +
+			"Examples:\n" +
+			"   chronik log state data\n" +
+			"   chronik log state --json data | jq '.topics'",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print the state as one JSON object"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return cli.Exit("log state needs exactly one DATA-DIR (see 'chronik log state --help')", 2)
+			}
+			s, damage, err := eventlog.ReplayDir(c.Args().First(), nil)
+			if err != nil {
+				return cli.Exit(err.Error(), 1)
+			}
+			out := bufio.NewWriter(os.Stdout)
+			err = eventlog.PrintState(out, s, c.Bool("json"))
+			out.Flush()
+			if err != nil {
+				return cli.Exit(err.Error(), 1)
+			}
+			for _, d := range damage {
+				fmt.Fprintf(os.Stderr, "damage file=%s position=%d offset=%d reason=%q\n", d.File, d.Position, d.Offset, d.Why)
+			}
+			if len(damage) > 0 {
+				return cli.Exit(fmt.Sprintf("the metadata log is damaged at offset %d: the state above is what comes before it", damage[0].Offset), exitDamaged)
+			}
+			return nil
+		},
 	}
 }

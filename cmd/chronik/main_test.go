@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
@@ -115,5 +116,54 @@ func TestLogDumpErrors(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want exit %d and %q", code, errOut, tc.code, tc.inStderr)
 			}
 		})
+	}
+}
+
+func writeMetadata(t *testing.T) string {
+	t.Helper()
+	data := t.TempDir()
+	st, err := segment.OpenStore(data, segment.StoreOptions{RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := eventlog.Open(st, eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, evs := range [][]eventlog.Event{
+		{&eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()}},
+		{&eventlog.TopicCreated{Name: "orders", TopicID: eventlog.NewUUID(), PartitionCount: 1, ReplicationFactor: 1},
+			&eventlog.PartitionChanged{Topic: "orders", Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}},
+	} {
+		if _, err := l.Append(evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	st.Close()
+	return data
+}
+
+func TestMetadataDumpAndState(t *testing.T) {
+	data := writeMetadata(t)
+	out, errOut, code := run(t, "log", "dump", filepath.Join(data, "__chronik_metadata-0"))
+	if code != 0 || !strings.Contains(out, "offset=1 ") || !strings.Contains(out, "TopicCreated key=topic/orders") {
+		t.Fatalf("metadata dump exit %d, stderr %q:\n%s", code, errOut, out)
+	}
+	out, _, code = run(t, "log", "dump", "--type", "PartitionChanged", "--json", filepath.Join(data, "__chronik_metadata-0"))
+	if code != 0 || strings.Count(out, "\n") != 1 || !strings.Contains(out, `"type":"PartitionChanged"`) {
+		t.Fatalf("filtered dump exit %d:\n%s", code, out)
+	}
+	_, errOut, code = run(t, "log", "dump", "--type", "Nope", filepath.Join(data, "__chronik_metadata-0"))
+	if code != 2 || !strings.Contains(errOut, `"Nope" is not an event type`) {
+		t.Fatalf("bad --type: exit %d, %q", code, errOut)
+	}
+	out, _, code = run(t, "log", "state", data)
+	if code != 0 || !strings.Contains(out, "topic orders") || !strings.Contains(out, "orders-0 leader=1") {
+		t.Fatalf("log state exit %d:\n%s", code, out)
+	}
+	_, errOut, code = run(t, "log", "state", t.TempDir())
+	if code != 1 || !strings.Contains(errOut, "holds no metadata log") {
+		t.Fatalf("log state of an empty dir: exit %d, %q", code, errOut)
 	}
 }
