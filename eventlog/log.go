@@ -76,6 +76,10 @@ type Log struct {
 	pending []*pendingBatch // accepted, not yet applied to state; offset order
 	failed  error
 
+	// amu serialises appliers of durable batches to state (lock order: amu,
+	// then wmu or smu, never both).
+	amu sync.Mutex
+
 	// smu guards state: the durable events applied, what readers see.
 	smu   sync.RWMutex
 	state *State
@@ -86,9 +90,10 @@ type Log struct {
 }
 
 type pendingBatch struct {
-	handle *segment.Appended
-	events []Event
-	next   int64 // offset after the batch
+	handle  *segment.Appended
+	events  []Event
+	next    int64 // offset after the batch
+	applied bool  // under amu
 }
 
 // Open opens the metadata log in st, loads the newest valid snapshot and
@@ -208,7 +213,7 @@ func (l *Log) Append(events ...Event) (int64, error) {
 		return 0, err
 	}
 	err = p.handle.Wait()
-	if cerr := l.applyDurable(); err == nil {
+	if cerr := l.applyDurable(p); err == nil {
 		err = cerr
 	}
 	if err != nil {
@@ -249,40 +254,74 @@ func (l *Log) accept(events []Event) (*pendingBatch, error) {
 
 // applyDurable applies, in offset order, every pending batch that is
 // durable. A batch that failed to become durable fails the log: the
-// speculative state holds events the log does not.
-func (l *Log) applyDurable() error {
+// speculative state holds events the log does not. Appliers take amu, not
+// wmu, so that appends go on meanwhile.
+func (l *Log) applyDurable(p *pendingBatch) error {
+	for {
+		blocker, err := l.applyReady(p)
+		if blocker == nil {
+			return err
+		}
+		// An earlier batch is not resolved yet: p applies after it.
+		<-blocker.handle.Done()
+	}
+}
+
+// applyReady applies the resolved batches at the head of pending. It
+// returns the unresolved batch that keeps p from being applied, if any.
+func (l *Log) applyReady(p *pendingBatch) (*pendingBatch, error) {
+	l.amu.Lock()
+	defer l.amu.Unlock()
+	if p.applied {
+		return nil, nil // an earlier applier took it along
+	}
 	l.wmu.Lock()
-	defer l.wmu.Unlock()
+	var ready []*pendingBatch
+	var blocker *pendingBatch
+	for _, q := range l.pending {
+		if !resolved(q.handle) {
+			blocker = q
+			break
+		}
+		ready = append(ready, q)
+	}
+	l.wmu.Unlock()
+
+	var failure error
 	applied := 0
-	for _, p := range l.pending {
-		if !resolved(p.handle) {
+	l.smu.Lock()
+	for _, q := range ready {
+		if err := q.handle.Err(); err != nil {
+			failure = fmt.Errorf("%w: batch at offset %d not durable: %v", ErrFailed, q.handle.Base, err)
 			break
 		}
-		if err := p.handle.Err(); err != nil {
-			l.failLocked(fmt.Errorf("%w: batch at offset %d not durable: %v", ErrFailed, p.handle.Base, err))
+		if err := Apply(l.state, q.events...); err != nil {
+			failure = fmt.Errorf("%w: durable batch at offset %d does not apply: %v", ErrFailed, q.handle.Base, err)
 			break
 		}
-		l.smu.Lock()
-		err := Apply(l.state, p.events...)
-		if err == nil {
-			l.state.Offset = p.next
-		}
-		l.smu.Unlock()
-		if err != nil {
-			l.failLocked(fmt.Errorf("%w: durable batch at offset %d does not apply: %v", ErrFailed, p.handle.Base, err))
-			break
-		}
+		l.state.Offset = q.next
+		q.applied = true
 		applied++
 	}
+	l.smu.Unlock()
+
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
 	clear(l.pending[:applied])
 	l.pending = l.pending[applied:]
-	if l.failed != nil {
-		return l.failed
+	if failure != nil {
+		l.failLocked(failure)
 	}
 	if applied > 0 {
 		l.maybeSnapshotLocked()
 	}
-	return nil
+	switch {
+	case p.applied:
+		return nil, nil
+	case l.failed != nil:
+		return nil, l.failed
+	}
+	return blocker, nil
 }
 
 func resolved(a *segment.Appended) bool {

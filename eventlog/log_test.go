@@ -235,3 +235,26 @@ func TestTornSnapshotFileIsSkipped(t *testing.T) {
 		t.Fatal("state differs after skipping a torn snapshot")
 	}
 }
+
+func TestFailedSyncFailsTheLog(t *testing.T) {
+	e := newLogEnv(t, Options{SnapshotBytes: -1})
+	e.append(reg(1, inc1))
+	e.fs.FailSyncs(1)
+	if _, err := e.log.Append(createTopic("lost", 1)...); err == nil {
+		t.Fatal("append with a failing sync succeeded")
+	}
+	if _, err := e.log.Append(createTopic("after", 1)...); !errors.Is(err, ErrFailed) {
+		t.Fatalf("append after a failed sync: %v, want ErrFailed", err)
+	}
+	var lost bool
+	e.log.View(func(s *State) { lost = s.Topics["lost"] != nil })
+	if lost {
+		t.Fatal("the readers' state holds an event that is not durable")
+	}
+	e.reopen()
+	e.log.View(func(s *State) { lost = s.Topics["lost"] != nil })
+	if lost || e.log.Offset() != 1 {
+		t.Fatalf("after reopen: lost topic present %v, offset %d", lost, e.log.Offset())
+	}
+	e.append(createTopic("again", 1)...)
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -195,6 +196,17 @@ func (a *activeFile) write(batch []byte, pos, base int64, epoch int32) error {
 		a.m.Dirty(int(pos), len(batch))
 		return nil
 	}
+	if len(batch) <= scratchSize {
+		// Small batches: one pwrite of a patched copy.
+		p := scratchPool.Get().(*[scratchSize]byte)
+		defer scratchPool.Put(p)
+		buf := p[:len(batch)]
+		copy(buf, batch)
+		setOffsetAndEpoch(buf, base, epoch)
+		_, err := a.f.WriteAt(buf, pos)
+		return err
+	}
+	// Large ones: the patched header, then the rest, without copying it.
 	var hdr [BatchHeaderSize]byte
 	copy(hdr[:], batch)
 	setOffsetAndEpoch(hdr[:], base, epoch)
@@ -204,6 +216,11 @@ func (a *activeFile) write(batch []byte, pos, base int64, epoch int32) error {
 	_, err := a.f.WriteAt(batch[BatchHeaderSize:], pos+BatchHeaderSize)
 	return err
 }
+
+// scratchSize is the largest batch write copies to patch in one pwrite.
+const scratchSize = 16 << 10
+
+var scratchPool = sync.Pool{New: func() any { return new([scratchSize]byte) }}
 
 var zeroBlock = make([]byte, 1<<20)
 
