@@ -182,7 +182,7 @@ func replay(seg *segment.Log, s *State, offset int64) (int, error) {
 			if err != nil {
 				return n, err
 			}
-			if err := Apply(s, events...); err != nil {
+			if err := applyOwned(s, events...); err != nil {
 				return n, fmt.Errorf("eventlog: batch at offset %d does not apply to the state replayed before it: %w", h.BaseOffset, err)
 			}
 			s.Offset = h.LastOffset() + 1

@@ -193,7 +193,7 @@ func DecodeSnapshot(b []byte) (*State, int32, error) {
 			return nil, 0, fmt.Errorf("snapshot event %d: %w", n, err)
 		}
 		bd.b = bd.b[size:]
-		if err := Apply(s, e); err != nil {
+		if err := applyOwned(s, e); err != nil {
 			return nil, 0, fmt.Errorf("%w: snapshot event %d: %v", ErrDecode, n, err)
 		}
 		n++

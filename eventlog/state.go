@@ -89,10 +89,28 @@ func (s *State) Clone() *State {
 	return &c
 }
 
-// tx applies events to a State, recording how to undo each change.
+// tx applies events to a State, recording how to undo each change. A
+// replay tx (owned) records nothing and may change entities in place and
+// keep the events' slices: nobody else sees the state or the events yet,
+// and an event that does not apply fails the whole replay.
 type tx struct {
-	s    *State
-	undo []func()
+	s     *State
+	undo  []func()
+	owned bool
+}
+
+func (t *tx) record(f func()) {
+	if !t.owned {
+		t.undo = append(t.undo, f)
+	}
+}
+
+// clone copies a slice an event holds, unless the tx owns the events.
+func clone32(t *tx, v []int32) []int32 {
+	if t.owned {
+		return v
+	}
+	return slices.Clone(v)
 }
 
 func (t *tx) rollback() {
@@ -105,7 +123,7 @@ func (t *tx) rollback() {
 func (t *tx) putBroker(b *Broker) {
 	old, had := t.s.Brokers[b.ID]
 	t.s.Brokers[b.ID] = b
-	t.undo = append(t.undo, func() {
+	t.record(func() {
 		if had {
 			t.s.Brokers[b.ID] = old
 		} else {
@@ -119,7 +137,7 @@ func (t *tx) deleteBroker(id int32) {
 	blk, hadBlk := t.s.ProducerBlocks[id]
 	delete(t.s.Brokers, id)
 	delete(t.s.ProducerBlocks, id)
-	t.undo = append(t.undo, func() {
+	t.record(func() {
 		t.s.Brokers[id] = old
 		if hadBlk {
 			t.s.ProducerBlocks[id] = blk
@@ -131,7 +149,7 @@ func (t *tx) putTopic(tp *Topic) {
 	old, had := t.s.Topics[tp.Name]
 	t.s.Topics[tp.Name] = tp
 	t.s.TopicIDs[tp.ID] = tp.Name
-	t.undo = append(t.undo, func() {
+	t.record(func() {
 		if had {
 			t.s.Topics[tp.Name] = old
 		} else {
@@ -144,7 +162,7 @@ func (t *tx) putTopic(tp *Topic) {
 func (t *tx) deleteTopic(tp *Topic) {
 	delete(t.s.Topics, tp.Name)
 	delete(t.s.TopicIDs, tp.ID)
-	t.undo = append(t.undo, func() {
+	t.record(func() {
 		t.s.Topics[tp.Name] = tp
 		t.s.TopicIDs[tp.ID] = tp.Name
 	})
@@ -157,7 +175,7 @@ func (t *tx) putBrokerConfigs(name string, cfg map[string]string) {
 	} else {
 		t.s.BrokerConfigs[name] = cfg
 	}
-	t.undo = append(t.undo, func() {
+	t.record(func() {
 		if had {
 			t.s.BrokerConfigs[name] = old
 		} else {
@@ -171,7 +189,7 @@ func (t *tx) setProducerIDs(broker int32, blk ProducerBlock, next int64) {
 	oldNext := t.s.NextProducerID
 	t.s.ProducerBlocks[broker] = blk
 	t.s.NextProducerID = next
-	t.undo = append(t.undo, func() {
+	t.record(func() {
 		t.s.NextProducerID = oldNext
 		if had {
 			t.s.ProducerBlocks[broker] = oldBlk
@@ -184,7 +202,7 @@ func (t *tx) setProducerIDs(broker int32, blk ProducerBlock, next int64) {
 func (t *tx) setController(c Controller) {
 	old := t.s.Controller
 	t.s.Controller = c
-	t.undo = append(t.undo, func() { t.s.Controller = old })
+	t.record(func() { t.s.Controller = old })
 }
 
 func refuse(format string, args ...any) error {
@@ -208,16 +226,14 @@ func Apply(s *State, events ...Event) error {
 	return nil
 }
 
-// check reports whether events would apply to s, leaving s unchanged.
-func check(s *State, events ...Event) error {
-	t := tx{s: s}
-	defer t.rollback()
+// applyOwned applies events that nobody else holds to a state that nobody
+// else sees yet (replay, snapshot loading). It does not undo: on an error
+// the state is unusable.
+func applyOwned(s *State, events ...Event) error {
+	t := tx{s: s, owned: true}
 	for i, e := range events {
 		if err := t.apply(e); err != nil {
-			if len(events) > 1 {
-				return fmt.Errorf("event %d of %d (%s): %w", i+1, len(events), e.Type(), err)
-			}
-			return fmt.Errorf("%s: %w", e.Type(), err)
+			return fmt.Errorf("event %d of %d (%s): %w", i+1, len(events), e.Type(), err)
 		}
 	}
 	return nil
@@ -309,9 +325,17 @@ func (t *tx) apply(ev Event) error {
 		if int(e.Partition) < len(tp.Partitions) && e.LeaderEpoch < tp.Partitions[e.Partition].LeaderEpoch {
 			return refuse("%s-%d: leader epoch %d is older than %d", e.Topic, e.Partition, e.LeaderEpoch, tp.Partitions[e.Partition].LeaderEpoch)
 		}
+		p := Partition{Replicas: clone32(t, e.Replicas), ISR: clone32(t, e.ISR), Leader: e.Leader, LeaderEpoch: e.LeaderEpoch}
+		if t.owned {
+			if int(e.Partition) == len(tp.Partitions) {
+				tp.Partitions = append(tp.Partitions, p)
+			} else {
+				tp.Partitions[e.Partition] = p
+			}
+			break
+		}
 		nt := *tp
 		nt.Partitions = slices.Clone(tp.Partitions)
-		p := Partition{Replicas: slices.Clone(e.Replicas), ISR: slices.Clone(e.ISR), Leader: e.Leader, LeaderEpoch: e.LeaderEpoch}
 		if int(e.Partition) == len(nt.Partitions) {
 			nt.Partitions = append(nt.Partitions, p)
 		} else {
@@ -369,7 +393,7 @@ func (t *tx) apply(ev Event) error {
 		case e.Leader >= 0 && !slices.Contains(e.Voters, e.Leader):
 			return refuse("controller %d is not one of the voters %v", e.Leader, e.Voters)
 		}
-		t.setController(Controller{Term: e.Term, Leader: e.Leader, Voters: slices.Clone(e.Voters)})
+		t.setController(Controller{Term: e.Term, Leader: e.Leader, Voters: clone32(t, e.Voters)})
 	case *NoOp:
 	default:
 		return refuse("unknown event %T", ev)
