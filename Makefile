@@ -26,7 +26,7 @@ lint:
 # Benchmarks need a real disk: run them from a checkout on the disk you
 # want to measure. Results go to bench.txt; compare runs with benchstat.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s -count $(BENCHCOUNT) -timeout 60m ./segment/ | tee bench.txt
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count $(BENCHCOUNT) -timeout 60m ./segment/ ./eventlog/ | tee bench.txt
 
 # Each fuzz target for FUZZTIME.
 fuzz:

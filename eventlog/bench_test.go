@@ -189,6 +189,27 @@ func BenchmarkApply(b *testing.B) {
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "events/s")
 }
 
+// fillTopics registers broker 1 and creates n topics of parts partitions
+// (one batch each) from 8 writers.
+func fillTopics(b *testing.B, l *Log, n int, parts int32) {
+	b.Helper()
+	if _, err := l.Append(reg(1, inc1)); err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				if _, err := l.Append(createTopic(fmt.Sprintf("t%06d", i), parts)...); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // BenchmarkReplay: opening a metadata log of 1,000,000 events (100,000
 // topics of 9 partitions, as batches of 10 events) with no snapshot; the
 // baseline reads the same files with pread.
@@ -197,19 +218,7 @@ func BenchmarkReplay(b *testing.B) {
 	func() {
 		l, st := benchLog(b, dir, Options{})
 		defer st.Close()
-		l.Append(reg(1, inc1))
-		var wg sync.WaitGroup
-		for w := range 8 {
-			wg.Go(func() {
-				for i := w; i < 100_000; i += 8 {
-					if _, err := l.Append(createTopic(fmt.Sprintf("t%06d", i), 9)...); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
+		fillTopics(b, l, 100_000, 9)
 	}()
 	b.Run("impl=pread", func(b *testing.B) {
 		names, _ := filepath.Glob(filepath.Join(dir, TopicName+"-0", "*.log"))
@@ -244,19 +253,7 @@ func BenchmarkStartWithSnapshot(b *testing.B) {
 	func() {
 		l, st := benchLog(b, dir, Options{})
 		defer st.Close()
-		l.Append(reg(1, inc1))
-		var wg sync.WaitGroup
-		for w := range 8 {
-			wg.Go(func() {
-				for i := w; i < 10_000; i += 8 {
-					if _, err := l.Append(createTopic(fmt.Sprintf("t%06d", i), 10)...); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
+		fillTopics(b, l, 10_000, 10)
 		if err := l.Snapshot(); err != nil {
 			b.Fatal(err)
 		}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/chronik-stream/chronik/segment"
@@ -76,12 +75,7 @@ func PrintState(w io.Writer, s *State, asJSON bool) error {
 	c := s.Controller
 	fmt.Fprintf(w, "controller: term=%d leader=%d voters=%s\n", c.Term, c.Leader, formatInts(c.Voters))
 	fmt.Fprintf(w, "brokers: %d\n", len(s.Brokers))
-	ids := make([]int32, 0, len(s.Brokers))
-	for id := range s.Brokers {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
+	for _, id := range sortedKeys(s.Brokers) {
 		b := s.Brokers[id]
 		state := "unfenced"
 		if b.Fenced {

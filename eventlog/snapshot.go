@@ -2,8 +2,8 @@ package eventlog
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -67,12 +67,7 @@ func stateEvents(s *State) []Event {
 	if s.Controller.Term != 0 || s.Controller.Leader >= 0 || len(s.Controller.Voters) > 0 {
 		out = append(out, &LeaderChanged{Term: s.Controller.Term, Leader: s.Controller.Leader, Voters: s.Controller.Voters})
 	}
-	ids := make([]int32, 0, len(s.Brokers))
-	for id := range s.Brokers {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
+	for _, id := range sortedKeys(s.Brokers) {
 		b := s.Brokers[id]
 		out = append(out, &BrokerRegistered{BrokerID: b.ID, Incarnation: b.Incarnation, Endpoints: b.Endpoints, Rack: b.Rack})
 		if b.Fenced {
@@ -110,7 +105,7 @@ func stateEvents(s *State) []Event {
 	return out
 }
 
-func sortedKeys[K string, V any](m map[K]V) []K {
+func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
 	keys := make([]K, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -254,29 +249,12 @@ func snapshots(fsys segment.FS, dir string) ([]string, error) {
 }
 
 func readSnapshotFile(fsys segment.FS, path string) (*State, error) {
-	b, err := readFile(fsys, path)
+	b, err := segment.ReadFile(fsys, path, maxSnapshotBody)
 	if err != nil {
 		return nil, err
 	}
 	s, _, err := DecodeSnapshot(b)
 	return s, err
-}
-
-func readFile(fsys segment.FS, path string) ([]byte, error) {
-	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, size)
-	if _, err := f.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	return b, nil
 }
 
 // loadSnapshot returns the state of the newest valid snapshot in dir (and

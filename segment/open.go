@@ -153,11 +153,11 @@ func (l *Log) trimSealed(s *segment, data []byte) error {
 
 // readIndexFiles loads a sealed segment's index files and checks them.
 func readIndexFiles(fsys FS, s *segment, next, size int64) (indexes, error) {
-	offs, err := readWhole(fsys, s.indexPath(), size)
+	offs, err := ReadFile(fsys, s.indexPath(), size)
 	if err != nil {
 		return newIndexes(), err
 	}
-	times, err := readWhole(fsys, s.timeIndexPath(), size)
+	times, err := ReadFile(fsys, s.timeIndexPath(), size)
 	if err != nil {
 		return newIndexes(), err
 	}
@@ -184,8 +184,8 @@ func readIndexFiles(fsys FS, s *segment, next, size int64) (indexes, error) {
 	return idx, nil
 }
 
-// readWhole reads a small file, refusing one larger than limit bytes.
-func readWhole(fsys FS, path string, limit int64) ([]byte, error) {
+// ReadFile reads a whole file, refusing one larger than limit bytes.
+func ReadFile(fsys FS, path string, limit int64) ([]byte, error) {
 	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
