@@ -150,3 +150,40 @@ func FuzzIndexFiles(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeRecords: the records of arbitrary batches (compressed with any
+// codec) decode or fail cleanly, never past the decompression limit.
+func FuzzDecodeRecords(f *testing.F) {
+	for _, b := range seedBatches() {
+		f.Add(b)
+	}
+	for codec := range 5 {
+		f.Add(segmenttest.Batch{Codec: codec, Records: []segmenttest.Record{{Key: []byte("k"), Value: []byte("v")}, {Value: nil}}}.Build())
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		recs, err := segment.DecodeRecords(b, 1<<20)
+		if err != nil {
+			return
+		}
+		h, _ := segment.ParseHeader(b)
+		if len(recs) != int(h.RecordCount) {
+			t.Fatalf("%d records decoded, the header says %d", len(recs), h.RecordCount)
+		}
+	})
+}
+
+// FuzzDecompress: any bytes under any codec decompress to at most the
+// limit or fail.
+func FuzzDecompress(f *testing.F) {
+	for codec := 1; codec <= 4; codec++ {
+		b := segmenttest.Batch{Codec: codec, Records: []segmenttest.Record{{Value: bytes.Repeat([]byte("ab"), 300)}}}.Build()
+		f.Add(codec, b[segment.BatchHeaderSize:])
+	}
+	f.Add(2, []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 3, 2, 4, 'x'})
+	f.Fuzz(func(t *testing.T, codec int, b []byte) {
+		out, err := segment.Decompress(codec, b, 4096)
+		if err == nil && codec != segment.CodecNone && len(out) > 4096 {
+			t.Fatalf("decompressed %d bytes past the limit", len(out))
+		}
+	})
+}
