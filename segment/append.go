@@ -301,8 +301,6 @@ func (l *Log) failLocked(err error) error {
 // sync makes everything appended so far durable and returns the high
 // watermark. Called by the committer.
 func (l *Log) sync() (int64, error) {
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
 	l.mu.RLock()
 	if l.closed || l.failed != nil {
 		defer l.mu.RUnlock()
@@ -313,21 +311,28 @@ func (l *Log) sync() (int64, error) {
 	}
 	seg := l.active()
 	a := seg.active
-	target, pos := l.next, seg.size
+	target, pos, gen := l.next, seg.size, l.dropGen
+	durable := l.durable
 	l.mu.RUnlock()
-	if target == l.durableRLocked() {
+	if target == durable {
 		return target, nil
 	}
 
+	// Syncs of one log may overlap (the committer keeps two rounds in
+	// flight): each covers what was written before it started.
 	err := a.f.Sync()
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if seg.active != a {
-		// Rolled meanwhile: the roll synced the whole sealed segment.
+	switch {
+	case seg.active != a || l.closed:
+		// Rolled or closed meanwhile: either synced the whole segment.
 		return l.durable, nil
-	}
-	if err != nil {
+	case l.dropGen != gen:
+		// An overlapping sync failed and its data was dropped: what this
+		// one covered may be gone.
+		return l.durable, fmt.Errorf("%w: an overlapping sync failed", ErrSyncFailed)
+	case err != nil:
 		l.dropUnsyncedLocked(seg, err)
 		return l.durable, fmt.Errorf("%w: %v", ErrSyncFailed, err)
 	}
@@ -347,6 +352,7 @@ func (l *Log) durableRLocked() int64 {
 // the high watermark, so later appends overwrite it. If even that cannot be
 // made durable the log fails.
 func (l *Log) dropUnsyncedLocked(seg *segment, cause error) {
+	l.dropGen++
 	a := seg.active
 	dropped := seg.size - a.synced
 	zerr := writeZeros(a.f, a.synced, seg.size)

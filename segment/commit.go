@@ -27,7 +27,8 @@ type committer struct {
 	wake chan struct{} // capacity 1: "the queue may have grown"
 	done chan struct{} // closed when the flusher has exited
 
-	// Flusher-only state.
+	// The last round finished, for gather.
+	statsMu      sync.Mutex
 	lastRound    int
 	lastRoundEnd time.Time
 	lastSyncTook time.Duration
@@ -102,8 +103,19 @@ func (c *committer) queued() int {
 	return len(c.queue)
 }
 
+// maxRoundsInFlight is how many sync rounds may overlap: while one
+// round's fdatasync runs, the next can start, so that writes arriving
+// meanwhile do not wait for it to finish first.
+const maxRoundsInFlight = 2
+
 func (c *committer) run() {
 	defer close(c.done)
+	slots := make(chan struct{}, maxRoundsInFlight)
+	defer func() {
+		for range maxRoundsInFlight {
+			slots <- struct{}{} // wait for the rounds in flight
+		}
+	}()
 	for {
 		c.mu.Lock()
 		for len(c.queue) == 0 {
@@ -117,23 +129,34 @@ func (c *committer) run() {
 		}
 		c.mu.Unlock()
 		c.gather()
+		slots <- struct{}{}
 		round := c.take()
-		start := time.Now()
-		c.syncRound(round)
-		c.lastRoundEnd = time.Now()
-		c.lastSyncTook = c.lastRoundEnd.Sub(start)
-		c.lastRound = len(round)
+		if len(round) == 0 {
+			<-slots
+			continue
+		}
+		go func() {
+			start := time.Now()
+			c.syncRound(round)
+			end := time.Now()
+			c.statsMu.Lock()
+			c.lastRoundEnd, c.lastSyncTook, c.lastRound = end, end.Sub(start), len(round)
+			c.statsMu.Unlock()
+			<-slots
+		}()
 	}
 }
 
 // gather waits, under load only, for the queue to reach the size of the
 // previous round.
 func (c *committer) gather() {
-	if c.lastRound <= 1 || c.p.MaxWait <= 0 {
+	c.statsMu.Lock()
+	last, deadline := c.lastRound, c.lastRoundEnd.Add(min(c.p.MaxWait, c.lastSyncTook))
+	c.statsMu.Unlock()
+	if last <= 1 || c.p.MaxWait <= 0 {
 		return
 	}
-	deadline := c.lastRoundEnd.Add(min(c.p.MaxWait, c.lastSyncTook))
-	for c.queued() < c.lastRound {
+	for c.queued() < last {
 		left := time.Until(deadline)
 		if left <= 0 {
 			return

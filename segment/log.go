@@ -55,8 +55,8 @@ type Log struct {
 	prep  chan<- *Log
 	log   *slog.Logger
 
-	// syncMu serialises syncs and recovery-point writes of this log. Lock
-	// order: syncMu before mu.
+	// syncMu serialises recovery-point writes and Close. Lock order:
+	// syncMu before mu.
 	syncMu sync.Mutex
 	rpFile File      // guarded by syncMu
 	rpSeq  uint64    // guarded by syncMu
@@ -71,6 +71,9 @@ type Log struct {
 	durable int64
 	// next is the offset the next batch gets.
 	next int64
+	// dropGen counts the times unsynced writes were dropped after a failed
+	// sync; a sync that overlapped one does not advance durable.
+	dropGen uint64
 	// prepDone is signalled (on mu) when a background allocation ends.
 	prepDone *sync.Cond
 	// notify is closed and replaced whenever durable advances.
