@@ -224,6 +224,8 @@ func (l *Log) Append(events ...Event) (int64, error) {
 
 // accept validates events against the speculative state and writes them.
 func (l *Log) accept(events []Event) (*pendingBatch, error) {
+	// Encoding needs no state: do it before taking the lock.
+	batch := buildBatch(events, l.opts.Now().UnixMilli(), l.opts.CompressAbove)
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.failed != nil {
@@ -239,7 +241,6 @@ func (l *Log) accept(events []Event) (*pendingBatch, error) {
 			return nil, fmt.Errorf("%s: %w", e.Type(), err)
 		}
 	}
-	batch := buildBatch(events, l.opts.Now().UnixMilli(), l.opts.CompressAbove)
 	h, err := l.seg.Append(batch, l.epoch, -1)
 	if err != nil {
 		t.rollback()
