@@ -7,13 +7,14 @@ import (
 )
 
 // committer is the one group committer of a process. Appends queue here;
-// one flusher goroutine takes a round of them (bounded by the profile),
-// syncs every log they touched (concurrently), and resolves them. A lone
-// write is synced at once; writes that arrive while a sync is in flight
-// share the next one. Under load a round may wait up to MaxWait (and never
-// longer than the last sync took) to gather as many writes as the previous
-// round had, so that closed-loop writers keep sharing syncs instead of
-// splitting into alternating half-full rounds.
+// its goroutine takes a round of them (bounded by the profile), syncs every
+// log they touched (concurrently), and resolves them. A lone write is synced
+// at once; writes that arrive while a sync is in flight share the next
+// round, which may start before the first ends (maxRoundsInFlight). Under
+// load a round may wait up to MaxWait (and never longer than the last sync
+// took) to gather as many writes as the previous round had, so that
+// closed-loop writers keep sharing syncs instead of splitting into
+// alternating half-full rounds.
 type committer struct {
 	p Profile
 
