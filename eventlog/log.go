@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -67,18 +68,16 @@ type Log struct {
 	opts  Options
 	log   *slog.Logger
 
-	// wmu serialises appends. spec is the state with every accepted event
-	// applied, durable or not: appends are validated against it, so that
-	// concurrent appends share syncs yet each sees the ones before it.
-	wmu     sync.Mutex
-	spec    *State
-	epoch   int32
-	pending []*pendingBatch // accepted, not yet applied to state; offset order
-	failed  error
-
-	// amu serialises appliers of durable batches to state (lock order: amu,
-	// then wmu or smu, never both).
-	amu sync.Mutex
+	// wmu guards spec, the queue of accepted groups and flushing. spec is
+	// the state with every accepted event applied, durable or not: appends
+	// are validated against it, so that concurrent appends share batches
+	// and syncs yet each sees the ones before it. Lock order: wmu, then smu.
+	wmu      sync.Mutex
+	spec     *State
+	epoch    int32
+	queue    []*group // accepted, not yet written; in order
+	flushing bool     // a goroutine is writing the queue
+	failed   error
 
 	// smu guards state: the durable events applied, what readers see.
 	smu   sync.RWMutex
@@ -89,11 +88,13 @@ type Log struct {
 	lastSnapshot time.Time  // under wmu
 }
 
-type pendingBatch struct {
-	handle  *segment.Appended
-	events  []Event
-	next    int64 // offset after the batch
-	applied bool  // under amu
+// group is one Append's events: validated, waiting to be written.
+type group struct {
+	events []Event
+	undo   tx // how to take them out of spec again
+	done   chan struct{}
+	base   int64 // offset of the first event, once written
+	err    error
 }
 
 // Open opens the metadata log in st, loads the newest valid snapshot and
@@ -201,136 +202,121 @@ func (l *Log) SetEpoch(epoch int32) {
 }
 
 // Append validates events against everything appended before them, writes
-// them as one batch (all or nothing), waits until it is durable, applies
-// it and returns the offset of its first event. An event that does not
-// apply is refused (ErrRefused) and nothing is written.
+// them as part of one batch (all or nothing), waits until it is durable,
+// applies it and returns the offset of its first event. An event that does
+// not apply is refused (ErrRefused) and nothing is written.
+//
+// Groups appended while a batch is being written and synced go, in order,
+// into the next batch: one write and one sync for all of them, the way the
+// segment committer shares syncs, one level up.
 func (l *Log) Append(events ...Event) (int64, error) {
 	if len(events) == 0 {
 		return 0, errors.New("eventlog: nothing to append")
 	}
-	p, err := l.accept(events)
-	if err != nil {
-		return 0, err
-	}
-	err = p.handle.Wait()
-	if cerr := l.applyDurable(p); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return 0, err
-	}
-	return p.handle.Base, nil
-}
-
-// accept validates events against the speculative state and writes them.
-func (l *Log) accept(events []Event) (*pendingBatch, error) {
-	// Encoding needs no state: do it before taking the lock.
-	batch := buildBatch(events, l.opts.Now().UnixMilli(), l.opts.CompressAbove)
+	g := &group{events: events, done: make(chan struct{})}
 	l.wmu.Lock()
-	defer l.wmu.Unlock()
 	if l.failed != nil {
-		return nil, l.failed
+		l.wmu.Unlock()
+		return 0, l.failed
 	}
-	t := tx{s: l.spec}
+	g.undo = tx{s: l.spec}
 	for i, e := range events {
-		if err := t.apply(e); err != nil {
-			t.rollback()
+		if err := g.undo.apply(e); err != nil {
+			g.undo.rollback()
+			l.wmu.Unlock()
 			if len(events) > 1 {
-				return nil, fmt.Errorf("event %d of %d (%s): %w", i+1, len(events), e.Type(), err)
+				return 0, fmt.Errorf("event %d of %d (%s): %w", i+1, len(events), e.Type(), err)
 			}
-			return nil, fmt.Errorf("%s: %w", e.Type(), err)
+			return 0, fmt.Errorf("%s: %w", e.Type(), err)
 		}
 	}
-	h, err := l.seg.Append(batch, l.epoch, -1)
-	if err != nil {
-		t.rollback()
-		return nil, fmt.Errorf("eventlog: append: %w", err)
-	}
-	l.spec.Offset = h.Last + 1
-	p := &pendingBatch{handle: h, events: events, next: h.Last + 1}
-	l.pending = append(l.pending, p)
-	l.sinceSnap += int64(len(batch))
-	return p, nil
-}
-
-// applyDurable applies, in offset order, every pending batch that is
-// durable. A batch that failed to become durable fails the log: the
-// speculative state holds events the log does not. Appliers take amu, not
-// wmu, so that appends go on meanwhile.
-func (l *Log) applyDurable(p *pendingBatch) error {
-	for {
-		blocker, err := l.applyReady(p)
-		if blocker == nil {
-			return err
-		}
-		// An earlier batch is not resolved yet: p applies after it.
-		<-blocker.handle.Done()
-	}
-}
-
-// applyReady applies the resolved batches at the head of pending. It
-// returns the unresolved batch that keeps p from being applied, if any.
-func (l *Log) applyReady(p *pendingBatch) (*pendingBatch, error) {
-	l.amu.Lock()
-	defer l.amu.Unlock()
-	if p.applied {
-		return nil, nil // an earlier applier took it along
-	}
-	l.wmu.Lock()
-	var ready []*pendingBatch
-	var blocker *pendingBatch
-	for _, q := range l.pending {
-		if !resolved(q.handle) {
-			blocker = q
-			break
-		}
-		ready = append(ready, q)
-	}
+	l.queue = append(l.queue, g)
+	flush := !l.flushing
+	l.flushing = true
 	l.wmu.Unlock()
-
-	var failure error
-	applied := 0
-	l.smu.Lock()
-	for _, q := range ready {
-		if err := q.handle.Err(); err != nil {
-			failure = fmt.Errorf("%w: batch at offset %d not durable: %v", ErrFailed, q.handle.Base, err)
-			break
-		}
-		if err := Apply(l.state, q.events...); err != nil {
-			failure = fmt.Errorf("%w: durable batch at offset %d does not apply: %v", ErrFailed, q.handle.Base, err)
-			break
-		}
-		l.state.Offset = q.next
-		q.applied = true
-		applied++
+	if flush {
+		l.flush()
 	}
-	l.smu.Unlock()
-
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	clear(l.pending[:applied])
-	l.pending = l.pending[applied:]
-	if failure != nil {
-		l.failLocked(failure)
-	}
-	if applied > 0 {
-		l.maybeSnapshotLocked()
-	}
-	switch {
-	case p.applied:
-		return nil, nil
-	case l.failed != nil:
-		return nil, l.failed
-	}
-	return blocker, nil
+	<-g.done
+	return g.base, g.err
 }
 
-func resolved(a *segment.Appended) bool {
-	select {
-	case <-a.Done():
-		return true
-	default:
-		return false
+// flush writes the queue as batches, one at a time, until it is empty.
+func (l *Log) flush() {
+	for {
+		l.wmu.Lock()
+		groups := l.queue
+		l.queue = nil
+		if len(groups) == 0 {
+			l.flushing = false
+			l.wmu.Unlock()
+			return
+		}
+		var events []Event
+		for _, g := range groups {
+			events = append(events, g.events...)
+		}
+		batch := buildBatch(events, l.opts.Now().UnixMilli(), l.opts.CompressAbove)
+		h, err := l.seg.Append(batch, l.epoch, -1)
+		if err != nil {
+			// Nothing was written: take these groups, and any accepted
+			// after them, out of spec again, newest first.
+			all := append(groups, l.queue...)
+			l.queue = nil
+			for _, g := range slices.Backward(all) {
+				g.undo.rollback()
+			}
+			l.wmu.Unlock()
+			for _, g := range all {
+				g.err = fmt.Errorf("eventlog: append: %w", err)
+				close(g.done)
+			}
+			continue
+		}
+		l.spec.Offset = h.Last + 1
+		l.sinceSnap += int64(len(batch))
+		l.wmu.Unlock()
+
+		err = h.Wait()
+		l.smu.Lock()
+		if err == nil {
+			if err = Apply(l.state, events...); err == nil {
+				l.state.Offset = h.Last + 1
+			}
+		}
+		l.smu.Unlock()
+		l.wmu.Lock()
+		if err != nil {
+			l.failLocked(fmt.Errorf("%w: batch at offset %d: %v", ErrFailed, h.Base, err))
+		} else {
+			l.maybeSnapshotLocked()
+		}
+		failed := l.failed
+		l.wmu.Unlock()
+		off := h.Base
+		for _, g := range groups {
+			g.base, g.err = off, failed
+			off += int64(len(g.events))
+			close(g.done)
+		}
+		if failed != nil {
+			l.failQueue()
+			return
+		}
+	}
+}
+
+// failQueue fails every queued group once the log has failed.
+func (l *Log) failQueue() {
+	l.wmu.Lock()
+	groups := l.queue
+	l.queue = nil
+	l.flushing = false
+	failed := l.failed
+	l.wmu.Unlock()
+	for _, g := range groups {
+		g.err = failed
+		close(g.done)
 	}
 }
 

@@ -258,3 +258,24 @@ func TestFailedSyncFailsTheLog(t *testing.T) {
 	}
 	e.append(createTopic("again", 1)...)
 }
+
+func TestFailedWriteIsUndone(t *testing.T) {
+	e := newLogEnv(t, Options{SnapshotBytes: -1})
+	e.append(reg(1, inc1))
+	e.fs.FailWrites(1)
+	if _, err := e.log.Append(createTopic("lost", 1)...); err == nil {
+		t.Fatal("append with a failing write succeeded")
+	}
+	// Nothing was written: the log goes on, and the refused topic's name is free.
+	e.append(createTopic("lost", 2)...)
+	var parts int
+	e.log.View(func(s *State) { parts = len(s.Topics["lost"].Partitions) })
+	if parts != 2 || e.log.Offset() != 4 {
+		t.Fatalf("after a failed write: %d partitions, offset %d", parts, e.log.Offset())
+	}
+	before := e.snapshotBytes()
+	e.reopen()
+	if e.snapshotBytes() != before {
+		t.Fatal("state after reopen differs")
+	}
+}
