@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 )
 
 // ErrDecode is wrapped by every error decoding an event or a snapshot.
@@ -75,32 +74,19 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
-func (d *decoder) int32() int32 {
+// signed reads a varint that must fit in a signed integer of bits bits.
+func (d *decoder) signed(bits uint) int64 {
 	v := d.varint()
-	if v < math.MinInt32 || v > math.MaxInt32 {
-		d.fail("%d does not fit in int32", v)
+	if lim := int64(1) << (bits - 1); v < -lim || v >= lim {
+		d.fail("%d does not fit in int%d", v, bits)
 		return 0
 	}
-	return int32(v)
+	return v
 }
 
-func (d *decoder) int16() int16 {
-	v := d.varint()
-	if v < math.MinInt16 || v > math.MaxInt16 {
-		d.fail("%d does not fit in int16", v)
-		return 0
-	}
-	return int16(v)
-}
-
-func (d *decoder) int8() int8 {
-	v := d.varint()
-	if v < math.MinInt8 || v > math.MaxInt8 {
-		d.fail("%d does not fit in int8", v)
-		return 0
-	}
-	return int8(v)
-}
+func (d *decoder) int32() int32 { return int32(d.signed(32)) }
+func (d *decoder) int16() int16 { return int16(d.signed(16)) }
+func (d *decoder) int8() int8   { return int8(d.signed(8)) }
 
 // length reads a count of items of at least min bytes each.
 func (d *decoder) length(min int) int {
