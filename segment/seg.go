@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"encoding/binary"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -88,38 +89,52 @@ func newSegment(dir string, base int64) *segment {
 	return &segment{base: base, next: base, maxTs: -1, path: filepath.Join(dir, segmentName(base, logSuffix))}
 }
 
+// The readers below walk stored batches, which were validated when they
+// were appended or recovered, reading only the header fields they need.
+
+// storedSize is the size of the stored batch at the start of b, or 0 if b
+// does not hold a whole one.
+func storedSize(b []byte) int {
+	if len(b) < BatchHeaderSize {
+		return 0
+	}
+	n := int(int32(binary.BigEndian.Uint32(b[offBatchLength:]))) + lengthFieldEnd
+	if n < BatchHeaderSize || n > len(b) {
+		return 0
+	}
+	return n
+}
+
+func storedLastOffset(b []byte) int64 {
+	return int64(binary.BigEndian.Uint64(b[offBaseOffset:])) + int64(int32(binary.BigEndian.Uint32(b[offLastOffsetDelta:])))
+}
+
 // findBatch returns the position of the batch holding offset in data, which
 // holds whole batches from base, scanning from the index hint.
 func findBatch(data []byte, x *indexes, base, offset int64) (int, bool) {
-	pos := x.lookup(uint32(offset - base))
-	for pos+BatchHeaderSize <= len(data) {
-		h, err := ParseHeader(data[pos:])
-		if err != nil || h.Size() <= 0 || pos+h.Size() > len(data) {
+	for pos := x.lookup(uint32(offset - base)); ; {
+		n := storedSize(data[pos:])
+		if n == 0 {
 			return 0, false
 		}
-		if h.LastOffset() >= offset {
+		if storedLastOffset(data[pos:]) >= offset {
 			return pos, true
 		}
-		pos += h.Size()
+		pos += n
 	}
-	return 0, false
 }
 
 // batchesUpTo returns the end position of the run of whole batches that
 // starts at pos and fits in maxBytes, but always at least one batch.
 func batchesUpTo(data []byte, pos, maxBytes int) int {
 	end := pos
-	for end+BatchHeaderSize <= len(data) {
-		h, err := ParseHeader(data[end:])
-		if err != nil || h.Size() <= 0 || end+h.Size() > len(data) {
-			break
+	for {
+		n := storedSize(data[end:])
+		if n == 0 || (end > pos && end+n-pos > maxBytes) {
+			return end
 		}
-		if end > pos && end+h.Size()-pos > maxBytes {
-			break
-		}
-		end += h.Size()
+		end += n
 	}
-	return end
 }
 
 // findTime returns the base offset of the first batch in data whose max
@@ -129,15 +144,14 @@ func findTime(data []byte, x *indexes, base int64, ts int64) (int64, bool) {
 	if rel, ok := x.lookupTime(ts); ok {
 		pos = x.lookup(rel)
 	}
-	for pos+BatchHeaderSize <= len(data) {
-		h, err := ParseHeader(data[pos:])
-		if err != nil || h.Size() <= 0 || pos+h.Size() > len(data) {
+	for {
+		n := storedSize(data[pos:])
+		if n == 0 {
 			return 0, false
 		}
-		if h.MaxTimestamp >= ts {
-			return h.BaseOffset, true
+		if int64(binary.BigEndian.Uint64(data[pos+offMaxTimestamp:])) >= ts {
+			return int64(binary.BigEndian.Uint64(data[pos+offBaseOffset:])), true
 		}
-		pos += h.Size()
+		pos += n
 	}
-	return 0, false
 }
