@@ -67,3 +67,31 @@ func TestScanParallelMatchesScan(t *testing.T) {
 		}
 	}
 }
+
+// TestReadersIgnoreIndexHintsPastTheData: the active segment's indexes run
+// ahead of its durable bytes; hints past them must not be followed.
+func TestReadersIgnoreIndexHintsPastTheData(t *testing.T) {
+	var data []byte
+	x := newIndexes()
+	for i := range 4 {
+		b := testBatch(int64(i), 100, 1)
+		binary.BigEndian.PutUint64(b[offMaxTimestamp:], uint64(100*(i+1)))
+		h, _ := ParseHeader(b)
+		x.add(0, len(data), &h, 1)
+		data = append(data, b...)
+	}
+	durable := data[:200] // the third and fourth batches are not durable
+	for _, off := range []int64{2, 3} {
+		if pos, ok := findBatch(durable, &x, 0, off); ok {
+			t.Fatalf("found undurable offset %d at %d", off, pos)
+		}
+	}
+	if off, ok := findTime(durable, &x, 0, 150); !ok || off != 1 {
+		t.Fatalf("findTime(150) = %d %v, want 1", off, ok)
+	}
+	for _, ts := range []int64{350, 450} {
+		if _, ok := findTime(durable, &x, 0, ts); ok {
+			t.Fatalf("findTime(%d) found a timestamp only an undurable batch has", ts)
+		}
+	}
+}

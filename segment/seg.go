@@ -95,7 +95,7 @@ func newSegment(dir string, base int64) *segment {
 // storedSize is the size of the stored batch at the start of b, or 0 if b
 // does not hold a whole one.
 func storedSize(b []byte) int {
-	if len(b) < BatchHeaderSize {
+	if len(b) < BatchHeaderSize { // also when an index hint lies past b
 		return 0
 	}
 	n := int(int32(binary.BigEndian.Uint32(b[offBatchLength:]))) + lengthFieldEnd
@@ -112,7 +112,7 @@ func storedLastOffset(b []byte) int64 {
 // findBatch returns the position of the batch holding offset in data, which
 // holds whole batches from base, scanning from the index hint.
 func findBatch(data []byte, x *indexes, base, offset int64) (int, bool) {
-	for pos := x.lookup(uint32(offset - base)); ; {
+	for pos := min(x.lookup(uint32(offset-base)), len(data)); ; {
 		n := storedSize(data[pos:])
 		if n == 0 {
 			return 0, false
@@ -143,6 +143,12 @@ func findTime(data []byte, x *indexes, base int64, ts int64) (int64, bool) {
 	pos := 0
 	if rel, ok := x.lookupTime(ts); ok {
 		pos = x.lookup(rel)
+	}
+	if pos >= len(data) {
+		// The hint names a batch appended but not yet durable (the active
+		// segment's indexes run ahead of its high watermark): scan the
+		// durable part from its start.
+		pos = 0
 	}
 	for {
 		n := storedSize(data[pos:])
