@@ -32,6 +32,7 @@ func newApp() *cli.App {
 			"segment files; cluster metadata is the event log __chronik_metadata-0.",
 		HideHelpCommand: true,
 		Commands: []*cli.Command{
+			startCommand(),
 			logCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/kafka"
+	"github.com/chronik-stream/chronik/segment"
+)
+
+func startCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "start",
+		Usage: "run a broker node",
+		Description: "Runs a single chronik node, its own controller, storing in --data-dir and serving\n" +
+			"Kafka clients on --kafka-addr. No config file is needed: every flag has a default\n" +
+			"and an environment variable. SIGTERM or SIGINT stops it cleanly.\n\n" +
+			"Examples:\n" +
+			"   chronik start\n" +
+			"   chronik start --data-dir /var/lib/chronik --kafka-addr 0.0.0.0:9092 --advertised-addr kafka1:9092\n" +
+			"   CHRONIK_WAL_PROFILE=ultra chronik start",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data-dir", Value: "data", EnvVars: []string{"CHRONIK_DATA_DIR"}, Usage: "directory for partitions and the metadata log"},
+			&cli.IntFlag{Name: "node-id", Value: 1, EnvVars: []string{"CHRONIK_NODE_ID"}, Usage: "this broker's id"},
+			&cli.StringFlag{Name: "kafka-addr", Value: "127.0.0.1:9092", EnvVars: []string{"CHRONIK_KAFKA_ADDR"}, Usage: "address the Kafka protocol listens on"},
+			&cli.StringFlag{Name: "advertised-addr", EnvVars: []string{"CHRONIK_ADVERTISED_ADDR"}, Usage: "address clients are told to connect to (default: --kafka-addr)"},
+			&cli.StringFlag{Name: "wal-profile", Value: "low", EnvVars: []string{"CHRONIK_WAL_PROFILE"}, Usage: "group-commit bounds: low, medium, high or ultra"},
+			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"CHRONIK_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+			&cli.BoolFlag{Name: "auto-create-topics", Value: true, EnvVars: []string{"CHRONIK_AUTO_CREATE_TOPICS"}, Usage: "create a topic a client asks metadata for when it does not exist"},
+			&cli.IntFlag{Name: "default-partitions", Value: 1, EnvVars: []string{"CHRONIK_DEFAULT_PARTITIONS"}, Usage: "partitions of auto-created topics"},
+			&cli.IntFlag{Name: "max-request-bytes", Value: kafka.DefaultMaxRequestBytes, EnvVars: []string{"CHRONIK_MAX_REQUEST_BYTES"}, Usage: "largest request accepted; a larger frame closes the connection"},
+		},
+		Action: runStart,
+	}
+}
+
+func runStart(c *cli.Context) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return cli.Exit(fmt.Sprintf("--log-level %q: use debug, info, warn or error", c.String("log-level")), 2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	profile, err := segment.ParseProfile(c.String("wal-profile"))
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	nodeID := c.Int("node-id")
+	if nodeID < 0 || nodeID > 1<<31-1 {
+		return cli.Exit("--node-id must be 0 or more", 2)
+	}
+	if c.Int("default-partitions") < 1 {
+		return cli.Exit("--default-partitions must be at least 1", 2)
+	}
+	maxReq := c.Int("max-request-bytes")
+	if maxReq < 1024 || maxReq > 1<<30 {
+		return cli.Exit("--max-request-bytes must be between 1024 and 1073741824", 2)
+	}
+	advertised := c.String("advertised-addr")
+	if advertised == "" {
+		advertised = c.String("kafka-addr")
+	}
+	host, portStr, err := net.SplitHostPort(advertised)
+	port, perr := strconv.Atoi(portStr)
+	if err != nil || perr != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		return cli.Exit(fmt.Sprintf("advertised address %q must be host:port that clients can reach (set --advertised-addr when listening on all interfaces)", advertised), 2)
+	}
+
+	start := time.Now()
+	dataDir := c.String("data-dir")
+	store, err := segment.OpenStore(dataDir, segment.StoreOptions{Profile: profile, Logger: log})
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	defer store.Close()
+	clusterID, err := loadClusterID(dataDir)
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	meta, err := eventlog.Open(store, eventlog.Options{Logger: log})
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	defer meta.Close()
+	b, err := kafka.NewBroker(kafka.Config{
+		NodeID: int32(nodeID), Host: host, Port: int32(port), ClusterID: clusterID,
+		AutoCreateTopics: c.Bool("auto-create-topics"), DefaultPartitions: int32(c.Int("default-partitions")),
+	}, store, meta, log)
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	recovered, err := b.OpenPartitions()
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	ln, err := net.Listen("tcp", c.String("kafka-addr"))
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("cannot listen on %s: %v (is another broker running there? use --kafka-addr)", c.String("kafka-addr"), err), 1)
+	}
+	srv := kafka.NewServer(b, int32(maxReq), log)
+	log.Info("chronik started", "node_id", nodeID, "kafka_addr", ln.Addr().String(), "advertised_addr", advertised,
+		"cluster_id", clusterID, "wal_profile", profile.Name, "metadata", "single node: this node is the controller, events fsync'd before answers",
+		"metadata_path", meta.Dir(), "metadata_offset", meta.Offset(), "partitions_recovered", recovered, "took", time.Since(start).Round(time.Millisecond))
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case sig := <-sigs:
+		log.Info("stopping", "signal", sig.String())
+	case err := <-served:
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("kafka listener failed: %v", err), 1)
+		}
+	}
+	srv.Close()
+	log.Info("stopped: in-flight requests finished, logs synced")
+	return nil
+}
+
+// loadClusterID reads the cluster id kept in the data directory, creating
+// it on the first start.
+func loadClusterID(dir string) (string, error) {
+	path := filepath.Join(dir, "cluster-id")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	var raw [16]byte
+	rand.Read(raw[:])
+	id := hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return id, nil
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// syncBuffer is a strings.Builder a child's output can be copied into
+// while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startNode runs `chronik start` and waits until it accepts connections.
+func startNode(t *testing.T, dataDir, addr string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(binary, "start", "--data-dir", dataDir, "--kafka-addr", addr)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			if !strings.Contains(stderr.String(), "chronik started") {
+				t.Fatalf("no start-up line:\n%s", stderr.String())
+			}
+			return cmd
+		}
+	}
+	t.Fatalf("chronik did not start:\n%s", stderr.String())
+	return nil
+}
+
+func produceN(t *testing.T, addr, topic string, from, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := from; i < from+n; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+}
+
+func consumeAll(t *testing.T, addr, topic string, want int) map[string]bool {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	seen := map[string]bool{}
+	for len(seen) < want {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatalf("consume after %d: %v", len(seen), err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+	}
+	return seen
+}
+
+// TestStartProduceConsumeRestart runs the real binary: produce, SIGTERM
+// (clean exit 0), restart, the records are there; produce more, SIGKILL,
+// restart, every acknowledged record is there.
+func TestStartProduceConsumeRestart(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	node := startNode(t, dir, addr)
+	produceN(t, addr, "events", 0, 50)
+	consumeAll(t, addr, "events", 50)
+	node.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- node.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit 10 s after SIGTERM")
+	}
+
+	node = startNode(t, dir, addr)
+	produceN(t, addr, "events", 50, 50)
+	node.Process.Signal(syscall.SIGKILL)
+	node.Wait()
+
+	startNode(t, dir, addr)
+	seen := consumeAll(t, addr, "events", 100)
+	for i := range 100 {
+		if !seen[fmt.Sprint(i)] {
+			t.Fatalf("record %d lost", i)
+		}
+	}
+}
+
+func TestStartRefusesALockedDataDir(t *testing.T) {
+	dir := t.TempDir()
+	startNode(t, dir, freeAddr(t))
+	_, errOut, code := run(t, "start", "--data-dir", dir, "--kafka-addr", freeAddr(t))
+	if code != 1 || !strings.Contains(errOut, "is in use by process") {
+		t.Fatalf("second node on one data dir: exit %d, %q", code, errOut)
+	}
+}
+
+// TestKcat drives the broker with librdkafka through kcat: metadata,
+// produce, consume.
+func TestKcat(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("CHRONIK_REQUIRE_KCAT") != "" {
+			t.Fatal("kcat is not installed")
+		}
+		t.Skip("kcat is not installed (.ci/run installs it)")
+	}
+	dir, addr := t.TempDir(), freeAddr(t)
+	startNode(t, dir, addr)
+	kc := func(stdin string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(kcat, append([]string{"-b", addr}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("kcat %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	var lines []string
+	for i := range 20 {
+		lines = append(lines, fmt.Sprintf("line-%d", i))
+	}
+	kc(strings.Join(lines, "\n")+"\n", "-P", "-t", "kcat-topic")
+	for _, codec := range []string{"gzip", "snappy", "lz4", "zstd"} {
+		kc("compressed-"+codec+"\n", "-P", "-t", "kcat-topic", "-z", codec)
+	}
+	out := kc("", "-C", "-t", "kcat-topic", "-o", "beginning", "-e", "-q")
+	for _, want := range append(lines, "compressed-gzip", "compressed-snappy", "compressed-lz4", "compressed-zstd") {
+		if !strings.Contains(out, want+"\n") {
+			t.Fatalf("kcat consumed no %q:\n%s", want, out)
+		}
+	}
+	md := kc("", "-L")
+	if !strings.Contains(md, "topic \"kcat-topic\"") || !strings.Contains(md, "broker 1 at "+addr) {
+		t.Fatalf("kcat -L:\n%s", md)
+	}
+}

@@ -1,0 +1,114 @@
+package kafka
+
+// Fetch, versions 4-12: stored batches as they are, from the batch holding
+// the fetch offset on, up to each partition's max bytes (always at least
+// one whole batch for the first partition with data) and the request's max
+// bytes, only below the high watermark (durable data). With MinBytes not
+// reached, the request waits up to MaxWaitMillis, woken by the partitions'
+// appends, not by polling. Fetch sessions are not kept (session id 0: full
+// fetches). OFFSET_OUT_OF_RANGE below the log start or above the end.
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	register(kmsg.Fetch.Int16(), 4, 12, serve(fetch))
+}
+
+// maxFetchWait bounds MaxWaitMillis.
+const maxFetchWait = 30 * time.Second
+
+func fetch(b *Broker, req *kmsg.FetchRequest) (kmsg.Response, error) {
+	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
+	deadline := time.Now().Add(min(wait, maxFetchWait))
+	for {
+		resp, bytes, wakeups := fetchOnce(b, req)
+		if bytes >= int(req.MinBytes) || len(wakeups) == 0 || !time.Now().Before(deadline) {
+			return resp, nil
+		}
+		if !waitAny(wakeups, time.Until(deadline)) {
+			resp, _, _ = fetchOnce(b, req)
+			return resp, nil
+		}
+	}
+}
+
+// fetchOnce reads every requested partition once; it returns the
+// response, the bytes in it and the channels that signal new data.
+func fetchOnce(b *Broker, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-chan struct{}) {
+	resp := kmsg.NewPtrFetchResponse()
+	budget := int(req.MaxBytes)
+	if req.Version < 3 || budget <= 0 {
+		budget = 1 << 30
+	}
+	total := 0
+	var wakeups []<-chan struct{}
+	for _, t := range req.Topics {
+		rt := kmsg.NewFetchResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewFetchResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.RecordBatches = []byte{} // empty, not null: librdkafka refuses a null record set
+			l, code := b.partition(t.Topic, p.Partition)
+			if code != 0 {
+				rp.ErrorCode = code
+				rt.Partitions = append(rt.Partitions, rp)
+				continue
+			}
+			wakeups = append(wakeups, l.Wait())
+			rp.HighWatermark = l.HighWatermark()
+			rp.LastStableOffset = rp.HighWatermark
+			rp.LogStartOffset = l.StartOffset()
+			max := int(p.PartitionMaxBytes)
+			if total > 0 {
+				max = min(max, budget-total)
+			}
+			if max > 0 || total == 0 {
+				data, err := l.Read(p.FetchOffset, max, nil)
+				switch {
+				case err != nil:
+					rp.ErrorCode = errorCode(err)
+				case total > 0 && len(data) > budget-total:
+					// Over the response budget: leave it for the next fetch.
+				case len(data) > 0:
+					rp.RecordBatches = data
+					total += len(data)
+				}
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, total, wakeups
+}
+
+// waitAny waits until one channel is closed or d passes.
+func waitAny(chans []<-chan struct{}, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	done := make(chan struct{})
+	defer close(done)
+	woke := make(chan struct{}, 1)
+	for _, c := range chans {
+		go func() {
+			select {
+			case <-c:
+				select {
+				case woke <- struct{}{}:
+				default:
+				}
+			case <-done:
+			}
+		}()
+	}
+	select {
+	case <-woke:
+		return true
+	case <-timer.C:
+		return false
+	}
+}

@@ -1,0 +1,113 @@
+package kafka
+
+// Metadata, versions 0-12: brokers, the controller, the cluster id, and
+// topics with their partitions, leaders, replicas and ISR. A null topic
+// list (v1+) or an empty one (v0) asks for every topic. A topic that does
+// not exist is created when the request allows it (v4+; always before) and
+// the broker runs with auto-create on; otherwise it is answered with
+// UNKNOWN_TOPIC_OR_PARTITION, and a bad name with INVALID_TOPIC_EXCEPTION.
+
+import (
+	"errors"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/eventlog"
+)
+
+func init() {
+	register(kmsg.Metadata.Int16(), 0, 12, serve(metadata))
+}
+
+func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
+	resp := kmsg.NewPtrMetadataResponse()
+	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	autoCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	created := map[string]int16{}
+	if !all && autoCreate {
+		for _, t := range req.Topics {
+			if t.Topic == nil {
+				continue
+			}
+			name := *t.Topic
+			exists := false
+			b.meta.View(func(s *eventlog.State) { exists = s.Topics[name] != nil })
+			if exists {
+				continue
+			}
+			if err := eventlog.ValidTopicName(name); err != nil {
+				created[name] = kerr.InvalidTopicException.Code
+				continue
+			}
+			if _, err := b.createTopic(name, b.cfg.DefaultPartitions, nil); err != nil && !errors.Is(err, eventlog.ErrRefused) {
+				created[name] = kerr.KafkaStorageError.Code
+			}
+		}
+	}
+	b.meta.View(func(s *eventlog.State) {
+		ids := make([]int32, 0, len(s.Brokers))
+		for id, br := range s.Brokers {
+			if !br.Fenced {
+				ids = append(ids, id)
+			}
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		for _, id := range ids {
+			br := s.Brokers[id]
+			mb := kmsg.NewMetadataResponseBroker()
+			mb.NodeID = id
+			if len(br.Endpoints) > 0 {
+				mb.Host, mb.Port = br.Endpoints[0].Host, br.Endpoints[0].Port
+			}
+			if br.Rack != "" {
+				rack := br.Rack
+				mb.Rack = &rack
+			}
+			resp.Brokers = append(resp.Brokers, mb)
+		}
+		cid := b.cfg.ClusterID
+		resp.ClusterID = &cid
+		resp.ControllerID = s.Controller.Leader
+		var names []string
+		if all {
+			for name := range s.Topics {
+				names = append(names, name)
+			}
+			sort.Strings(names)
+		} else {
+			for _, t := range req.Topics {
+				if t.Topic != nil {
+					names = append(names, *t.Topic)
+				}
+			}
+		}
+		for _, name := range names {
+			mt := kmsg.NewMetadataResponseTopic()
+			n := name
+			mt.Topic = &n
+			tp := s.Topics[name]
+			switch {
+			case created[name] != 0:
+				mt.ErrorCode = created[name]
+			case tp == nil:
+				mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			default:
+				mt.TopicID = tp.ID
+				for i, p := range tp.Partitions {
+					mp := kmsg.NewMetadataResponseTopicPartition()
+					mp.Partition = int32(i)
+					mp.Leader, mp.LeaderEpoch = p.Leader, p.LeaderEpoch
+					mp.Replicas, mp.ISR = p.Replicas, p.ISR
+					if p.Leader < 0 {
+						mp.ErrorCode = kerr.LeaderNotAvailable.Code
+					}
+					mt.Partitions = append(mt.Partitions, mp)
+				}
+			}
+			resp.Topics = append(resp.Topics, mt)
+		}
+	})
+	return resp, nil
+}

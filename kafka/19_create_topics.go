@@ -1,0 +1,79 @@
+package kafka
+
+// CreateTopics, versions 0-7: creates topics as TopicCreated and
+// PartitionChanged events in one batch, synced before the answer. A
+// partition count of -1 takes the default; a replication factor other than
+// 1 (or -1) is INVALID_REPLICATION_FACTOR on a single node; an existing topic
+// is TOPIC_ALREADY_EXISTS; a bad name INVALID_TOPIC_EXCEPTION; an unknown or
+// bad config INVALID_CONFIG. ValidateOnly checks without creating. Manual
+// replica assignments are INVALID_REQUEST for now.
+
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/eventlog"
+)
+
+func init() {
+	register(kmsg.CreateTopics.Int16(), 0, 7, serve(createTopics))
+}
+
+func createTopics(b *Broker, req *kmsg.CreateTopicsRequest) (kmsg.Response, error) {
+	resp := kmsg.NewPtrCreateTopicsResponse()
+	for _, t := range req.Topics {
+		rt := kmsg.NewCreateTopicsResponseTopic()
+		rt.Topic = t.Topic
+		parts, rf := t.NumPartitions, t.ReplicationFactor
+		if parts == -1 {
+			parts = b.cfg.DefaultPartitions
+		}
+		if rf == -1 {
+			rf = 1
+		}
+		var configs []eventlog.ConfigEntry
+		cfgMap := map[string]string{}
+		for _, c := range t.Configs {
+			if c.Value != nil {
+				configs = append(configs, eventlog.ConfigEntry{Key: c.Name, Value: *c.Value})
+				cfgMap[c.Name] = *c.Value
+			}
+		}
+		fail := func(code int16, msg string) {
+			rt.ErrorCode = code
+			rt.ErrorMessage = &msg
+		}
+		exists := false
+		b.meta.View(func(s *eventlog.State) { exists = s.Topics[t.Topic] != nil })
+		if err := eventlog.ValidTopicName(t.Topic); err != nil {
+			fail(kerr.InvalidTopicException.Code, err.Error())
+		} else if exists {
+			fail(kerr.TopicAlreadyExists.Code, "topic "+t.Topic+" already exists")
+		} else if len(t.ReplicaAssignment) > 0 {
+			fail(kerr.InvalidRequest.Code, "manual replica assignment is not supported yet")
+		} else if parts < 1 {
+			fail(kerr.InvalidPartitions.Code, "the partition count must be at least 1")
+		} else if rf != 1 {
+			fail(kerr.InvalidReplicationFactor.Code, "this single-node broker supports replication factor 1 only")
+		} else if _, err := topicConfig(cfgMap); err != nil {
+			fail(kerr.InvalidConfig.Code, err.Error())
+		} else if !req.ValidateOnly {
+			id, err := b.createTopic(t.Topic, parts, configs)
+			switch {
+			case errors.Is(err, eventlog.ErrRefused):
+				fail(kerr.TopicAlreadyExists.Code, err.Error())
+			case err != nil:
+				fail(kerr.KafkaStorageError.Code, err.Error())
+			default:
+				rt.TopicID = id
+			}
+		}
+		if rt.ErrorCode == 0 {
+			rt.NumPartitions, rt.ReplicationFactor = parts, rf
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
+}

@@ -1,0 +1,188 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/segment"
+)
+
+// Config is what a single broker needs to know about itself.
+type Config struct {
+	// NodeID is the broker id.
+	NodeID int32
+	// Host and Port are what clients are told to connect to.
+	Host string
+	Port int32
+	// AutoCreateTopics creates a topic a Metadata request names when it
+	// does not exist (auto.create.topics.enable).
+	AutoCreateTopics bool
+	// DefaultPartitions is the partition count of auto-created topics and of
+	// CreateTopics asking for -1 (num.partitions).
+	DefaultPartitions int32
+	// ClusterID is reported in Metadata responses.
+	ClusterID string
+}
+
+// Broker serves Kafka requests on one node: partitions in the segment
+// store, metadata in the event log. It is its own controller: every
+// metadata change is an event appended (and synced) before it is answered.
+type Broker struct {
+	cfg   Config
+	store *segment.Store
+	meta  *eventlog.Log
+	log   *slog.Logger
+
+	mu    sync.Mutex
+	parts map[string]*segment.Log // by <topic>-<partition>
+}
+
+// NewBroker registers the node in the metadata log (on its first start, or
+// when its address changed) and returns the broker.
+func NewBroker(cfg Config, store *segment.Store, meta *eventlog.Log, log *slog.Logger) (*Broker, error) {
+	b := &Broker{cfg: cfg, store: store, meta: meta, log: log, parts: map[string]*segment.Log{}}
+	var events []eventlog.Event
+	meta.View(func(s *eventlog.State) {
+		if s.Controller.Leader != cfg.NodeID {
+			events = append(events, &eventlog.LeaderChanged{Term: s.Controller.Term + 1, Leader: cfg.NodeID, Voters: []int32{cfg.NodeID}})
+		}
+		ep := eventlog.Endpoint{Listener: "PLAINTEXT", Host: cfg.Host, Port: cfg.Port}
+		if old := s.Brokers[cfg.NodeID]; old == nil || len(old.Endpoints) != 1 || old.Endpoints[0] != ep {
+			events = append(events, &eventlog.BrokerRegistered{BrokerID: cfg.NodeID, Incarnation: eventlog.NewUUID(), Endpoints: []eventlog.Endpoint{ep}})
+		}
+	})
+	if len(events) > 0 {
+		if _, err := meta.Append(events...); err != nil {
+			return nil, fmt.Errorf("kafka: register broker %d: %w", cfg.NodeID, err)
+		}
+	}
+	return b, nil
+}
+
+// OpenPartitions opens (and so recovers) every partition this node leads,
+// and returns how many opened.
+func (b *Broker) OpenPartitions() (int, error) {
+	type tp struct {
+		topic string
+		p     int32
+	}
+	var todo []tp
+	b.meta.View(func(s *eventlog.State) {
+		for name, t := range s.Topics {
+			for i, p := range t.Partitions {
+				if p.Leader == b.cfg.NodeID {
+					todo = append(todo, tp{name, int32(i)})
+				}
+			}
+		}
+	})
+	opened := 0
+	for _, x := range todo {
+		// A partition that cannot open (corruption) is logged by partition
+		// and answered with an error; the others are served.
+		if _, code := b.partition(x.topic, x.p); code == 0 {
+			opened++
+		}
+	}
+	return opened, nil
+}
+
+// topicConfig is the segment configuration of a topic: defaults, then the
+// topic's configs.
+func topicConfig(configs map[string]string) (segment.Config, error) {
+	cfg := segment.DefaultConfig()
+	for k, v := range configs {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil && k != "cleanup.policy" {
+			return cfg, fmt.Errorf("config %s=%q is not a number", k, v)
+		}
+		switch k {
+		case "retention.ms":
+			cfg.RetentionMs = time.Duration(n) * time.Millisecond
+		case "retention.bytes":
+			cfg.RetentionBytes = n
+		case "segment.bytes":
+			cfg.SegmentBytes = n
+		case "segment.ms":
+			cfg.SegmentMs = time.Duration(n) * time.Millisecond
+		case "max.message.bytes":
+			cfg.MaxMessageBytes = int(n)
+		case "cleanup.policy":
+			if v != "delete" {
+				return cfg, fmt.Errorf("cleanup.policy=%q is not supported: only delete", v)
+			}
+		default:
+			return cfg, fmt.Errorf("config %s is not supported", k)
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+// partition returns the log of a topic partition the metadata knows.
+func (b *Broker) partition(topic string, p int32) (*segment.Log, int16) {
+	var tp *eventlog.Topic
+	b.meta.View(func(s *eventlog.State) { tp = s.Topics[topic] })
+	if tp == nil || p < 0 || int(p) >= len(tp.Partitions) {
+		return nil, kerr.UnknownTopicOrPartition.Code
+	}
+	if tp.Partitions[p].Leader != b.cfg.NodeID {
+		return nil, kerr.NotLeaderForPartition.Code
+	}
+	name := segment.PartitionDir(topic, p)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if l := b.parts[name]; l != nil {
+		return l, 0
+	}
+	cfg, err := topicConfig(tp.Configs)
+	if err != nil {
+		b.log.Error("bad topic config in metadata", "topic", topic, "error", err)
+		return nil, kerr.KafkaStorageError.Code
+	}
+	l, err := b.store.Open(topic, p, cfg)
+	if err != nil {
+		b.log.Error("cannot open partition", "partition", name, "error", err)
+		return nil, kerr.KafkaStorageError.Code
+	}
+	b.parts[name] = l
+	return l, 0
+}
+
+// createTopic appends a topic and its partitions, all led by this node.
+func (b *Broker) createTopic(name string, partitions int32, configs []eventlog.ConfigEntry) (eventlog.UUID, error) {
+	id := eventlog.NewUUID()
+	events := []eventlog.Event{&eventlog.TopicCreated{Name: name, TopicID: id, PartitionCount: partitions, ReplicationFactor: 1, Configs: configs}}
+	for p := range partitions {
+		events = append(events, &eventlog.PartitionChanged{Topic: name, Partition: p, Replicas: []int32{b.cfg.NodeID}, ISR: []int32{b.cfg.NodeID}, Leader: b.cfg.NodeID})
+	}
+	_, err := b.meta.Append(events...)
+	return id, err
+}
+
+// errorCode maps an error of the storage engine to a Kafka error code.
+func errorCode(err error) int16 {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, segment.ErrCorruptBatch):
+		return kerr.CorruptMessage.Code
+	case errors.Is(err, segment.ErrUnsupportedMagic):
+		return kerr.UnsupportedForMessageFormat.Code
+	case errors.Is(err, segment.ErrInvalidBatch):
+		return kerr.InvalidRecord.Code
+	case errors.Is(err, segment.ErrBatchTooLarge):
+		return kerr.MessageTooLarge.Code
+	case errors.Is(err, segment.ErrQueueFull):
+		return kerr.RequestTimedOut.Code
+	case errors.Is(err, segment.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange.Code
+	}
+	return kerr.KafkaStorageError.Code
+}

@@ -1,0 +1,160 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/segment"
+)
+
+// startBroker runs a broker on a free loopback port with its data in a
+// temporary directory, and returns its address.
+func startBroker(t *testing.T, dir string) string {
+	t.Helper()
+	store, err := segment.OpenStore(dir, segment.StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := eventlog.Open(store, eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	p, _ := strconv.Atoi(port)
+	log := slog.New(slog.DiscardHandler)
+	b, err := NewBroker(Config{NodeID: 1, Host: host, Port: int32(p), ClusterID: "test", AutoCreateTopics: true, DefaultPartitions: 2}, store, meta, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.OpenPartitions(); err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(b, 0, log)
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		srv.Close()
+		meta.Close()
+		store.Close()
+	})
+	return ln.Addr().String()
+}
+
+func TestProduceConsumeWithFranzGo(t *testing.T) {
+	dir := t.TempDir()
+	addr := startBroker(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
+	defer adm.Close()
+	created, err := adm.CreateTopics(ctx, 3, 1, map[string]*string{"retention.ms": kadm.StringPtr("3600000")}, "orders")
+	if err != nil || created["orders"].Err != nil {
+		t.Fatalf("create topic: %v %v", err, created["orders"].Err)
+	}
+	again, _ := adm.CreateTopics(ctx, 3, 1, nil, "orders")
+	if again["orders"].Err == nil {
+		t.Fatal("creating an existing topic succeeded")
+	}
+	bad, _ := adm.CreateTopics(ctx, 1, 3, nil, "replicated")
+	if bad["replicated"].Err == nil {
+		t.Fatal("replication factor 3 on one node succeeded")
+	}
+
+	for _, codec := range []kgo.CompressionCodec{kgo.NoCompression(), kgo.GzipCompression(), kgo.SnappyCompression(), kgo.Lz4Compression(), kgo.ZstdCompression()} {
+		prod := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.ProducerBatchCompression(codec), kgo.DefaultProduceTopic("orders"), kgo.RecordPartitioner(kgo.ManualPartitioner())))
+		for i := range 30 {
+			r := &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf("v%d", i)), Partition: int32(i % 3)}
+			if err := prod.ProduceSync(ctx, r).FirstErr(); err != nil {
+				t.Fatalf("produce: %v", err)
+			}
+		}
+		prod.Close()
+	}
+
+	cons := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())))
+	defer cons.Close()
+	got := 0
+	for got < 150 {
+		fs := cons.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatalf("consume after %d records: %v", got, err)
+		}
+		got += fs.NumRecords()
+	}
+
+	offsets, err := adm.ListEndOffsets(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var end int64
+	offsets.Each(func(o kadm.ListedOffset) { end += o.Offset })
+	if end != 150 {
+		t.Fatalf("end offsets sum to %d, want 150", end)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func TestAutoCreateTopic(t *testing.T) {
+	dir := t.TempDir()
+	addr := startBroker(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("auto")))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatalf("produce to an auto-created topic: %v", err)
+	}
+	cl.Close()
+	md, err := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr)))).Metadata(ctx, "auto")
+	if err != nil || len(md.Topics["auto"].Partitions) != 2 || md.Controller != 1 || md.Cluster != "test" {
+		t.Fatalf("metadata: %v %+v", err, md)
+	}
+}
+
+// TestBadFrames sends what no client should: the broker closes the
+// connection and goes on serving.
+func TestBadFrames(t *testing.T) {
+	addr := startBroker(t, t.TempDir())
+	for _, frame := range [][]byte{
+		{0x7f, 0xff, 0xff, 0xff},                                // 2 GiB frame: refused before allocating
+		{0, 0, 0, 10, 0x7f, 0x00, 0, 1, 0, 0, 0, 1, 0, 0},       // unknown API key
+		{0, 0, 0, 12, 0, 3, 0, 9, 0, 0, 0, 1, 0, 0, 0xff, 0xff}, // Metadata v9 with a garbled body
+		{0, 0, 0, 2, 0, 0},                                      // shorter than a header
+	} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(frame)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var buf [1]byte
+		if _, err := c.Read(buf[:]); err == nil {
+			t.Errorf("frame %x got an answer, want the connection closed", frame)
+		}
+		c.Close()
+	}
+	// Still serving.
+	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
+	defer adm.Close()
+	if _, err := adm.BrokerMetadata(context.Background()); err != nil {
+		t.Fatalf("after bad frames: %v", err)
+	}
+}
