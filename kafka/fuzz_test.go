@@ -1,0 +1,70 @@
+package kafka
+
+import (
+	"encoding/binary"
+	"log/slog"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/segment"
+	"github.com/chronik-stream/chronik/segment/segmenttest"
+)
+
+// requestFrame encodes req as a client would, without the size prefix.
+func requestFrame(req kmsg.Request, version int16) []byte {
+	req.SetVersion(version)
+	b := binary.BigEndian.AppendUint16(nil, uint16(req.Key()))
+	b = binary.BigEndian.AppendUint16(b, uint16(version))
+	b = binary.BigEndian.AppendUint32(b, 7)
+	b = binary.BigEndian.AppendUint16(b, 3)
+	b = append(b, "cli"...)
+	if req.IsFlexible() {
+		b = append(b, 0)
+	}
+	return req.AppendTo(b)
+}
+
+// FuzzHandle: any request frame is answered or refused (the connection is
+// closed); none crashes the broker.
+func FuzzHandle(f *testing.F) {
+	f.Add(requestFrame(kmsg.NewPtrApiVersionsRequest(), 3))
+	f.Add(requestFrame(kmsg.NewPtrMetadataRequest(), 12))
+	md := kmsg.NewPtrMetadataRequest()
+	topic := kmsg.NewMetadataRequestTopic()
+	name := "t"
+	topic.Topic = &name
+	md.Topics = append(md.Topics, topic)
+	f.Add(requestFrame(md, 4))
+	f.Add(requestFrame(kmsg.NewPtrFetchRequest(), 11))
+	f.Add(requestFrame(kmsg.NewPtrProduceRequest(), 7))
+	f.Add(requestFrame(kmsg.NewPtrCreateTopicsRequest(), 5))
+	f.Add(requestFrame(kmsg.NewPtrListOffsetsRequest(), 5))
+	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 1, 0, 0})
+
+	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: segmenttest.NewMemFS(), RetentionCheckInterval: -1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	cfg := segment.DefaultConfig()
+	cfg.SegmentBytes = 1 << 20
+	meta, err := eventlog.Open(store, eventlog.Options{Segment: &cfg})
+	if err != nil {
+		f.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	b, err := NewBroker(Config{NodeID: 1, Host: "127.0.0.1", Port: 9092, ClusterID: "fuzz", DefaultPartitions: 1}, store, meta, log)
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := NewServer(b, 0, log)
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		if len(frame) < 8 {
+			return // serveConn refuses frames shorter than a header
+		}
+		if resp, err := s.handle(frame); err == nil && resp != nil && int(binary.BigEndian.Uint32(resp)) != len(resp)-4 {
+			t.Fatalf("response size prefix %d for %d bytes", binary.BigEndian.Uint32(resp), len(resp)-4)
+		}
+	})
+}
