@@ -140,7 +140,11 @@ func Open(st *segment.Store, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l.state, l.spec = state, state.Clone()
-	l.log.Info("metadata replayed", "snapshot", filepath.Base(snapFile), "snapshot_offset", snapOffset, "events", events, "offset", state.Offset, "took", time.Since(start).Round(time.Microsecond))
+	snapName := "none"
+	if snapFile != "" {
+		snapName = filepath.Base(snapFile)
+	}
+	l.log.Info("metadata replayed", "snapshot", snapName, "snapshot_offset", snapOffset, "events", events, "offset", state.Offset, "took", time.Since(start).Round(time.Microsecond))
 	return l, nil
 }
 

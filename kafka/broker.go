@@ -63,6 +63,10 @@ func NewBroker(cfg Config, store *segment.Store, meta *eventlog.Log, log *slog.L
 			return nil, fmt.Errorf("kafka: register broker %d: %w", cfg.NodeID, err)
 		}
 	}
+	// Metadata batches carry the controller's term as their leader epoch.
+	var term int64
+	meta.View(func(s *eventlog.State) { term = s.Controller.Term })
+	meta.SetEpoch(int32(term))
 	return b, nil
 }
 
