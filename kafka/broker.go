@@ -160,7 +160,14 @@ func (b *Broker) partition(topic string, p int32) (*segment.Log, int16) {
 }
 
 // createTopic appends a topic and its partitions, all led by this node.
+// Files a crash left behind under the same name are removed first, so that
+// a new topic never starts with an old one's data.
 func (b *Broker) createTopic(name string, partitions int32, configs []eventlog.ConfigEntry) (eventlog.UUID, error) {
+	for p := range partitions {
+		if err := b.dropPartition(name, p); err != nil {
+			return eventlog.UUID{}, err
+		}
+	}
 	id := eventlog.NewUUID()
 	events := []eventlog.Event{&eventlog.TopicCreated{Name: name, TopicID: id, PartitionCount: partitions, ReplicationFactor: 1, Configs: configs}}
 	for p := range partitions {
@@ -168,6 +175,14 @@ func (b *Broker) createTopic(name string, partitions int32, configs []eventlog.C
 	}
 	_, err := b.meta.Append(events...)
 	return id, err
+}
+
+// dropPartition forgets and deletes a partition's log.
+func (b *Broker) dropPartition(topic string, p int32) error {
+	b.mu.Lock()
+	delete(b.parts, segment.PartitionDir(topic, p))
+	b.mu.Unlock()
+	return b.store.Remove(topic, p)
 }
 
 // errorCode maps an error of the storage engine to a Kafka error code.

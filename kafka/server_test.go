@@ -158,3 +158,78 @@ func TestBadFrames(t *testing.T) {
 		t.Fatalf("after bad frames: %v", err)
 	}
 }
+
+func TestAdminAPIs(t *testing.T) {
+	addr := startBroker(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
+	defer adm.Close()
+	if r, err := adm.CreateTopics(ctx, 1, 1, nil, "t"); err != nil || r["t"].Err != nil {
+		t.Fatal(err, r["t"].Err)
+	}
+	prod := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("t")))
+	defer prod.Close()
+	if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Configs: set, describe, delete, refuse what is not served.
+	alter, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: kadm.StringPtr("60000")}}, "t")
+	if err != nil || alter[0].Err != nil {
+		t.Fatalf("alter: %v %v", err, alter)
+	}
+	desc, err := adm.DescribeTopicConfigs(ctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := desc.On("t", nil)
+	got := map[string]string{}
+	for _, c := range rc.Configs {
+		got[c.Key] = c.MaybeValue()
+	}
+	if got["retention.ms"] != "60000" || got["segment.bytes"] != "1073741824" {
+		t.Fatalf("described configs %v", got)
+	}
+	bad, _ := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "no.such.config", Value: kadm.StringPtr("1")}}, "t")
+	if len(bad) == 0 || bad[0].Err == nil {
+		t.Fatal("an unknown config was accepted")
+	}
+	bad, _ = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "segment.bytes", Value: kadm.StringPtr("ten")}}, "t")
+	if len(bad) == 0 || bad[0].Err == nil {
+		t.Fatal("a bad value was accepted")
+	}
+
+	// Partitions: grow, refuse to shrink.
+	if r, err := adm.CreatePartitions(ctx, 2, "t"); err != nil || r["t"].Err != nil {
+		t.Fatalf("create partitions: %v %v", err, r["t"].Err)
+	}
+	if r, _ := adm.UpdatePartitions(ctx, 2, "t"); r["t"].Err == nil {
+		t.Fatal("shrinking to 2 partitions succeeded")
+	}
+	md, _ := adm.Metadata(ctx, "t")
+	if n := len(md.Topics["t"].Partitions); n != 3 {
+		t.Fatalf("%d partitions after growing, want 3", n)
+	}
+
+	// Delete, then a new topic of the same name starts empty.
+	if r, err := adm.DeleteTopics(ctx, "t"); err != nil || r["t"].Err != nil {
+		t.Fatalf("delete: %v %v", err, r["t"].Err)
+	}
+	if r, _ := adm.DeleteTopics(ctx, "t"); r["t"].Err == nil {
+		t.Fatal("deleting a deleted topic succeeded")
+	}
+	if r, _ := adm.DeleteTopics(ctx, eventlog.TopicName); r[eventlog.TopicName].Err == nil {
+		t.Fatal("deleting the metadata log succeeded")
+	}
+	if r, err := adm.CreateTopics(ctx, 1, 1, nil, "t"); err != nil || r["t"].Err != nil {
+		t.Fatal(err, r["t"].Err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := ends.Lookup("t", 0); o.Offset != 0 {
+		t.Fatalf("recreated topic starts at end offset %d, want 0", o.Offset)
+	}
+}

@@ -3,6 +3,7 @@ package segment
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"strconv"
@@ -126,6 +127,37 @@ func (s *Store) Open(topic string, partition int32, cfg Config) (*Log, error) {
 	}
 	s.logs[name] = l
 	return l, nil
+}
+
+// Remove closes a partition's log, if open, and deletes its files and
+// directory. A partition that does not exist is not an error.
+func (s *Store) Remove(topic string, partition int32) error {
+	name := PartitionDir(topic, partition)
+	s.mu.Lock()
+	l := s.logs[name]
+	delete(s.logs, name)
+	s.mu.Unlock()
+	if l != nil {
+		l.Close()
+	}
+	dir := filepath.Join(s.dir, name)
+	names, err := s.fs.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("segment: remove %s: %w", name, err)
+	}
+	for _, n := range names {
+		if err := s.fs.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("segment: remove %s: %w", name, err)
+		}
+	}
+	if err := s.fs.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("segment: remove %s: %w", name, err)
+	}
+	s.log.Info("removed partition", "partition", name, "files", len(names))
+	return s.fs.SyncDir(s.dir)
 }
 
 // Partitions lists the partition directories in the data directory.

@@ -170,6 +170,15 @@ func (m *MemFS) Remove(name string) error {
 		return &os.PathError{Op: "remove", Path: name, Err: ErrCrashed}
 	}
 	ino, ok := m.names[name]
+	if !ok && m.dirs[name] {
+		for other := range m.names {
+			if filepath.Dir(other) == name {
+				return &os.PathError{Op: "remove", Path: name, Err: syscall.ENOTEMPTY}
+			}
+		}
+		delete(m.dirs, name)
+		return nil
+	}
 	if !ok {
 		return &os.PathError{Op: "remove", Path: name, Err: fs.ErrNotExist}
 	}

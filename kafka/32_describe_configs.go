@@ -1,0 +1,66 @@
+package kafka
+
+// DescribeConfigs, versions 0-4: topic configs (retention.ms,
+// retention.bytes, segment.bytes, segment.ms, max.message.bytes,
+// cleanup.policy), each with its value, and whether it is the default or
+// set on the topic. Broker configs are not served yet: INVALID_REQUEST.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/eventlog"
+)
+
+func init() {
+	register(kmsg.DescribeConfigs.Int16(), 0, 4, serve(describeConfigs))
+}
+
+func describeConfigs(b *Broker, req *kmsg.DescribeConfigsRequest) (kmsg.Response, error) {
+	resp := kmsg.NewPtrDescribeConfigsResponse()
+	for _, r := range req.Resources {
+		rr := kmsg.NewDescribeConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
+		if r.ResourceType != kmsg.ConfigResourceTypeTopic {
+			msg := "only topic configs are served"
+			rr.ErrorCode, rr.ErrorMessage = kerr.InvalidRequest.Code, &msg
+			resp.Resources = append(resp.Resources, rr)
+			continue
+		}
+		var tp *eventlog.Topic
+		b.meta.View(func(s *eventlog.State) { tp = s.Topics[r.ResourceName] })
+		if tp == nil {
+			rr.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			resp.Resources = append(resp.Resources, rr)
+			continue
+		}
+		wanted := map[string]bool{}
+		for _, n := range r.ConfigNames {
+			wanted[n] = true
+		}
+		for _, k := range sortedConfigKeys() {
+			if len(wanted) > 0 && !wanted[k] {
+				continue
+			}
+			c := kmsg.NewDescribeConfigsResponseResourceConfig()
+			c.Name = k
+			v, set := tp.Configs[k]
+			if !set {
+				v = topicConfigKeys[k]
+			}
+			c.Value = &v
+			c.IsDefault = !set
+			c.Source = kmsg.ConfigSourceDefaultConfig
+			if set {
+				c.Source = kmsg.ConfigSourceDynamicTopicConfig
+			}
+			c.ConfigType = kmsg.ConfigTypeLong
+			if k == "cleanup.policy" {
+				c.ConfigType = kmsg.ConfigTypeList
+			}
+			rr.Configs = append(rr.Configs, c)
+		}
+		resp.Resources = append(resp.Resources, rr)
+	}
+	return resp, nil
+}

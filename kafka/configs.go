@@ -1,0 +1,91 @@
+package kafka
+
+import (
+	"sort"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/segment"
+)
+
+// topicConfigKeys are the topic configs served, with their defaults.
+var topicConfigKeys = func() map[string]string {
+	d := segment.DefaultConfig()
+	return map[string]string{
+		"retention.ms":      strconv.FormatInt(d.RetentionMs.Milliseconds(), 10),
+		"retention.bytes":   strconv.FormatInt(d.RetentionBytes, 10),
+		"segment.bytes":     strconv.FormatInt(d.SegmentBytes, 10),
+		"segment.ms":        strconv.FormatInt(d.SegmentMs.Milliseconds(), 10),
+		"max.message.bytes": strconv.Itoa(d.MaxMessageBytes),
+		"cleanup.policy":    "delete",
+	}
+}()
+
+func sortedConfigKeys() []string {
+	keys := make([]string, 0, len(topicConfigKeys))
+	for k := range topicConfigKeys {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// changeTopicConfigs validates and applies config changes to a topic:
+// changes maps a key to its new value, or to nil to delete it; replace
+// deletes every key not in changes (AlterConfigs). It returns a Kafka error
+// code and message.
+func (b *Broker) changeTopicConfigs(topic string, changes map[string]*string, replace, validateOnly bool) (int16, string) {
+	var tp *eventlog.Topic
+	b.meta.View(func(s *eventlog.State) { tp = s.Topics[topic] })
+	if tp == nil {
+		return kerr.UnknownTopicOrPartition.Code, "topic " + topic + " does not exist"
+	}
+	next := map[string]string{}
+	if !replace {
+		for k, v := range tp.Configs {
+			next[k] = v
+		}
+	}
+	var events []eventlog.Event
+	for k, v := range changes {
+		if _, ok := topicConfigKeys[k]; !ok {
+			return kerr.InvalidConfig.Code, "config " + k + " is not supported"
+		}
+		if v == nil {
+			delete(next, k)
+		} else {
+			next[k] = *v
+		}
+	}
+	if _, err := topicConfig(next); err != nil {
+		return kerr.InvalidConfig.Code, err.Error()
+	}
+	for _, k := range sortedConfigKeys() {
+		old, had := tp.Configs[k]
+		now, has := next[k]
+		switch {
+		case has && (!had || old != now):
+			events = append(events, &eventlog.ConfigChanged{ResourceType: eventlog.ResourceTopic, Resource: topic, Name: k, Value: now})
+		case had && !has:
+			events = append(events, &eventlog.ConfigChanged{ResourceType: eventlog.ResourceTopic, Resource: topic, Name: k, Delete: true})
+		}
+	}
+	if validateOnly || len(events) == 0 {
+		return 0, ""
+	}
+	if _, err := b.meta.Append(events...); err != nil {
+		return kerr.InvalidConfig.Code, err.Error()
+	}
+	// Open partitions take the new configuration at once.
+	cfg, _ := topicConfig(next)
+	b.mu.Lock()
+	for p := range len(tp.Partitions) {
+		if l := b.parts[segment.PartitionDir(topic, int32(p))]; l != nil {
+			l.SetConfig(cfg)
+		}
+	}
+	b.mu.Unlock()
+	return 0, ""
+}
