@@ -348,5 +348,10 @@ func (l *Log) Offset() int64 {
 	return l.state.Offset
 }
 
+// Segment is the segment log holding the events, for serving it to Kafka
+// consumers as the topic __chronik_metadata. Appending to it directly
+// would bypass validation: only read it.
+func (l *Log) Segment() *segment.Log { return l.seg }
+
 // Dir is the directory of the log and its snapshots.
 func (l *Log) Dir() string { return l.dir }

@@ -1,7 +1,8 @@
 package kafka
 
 // Metadata, versions 0-12: brokers, the controller, the cluster id, and
-// topics with their partitions, leaders, replicas and ISR. A null topic
+// topics with their partitions, leaders, replicas and ISR; the metadata log
+// appears as the internal topic __chronik_metadata, partition 0. A null topic
 // list (v1+) or an empty one (v0) asks for every topic. A topic that does
 // not exist is created when the request allows it (v4+; always before) and
 // the broker runs with auto-create on; otherwise it is answered with
@@ -75,6 +76,7 @@ func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 			for name := range s.Topics {
 				names = append(names, name)
 			}
+			names = append(names, eventlog.TopicName)
 			sort.Strings(names)
 		} else {
 			for _, t := range req.Topics {
@@ -89,6 +91,13 @@ func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 			mt.Topic = &n
 			tp := s.Topics[name]
 			switch {
+			case name == eventlog.TopicName:
+				// The metadata log, led by the controller: readable, internal.
+				mt.IsInternal = true
+				mp := kmsg.NewMetadataResponseTopicPartition()
+				mp.Leader, mp.LeaderEpoch = s.Controller.Leader, int32(s.Controller.Term)
+				mp.Replicas, mp.ISR = s.Controller.Voters, s.Controller.Voters
+				mt.Partitions = append(mt.Partitions, mp)
 			case created[name] != 0:
 				mt.ErrorCode = created[name]
 			case tp == nil:

@@ -129,8 +129,16 @@ func topicConfig(configs map[string]string) (segment.Config, error) {
 	return cfg, cfg.Validate()
 }
 
-// partition returns the log of a topic partition the metadata knows.
+// partition returns the log of a topic partition the metadata knows. The
+// metadata log itself is partition 0 of __chronik_metadata, readable by any
+// consumer (Produce refuses it).
 func (b *Broker) partition(topic string, p int32) (*segment.Log, int16) {
+	if topic == eventlog.TopicName {
+		if p != eventlog.PartitionID {
+			return nil, kerr.UnknownTopicOrPartition.Code
+		}
+		return b.meta.Segment(), 0
+	}
 	var tp *eventlog.Topic
 	b.meta.View(func(s *eventlog.State) { tp = s.Topics[topic] })
 	if tp == nil || p < 0 || int(p) >= len(tp.Partitions) {

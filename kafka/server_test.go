@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/segment"
@@ -231,5 +232,47 @@ func TestAdminAPIs(t *testing.T) {
 	}
 	if o, _ := ends.Lookup("t", 0); o.Offset != 0 {
 		t.Fatalf("recreated topic starts at end offset %d, want 0", o.Offset)
+	}
+}
+
+// TestMetadataLogIsReadable: any consumer reads __chronik_metadata and
+// gets the events as records; producing to it is refused.
+func TestMetadataLogIsReadable(t *testing.T) {
+	addr := startBroker(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
+	defer adm.Close()
+	if r, err := adm.CreateTopics(ctx, 2, 1, nil, "orders"); err != nil || r["orders"].Err != nil {
+		t.Fatal(err, r["orders"].Err)
+	}
+	cl := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(eventlog.TopicName), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())))
+	defer cl.Close()
+	var types []string
+	for len(types) < 5 {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			e, err := eventlog.Decode(r.Value)
+			if err != nil {
+				t.Fatalf("record at %d: %v", r.Offset, err)
+			}
+			types = append(types, e.Type().String())
+		})
+	}
+	if fmt.Sprint(types) != "[LeaderChanged BrokerRegistered TopicCreated PartitionChanged PartitionChanged]" {
+		t.Fatalf("events read as records: %v", types)
+	}
+	prod := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(eventlog.TopicName)))
+	defer prod.Close()
+	if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("forged")}).FirstErr(); err == nil {
+		t.Fatal("producing to the metadata log succeeded")
+	}
+	dc := kmsg.NewPtrDescribeClusterRequest()
+	cluster, err := dc.RequestWith(ctx, cl)
+	if err != nil || cluster.ControllerID != 1 || len(cluster.Brokers) != 1 || cluster.ClusterID != "test" {
+		t.Fatalf("describe cluster: %v %+v", err, cluster)
 	}
 }
