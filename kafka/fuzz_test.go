@@ -58,7 +58,7 @@ func FuzzHandle(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	s := NewServer(b, 0, log)
+	s := NewServer(b, 0, log, nil)
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		if len(frame) < 8 {
 			return // serveConn refuses frames shorter than a header

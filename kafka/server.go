@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -36,6 +37,7 @@ type Server struct {
 	b        *Broker
 	maxFrame int32
 	log      *slog.Logger
+	metrics  *Metrics // may be nil
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -43,12 +45,13 @@ type Server struct {
 	wg    sync.WaitGroup
 }
 
-// NewServer returns a server for b; maxRequestBytes <= 0 means the default.
-func NewServer(b *Broker, maxRequestBytes int32, log *slog.Logger) *Server {
+// NewServer returns a server for b; maxRequestBytes <= 0 means the
+// default; metrics may be nil.
+func NewServer(b *Broker, maxRequestBytes int32, log *slog.Logger, metrics *Metrics) *Server {
 	if maxRequestBytes <= 0 {
 		maxRequestBytes = DefaultMaxRequestBytes
 	}
-	return &Server{b: b, maxFrame: maxRequestBytes, log: log, conns: map[net.Conn]struct{}{}}
+	return &Server{b: b, maxFrame: maxRequestBytes, log: log, metrics: metrics, conns: map[net.Conn]struct{}{}}
 }
 
 // Serve accepts connections on ln until Close.
@@ -105,6 +108,7 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
 		if size < 8 || size > s.maxFrame {
+			s.metrics.badRequest("size")
 			s.log.Warn("closing connection: bad request size", "remote", c.RemoteAddr(), "size", size, "max", s.maxFrame)
 			return
 		}
@@ -114,6 +118,7 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		resp, err := s.handle(frame)
 		if err != nil {
+			s.metrics.badRequest("request")
 			s.log.Debug("closing connection", "remote", c.RemoteAddr(), "error", err)
 			return
 		}
@@ -160,7 +165,9 @@ func (s *Server) handle(frame []byte) ([]byte, error) {
 	if err := req.ReadFrom(body); err != nil {
 		return nil, fmt.Errorf("API %d v%d: malformed request: %w", key, version, err)
 	}
+	start := time.Now()
 	resp, err := h.serve(s.b, req)
+	s.metrics.observe(key, start)
 	if err != nil || resp == nil {
 		return nil, err
 	}

@@ -43,7 +43,7 @@ func startBroker(t *testing.T, dir string) string {
 	if _, err := b.OpenPartitions(); err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(b, 0, log)
+	srv := NewServer(b, 0, log, nil)
 	go srv.Serve(ln)
 	t.Cleanup(func() {
 		srv.Close()

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,6 +17,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
 
 	"github.com/chronik-stream/chronik/eventlog"
@@ -39,6 +43,7 @@ func startCommand() *cli.Command {
 			&cli.IntFlag{Name: "node-id", Value: 1, EnvVars: []string{"CHRONIK_NODE_ID"}, Usage: "this broker's id"},
 			&cli.StringFlag{Name: "kafka-addr", Value: "127.0.0.1:9092", EnvVars: []string{"CHRONIK_KAFKA_ADDR"}, Usage: "address the Kafka protocol listens on"},
 			&cli.StringFlag{Name: "advertised-addr", EnvVars: []string{"CHRONIK_ADVERTISED_ADDR"}, Usage: "address clients are told to connect to (default: --kafka-addr)"},
+			&cli.StringFlag{Name: "http-addr", EnvVars: []string{"CHRONIK_HTTP_ADDR"}, Usage: "address for Prometheus /metrics and /healthz (default: off)"},
 			&cli.StringFlag{Name: "wal-profile", Value: "low", EnvVars: []string{"CHRONIK_WAL_PROFILE"}, Usage: "group-commit bounds: low, medium, high or ultra"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"CHRONIK_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 			&cli.BoolFlag{Name: "auto-create-topics", Value: true, EnvVars: []string{"CHRONIK_AUTO_CREATE_TOPICS"}, Usage: "create a topic a client asks metadata for when it does not exist"},
@@ -111,7 +116,21 @@ func runStart(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("cannot listen on %s: %v (is another broker running there? use --kafka-addr)", c.String("kafka-addr"), err), 1)
 	}
-	srv := kafka.NewServer(b, int32(maxReq), log)
+	reg := prometheus.NewRegistry()
+	srv := kafka.NewServer(b, int32(maxReq), log, kafka.NewMetrics(reg))
+	if addr := c.String("http-addr"); addr != "" {
+		hln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("cannot listen on --http-addr %s: %v", addr, err), 1)
+		}
+		registerStoreMetrics(reg, store, meta)
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go hs.Serve(hln)
+		defer hs.Close()
+	}
 	log.Info("chronik started", "node_id", nodeID, "kafka_addr", ln.Addr().String(), "advertised_addr", advertised,
 		"cluster_id", clusterID, "wal_profile", profile.Name, "metadata", "single node: this node is the controller, events fsync'd before answers",
 		"metadata_path", meta.Dir(), "metadata_offset", meta.Offset(), "partitions_recovered", recovered, "took", time.Since(start).Round(time.Millisecond))
@@ -131,6 +150,23 @@ func runStart(c *cli.Context) error {
 	srv.Close()
 	log.Info("stopped: in-flight requests finished, logs synced")
 	return nil
+}
+
+// registerStoreMetrics exposes the storage engine's and the metadata log's
+// counters, read when scraped.
+func registerStoreMetrics(reg *prometheus.Registry, store *segment.Store, meta *eventlog.Log) {
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "chronik_wal_syncs_total", Help: "fdatasync calls made by the group committer."},
+			func() float64 { return float64(store.Stats().Syncs) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "chronik_wal_writes_total", Help: "Appends made durable by the group committer."},
+			func() float64 { return float64(store.Stats().Writes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chronik_mapped_segments", Help: "Sealed segments mapped now."},
+			func() float64 { return float64(store.Stats().MappedSegs) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chronik_metadata_offset", Help: "Offset of the next metadata event."},
+			func() float64 { return float64(meta.Offset()) }),
+	)
 }
 
 // loadClusterID reads the cluster id kept in the data directory, creating

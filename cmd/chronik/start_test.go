@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -46,9 +48,9 @@ func (s *syncBuffer) String() string {
 }
 
 // startNode runs `chronik start` and waits until it accepts connections.
-func startNode(t *testing.T, dataDir, addr string) *exec.Cmd {
+func startNode(t *testing.T, dataDir, addr string, extra ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(binary, "start", "--data-dir", dataDir, "--kafka-addr", addr)
+	cmd := exec.Command(binary, append([]string{"start", "--data-dir", dataDir, "--kafka-addr", addr}, extra...)...)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
@@ -186,5 +188,33 @@ func TestKcat(t *testing.T) {
 	md := kc("", "-L")
 	if !strings.Contains(md, "topic \"kcat-topic\"") || !strings.Contains(md, "broker 1 at "+addr) {
 		t.Fatalf("kcat -L:\n%s", md)
+	}
+}
+
+func TestMetricsAndHealth(t *testing.T) {
+	dir, addr, httpAddr := t.TempDir(), freeAddr(t), freeAddr(t)
+	startNode(t, dir, addr, "--http-addr", httpAddr)
+	produceN(t, addr, "m", 0, 5)
+	get := func(path string) string {
+		t.Helper()
+		resp, err := http.Get("http://" + httpAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %s", path, resp.Status)
+		}
+		return string(b)
+	}
+	if body := get("/healthz"); body != "ok\n" {
+		t.Fatalf("/healthz: %q", body)
+	}
+	body := get("/metrics")
+	for _, want := range []string{`chronik_kafka_requests_total{api="Produce"} 5`, "chronik_wal_syncs_total", "chronik_metadata_offset", "go_goroutines"} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("/metrics has no %q", want)
+		}
 	}
 }

@@ -1,0 +1,52 @@
+package kafka
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Metrics are the broker's Prometheus metrics.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	errors   *prometheus.CounterVec
+}
+
+// NewMetrics registers the broker's metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chronik_kafka_requests_total", Help: "Kafka requests served, by API.",
+		}, []string{"api"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "chronik_kafka_request_seconds", Help: "Time to serve a Kafka request, by API (Fetch includes its long-poll wait).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}, []string{"api"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chronik_kafka_connection_errors_total", Help: "Connections closed for a bad request, by reason.",
+		}, []string{"reason"}),
+	}
+	reg.MustRegister(m.requests, m.latency, m.errors)
+	return m
+}
+
+func (m *Metrics) observe(key int16, start time.Time) {
+	if m == nil {
+		return
+	}
+	name := kmsg.NameForKey(key)
+	if name == "" {
+		name = strconv.Itoa(int(key))
+	}
+	m.requests.WithLabelValues(name).Inc()
+	m.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())
+}
+
+func (m *Metrics) badRequest(reason string) {
+	if m != nil {
+		m.errors.WithLabelValues(reason).Inc()
+	}
+}
