@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/segment"
@@ -74,7 +74,7 @@ func runLogDump(c *cli.Context) error {
 		To:            c.Int64("to"),
 		MaxBatchBytes: c.Int("max-batch-bytes"),
 	}
-	if isatty.IsTerminal(os.Stderr.Fd()) {
+	if isTerminal(os.Stderr) {
 		opts.Progress = progressPrinter()
 	}
 	var res segment.DumpResult
@@ -108,6 +108,12 @@ func runLogDump(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("found damage in %d place(s): see the lines starting with \"damage\"; a broker truncates a torn tail at start-up but refuses to open a partition damaged before it", n), exitDamaged)
 	}
 	return nil
+}
+
+// isTerminal reports whether f is a terminal (the TCGETS ioctl succeeds).
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // progressPrinter reports progress on stderr at most five times a second.
