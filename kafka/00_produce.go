@@ -8,8 +8,8 @@ package kafka
 // CORRUPT_MESSAGE, INVALID_RECORD, UNSUPPORTED_FOR_MESSAGE_FORMAT,
 // MESSAGE_TOO_LARGE, REQUEST_TIMED_OUT (the write queue is full: retry),
 // KAFKA_STORAGE_ERROR. Producing to the metadata log is refused.
-// Idempotent and transactional batches are not checked yet (InitProducerId
-// is not served, so clients do not send them).
+// Idempotent batches are checked against the producer's sequence (see
+// appendBatch); transactional batches are INVALID_RECORD (not supported).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -26,9 +26,10 @@ func init() {
 func produce(b *Broker, req *kmsg.ProduceRequest) (kmsg.Response, error) {
 	resp := kmsg.NewPtrProduceResponse()
 	type pending struct {
-		rp *kmsg.ProduceResponseTopicPartition
-		a  *segment.Appended
-		l  *segment.Log
+		rp   *kmsg.ProduceResponseTopicPartition
+		a    *segment.Appended
+		part *partition
+		pid  int64 // the batch's producer id, -1 if not idempotent
 	}
 	var waits []pending
 	for _, t := range req.Topics {
@@ -43,18 +44,26 @@ func produce(b *Broker, req *kmsg.ProduceRequest) (kmsg.Response, error) {
 				rp.ErrorCode = kerr.InvalidTopicException.Code
 				continue
 			}
-			l, code := b.partition(t.Topic, p.Partition)
+			part, code := b.openPartition(t.Topic, p.Partition)
 			if code != 0 {
 				rp.ErrorCode = code
 				continue
 			}
-			a, err := l.Append(p.Records, 0, req.Acks)
-			if err != nil {
-				rp.ErrorCode = errorCode(err)
-				continue
+			a, dupBase, code := appendBatch(part, p.Records, req.Acks)
+			switch {
+			case code != 0:
+				rp.ErrorCode = code
+			case a == nil: // a retry of a batch already written
+				rp.BaseOffset = dupBase
+				rp.LogStartOffset = part.log.StartOffset()
+			default:
+				rp.BaseOffset = a.Base
+				pid := int64(-1)
+				if h, err := segment.ParseHeader(p.Records); err == nil {
+					pid = h.ProducerID
+				}
+				waits = append(waits, pending{rp, a, part, pid})
 			}
-			rp.BaseOffset = a.Base
-			waits = append(waits, pending{rp, a, l})
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
@@ -65,9 +74,41 @@ func produce(b *Broker, req *kmsg.ProduceRequest) (kmsg.Response, error) {
 		if err := w.a.Wait(); err != nil {
 			w.rp.ErrorCode = errorCode(err)
 			w.rp.BaseOffset = -1
+			if w.pid >= 0 && w.part.producers != nil {
+				w.part.producers.forget(w.pid)
+			}
 			continue
 		}
-		w.rp.LogStartOffset = w.l.StartOffset()
+		w.rp.LogStartOffset = w.part.log.StartOffset()
 	}
 	return resp, nil
+}
+
+// appendBatch appends one produced batch. An idempotent batch (producer id
+// >= 0) is checked against the producer's sequence first, under the
+// partition's producer lock so that checks and appends keep one order: a
+// retry of a recent batch returns the offset it got (no append), a gap is
+// OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch INVALID_PRODUCER_EPOCH.
+func appendBatch(part *partition, records []byte, acks int16) (*segment.Appended, int64, int16) {
+	h, err := segment.ParseHeader(records)
+	if err != nil || h.ProducerID < 0 || part.producers == nil {
+		a, err := part.log.Append(records, 0, acks)
+		return a, 0, errorCode(err)
+	}
+	if h.Transactional() {
+		return nil, 0, kerr.InvalidRecord.Code // transactions are not supported yet
+	}
+	ps := part.producers
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	dupBase, dup, code := ps.check(&h)
+	if code != 0 || dup {
+		return nil, dupBase, code
+	}
+	a, err := part.log.Append(records, 0, acks)
+	if err != nil {
+		return nil, 0, errorCode(err)
+	}
+	ps.record(&h, a.Base)
+	return a, 0, 0
 }

@@ -41,13 +41,21 @@ type Broker struct {
 	log   *slog.Logger
 
 	mu    sync.Mutex
-	parts map[string]*segment.Log // by <topic>-<partition>
+	parts map[string]*partition // by <topic>-<partition>
+
+	pids producerIDs
+}
+
+// partition is an open partition and its idempotent-producer state.
+type partition struct {
+	log       *segment.Log
+	producers *producers
 }
 
 // NewBroker registers the node in the metadata log (on its first start, or
 // when its address changed) and returns the broker.
 func NewBroker(cfg Config, store *segment.Store, meta *eventlog.Log, log *slog.Logger) (*Broker, error) {
-	b := &Broker{cfg: cfg, store: store, meta: meta, log: log, parts: map[string]*segment.Log{}}
+	b := &Broker{cfg: cfg, store: store, meta: meta, log: log, parts: map[string]*partition{}}
 	var events []eventlog.Event
 	meta.View(func(s *eventlog.State) {
 		if s.Controller.Leader != cfg.NodeID {
@@ -133,11 +141,21 @@ func topicConfig(configs map[string]string) (segment.Config, error) {
 // metadata log itself is partition 0 of __chronik_metadata, readable by any
 // consumer (Produce refuses it).
 func (b *Broker) partition(topic string, p int32) (*segment.Log, int16) {
+	part, code := b.openPartition(topic, p)
+	if part == nil {
+		return nil, code
+	}
+	return part.log, 0
+}
+
+// openPartition returns an open partition, opening (and recovering) it and
+// rebuilding its producer state on first use.
+func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 	if topic == eventlog.TopicName {
 		if p != eventlog.PartitionID {
 			return nil, kerr.UnknownTopicOrPartition.Code
 		}
-		return b.meta.Segment(), 0
+		return &partition{log: b.meta.Segment()}, 0
 	}
 	var tp *eventlog.Topic
 	b.meta.View(func(s *eventlog.State) { tp = s.Topics[topic] })
@@ -150,8 +168,8 @@ func (b *Broker) partition(topic string, p int32) (*segment.Log, int16) {
 	name := segment.PartitionDir(topic, p)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if l := b.parts[name]; l != nil {
-		return l, 0
+	if part := b.parts[name]; part != nil {
+		return part, 0
 	}
 	cfg, err := topicConfig(tp.Configs)
 	if err != nil {
@@ -163,8 +181,14 @@ func (b *Broker) partition(topic string, p int32) (*segment.Log, int16) {
 		b.log.Error("cannot open partition", "partition", name, "error", err)
 		return nil, kerr.KafkaStorageError.Code
 	}
-	b.parts[name] = l
-	return l, 0
+	ps, err := loadProducers(l)
+	if err != nil {
+		b.log.Error("cannot rebuild producer state", "partition", name, "error", err)
+		return nil, kerr.KafkaStorageError.Code
+	}
+	part := &partition{log: l, producers: ps}
+	b.parts[name] = part
+	return part, 0
 }
 
 // createTopic appends a topic and its partitions, all led by this node.

@@ -82,8 +82,8 @@ func (b *Broker) changeTopicConfigs(topic string, changes map[string]*string, re
 	cfg, _ := topicConfig(next)
 	b.mu.Lock()
 	for p := range len(tp.Partitions) {
-		if l := b.parts[segment.PartitionDir(topic, int32(p))]; l != nil {
-			l.SetConfig(cfg)
+		if part := b.parts[segment.PartitionDir(topic, int32(p))]; part != nil {
+			part.log.SetConfig(cfg)
 		}
 	}
 	b.mu.Unlock()

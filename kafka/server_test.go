@@ -10,16 +10,26 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/segment"
+	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
-// startBroker runs a broker on a free loopback port with its data in a
-// temporary directory, and returns its address.
+// startBroker runs a broker on a free loopback port with its data in dir,
+// stopped when the test ends, and returns its address.
 func startBroker(t *testing.T, dir string) string {
+	t.Helper()
+	addr, stop := runBroker(t, dir)
+	t.Cleanup(stop)
+	return addr
+}
+
+// runBroker runs a broker and returns its address and how to stop it.
+func runBroker(t *testing.T, dir string) (string, func()) {
 	t.Helper()
 	store, err := segment.OpenStore(dir, segment.StoreOptions{})
 	if err != nil {
@@ -45,12 +55,11 @@ func startBroker(t *testing.T, dir string) string {
 	}
 	srv := NewServer(b, 0, log, nil)
 	go srv.Serve(ln)
-	t.Cleanup(func() {
+	return ln.Addr().String(), func() {
 		srv.Close()
 		meta.Close()
 		store.Close()
-	})
-	return ln.Addr().String()
+	}
 }
 
 func TestProduceConsumeWithFranzGo(t *testing.T) {
@@ -275,4 +284,72 @@ func TestMetadataLogIsReadable(t *testing.T) {
 	if err != nil || cluster.ControllerID != 1 || len(cluster.Brokers) != 1 || cluster.ClusterID != "test" {
 		t.Fatalf("describe cluster: %v %+v", err, cluster)
 	}
+}
+
+// TestIdempotentProducer sends idempotent batches by hand: a retry gets its
+// original offset and writes nothing, a gap is OUT_OF_ORDER_SEQUENCE_NUMBER,
+// an old epoch INVALID_PRODUCER_EPOCH, and the state survives a restart.
+func TestIdempotentProducer(t *testing.T) {
+	dir := t.TempDir()
+	addr, stop := runBroker(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client := func(addr string) *kgo.Client { return must(kgo.NewClient(kgo.SeedBrokers(addr))) }
+	cl := client(addr)
+	if r, err := kadm.NewClient(cl).CreateTopics(ctx, 1, 1, nil, "idem"); err != nil || r["idem"].Err != nil {
+		t.Fatal(err, r["idem"].Err)
+	}
+	init := kmsg.NewPtrInitProducerIDRequest()
+	ip, err := init.RequestWith(ctx, cl)
+	if err != nil || ip.ErrorCode != 0 || ip.ProducerID < 0 {
+		t.Fatalf("InitProducerId: %v %+v", err, ip)
+	}
+	produce := func(cl *kgo.Client, epoch int16, seq int32) (int64, int16) {
+		t.Helper()
+		batch := segmenttest.Batch{Idempotent: true, ProducerID: ip.ProducerID, ProducerEpoch: epoch, BaseSequence: seq, Records: []segmenttest.Record{{Value: []byte(fmt.Sprint(seq))}}}.Build()
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "idem"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = batch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := resp.Topics[0].Partitions[0]
+		return p.BaseOffset, p.ErrorCode
+	}
+	check := func(what string, gotOff int64, gotCode int16, wantOff int64, wantCode int16) {
+		t.Helper()
+		if gotCode != wantCode || (wantCode == 0 && gotOff != wantOff) {
+			t.Fatalf("%s: offset %d code %d, want offset %d code %d", what, gotOff, gotCode, wantOff, wantCode)
+		}
+	}
+	off, code := produce(cl, 0, 0)
+	check("first batch", off, code, 0, 0)
+	off, code = produce(cl, 0, 0)
+	check("retry", off, code, 0, 0)
+	off, code = produce(cl, 0, 5)
+	check("gap", off, code, 0, kerr.OutOfOrderSequenceNumber.Code)
+	off, code = produce(cl, 0, 1)
+	check("next", off, code, 1, 0)
+	cl.Close()
+	stop()
+
+	addr = startBroker(t, dir)
+	cl = client(addr)
+	defer cl.Close()
+	off, code = produce(cl, 0, 1)
+	check("retry after a restart", off, code, 1, 0)
+	ends, _ := kadm.NewClient(cl).ListEndOffsets(ctx, "idem")
+	if o, _ := ends.Lookup("idem", 0); o.Offset != 2 {
+		t.Fatalf("end offset %d, want 2: a retry was written twice", o.Offset)
+	}
+	off, code = produce(cl, 1, 0)
+	check("new epoch", off, code, 2, 0)
+	off, code = produce(cl, 0, 2)
+	check("old epoch", off, code, 0, kerr.InvalidProducerEpoch.Code)
 }

@@ -38,7 +38,7 @@ func dumpFixture(t *testing.T) string {
 		{BaseTimestamp: ts + 20, Codec: segment.CodecSnappy, Records: []segmenttest.Record{{Key: []byte("s"), Value: []byte("snappy")}}},
 		{BaseTimestamp: ts + 30, Codec: segment.CodecLZ4, Records: []segmenttest.Record{{Key: []byte("l"), Value: []byte("lz4")}}},
 		{BaseTimestamp: ts + 40, Codec: segment.CodecZstd, Records: []segmenttest.Record{{Key: []byte("z"), Value: []byte("zstd")}, {Value: []byte{0xff, 0xfe}}}},
-		{BaseTimestamp: ts + 50, ProducerID: 1000, ProducerEpoch: 1, BaseSequence: 0, Records: []segmenttest.Record{{Value: nil}}},
+		{BaseTimestamp: ts + 50, Idempotent: true, ProducerID: 1000, ProducerEpoch: 1, BaseSequence: 0, Records: []segmenttest.Record{{Value: nil}}},
 	}
 	for _, b := range batches {
 		a, err := l.Append(b.Build(), 4, 1)

@@ -23,8 +23,11 @@ type Record struct {
 // Batch describes a RecordBatch v2 to build.
 type Batch struct {
 	BaseTimestamp int64
-	Codec         int   // segment.CodecNone ... segment.CodecZstd
-	ProducerID    int64 // zero: not idempotent (-1, -1, -1 on the wire)
+	Codec         int // segment.CodecNone ... segment.CodecZstd
+	// Idempotent batches carry ProducerID, ProducerEpoch and BaseSequence;
+	// others carry Kafka's "no producer" values (-1, -1, -1).
+	Idempotent    bool
+	ProducerID    int64
 	ProducerEpoch int16
 	BaseSequence  int32
 	Records       []Record
@@ -68,7 +71,7 @@ func (b Batch) Build() []byte {
 	be.PutUint64(out[27:], uint64(b.BaseTimestamp))
 	be.PutUint64(out[35:], uint64(maxTs))
 	pid, epoch, seq := b.ProducerID, b.ProducerEpoch, b.BaseSequence
-	if pid == 0 { // not idempotent: Kafka's "no producer" values
+	if !b.Idempotent {
 		pid, epoch, seq = -1, -1, -1
 	}
 	be.PutUint64(out[43:], uint64(pid))

@@ -1,0 +1,38 @@
+package kafka
+
+// InitProducerId, versions 0-4, for idempotent producers: a new producer
+// id (from a block the broker took in the metadata log) with epoch 0, or,
+// when a producer re-initialises with its id and epoch (v3+), the same id
+// with the next epoch (a new id when the epoch would overflow).
+// Transactions are not supported: a transactional id is INVALID_REQUEST.
+
+import (
+	"math"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	register(kmsg.InitProducerID.Int16(), 0, 4, serve(initProducerID))
+}
+
+func initProducerID(b *Broker, req *kmsg.InitProducerIDRequest) (kmsg.Response, error) {
+	resp := kmsg.NewPtrInitProducerIDResponse()
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if req.TransactionalID != nil {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return resp, nil
+	}
+	if req.ProducerID >= 0 && req.ProducerEpoch >= 0 && req.ProducerEpoch < math.MaxInt16-1 {
+		resp.ProducerID, resp.ProducerEpoch = req.ProducerID, req.ProducerEpoch+1
+		return resp, nil
+	}
+	id, err := b.newProducerID()
+	if err != nil {
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return resp, nil
+	}
+	resp.ProducerID, resp.ProducerEpoch = id, 0
+	return resp, nil
+}
