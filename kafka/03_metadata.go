@@ -48,24 +48,10 @@ func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 		}
 	}
 	b.meta.View(func(s *eventlog.State) {
-		ids := make([]int32, 0, len(s.Brokers))
-		for id, br := range s.Brokers {
-			if !br.Fenced {
-				ids = append(ids, id)
-			}
-		}
-		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-		for _, id := range ids {
-			br := s.Brokers[id]
+		for _, br := range liveBrokers(s) {
 			mb := kmsg.NewMetadataResponseBroker()
-			mb.NodeID = id
-			if len(br.Endpoints) > 0 {
-				mb.Host, mb.Port = br.Endpoints[0].Host, br.Endpoints[0].Port
-			}
-			if br.Rack != "" {
-				rack := br.Rack
-				mb.Rack = &rack
-			}
+			mb.NodeID = br.ID
+			mb.Host, mb.Port, mb.Rack = endpoint(br)
 			resp.Brokers = append(resp.Brokers, mb)
 		}
 		cid := b.cfg.ClusterID

@@ -5,8 +5,6 @@ package kafka
 // computed (-2147483648, "not requested" in Kafka's terms).
 
 import (
-	"sort"
-
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-stream/chronik/eventlog"
@@ -22,22 +20,12 @@ func describeCluster(b *Broker, req *kmsg.DescribeClusterRequest) (kmsg.Response
 	resp.ClusterAuthorizedOperations = -2147483648
 	b.meta.View(func(s *eventlog.State) {
 		resp.ControllerID = s.Controller.Leader
-		for id, br := range s.Brokers {
-			if br.Fenced {
-				continue
-			}
+		for _, br := range liveBrokers(s) {
 			rb := kmsg.NewDescribeClusterResponseBroker()
-			rb.NodeID = id
-			if len(br.Endpoints) > 0 {
-				rb.Host, rb.Port = br.Endpoints[0].Host, br.Endpoints[0].Port
-			}
-			if br.Rack != "" {
-				rack := br.Rack
-				rb.Rack = &rack
-			}
+			rb.NodeID = br.ID
+			rb.Host, rb.Port, rb.Rack = endpoint(br)
 			resp.Brokers = append(resp.Brokers, rb)
 		}
 	})
-	sort.Slice(resp.Brokers, func(i, j int) bool { return resp.Brokers[i].NodeID < resp.Brokers[j].NodeID })
 	return resp, nil
 }

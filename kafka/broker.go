@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -215,6 +216,31 @@ func (b *Broker) dropPartition(topic string, p int32) error {
 	delete(b.parts, segment.PartitionDir(topic, p))
 	b.mu.Unlock()
 	return b.store.Remove(topic, p)
+}
+
+// liveBrokers returns the unfenced brokers, by id: the ones clients are
+// told about.
+func liveBrokers(s *eventlog.State) []*eventlog.Broker {
+	var out []*eventlog.Broker
+	for _, br := range s.Brokers {
+		if !br.Fenced {
+			out = append(out, br)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// endpoint is a broker's address and rack as Kafka responses carry them.
+func endpoint(br *eventlog.Broker) (host string, port int32, rack *string) {
+	if len(br.Endpoints) > 0 {
+		host, port = br.Endpoints[0].Host, br.Endpoints[0].Port
+	}
+	if br.Rack != "" {
+		r := br.Rack
+		rack = &r
+	}
+	return host, port, rack
 }
 
 // errorCode maps an error of the storage engine to a Kafka error code.
