@@ -2,9 +2,9 @@ package kafka
 
 // Produce, versions 3-10 (record batch v2): each partition's records must
 // be one RecordBatch v2; it is validated (CRC, lengths, max.message.bytes)
-// and appended with this node's leader epoch. acks=0 gets no response;
-// acks=1 and acks=-1 (all replicas: here, this node) are answered once the
-// batch is durable. Per-partition errors: UNKNOWN_TOPIC_OR_PARTITION,
+// and appended (leader epoch 0: one node leads every partition for good).
+// acks=0 gets no response; acks=1 and acks=-1 (all replicas: here, this
+// node) are answered once the batch is durable. Per-partition errors: UNKNOWN_TOPIC_OR_PARTITION,
 // CORRUPT_MESSAGE, INVALID_RECORD, UNSUPPORTED_FOR_MESSAGE_FORMAT,
 // MESSAGE_TOO_LARGE, REQUEST_TIMED_OUT (the write queue is full: retry),
 // KAFKA_STORAGE_ERROR. Producing to the metadata log is refused.

@@ -83,7 +83,12 @@ func (s *Server) Close() error {
 		s.ln.Close()
 	}
 	for c := range s.conns {
-		c.(interface{ CloseRead() error }).CloseRead()
+		// Stop reading new requests; the one in flight is answered.
+		if cr, ok := c.(interface{ CloseRead() error }); ok {
+			cr.CloseRead()
+		} else {
+			c.Close()
+		}
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
