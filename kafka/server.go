@@ -104,8 +104,9 @@ func (s *Server) serveConn(c net.Conn) {
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
-	r := bufio.NewReaderSize(c, 64<<10)
-	w := bufio.NewWriterSize(c, 64<<10)
+	// Idle connections hold only this small reader: request frames are read
+	// into buffers of their own size, responses written whole.
+	r := bufio.NewReaderSize(c, 4<<10)
 	var sizeBuf [4]byte
 	for {
 		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
@@ -130,13 +131,8 @@ func (s *Server) serveConn(c net.Conn) {
 		if resp == nil {
 			continue // acks=0 produce: no response
 		}
-		if _, err := w.Write(resp); err != nil {
+		if _, err := c.Write(resp); err != nil {
 			return
-		}
-		if r.Buffered() == 0 {
-			if err := w.Flush(); err != nil {
-				return
-			}
 		}
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -352,4 +354,49 @@ func TestIdempotentProducer(t *testing.T) {
 	check("new epoch", off, code, 2, 0)
 	off, code = produce(cl, 0, 2)
 	check("old epoch", off, code, 0, kerr.InvalidProducerEpoch.Code)
+}
+
+// TestIdleConnectionsCostLittle opens 1,000 connections that send nothing
+// and checks what they cost the broker's process.
+func TestIdleConnectionsCostLittle(t *testing.T) {
+	addr := startBroker(t, t.TempDir())
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	// Both ends of each connection are in this process: stay within its
+	// file limit (Go raises the soft limit to the hard one at start).
+	n := 1000
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < 2*uint64(n)+200 {
+		n = int(lim.Cur-200) / 2
+	}
+	var conns []net.Conn
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	// Let the broker accept them all, then check they are still served.
+	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
+	defer adm.Close()
+	if _, err := adm.BrokerMetadata(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	// Both ends live in this process: each connection here is a client
+	// conn, a server conn and the server's goroutine with its 4 KiB reader.
+	perConn := (int64(after.HeapInuse+after.StackInuse) - int64(before.HeapInuse+before.StackInuse)) / int64(n)
+	t.Logf("%d bytes per idle connection (both ends)", perConn)
+	if perConn > 24<<10 {
+		t.Fatalf("an idle connection costs %d bytes", perConn)
+	}
 }
