@@ -212,6 +212,20 @@ func TestAdminAPIs(t *testing.T) {
 		t.Fatal("a bad value was accepted")
 	}
 
+	// AlterConfigs replaces the whole set: retention.ms returns to its default.
+	state, err := adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{{Name: "segment.bytes", Value: kadm.StringPtr("1048576")}}, "t")
+	if err != nil || state[0].Err != nil {
+		t.Fatalf("alter (non-incremental): %v %v", err, state)
+	}
+	desc, _ = adm.DescribeTopicConfigs(ctx, "t")
+	rc, _ = desc.On("t", nil)
+	for _, c := range rc.Configs {
+		got[c.Key] = c.MaybeValue()
+	}
+	if got["segment.bytes"] != "1048576" || got["retention.ms"] != topicConfigKeys["retention.ms"] {
+		t.Fatalf("after AlterConfigs: %v", got)
+	}
+
 	// Partitions: grow, refuse to shrink.
 	if r, err := adm.CreatePartitions(ctx, 2, "t"); err != nil || r["t"].Err != nil {
 		t.Fatalf("create partitions: %v %v", err, r["t"].Err)
