@@ -1,10 +1,10 @@
 package kafka
 
 // ListOffsets, versions 1-7: timestamp -2 is the log start offset, -1 the
-// high watermark (the latest durable offset), -3 (max timestamp, v7) is
-// answered as latest for now; any other timestamp finds the first batch
-// whose max timestamp is at or after it (batch precision), or -1 with no
-// such batch. Isolation levels give the same answer (no transactions yet).
+// high watermark (the latest durable offset), -3 (v7) the first batch with
+// the highest timestamp and that timestamp; any other timestamp finds the
+// first batch whose max timestamp is at or after it. Both are to batch
+// precision; no such batch is offset -1. Isolation levels give the same answer (no transactions yet).
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -34,8 +34,19 @@ func listOffsets(b *Broker, req *kmsg.ListOffsetsRequest) (kmsg.Response, error)
 			switch p.Timestamp {
 			case -2:
 				rp.Offset = l.StartOffset()
-			case -1, -3:
+			case -1:
 				rp.Offset = l.HighWatermark()
+			case -3:
+				ts, off, ok, err := l.MaxTimestamp()
+				switch {
+				case err != nil:
+					rp.ErrorCode = errorCode(err)
+					rp.Offset = -1
+				case ok:
+					rp.Offset, rp.Timestamp = off, ts
+				default:
+					rp.Offset = -1
+				}
 			default:
 				off, ok, err := l.LookupTime(p.Timestamp)
 				switch {

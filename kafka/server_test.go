@@ -107,6 +107,16 @@ func TestProduceConsumeWithFranzGo(t *testing.T) {
 		got += fs.NumRecords()
 	}
 
+	maxTs, err := adm.ListMaxTimestampOffsets(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxTs.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil || o.Offset < 0 || o.Timestamp <= 0 {
+			t.Errorf("max timestamp offset of %s-%d: %+v", o.Topic, o.Partition, o)
+		}
+	})
+
 	offsets, err := adm.ListEndOffsets(ctx, "orders")
 	if err != nil {
 		t.Fatal(err)

@@ -271,6 +271,7 @@ func (l *Log) rollLocked() error {
 	l.segments = append(l.segments, seg)
 
 	a.idx.seal()
+	old.maxTs, old.maxTsOffset = a.idx.maxTs, old.base+int64(a.idx.maxTsRel)
 	a.m.Unmap()
 	err = a.f.Truncate(old.size)
 	if err == nil {

@@ -411,3 +411,32 @@ func TestMappedSegmentsAreCapped(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxTimestamp(t *testing.T) {
+	cfg := smallConfig()
+	cfg.SegmentBytes = 2000
+	e := newEnv(t, cfg)
+	if _, _, ok, err := e.log.MaxTimestamp(); ok || err != nil {
+		t.Fatalf("empty log: ok %v err %v", ok, err)
+	}
+	// 500-byte batches, four a segment at most: the max sits in a sealed
+	// segment first, then in the active one.
+	for _, ts := range []int64{10, 50, 20, 50, 30} {
+		e.append(segmenttest.Sized(ts, 500))
+	}
+	ts, off, ok, err := e.log.MaxTimestamp()
+	if err != nil || !ok || ts != 50 || off != 1 {
+		t.Fatalf("MaxTimestamp = %d at %d (%v %v), want 50 at 1", ts, off, ok, err)
+	}
+	e.append(segmenttest.Sized(70, 500))
+	e.append(segmenttest.Sized(60, 500))
+	ts, off, _, _ = e.log.MaxTimestamp()
+	if ts != 70 || off != 5 {
+		t.Fatalf("MaxTimestamp = %d at %d, want 70 at 5", ts, off)
+	}
+	e.reopen()
+	ts, off, _, _ = e.log.MaxTimestamp()
+	if ts != 70 || off != 5 {
+		t.Fatalf("after reopen MaxTimestamp = %d at %d, want 70 at 5", ts, off)
+	}
+}

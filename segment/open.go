@@ -121,7 +121,7 @@ func (l *Log) openSealed(s *segment, next int64) error {
 		}
 		idx = rebuilt
 	}
-	s.maxTs = idx.maxTs
+	s.maxTs, s.maxTsOffset = idx.maxTs, s.base+int64(idx.maxTsRel)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"sort"
@@ -103,4 +104,37 @@ func (l *Log) LookupTime(ts int64) (offset int64, found bool, err error) {
 		}
 	}
 	return 0, false, nil
+}
+
+// MaxTimestamp returns the highest batch max timestamp among the durable
+// batches and the base offset of the first batch that has it (Kafka's
+// ListOffsets MAX_TIMESTAMP, to batch precision); ok is false for an empty
+// log.
+func (l *Log) MaxTimestamp() (ts, offset int64, ok bool, err error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return 0, 0, false, ErrClosed
+	}
+	ts = -1
+	for _, s := range l.segments {
+		if s.active == nil {
+			if s.maxTs > ts {
+				ts, offset, ok = s.maxTs, s.maxTsOffset, true
+			}
+			continue
+		}
+		data := s.active.buf[:s.active.synced]
+		for pos := 0; ; {
+			n := storedSize(data[pos:])
+			if n == 0 {
+				break
+			}
+			if bts := int64(binary.BigEndian.Uint64(data[pos+offMaxTimestamp:])); bts > ts {
+				ts, offset, ok = bts, int64(binary.BigEndian.Uint64(data[pos+offBaseOffset:])), true
+			}
+			pos += n
+		}
+	}
+	return ts, offset, ok, nil
 }

@@ -39,6 +39,10 @@ type segment struct {
 	next  int64 // offset after the last batch; next >= base
 	size  int64 // bytes of whole batches in the file
 	maxTs int64 // highest batch max timestamp, -1 when empty
+	// maxTsOffset is the base offset of the first batch with maxTs; kept
+	// for sealed segments (the active one is walked, as its indexes also
+	// cover batches not yet durable).
+	maxTsOffset int64
 
 	// active is set while this is the log's last, writable segment.
 	active *activeFile
