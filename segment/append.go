@@ -342,12 +342,6 @@ func (l *Log) sync() (int64, error) {
 	return l.durable, nil
 }
 
-func (l *Log) durableRLocked() int64 {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.durable
-}
-
 // dropUnsyncedLocked handles a failed sync: the data after the last synced
 // position is no longer claimed. It is zeroed and the log end moves back to
 // the high watermark, so later appends overwrite it. If even that cannot be

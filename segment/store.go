@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -97,19 +96,6 @@ func PartitionDir(topic string, partition int32) string {
 	return topic + "-" + strconv.FormatInt(int64(partition), 10)
 }
 
-// ParsePartitionDir splits a <topic>-<partition> directory name.
-func ParsePartitionDir(name string) (topic string, partition int32, ok bool) {
-	i := strings.LastIndexByte(name, '-')
-	if i <= 0 {
-		return "", 0, false
-	}
-	p, err := strconv.ParseInt(name[i+1:], 10, 32)
-	if err != nil || p < 0 {
-		return "", 0, false
-	}
-	return name[:i], int32(p), true
-}
-
 // Open opens (creating if needed) the log of a topic partition.
 func (s *Store) Open(topic string, partition int32, cfg Config) (*Log, error) {
 	name := PartitionDir(topic, partition)
@@ -158,21 +144,6 @@ func (s *Store) Remove(topic string, partition int32) error {
 	}
 	s.log.Info("removed partition", "partition", name, "files", len(names))
 	return s.fs.SyncDir(s.dir)
-}
-
-// Partitions lists the partition directories in the data directory.
-func (s *Store) Partitions() ([]string, error) {
-	names, err := s.fs.ReadDir(s.dir)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, n := range names {
-		if _, _, ok := ParsePartitionDir(n); ok {
-			out = append(out, n)
-		}
-	}
-	return out, nil
 }
 
 // Stats are the group committer's counters.
