@@ -1,17 +1,12 @@
 package eventlog
 
 import (
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-stream/chronik/segment"
 )
-
-var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
 // zstdEncoder is shared; EncodeAll is safe for concurrent use.
 var zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
@@ -20,37 +15,20 @@ var zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
 // all at timestamp ts, the records section zstd-compressed when larger
 // than compressAbove bytes (0: never). Any Kafka consumer can read it.
 func buildBatch(events []Event, ts int64, compressAbove int) []byte {
-	var recs []byte
+	recs := make([]segment.Record, len(events))
 	for i, e := range events {
-		key := []byte(e.Key())
-		if len(key) == 0 {
-			key = nil
+		if key := e.Key(); key != "" {
+			recs[i].Key = []byte(key)
 		}
-		r := kmsg.Record{OffsetDelta: int32(i), Key: key, Value: Encode(e)}
-		r.Length = int32(len(r.AppendTo(nil)) - 1) // the Length varint of 0 is one byte
-		recs = r.AppendTo(recs)
+		recs[i].Value = Encode(e)
 	}
+	body := segment.AppendRecords(nil, recs)
 	codec := segment.CodecNone
-	if compressAbove > 0 && len(recs) > compressAbove {
-		recs = zstdEncoder.EncodeAll(recs, nil)
+	if compressAbove > 0 && len(body) > compressAbove {
+		body = zstdEncoder.EncodeAll(body, nil)
 		codec = segment.CodecZstd
 	}
-	b := make([]byte, segment.BatchHeaderSize, segment.BatchHeaderSize+len(recs))
-	be := binary.BigEndian
-	be.PutUint32(b[8:], uint32(segment.BatchHeaderSize-12+len(recs)))
-	be.PutUint32(b[12:], 0xffffffff)
-	b[16] = 2
-	be.PutUint16(b[21:], uint16(codec))
-	be.PutUint32(b[23:], uint32(len(events)-1))
-	be.PutUint64(b[27:], uint64(ts))
-	be.PutUint64(b[35:], uint64(ts))
-	be.PutUint64(b[43:], ^uint64(0)) // producer id -1
-	be.PutUint16(b[51:], 0xffff)     // producer epoch -1
-	be.PutUint32(b[53:], 0xffffffff) // base sequence -1
-	be.PutUint32(b[57:], uint32(len(events)))
-	b = append(b, recs...)
-	be.PutUint32(b[17:], crc32.Checksum(b[21:], crc32c))
-	return b
+	return segment.BuildBatch(body, len(events), codec, ts)
 }
 
 // maxBatchEvents bounds the decompressed size of one metadata batch.

@@ -21,6 +21,8 @@ import (
 	"github.com/chronik-stream/chronik/segment"
 )
 
+var crc32c = crc32.MakeTable(crc32.Castagnoli)
+
 // Snapshot file format (part of the on-disk format). The file is named
 // <offset 20 digits>-<epoch 10 digits>.checkpoint and holds the state
 // built from the events below offset, written as events:

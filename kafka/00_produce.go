@@ -15,15 +15,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/segment"
 )
 
 func init() {
-	register(kmsg.Produce.Int16(), 3, 10, serve(produce))
+	register(kmsg.Produce.Int16(), 3, 10, serveLater(produce))
 }
 
-func produce(b *Broker, req *kmsg.ProduceRequest) (kmsg.Response, error) {
+// produce appends in the connection's order and leaves the wait for the
+// syncs to the returned function, so that pipelined produce requests share
+// syncs.
+func produce(b *Broker, _ *reqContext, req *kmsg.ProduceRequest) func() (kmsg.Response, error) {
 	resp := kmsg.NewPtrProduceResponse()
 	type pending struct {
 		rp   *kmsg.ProduceResponseTopicPartition
@@ -40,7 +42,7 @@ func produce(b *Broker, req *kmsg.ProduceRequest) (kmsg.Response, error) {
 			rp := &rt.Partitions[i]
 			*rp = kmsg.NewProduceResponseTopicPartition()
 			rp.Partition = p.Partition
-			if t.Topic == eventlog.TopicName {
+			if internalTopic(t.Topic) {
 				rp.ErrorCode = kerr.InvalidTopicException.Code
 				continue
 			}
@@ -68,20 +70,22 @@ func produce(b *Broker, req *kmsg.ProduceRequest) (kmsg.Response, error) {
 		resp.Topics = append(resp.Topics, rt)
 	}
 	if req.Acks == 0 {
-		return nil, nil
+		return func() (kmsg.Response, error) { return nil, nil }
 	}
-	for _, w := range waits {
-		if err := w.a.Wait(); err != nil {
-			w.rp.ErrorCode = errorCode(err)
-			w.rp.BaseOffset = -1
-			if w.pid >= 0 && w.part.producers != nil {
-				w.part.producers.forget(w.pid)
+	return func() (kmsg.Response, error) {
+		for _, w := range waits {
+			if err := w.a.Wait(); err != nil {
+				w.rp.ErrorCode = errorCode(err)
+				w.rp.BaseOffset = -1
+				if w.pid >= 0 && w.part.producers != nil {
+					w.part.producers.forget(w.pid)
+				}
+				continue
 			}
-			continue
+			w.rp.LogStartOffset = w.part.log.StartOffset()
 		}
-		w.rp.LogStartOffset = w.part.log.StartOffset()
+		return resp, nil
 	}
-	return resp, nil
 }
 
 // appendBatch appends one produced batch. An idempotent batch (producer id

@@ -15,7 +15,10 @@ import (
 )
 
 func init() {
-	register(kmsg.Fetch.Int16(), 4, 12, serve(fetch))
+	// A fetch only reads, so all of it runs while the connection goes on.
+	register(kmsg.Fetch.Int16(), 4, 12, serveLater(func(b *Broker, _ *reqContext, req *kmsg.FetchRequest) func() (kmsg.Response, error) {
+		return func() (kmsg.Response, error) { return fetch(b, req) }
+	}))
 }
 
 // maxFetchWait bounds MaxWaitMillis.
@@ -29,7 +32,7 @@ func fetch(b *Broker, req *kmsg.FetchRequest) (kmsg.Response, error) {
 		if bytes >= int(req.MinBytes) || len(wakeups) == 0 || !time.Now().Before(deadline) {
 			return resp, nil
 		}
-		if !waitAny(wakeups, time.Until(deadline)) {
+		if !waitAny(append(wakeups, b.closing), time.Until(deadline)) || b.isClosing() {
 			resp, _, _ = fetchOnce(b, req)
 			return resp, nil
 		}

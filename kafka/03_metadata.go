@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/kafka/group"
 )
 
 func init() {
@@ -35,7 +36,7 @@ func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 			name := *t.Topic
 			exists := false
 			b.meta.View(func(s *eventlog.State) { exists = s.Topics[name] != nil })
-			if exists {
+			if exists || internalTopic(name) {
 				continue
 			}
 			if err := eventlog.ValidTopicName(name); err != nil {
@@ -62,7 +63,7 @@ func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 			for name := range s.Topics {
 				names = append(names, name)
 			}
-			names = append(names, eventlog.TopicName)
+			names = append(names, eventlog.TopicName, group.Topic)
 			sort.Strings(names)
 		} else {
 			for _, t := range req.Topics {
@@ -83,6 +84,13 @@ func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 				mp := kmsg.NewMetadataResponseTopicPartition()
 				mp.Leader, mp.LeaderEpoch = s.Controller.Leader, int32(s.Controller.Term)
 				mp.Replicas, mp.ISR = s.Controller.Voters, s.Controller.Voters
+				mt.Partitions = append(mt.Partitions, mp)
+			case name == group.Topic:
+				// The committed offsets, on the group coordinator: this node.
+				mt.IsInternal = true
+				mp := kmsg.NewMetadataResponseTopicPartition()
+				mp.Leader = b.cfg.NodeID
+				mp.Replicas, mp.ISR = []int32{b.cfg.NodeID}, []int32{b.cfg.NodeID}
 				mt.Partitions = append(mt.Partitions, mp)
 			case created[name] != 0:
 				mt.ErrorCode = created[name]

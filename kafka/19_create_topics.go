@@ -49,7 +49,7 @@ func createTopics(b *Broker, req *kmsg.CreateTopicsRequest) (kmsg.Response, erro
 		b.meta.View(func(s *eventlog.State) { exists = s.Topics[t.Topic] != nil })
 		if err := eventlog.ValidTopicName(t.Topic); err != nil {
 			fail(kerr.InvalidTopicException.Code, err.Error())
-		} else if exists {
+		} else if exists || internalTopic(t.Topic) {
 			fail(kerr.TopicAlreadyExists.Code, "topic "+t.Topic+" already exists")
 		} else if len(t.ReplicaAssignment) > 0 {
 			fail(kerr.InvalidRequest.Code, "manual replica assignment is not supported yet")

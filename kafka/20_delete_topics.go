@@ -42,7 +42,7 @@ func deleteTopics(b *Broker, req *kmsg.DeleteTopicsRequest) (kmsg.Response, erro
 			}
 		})
 		switch {
-		case t.name != nil && *t.name == eventlog.TopicName:
+		case t.name != nil && internalTopic(*t.name):
 			rt.ErrorCode = kerr.InvalidTopicException.Code
 		case tp == nil && t.name == nil:
 			rt.ErrorCode = kerr.UnknownTopicID.Code

@@ -29,6 +29,8 @@ func createPartitions(b *Broker, req *kmsg.CreatePartitionsRequest) (kmsg.Respon
 			}
 		})
 		switch {
+		case internalTopic(t.Topic):
+			fail(kerr.InvalidTopicException.Code, "topic "+t.Topic+" is internal: the broker manages it")
 		case have < 0:
 			fail(kerr.UnknownTopicOrPartition.Code, "topic "+t.Topic+" does not exist")
 		case len(t.Assignment) > 0:

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/kafka/group"
 	"github.com/chronik-stream/chronik/segment"
 )
 
@@ -30,6 +31,9 @@ type Config struct {
 	DefaultPartitions int32
 	// ClusterID is reported in Metadata responses.
 	ClusterID string
+	// Groups configures the group coordinator; zero session timeout bounds
+	// are Kafka's defaults.
+	Groups group.Config
 }
 
 // Broker serves Kafka requests on one node: partitions in the segment
@@ -44,7 +48,27 @@ type Broker struct {
 	mu    sync.Mutex
 	parts map[string]*partition // by <topic>-<partition>
 
-	pids producerIDs
+	pids   producerIDs
+	groups *group.Coordinator
+
+	closing   chan struct{} // closed when the server stops: long polls end
+	closeOnce sync.Once
+}
+
+// stopWaits ends the requests that wait for something other than the disk:
+// long-poll fetches return what they have, joins and syncs are answered.
+func (b *Broker) stopWaits() {
+	b.closeOnce.Do(func() { close(b.closing) })
+	b.groups.Close()
+}
+
+func (b *Broker) isClosing() bool {
+	select {
+	case <-b.closing:
+		return true
+	default:
+		return false
+	}
 }
 
 // partition is an open partition and its idempotent-producer state.
@@ -56,7 +80,7 @@ type partition struct {
 // NewBroker registers the node in the metadata log (on its first start, or
 // when its address changed) and returns the broker.
 func NewBroker(cfg Config, store *segment.Store, meta *eventlog.Log, log *slog.Logger) (*Broker, error) {
-	b := &Broker{cfg: cfg, store: store, meta: meta, log: log, parts: map[string]*partition{}}
+	b := &Broker{cfg: cfg, store: store, meta: meta, log: log, parts: map[string]*partition{}, closing: make(chan struct{})}
 	var events []eventlog.Event
 	meta.View(func(s *eventlog.State) {
 		if s.Controller.Leader != cfg.NodeID {
@@ -76,7 +100,52 @@ func NewBroker(cfg Config, store *segment.Store, meta *eventlog.Log, log *slog.L
 	var term int64
 	meta.View(func(s *eventlog.State) { term = s.Controller.Term })
 	meta.SetEpoch(int32(term))
+	if err := b.openGroups(); err != nil {
+		return nil, err
+	}
 	return b, nil
+}
+
+// openGroups opens the offsets partition and replays it into the group
+// coordinator.
+func (b *Broker) openGroups() error {
+	cfg := b.cfg.Groups
+	def := group.DefaultConfig()
+	if cfg.MinSessionTimeout <= 0 {
+		cfg.MinSessionTimeout = def.MinSessionTimeout
+	}
+	if cfg.MaxSessionTimeout <= 0 {
+		cfg.MaxSessionTimeout = def.MaxSessionTimeout
+	}
+	if cfg.InitialRebalanceDelay < 0 {
+		cfg.InitialRebalanceDelay = 0
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = b.log
+	}
+	cfg.PartitionExists = func(topic string, p int32) bool {
+		exists := false
+		b.meta.View(func(s *eventlog.State) {
+			t := s.Topics[topic]
+			exists = t != nil && p >= 0 && int(p) < len(t.Partitions)
+		})
+		return exists
+	}
+	l, err := b.store.Open(group.Topic, 0, segment.DefaultConfig())
+	if err != nil {
+		return fmt.Errorf("kafka: open %s-0: %w", group.Topic, err)
+	}
+	b.groups, err = group.Open(l, cfg)
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	return nil
+}
+
+// internalTopic reports whether a topic is one of the broker's own: the
+// metadata log and the offsets. Clients may read them, nothing else.
+func internalTopic(name string) bool {
+	return name == eventlog.TopicName || name == group.Topic
 }
 
 // OpenPartitions opens (and so recovers) every partition this node leads,
@@ -152,11 +221,17 @@ func (b *Broker) partition(topic string, p int32) (*segment.Log, int16) {
 // openPartition returns an open partition, opening (and recovering) it and
 // rebuilding its producer state on first use.
 func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
-	if topic == eventlog.TopicName {
+	switch topic {
+	case eventlog.TopicName:
 		if p != eventlog.PartitionID {
 			return nil, kerr.UnknownTopicOrPartition.Code
 		}
 		return &partition{log: b.meta.Segment()}, 0
+	case group.Topic:
+		if p != 0 {
+			return nil, kerr.UnknownTopicOrPartition.Code
+		}
+		return &partition{log: b.groups.Log()}, 0
 	}
 	var tp *eventlog.Topic
 	b.meta.View(func(s *eventlog.State) { tp = s.Topics[topic] })
@@ -196,6 +271,10 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 // Files a crash left behind under the same name are removed first, so that
 // a new topic never starts with an old one's data.
 func (b *Broker) createTopic(name string, partitions int32, configs []eventlog.ConfigEntry) (eventlog.UUID, error) {
+	if internalTopic(name) {
+		// Its files are the broker's own: never dropped for a new topic.
+		return eventlog.UUID{}, fmt.Errorf("%w: topic %s is internal", eventlog.ErrRefused, name)
+	}
 	for p := range partitions {
 		if err := b.dropPartition(name, p); err != nil {
 			return eventlog.UUID{}, err

@@ -37,6 +37,9 @@ func sortedConfigKeys() []string {
 // deletes every key not in changes (AlterConfigs). It returns a Kafka error
 // code and message.
 func (b *Broker) changeTopicConfigs(topic string, changes map[string]*string, replace, validateOnly bool) (int16, string) {
+	if internalTopic(topic) {
+		return kerr.InvalidTopicException.Code, "topic " + topic + " is internal: the broker manages it"
+	}
 	var tp *eventlog.Topic
 	b.meta.View(func(s *eventlog.State) { tp = s.Topics[topic] })
 	if tp == nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -63,8 +64,23 @@ func FuzzHandle(f *testing.F) {
 		if len(frame) < 8 {
 			return // serveConn refuses frames shorter than a header
 		}
-		if resp, err := s.handle(frame); err == nil && resp != nil && int(binary.BigEndian.Uint32(resp)) != len(resp)-4 {
-			t.Fatalf("response size prefix %d for %d bytes", binary.BigEndian.Uint32(resp), len(resp)-4)
+		p, err := s.handle(frame, &reqContext{clientID: "fuzz", host: "127.0.0.1"})
+		if err != nil {
+			return
+		}
+		// A request may wait (a long poll, a join for its group); give
+		// it a moment, then leave it.
+		done := make(chan []byte, 1)
+		go func() {
+			resp, _ := p.frame()
+			done <- resp
+		}()
+		select {
+		case resp := <-done:
+			if resp != nil && int(binary.BigEndian.Uint32(resp)) != len(resp)-4 {
+				t.Fatalf("response size prefix %d for %d bytes", binary.BigEndian.Uint32(resp), len(resp)-4)
+			}
+		case <-time.After(2 * time.Second):
 		}
 	})
 }

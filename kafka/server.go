@@ -1,17 +1,12 @@
 package kafka
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
-	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -19,17 +14,55 @@ import (
 // socket.request.max.bytes).
 const DefaultMaxRequestBytes = 100 << 20
 
-// handler serves one API between two versions.
+// maxPipelined is how many requests of one connection may be in flight:
+// read and started, their responses not yet written.
+const maxPipelined = 32
+
+// reply is a handler's answer: the response now, or a function that waits
+// for it (a produce waiting for its sync, a long-poll fetch, a join waiting
+// for the group). A nil response is no response (acks=0).
+type reply struct {
+	resp kmsg.Response
+	wait func() (kmsg.Response, error)
+	err  error
+}
+
+// reqContext is what a handler may know of a request beyond its body.
+type reqContext struct {
+	clientID string
+	host     string // the client's address, without the port
+}
+
+// handler serves one API between two versions. serve runs in the
+// connection's order; what it leaves in reply.wait runs while the
+// connection goes on with the next requests.
 type handler struct {
 	min, max int16
-	serve    func(b *Broker, req kmsg.Request) (kmsg.Response, error)
+	serve    func(b *Broker, rc *reqContext, req kmsg.Request) reply
 }
 
 // handlers is filled by the files named by API key; ApiVersions reports it.
 var handlers = map[int16]handler{}
 
-func register(key, min, max int16, serve func(b *Broker, req kmsg.Request) (kmsg.Response, error)) {
+func register(key, min, max int16, serve func(b *Broker, rc *reqContext, req kmsg.Request) reply) {
 	handlers[key] = handler{min: min, max: max, serve: serve}
+}
+
+// serve is a helper for handlers that answer at once and need the concrete
+// request type.
+func serve[Req kmsg.Request](fn func(b *Broker, req Req) (kmsg.Response, error)) func(*Broker, *reqContext, kmsg.Request) reply {
+	return func(b *Broker, _ *reqContext, r kmsg.Request) reply {
+		resp, err := fn(b, r.(Req))
+		return reply{resp: resp, err: err}
+	}
+}
+
+// serveLater is a helper for handlers whose answer may wait: fn does the
+// part that must keep the connection's order and returns the rest.
+func serveLater[Req kmsg.Request](fn func(b *Broker, rc *reqContext, req Req) func() (kmsg.Response, error)) func(*Broker, *reqContext, kmsg.Request) reply {
+	return func(b *Broker, rc *reqContext, r kmsg.Request) reply {
+		return reply{wait: fn(b, rc, r.(Req))}
+	}
 }
 
 // Server accepts Kafka connections for a Broker.
@@ -91,110 +124,40 @@ func (s *Server) Close() error {
 		}
 	}
 	s.mu.Unlock()
+	// Long polls and joins waiting for their group are answered now, not
+	// after their timeouts.
+	s.b.stopWaits()
 	s.wg.Wait()
 	return nil
 }
 
-// serveConn reads requests and answers them in order, one at a time.
-func (s *Server) serveConn(c net.Conn) {
-	defer func() {
-		c.Close()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		s.wg.Done()
-	}()
-	// Idle connections hold only this small reader: request frames are read
-	// into buffers of their own size, responses written whole.
-	r := bufio.NewReaderSize(c, 4<<10)
-	var sizeBuf [4]byte
-	for {
-		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
-			return
-		}
-		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if size < 8 || size > s.maxFrame {
-			s.metrics.badRequest("size")
-			s.log.Warn("closing connection: bad request size", "remote", c.RemoteAddr(), "size", size, "max", s.maxFrame)
-			return
-		}
-		frame := make([]byte, size)
-		if _, err := io.ReadFull(r, frame); err != nil {
-			return
-		}
-		resp, err := s.handle(frame)
-		if err != nil {
-			s.metrics.badRequest("request")
-			s.log.Debug("closing connection", "remote", c.RemoteAddr(), "error", err)
-			return
-		}
-		if resp == nil {
-			continue // acks=0 produce: no response
-		}
-		if _, err := c.Write(resp); err != nil {
-			return
-		}
+// parseRequestHeader reads the client id and skips, for flexible
+// versions, the header's tagged fields; it returns the id and the body.
+func parseRequestHeader(b []byte, flexible bool) (string, []byte, error) {
+	clientID, b, err := readClientID(b)
+	if err != nil || !flexible {
+		return clientID, b, err
 	}
+	b, err = skipTags(b)
+	return clientID, b, err
 }
 
-// handle parses one request frame and returns the response frame (size
-// prefix included), nil for none, or an error that closes the connection.
-func (s *Server) handle(frame []byte) ([]byte, error) {
-	key := int16(binary.BigEndian.Uint16(frame[0:]))
-	version := int16(binary.BigEndian.Uint16(frame[2:]))
-	corr := int32(binary.BigEndian.Uint32(frame[4:]))
-	h, known := handlers[key]
-	req := kmsg.RequestForKey(key)
-	if !known || req == nil {
-		return nil, fmt.Errorf("unknown API key %d", key)
-	}
-	if version < h.min || version > h.max {
-		if key == kmsg.ApiVersions.Int16() {
-			// Kafka answers an unsupported ApiVersions version with v0 and
-			// the error, so the client can retry with a version it has.
-			resp := apiVersions(kerr.UnsupportedVersion.Code)
-			resp.SetVersion(0)
-			return frameResponse(corr, false, resp), nil
-		}
-		return nil, fmt.Errorf("API %d version %d is not supported (%d-%d)", key, version, h.min, h.max)
-	}
-	req.SetVersion(version)
-	body, err := skipRequestHeader(frame[8:], req.IsFlexible())
-	if err != nil {
-		return nil, err
-	}
-	if err := req.ReadFrom(body); err != nil {
-		return nil, fmt.Errorf("API %d v%d: malformed request: %w", key, version, err)
-	}
-	start := time.Now()
-	resp, err := h.serve(s.b, req)
-	s.metrics.observe(key, start)
-	if err != nil || resp == nil {
-		return nil, err
-	}
-	resp.SetVersion(version)
-	// ApiVersions responses always use header v0.
-	flexHeader := resp.IsFlexible() && key != kmsg.ApiVersions.Int16()
-	return frameResponse(corr, flexHeader, resp), nil
-}
-
-// skipRequestHeader skips the client id (and, for flexible versions, the
-// header's tagged fields) and returns the body.
-func skipRequestHeader(b []byte, flexible bool) ([]byte, error) {
+func readClientID(b []byte) (string, []byte, error) {
 	if len(b) < 2 {
-		return nil, errors.New("truncated request header")
+		return "", nil, errors.New("truncated request header")
 	}
 	n := int16(binary.BigEndian.Uint16(b))
 	b = b[2:]
-	if n > 0 {
-		if int(n) > len(b) {
-			return nil, errors.New("truncated client id")
-		}
-		b = b[n:]
+	if n <= 0 {
+		return "", b, nil
 	}
-	if !flexible {
-		return b, nil
+	if int(n) > len(b) {
+		return "", nil, errors.New("truncated client id")
 	}
+	return string(b[:n]), b[n:], nil
+}
+
+func skipTags(b []byte) ([]byte, error) {
 	tags, k := binary.Uvarint(b)
 	if k <= 0 {
 		return nil, errors.New("bad tagged fields in request header")
@@ -223,9 +186,4 @@ func frameResponse(corr int32, flexHeader bool, resp kmsg.Response) []byte {
 	out = resp.AppendTo(out)
 	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
 	return out
-}
-
-// serve is a helper for handlers that need the concrete request type.
-func serve[Req kmsg.Request](fn func(b *Broker, req Req) (kmsg.Response, error)) func(*Broker, kmsg.Request) (kmsg.Response, error) {
-	return func(b *Broker, r kmsg.Request) (kmsg.Response, error) { return fn(b, r.(Req)) }
 }

@@ -1,0 +1,41 @@
+package kafka
+
+// FindCoordinator, versions 0-4 (v4: several keys at once): this node
+// coordinates every group. Transactions are not supported: a transaction
+// key gets COORDINATOR_NOT_AVAILABLE with a message that says so.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	register(kmsg.FindCoordinator.Int16(), 0, 4, serve(findCoordinator))
+}
+
+func findCoordinator(b *Broker, req *kmsg.FindCoordinatorRequest) (kmsg.Response, error) {
+	resp := kmsg.NewPtrFindCoordinatorResponse()
+	keys := req.CoordinatorKeys
+	if req.Version < 4 {
+		keys = []string{req.CoordinatorKey}
+	}
+	for _, key := range keys {
+		c := kmsg.NewFindCoordinatorResponseCoordinator()
+		c.Key = key
+		c.NodeID, c.Host, c.Port = -1, "", -1
+		if req.CoordinatorType != 0 {
+			msg := "transactions are not supported by this broker"
+			c.ErrorCode, c.ErrorMessage = kerr.CoordinatorNotAvailable.Code, &msg
+		} else {
+			c.NodeID, c.Host, c.Port = b.cfg.NodeID, b.cfg.Host, b.cfg.Port
+		}
+		resp.Coordinators = append(resp.Coordinators, c)
+	}
+	if req.Version < 4 {
+		c := resp.Coordinators[0]
+		resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
+		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
+		resp.Coordinators = nil
+	}
+	return resp, nil
+}

@@ -1,0 +1,214 @@
+package kafka
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// conn is one client connection. Requests are read and started in order;
+// their responses are written in the same order. A response that is ready
+// when nothing is queued ahead of it is written by the reading goroutine;
+// otherwise a writer goroutine, started on demand and gone when the queue
+// is empty, waits for each in turn. So pipelined requests run
+// concurrently where it is safe (a produce's sync, a fetch's long poll, a
+// join's wait for the group) while an idle connection holds no goroutine
+// but its reader.
+type conn struct {
+	s  *Server
+	nc net.Conn
+
+	mu      sync.Mutex
+	cond    sync.Cond
+	queue   []pendingReply
+	writing bool // a writer goroutine runs
+	failed  bool // a write failed or a response could not be made: close
+}
+
+// pendingReply is a started request waiting for its turn to be answered.
+type pendingReply struct {
+	reply
+	key, version int16
+	corr         int32
+	start        time.Time
+}
+
+// serveConn reads requests until the connection ends or a request is
+// malformed, then waits for the responses in flight and closes.
+func (s *Server) serveConn(nc net.Conn) {
+	c := &conn{s: s, nc: nc}
+	c.cond.L = &c.mu
+	defer func() {
+		c.mu.Lock()
+		for c.writing {
+			c.cond.Wait()
+		}
+		c.mu.Unlock()
+		nc.Close()
+		s.mu.Lock()
+		delete(s.conns, nc)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	rc := &reqContext{}
+	if host, _, err := net.SplitHostPort(nc.RemoteAddr().String()); err == nil {
+		rc.host = host
+	}
+	// Idle connections hold only this small reader: request frames are read
+	// into buffers of their own size, responses written whole.
+	r := bufio.NewReaderSize(nc, 4<<10)
+	var sizeBuf [4]byte
+	for {
+		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+			return
+		}
+		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if size < 8 || size > s.maxFrame {
+			s.metrics.badRequest("size")
+			s.log.Warn("closing connection: bad request size", "remote", nc.RemoteAddr(), "size", size, "max", s.maxFrame)
+			return
+		}
+		frame := make([]byte, size)
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return
+		}
+		p, err := s.handle(frame, rc)
+		if err != nil {
+			s.metrics.badRequest("request")
+			s.log.Debug("closing connection", "remote", nc.RemoteAddr(), "error", err)
+			return
+		}
+		if !c.push(p) {
+			return
+		}
+	}
+}
+
+// push queues a started request's answer, writing it at once when it is
+// ready and first in line. It blocks while maxPipelined are in flight and
+// reports false once the connection has failed.
+func (c *conn) push(p pendingReply) bool {
+	c.mu.Lock()
+	if c.failed {
+		c.mu.Unlock()
+		return false
+	}
+	if !c.writing && p.wait == nil {
+		c.mu.Unlock()
+		if !c.write(p) {
+			c.mu.Lock()
+			c.failed = true
+			c.mu.Unlock()
+			return false
+		}
+		return true
+	}
+	c.queue = append(c.queue, p)
+	if !c.writing {
+		c.writing = true
+		go c.writer()
+	}
+	for len(c.queue) >= maxPipelined && !c.failed {
+		c.cond.Wait()
+	}
+	ok := !c.failed
+	c.mu.Unlock()
+	return ok
+}
+
+// writer answers the queued requests in order until the queue is empty.
+func (c *conn) writer() {
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 || c.failed {
+			c.queue = nil
+			c.writing = false
+			c.cond.Broadcast()
+			c.mu.Unlock()
+			return
+		}
+		p := c.queue[0]
+		c.mu.Unlock()
+		ok := c.write(p)
+		c.mu.Lock()
+		c.queue = c.queue[1:]
+		if !ok {
+			c.failed = true
+			// Unblock the reader; it sees failed and stops.
+			c.nc.Close()
+		}
+		c.cond.Broadcast()
+		c.mu.Unlock()
+	}
+}
+
+// write waits for a response if it has to, and writes it.
+func (c *conn) write(p pendingReply) bool {
+	frame, err := p.frame()
+	c.s.metrics.observe(p.key, p.start)
+	if err != nil {
+		c.s.log.Debug("closing connection", "remote", c.nc.RemoteAddr(), "error", err)
+		return false
+	}
+	if frame == nil {
+		return true // acks=0 produce: no response
+	}
+	_, err = c.nc.Write(frame)
+	return err == nil
+}
+
+// frame waits for the response if it has to and returns its frame, size
+// prefix included; nil for no response.
+func (p *pendingReply) frame() ([]byte, error) {
+	resp, err := p.resp, p.err
+	if p.wait != nil {
+		resp, err = p.wait()
+	}
+	if err != nil || resp == nil {
+		return nil, err
+	}
+	resp.SetVersion(p.version)
+	// ApiVersions responses always use header v0.
+	flexHeader := resp.IsFlexible() && p.key != kmsg.ApiVersions.Int16()
+	return frameResponse(p.corr, flexHeader, resp), nil
+}
+
+// handle parses one request frame and starts serving it. An error closes
+// the connection.
+func (s *Server) handle(frame []byte, rc *reqContext) (pendingReply, error) {
+	key := int16(binary.BigEndian.Uint16(frame[0:]))
+	version := int16(binary.BigEndian.Uint16(frame[2:]))
+	p := pendingReply{key: key, version: version, corr: int32(binary.BigEndian.Uint32(frame[4:])), start: time.Now()}
+	h, known := handlers[key]
+	req := kmsg.RequestForKey(key)
+	if !known || req == nil {
+		return p, fmt.Errorf("unknown API key %d", key)
+	}
+	if version < h.min || version > h.max {
+		if key == kmsg.ApiVersions.Int16() {
+			// Kafka answers an unsupported ApiVersions version with v0 and
+			// the error, so the client can retry with a version it has.
+			p.resp, p.version = apiVersions(kerr.UnsupportedVersion.Code), 0
+			return p, nil
+		}
+		return p, fmt.Errorf("API %d version %d is not supported (%d-%d)", key, version, h.min, h.max)
+	}
+	req.SetVersion(version)
+	clientID, body, err := parseRequestHeader(frame[8:], req.IsFlexible())
+	if err != nil {
+		return p, err
+	}
+	if err := req.ReadFrom(body); err != nil {
+		return p, fmt.Errorf("API %d v%d: malformed request: %w", key, version, err)
+	}
+	rc.clientID = clientID
+	p.reply = h.serve(s.b, rc, req)
+	return p, nil
+}

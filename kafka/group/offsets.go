@@ -1,0 +1,405 @@
+package group
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/segment"
+)
+
+// appended is a write to the offsets partition: its first offset, and how
+// to wait for it to be durable.
+type appended struct {
+	a   *segment.Appended
+	err error
+}
+
+func (p appended) wait() error {
+	if p.err != nil {
+		return p.err
+	}
+	return p.a.Wait()
+}
+
+// write appends records as one batch, synced before Wait returns. The
+// caller holds c.mu, so the log's order is the order of the changes.
+func (c *Coordinator) write(recs []segment.Record, now time.Time) appended {
+	body := segment.AppendRecords(nil, recs)
+	a, err := c.log.Append(segment.BuildBatch(body, len(recs), segment.CodecNone, now.UnixMilli()), 0, -1)
+	return appended{a: a, err: err}
+}
+
+func groupKey(name string) []byte {
+	k := kmsg.NewGroupMetadataKey()
+	k.Version, k.Group = 2, name
+	return k.AppendTo(nil)
+}
+
+func offsetKey(group, topic string, p int32) []byte {
+	k := kmsg.NewOffsetCommitKey()
+	k.Version, k.Group, k.Topic, k.Partition = 1, group, topic, p
+	return k.AppendTo(nil)
+}
+
+// persistGroup writes the group's metadata record: its generation, members
+// and assignments; a tombstone for an empty group without offsets, which
+// is then gone.
+func (c *Coordinator) persistGroup(g *group, now time.Time) appended {
+	rec := segment.Record{Key: groupKey(g.name)}
+	if g.state == Empty && len(g.offsets) == 0 && len(g.pending) == 0 {
+		delete(c.groups, g.name)
+	} else {
+		rec.Value = g.metadataValue().AppendTo(nil)
+	}
+	return c.write([]segment.Record{rec}, now)
+}
+
+func (g *group) metadataValue() *kmsg.GroupMetadataValue {
+	v := &kmsg.GroupMetadataValue{}
+	v.Default()
+	v.Version = 3
+	v.ProtocolType, v.Generation = g.protocolType, g.generation
+	if g.state != Empty {
+		p, l := g.protocol, g.leader
+		v.Protocol, v.Leader = &p, &l
+	}
+	v.CurrentStateTimestamp = g.stateSince.UnixMilli()
+	for _, m := range g.sortedMembers() {
+		vm := kmsg.NewGroupMetadataValueMember()
+		vm.MemberID, vm.ClientID, vm.ClientHost = m.id, m.clientID, m.clientHost
+		if m.instanceID != "" {
+			id := m.instanceID
+			vm.InstanceID = &id
+		}
+		vm.RebalanceTimeoutMillis = int32(m.rebalance / time.Millisecond)
+		vm.SessionTimeoutMillis = int32(m.session / time.Millisecond)
+		vm.Subscription, vm.Assignment = m.metadata(g.protocol), m.assignment
+		v.Members = append(v.Members, vm)
+	}
+	return v
+}
+
+// Commit serves OffsetCommit. The returned function blocks until the
+// offsets are durable.
+func (c *Coordinator) Commit(req *kmsg.OffsetCommitRequest) func() *kmsg.OffsetCommitResponse {
+	resp := kmsg.NewPtrOffsetCommitResponse()
+	errs := make([][]int16, len(req.Topics))
+	for i, t := range req.Topics {
+		errs[i] = make([]int16, len(t.Partitions))
+	}
+	answer := func() *kmsg.OffsetCommitResponse {
+		for i, t := range req.Topics {
+			rt := kmsg.NewOffsetCommitResponseTopic()
+			rt.Topic = t.Topic
+			for j, p := range t.Partitions {
+				rp := kmsg.NewOffsetCommitResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p.Partition, errs[i][j]
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp
+	}
+	failAll := func(code int16) func() *kmsg.OffsetCommitResponse {
+		for i := range errs {
+			for j := range errs[i] {
+				errs[i][j] = code
+			}
+		}
+		return answer
+	}
+	generation := req.Generation
+	if req.Version == 0 {
+		generation = -1
+	}
+	if req.Group == "" {
+		return failAll(kerr.InvalidGroupID.Code)
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return failAll(kerr.NotCoordinator.Code)
+	}
+	now := time.Now()
+	g := c.groups[req.Group]
+	switch {
+	case g == nil && generation >= 0:
+		// A member of a generation this coordinator does not know.
+		return failAll(kerr.IllegalGeneration.Code)
+	case g == nil:
+		g = newGroup(req.Group, now) // offsets without group management
+	case generation < 0 && g.state == Empty:
+	case g.state == CompletingRebalance:
+		return failAll(kerr.RebalanceInProgress.Code)
+	default:
+		m, code := g.checkMember(req.MemberID, req.InstanceID, generation)
+		if code != 0 {
+			return failAll(code)
+		}
+		c.touch(g, m, now)
+	}
+	type change struct {
+		topic string
+		p     int32
+		o     offset
+	}
+	var recs []segment.Record
+	var changes []change
+	for i, t := range req.Topics {
+		for j, p := range t.Partitions {
+			meta := ""
+			if p.Metadata != nil {
+				meta = *p.Metadata
+			}
+			switch {
+			case len(meta) > MaxMetadataBytes:
+				errs[i][j] = kerr.OffsetMetadataTooLarge.Code
+				continue
+			case c.cfg.PartitionExists != nil && !c.cfg.PartitionExists(t.Topic, p.Partition):
+				errs[i][j] = kerr.UnknownTopicOrPartition.Code
+				continue
+			}
+			ts := now.UnixMilli()
+			if req.Version == 1 && p.Timestamp >= 0 {
+				ts = p.Timestamp
+			}
+			epoch := int32(-1)
+			if req.Version >= 6 {
+				epoch = p.LeaderEpoch
+			}
+			o := offset{offset: p.Offset, leaderEpoch: epoch, metadata: meta, timestamp: ts}
+			v := kmsg.NewOffsetCommitValue()
+			v.Version, v.Offset, v.LeaderEpoch, v.Metadata, v.CommitTimestamp = 3, o.offset, o.leaderEpoch, o.metadata, o.timestamp
+			recs = append(recs, segment.Record{Key: offsetKey(g.name, t.Topic, p.Partition), Value: v.AppendTo(nil)})
+			changes = append(changes, change{t.Topic, p.Partition, o})
+		}
+	}
+	if len(recs) == 0 {
+		return answer
+	}
+	c.groups[g.name] = g
+	w := c.write(recs, now)
+	return func() *kmsg.OffsetCommitResponse {
+		if err := w.wait(); err != nil {
+			c.lg.Error("cannot store committed offsets", "group", req.Group, "error", err)
+			code := kerr.CoordinatorNotAvailable.Code
+			if errors.Is(err, segment.ErrQueueFull) {
+				code = kerr.RequestTimedOut.Code
+			}
+			for i := range errs {
+				for j := range errs[i] {
+					if errs[i][j] == 0 {
+						errs[i][j] = code
+					}
+				}
+			}
+			return answer()
+		}
+		c.mu.Lock()
+		if c.groups[g.name] == g { // not deleted since
+			for k, ch := range changes {
+				ch.o.at = w.a.Base + int64(k)
+				g.setOffset(ch.topic, ch.p, ch.o)
+			}
+		}
+		c.mu.Unlock()
+		return answer()
+	}
+}
+
+// setOffset records o unless a later record already set the partition.
+func (g *group) setOffset(topic string, p int32, o offset) {
+	ps := g.offsets[topic]
+	if ps == nil {
+		ps = map[int32]offset{}
+		g.offsets[topic] = ps
+	}
+	if old, ok := ps[p]; ok && old.at > o.at {
+		return
+	}
+	ps[p] = o
+}
+
+// Fetch serves one group of OffsetFetch: the committed offsets of the
+// partitions asked for (all of them when topics is nil), -1 for those with
+// none.
+func (c *Coordinator) Fetch(name string, topics []kmsg.OffsetFetchRequestTopic) ([]kmsg.OffsetFetchResponseTopic, int16) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, kerr.NotCoordinator.Code
+	}
+	g := c.groups[name]
+	var out []kmsg.OffsetFetchResponseTopic
+	if topics == nil {
+		if g == nil {
+			return nil, 0
+		}
+		for _, topic := range sortedKeys(g.offsets) {
+			t := kmsg.NewOffsetFetchRequestTopic()
+			t.Topic = topic
+			for _, p := range sortedKeys(g.offsets[topic]) {
+				t.Partitions = append(t.Partitions, p)
+			}
+			topics = append(topics, t)
+		}
+	}
+	for _, t := range topics {
+		rt := kmsg.NewOffsetFetchResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetFetchResponseTopicPartition()
+			rp.Partition, rp.Offset, rp.LeaderEpoch = p, -1, -1
+			meta := ""
+			if g != nil {
+				if o, ok := g.offsets[t.Topic][p]; ok {
+					rp.Offset, rp.LeaderEpoch, meta = o.offset, o.leaderEpoch, o.metadata
+				}
+			}
+			rp.Metadata = &meta
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		out = append(out, rt)
+	}
+	return out, 0
+}
+
+// replay rebuilds groups and offsets from the offsets partition.
+func (c *Coordinator) replay() error {
+	buf := make([]byte, 0, 1<<20)
+	for off := c.log.StartOffset(); off < c.log.HighWatermark(); {
+		b, err := c.log.Read(off, 1<<20, buf[:0])
+		if err != nil {
+			return fmt.Errorf("group: replay %s: %w", Topic, err)
+		}
+		for len(b) > 0 {
+			h, err := segment.ParseHeader(b)
+			if err != nil {
+				return fmt.Errorf("group: replay %s: %w", Topic, err)
+			}
+			recs, err := segment.DecodeRecords(b[:h.Size()], 64<<20)
+			if err != nil {
+				return fmt.Errorf("group: replay %s: %w", Topic, err)
+			}
+			for _, r := range recs {
+				if err := c.apply(r); err != nil {
+					return fmt.Errorf("group: replay %s at offset %d: %w", Topic, r.Offset, err)
+				}
+			}
+			off = h.LastOffset() + 1
+			b = b[h.Size():]
+		}
+	}
+	return nil
+}
+
+// apply replays one record of the offsets partition.
+func (c *Coordinator) apply(r segment.Record) error {
+	if len(r.Key) < 2 {
+		return errors.New("record key too short for a version")
+	}
+	switch version := int16(binary.BigEndian.Uint16(r.Key)); version {
+	case 0, 1:
+		var k kmsg.OffsetCommitKey
+		if err := k.ReadFrom(r.Key); err != nil {
+			return fmt.Errorf("offset key: %w", err)
+		}
+		g := c.groups[k.Group]
+		if r.Value == nil {
+			if g != nil {
+				delete(g.offsets[k.Topic], k.Partition)
+				if len(g.offsets[k.Topic]) == 0 {
+					delete(g.offsets, k.Topic)
+				}
+			}
+			return nil
+		}
+		var v kmsg.OffsetCommitValue
+		if err := v.ReadFrom(r.Value); err != nil {
+			return fmt.Errorf("offset value: %w", err)
+		}
+		if g == nil {
+			g = newGroup(k.Group, time.UnixMilli(v.CommitTimestamp))
+			c.groups[k.Group] = g
+		}
+		epoch := int32(-1)
+		if v.Version >= 3 {
+			epoch = v.LeaderEpoch
+		}
+		g.setOffset(k.Topic, k.Partition, offset{at: r.Offset, offset: v.Offset, leaderEpoch: epoch, metadata: v.Metadata, timestamp: v.CommitTimestamp})
+	case 2:
+		var k kmsg.GroupMetadataKey
+		if err := k.ReadFrom(r.Key); err != nil {
+			return fmt.Errorf("group key: %w", err)
+		}
+		if r.Value == nil {
+			delete(c.groups, k.Group)
+			return nil
+		}
+		var v kmsg.GroupMetadataValue
+		if err := v.ReadFrom(r.Value); err != nil {
+			return fmt.Errorf("group value: %w", err)
+		}
+		g := c.groups[k.Group]
+		if g == nil {
+			g = newGroup(k.Group, time.UnixMilli(v.CurrentStateTimestamp))
+			c.groups[k.Group] = g
+		}
+		g.restore(&v)
+	default:
+		// Kafka's later record types (transactions, new groups); skipped.
+	}
+	return nil
+}
+
+// restore sets a group's membership from its stored metadata: Stable with
+// the stored assignments, or Empty.
+func (g *group) restore(v *kmsg.GroupMetadataValue) {
+	g.protocolType, g.generation = v.ProtocolType, v.Generation
+	g.protocol, g.leader = "", ""
+	if v.Protocol != nil {
+		g.protocol = *v.Protocol
+	}
+	if v.Leader != nil {
+		g.leader = *v.Leader
+	}
+	clear(g.members)
+	clear(g.instances)
+	g.stateSince = time.UnixMilli(v.CurrentStateTimestamp)
+	g.state = Empty
+	for _, vm := range v.Members {
+		m := &member{id: vm.MemberID, clientID: vm.ClientID, clientHost: vm.ClientHost, protocolType: v.ProtocolType,
+			session: ms(vm.SessionTimeoutMillis), rebalance: ms(vm.RebalanceTimeoutMillis), assignment: vm.Assignment}
+		if m.session <= 0 || m.rebalance <= 0 {
+			continue
+		}
+		m.protocols = []kmsg.JoinGroupRequestProtocol{{Name: g.protocol, Metadata: vm.Subscription}}
+		if vm.InstanceID != nil {
+			m.instanceID = *vm.InstanceID
+			g.instances[m.instanceID] = m.id
+		}
+		g.members[m.id] = m
+	}
+	if len(g.members) > 0 && g.members[g.leader] != nil {
+		g.state = Stable
+	} else {
+		clear(g.members)
+		clear(g.instances)
+	}
+}
+
+func sortedKeys[K int32 | string, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
