@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/kafka/group"
 	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
@@ -48,7 +50,9 @@ func runBroker(t *testing.T, dir string) (string, func()) {
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
 	p, _ := strconv.Atoi(port)
 	log := slog.New(slog.DiscardHandler)
-	b, err := NewBroker(Config{NodeID: 1, Host: host, Port: int32(p), ClusterID: "test", AutoCreateTopics: true, DefaultPartitions: 2}, store, meta, log)
+	cfg := Config{NodeID: 1, Host: host, Port: int32(p), ClusterID: "test", AutoCreateTopics: true, DefaultPartitions: 2,
+		Groups: group.Config{MinSessionTimeout: 100 * time.Millisecond}}
+	b, err := NewBroker(cfg, store, meta, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,5 +426,51 @@ func TestIdleConnectionsCostLittle(t *testing.T) {
 	t.Logf("%d bytes per idle connection (both ends)", perConn)
 	if perConn > 24<<10 {
 		t.Fatalf("an idle connection costs %d bytes", perConn)
+	}
+}
+
+// TestInternalTopicsAreProtected: the metadata log and the offsets are
+// listed as internal topics; creating, deleting, altering, growing or
+// producing to them is refused, and the broker keeps its metadata.
+func TestInternalTopicsAreProtected(t *testing.T) {
+	addr := startBroker(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation()))
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	internal := []string{eventlog.TopicName, group.Topic}
+	md, err := adm.Metadata(ctx, internal...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range internal {
+		if td := md.Topics[name]; td.Err != nil || !td.IsInternal || len(td.Partitions) != 1 {
+			t.Fatalf("metadata of %s: %+v", name, td)
+		}
+		created, _ := adm.CreateTopics(ctx, 1, 1, nil, name)
+		if !errors.Is(created[name].Err, kerr.TopicAlreadyExists) {
+			t.Errorf("create %s: %v, want TOPIC_ALREADY_EXISTS", name, created[name].Err)
+		}
+		deleted, _ := adm.DeleteTopics(ctx, name)
+		if !errors.Is(deleted[name].Err, kerr.InvalidTopicException) {
+			t.Errorf("delete %s: %v, want INVALID_TOPIC_EXCEPTION", name, deleted[name].Err)
+		}
+		altered, _ := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: kadm.StringPtr("1")}}, name)
+		if len(altered) != 1 || !errors.Is(altered[0].Err, kerr.InvalidTopicException) {
+			t.Errorf("alter %s: %+v, want INVALID_TOPIC_EXCEPTION", name, altered)
+		}
+		grown, _ := adm.CreatePartitions(ctx, 3, name)
+		if !errors.Is(grown[name].Err, kerr.InvalidTopicException) {
+			t.Errorf("create partitions of %s: %v, want INVALID_TOPIC_EXCEPTION", name, grown[name].Err)
+		}
+		err := cl.ProduceSync(ctx, &kgo.Record{Topic: name, Value: []byte("forged")}).FirstErr()
+		if !errors.Is(err, kerr.InvalidTopicException) {
+			t.Errorf("produce to %s: %v, want INVALID_TOPIC_EXCEPTION", name, err)
+		}
+	}
+	// The metadata log is intact: topics are still created and listed.
+	if r, err := adm.CreateTopics(ctx, 1, 1, nil, "after"); err != nil || r["after"].Err != nil {
+		t.Fatalf("create after the refusals: %v %v", err, r["after"].Err)
 	}
 }

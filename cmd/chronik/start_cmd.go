@@ -24,6 +24,7 @@ import (
 
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/kafka"
+	"github.com/chronik-stream/chronik/kafka/group"
 	"github.com/chronik-stream/chronik/segment"
 )
 
@@ -48,6 +49,7 @@ func startCommand() *cli.Command {
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"CHRONIK_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 			&cli.BoolFlag{Name: "auto-create-topics", Value: true, EnvVars: []string{"CHRONIK_AUTO_CREATE_TOPICS"}, Usage: "create a topic a client asks metadata for when it does not exist"},
 			&cli.IntFlag{Name: "default-partitions", Value: 1, EnvVars: []string{"CHRONIK_DEFAULT_PARTITIONS"}, Usage: "partitions of auto-created topics"},
+			&cli.DurationFlag{Name: "group-initial-rebalance-delay", Value: 3 * time.Second, EnvVars: []string{"CHRONIK_GROUP_INITIAL_REBALANCE_DELAY"}, Usage: "how long the first join of an empty consumer group waits for more members (Kafka's group.initial.rebalance.delay.ms)"},
 			&cli.IntFlag{Name: "max-request-bytes", Value: kafka.DefaultMaxRequestBytes, EnvVars: []string{"CHRONIK_MAX_REQUEST_BYTES"}, Usage: "largest request accepted; a larger frame closes the connection"},
 		},
 		Action: runStart,
@@ -67,6 +69,9 @@ func runStart(c *cli.Context) error {
 	nodeID := c.Int("node-id")
 	if nodeID < 0 || nodeID > 1<<31-1 {
 		return cli.Exit("--node-id must be 0 or more", 2)
+	}
+	if c.Duration("group-initial-rebalance-delay") < 0 {
+		return cli.Exit("--group-initial-rebalance-delay must not be negative (0s: no delay)", 2)
 	}
 	if c.Int("default-partitions") < 1 {
 		return cli.Exit("--default-partitions must be at least 1", 2)
@@ -104,6 +109,7 @@ func runStart(c *cli.Context) error {
 	b, err := kafka.NewBroker(kafka.Config{
 		NodeID: int32(nodeID), Host: host, Port: int32(port), ClusterID: clusterID,
 		AutoCreateTopics: c.Bool("auto-create-topics"), DefaultPartitions: int32(c.Int("default-partitions")),
+		Groups: group.Config{InitialRebalanceDelay: c.Duration("group-initial-rebalance-delay")},
 	}, store, meta, log)
 	if err != nil {
 		return cli.Exit(err.Error(), 1)

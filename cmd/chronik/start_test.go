@@ -152,8 +152,8 @@ func TestStartRefusesALockedDataDir(t *testing.T) {
 	}
 }
 
-// TestKcat drives the broker with librdkafka through kcat: metadata,
-// produce, consume.
+// TestKcat drives the broker with librdkafka 2.0 through kcat: metadata,
+// produce with every codec, consume, group consume.
 func TestKcat(t *testing.T) {
 	kcat, err := exec.LookPath("kcat")
 	if err != nil {
@@ -163,7 +163,7 @@ func TestKcat(t *testing.T) {
 		t.Skip("kcat is not installed (.ci/run installs it)")
 	}
 	dir, addr := t.TempDir(), freeAddr(t)
-	startNode(t, dir, addr)
+	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
 	kc := func(stdin string, args ...string) string {
 		t.Helper()
 		cmd := exec.Command(kcat, append([]string{"-b", addr}, args...)...)
@@ -191,6 +191,38 @@ func TestKcat(t *testing.T) {
 	md := kc("", "-L")
 	if !strings.Contains(md, "topic \"kcat-topic\"") || !strings.Contains(md, "broker 1 at "+addr) {
 		t.Fatalf("kcat -L:\n%s", md)
+	}
+
+	// A balanced consumer (-G): it reads everything, commits when it
+	// closes, and the next one in the group starts after that.
+	out = kc("", "-G", "kcat-group", "-X", "auto.offset.reset=earliest", "-e", "-q", "kcat-topic")
+	if n := strings.Count(out, "\n"); n != 24 {
+		t.Fatalf("kcat -G read %d lines, want 24:\n%s", n, out)
+	}
+	if out = kc("", "-G", "kcat-group", "-e", "-q", "kcat-topic"); out != "" {
+		t.Fatalf("the group's second consumer re-read committed records:\n%s", out)
+	}
+	kc("after-commit\n", "-P", "-t", "kcat-topic")
+	if out = kc("", "-G", "kcat-group", "-e", "-q", "kcat-topic"); out != "after-commit\n" {
+		t.Fatalf("the group's third consumer read %q, want only the new record", out)
+	}
+}
+
+// TestKafkaPython drives the broker with kafka-python 2.0, an old client
+// that negotiates its versions: admin, produce, group consume and commit.
+func TestKafkaPython(t *testing.T) {
+	python := "/usr/bin/python3" // Debian's, where the python3-kafka package installs
+	if err := exec.Command(python, "-c", "import kafka").Run(); err != nil {
+		if os.Getenv("CHRONIK_REQUIRE_KCAT") != "" {
+			t.Fatal("kafka-python is not installed (apt-get install python3-kafka)")
+		}
+		t.Skip("kafka-python is not installed (.ci/run installs python3-kafka)")
+	}
+	dir, addr := t.TempDir(), freeAddr(t)
+	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
+	out, err := exec.Command(python, "testdata/kafka_python.py", addr, "py-topic", "py-group").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("kafka-python: %v\n%s", err, out)
 	}
 }
 
