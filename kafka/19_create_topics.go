@@ -23,8 +23,18 @@ func init() {
 
 func createTopics(b *Broker, req *kmsg.CreateTopicsRequest) (kmsg.Response, error) {
 	resp := kmsg.NewPtrCreateTopicsResponse()
+	resp.Topics = make([]kmsg.CreateTopicsResponseTopic, len(req.Topics))
+	// Every topic is checked first; those that pass are created together,
+	// in one batch of events and one sync.
+	var specs []topicSpec
+	var accepted []*kmsg.CreateTopicsResponseTopic
+	seen := map[string]int{}
 	for _, t := range req.Topics {
-		rt := kmsg.NewCreateTopicsResponseTopic()
+		seen[t.Topic]++
+	}
+	for i, t := range req.Topics {
+		rt := &resp.Topics[i]
+		*rt = kmsg.NewCreateTopicsResponseTopic()
 		rt.Topic = t.Topic
 		parts, rf := t.NumPartitions, t.ReplicationFactor
 		if parts == -1 {
@@ -49,6 +59,8 @@ func createTopics(b *Broker, req *kmsg.CreateTopicsRequest) (kmsg.Response, erro
 		b.meta.View(func(s *eventlog.State) { exists = s.Topics[t.Topic] != nil })
 		if err := eventlog.ValidTopicName(t.Topic); err != nil {
 			fail(kerr.InvalidTopicException.Code, err.Error())
+		} else if seen[t.Topic] > 1 {
+			fail(kerr.InvalidRequest.Code, "topic "+t.Topic+" is listed more than once")
 		} else if exists || internalTopic(t.Topic) {
 			fail(kerr.TopicAlreadyExists.Code, "topic "+t.Topic+" already exists")
 		} else if len(t.ReplicaAssignment) > 0 {
@@ -59,21 +71,43 @@ func createTopics(b *Broker, req *kmsg.CreateTopicsRequest) (kmsg.Response, erro
 			fail(kerr.InvalidReplicationFactor.Code, "this single-node broker supports replication factor 1 only")
 		} else if _, err := topicConfig(cfgMap); err != nil {
 			fail(kerr.InvalidConfig.Code, err.Error())
-		} else if !req.ValidateOnly {
-			id, err := b.createTopic(t.Topic, parts, configs)
-			switch {
-			case errors.Is(err, eventlog.ErrRefused):
-				fail(kerr.TopicAlreadyExists.Code, err.Error())
-			case err != nil:
-				fail(kerr.KafkaStorageError.Code, err.Error())
-			default:
-				rt.TopicID = id
-			}
-		}
-		if rt.ErrorCode == 0 {
+		} else {
 			rt.NumPartitions, rt.ReplicationFactor = parts, rf
+			specs = append(specs, topicSpec{t.Topic, parts, configs})
+			accepted = append(accepted, rt)
 		}
-		resp.Topics = append(resp.Topics, rt)
+	}
+	if req.ValidateOnly || len(specs) == 0 {
+		return resp, nil
+	}
+	ids, err := b.createTopics(specs)
+	if errors.Is(err, eventlog.ErrRefused) && len(specs) > 1 {
+		// A topic was created meanwhile by another request: one at a time,
+		// so that only that one fails.
+		for i, spec := range specs {
+			ids[i], err = b.createTopic(spec.name, spec.partitions, spec.configs)
+			setCreated(accepted[i], ids[i], err)
+		}
+		return resp, nil
+	}
+	for i, rt := range accepted {
+		setCreated(rt, ids[i], err)
 	}
 	return resp, nil
+}
+
+func setCreated(rt *kmsg.CreateTopicsResponseTopic, id eventlog.UUID, err error) {
+	var code int16
+	switch {
+	case errors.Is(err, eventlog.ErrRefused):
+		code = kerr.TopicAlreadyExists.Code
+	case err != nil:
+		code = kerr.KafkaStorageError.Code
+	default:
+		rt.TopicID = id
+		return
+	}
+	msg := err.Error()
+	rt.ErrorCode, rt.ErrorMessage = code, &msg
+	rt.NumPartitions, rt.ReplicationFactor = -1, -1
 }

@@ -267,26 +267,49 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 	return part, 0
 }
 
+// topicSpec is a topic to create.
+type topicSpec struct {
+	name       string
+	partitions int32
+	configs    []eventlog.ConfigEntry
+}
+
 // createTopic appends a topic and its partitions, all led by this node.
-// Files a crash left behind under the same name are removed first, so that
-// a new topic never starts with an old one's data.
 func (b *Broker) createTopic(name string, partitions int32, configs []eventlog.ConfigEntry) (eventlog.UUID, error) {
-	if internalTopic(name) {
-		// Its files are the broker's own: never dropped for a new topic.
-		return eventlog.UUID{}, fmt.Errorf("%w: topic %s is internal", eventlog.ErrRefused, name)
+	ids, err := b.createTopics([]topicSpec{{name, partitions, configs}})
+	if err != nil {
+		return eventlog.UUID{}, err
 	}
-	for p := range partitions {
-		if err := b.dropPartition(name, p); err != nil {
-			return eventlog.UUID{}, err
+	return ids[0], nil
+}
+
+// createTopics appends topics in one batch (one sync): all are created or,
+// if one does not apply, none. Files a crash left behind under the same
+// names are removed first, so that a new topic never starts with an old
+// one's data.
+func (b *Broker) createTopics(specs []topicSpec) ([]eventlog.UUID, error) {
+	var events []eventlog.Event
+	ids := make([]eventlog.UUID, len(specs))
+	for i, t := range specs {
+		if internalTopic(t.name) {
+			// Its files are the broker's own: never dropped for a new topic.
+			return nil, fmt.Errorf("%w: topic %s is internal", eventlog.ErrRefused, t.name)
+		}
+		for p := range t.partitions {
+			if err := b.dropPartition(t.name, p); err != nil {
+				return nil, err
+			}
+		}
+		ids[i] = eventlog.NewUUID()
+		events = append(events, &eventlog.TopicCreated{Name: t.name, TopicID: ids[i], PartitionCount: t.partitions, ReplicationFactor: 1, Configs: t.configs})
+		for p := range t.partitions {
+			events = append(events, &eventlog.PartitionChanged{Topic: t.name, Partition: p, Replicas: []int32{b.cfg.NodeID}, ISR: []int32{b.cfg.NodeID}, Leader: b.cfg.NodeID})
 		}
 	}
-	id := eventlog.NewUUID()
-	events := []eventlog.Event{&eventlog.TopicCreated{Name: name, TopicID: id, PartitionCount: partitions, ReplicationFactor: 1, Configs: configs}}
-	for p := range partitions {
-		events = append(events, &eventlog.PartitionChanged{Topic: name, Partition: p, Replicas: []int32{b.cfg.NodeID}, ISR: []int32{b.cfg.NodeID}, Leader: b.cfg.NodeID})
+	if _, err := b.meta.Append(events...); err != nil {
+		return nil, err
 	}
-	_, err := b.meta.Append(events...)
-	return id, err
+	return ids, nil
 }
 
 // dropPartition forgets and deletes a partition's log.

@@ -245,10 +245,17 @@ func writeZeros(f File, off, end int64) error {
 func (l *Log) rollLocked() error {
 	old := l.active()
 	a := old.active
-	if err := a.f.Sync(); err != nil {
+	err := a.f.Sync()
+	for _, d := range l.dirsUnsynced {
+		if err == nil {
+			err = l.fs.SyncDir(d)
+		}
+	}
+	if err != nil {
 		l.dropUnsyncedLocked(old, err)
 		return fmt.Errorf("%w: %v", ErrSyncFailed, err)
 	}
+	l.dirsUnsynced = nil
 	a.synced = old.size
 	l.advanceDurableLocked(old.next)
 
@@ -262,7 +269,7 @@ func (l *Log) rollLocked() error {
 		f.Close()
 		return err
 	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
+	if err = l.fs.SyncDir(l.dir); err != nil {
 		m.Unmap()
 		f.Close()
 		return fmt.Errorf("segment: sync directory %s: %w", l.dir, err)
@@ -313,15 +320,25 @@ func (l *Log) sync() (int64, error) {
 	seg := l.active()
 	a := seg.active
 	target, pos, gen := l.next, seg.size, l.dropGen
-	durable := l.durable
+	durable, dirs := l.durable, l.dirsUnsynced
 	l.mu.RUnlock()
 	if target == durable {
 		return target, nil
 	}
 
 	// Syncs of one log may overlap (the committer keeps two rounds in
-	// flight): each covers what was written before it started.
+	// flight): each covers what was written before it started. A new
+	// partition's directories are synced alongside, in parallel.
+	dirErrs := make(chan error, len(dirs))
+	for _, d := range dirs {
+		go func() { dirErrs <- l.fs.SyncDir(d) }()
+	}
 	err := a.f.Sync()
+	for range dirs {
+		if derr := <-dirErrs; derr != nil && err == nil {
+			err = fmt.Errorf("sync directory: %w", derr)
+		}
+	}
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -338,6 +355,9 @@ func (l *Log) sync() (int64, error) {
 		return l.durable, fmt.Errorf("%w: %v", ErrSyncFailed, err)
 	}
 	a.synced = max(a.synced, pos)
+	if len(dirs) > 0 && len(l.dirsUnsynced) == len(dirs) {
+		l.dirsUnsynced = nil
+	}
 	l.advanceDurableLocked(target)
 	return l.durable, nil
 }

@@ -74,6 +74,11 @@ type Log struct {
 	// dropGen counts the times unsynced writes were dropped after a failed
 	// sync; a sync that overlapped one does not advance durable.
 	dropGen uint64
+	// dirsUnsynced are directories whose new entries (a new partition's
+	// directory and first segment) are synced with the first data sync
+	// instead of at open, so that creating a partition costs no sync of
+	// its own. Guarded by mu.
+	dirsUnsynced []string
 	// prepDone is signalled (on mu) when a background allocation ends.
 	prepDone *sync.Cond
 	// notify is closed and replaced whenever durable advances.

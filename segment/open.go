@@ -36,12 +36,13 @@ func openLog(fsys FS, dir string, cfg Config, c *committer, cache *mapCache, pre
 		}
 	}
 	rp, rpOK := readRecoveryPoint(fsys, dir)
-	if len(l.segments) == 0 {
-		// A new partition: make its directory entry durable too.
+	fresh := len(l.segments) == 0
+	if fresh {
+		// A new partition: its directory entry and its first segment's
+		// become durable with its first data (see Log.sync). Until then a
+		// crash may lose the empty partition, which open recreates.
 		l.segments = append(l.segments, newSegment(dir, 0))
-		if err := fsys.SyncDir(filepath.Dir(dir)); err != nil {
-			return nil, fmt.Errorf("segment: sync data directory: %w", err)
-		}
+		l.dirsUnsynced = []string{filepath.Dir(dir), dir}
 	}
 	for i, s := range l.segments[:len(l.segments)-1] {
 		if err := l.openSealed(s, l.segments[i+1].base); err != nil {
@@ -56,6 +57,9 @@ func openLog(fsys FS, dir string, cfg Config, c *committer, cache *mapCache, pre
 	l.start = l.segments[0].base
 	l.next = l.active().next
 	l.durable = l.next
+	if fresh {
+		return l, nil // nothing recovered; the first checkpoint records it
+	}
 	// Record the recovered state so that a crash from here on is judged
 	// against it.
 	seg := l.active()
@@ -274,7 +278,7 @@ func (l *Log) openActive(rp recoveryPoint, rpOK bool) error {
 	f, err := l.fs.OpenFile(s.path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		f, err = l.fs.OpenFile(s.path, osRDWRCreate, 0o644)
-		if err == nil {
+		if err == nil && len(l.dirsUnsynced) == 0 {
 			err = l.fs.SyncDir(l.dir)
 		}
 	}

@@ -1,0 +1,191 @@
+package bench
+
+// Each benchmark runs its workload against chronik (in-process, syncing to
+// disk before every acknowledgement), franz-go's kfake in memory, and,
+// where produce is measured, kfake's BlackholeProduce (the protocol alone)
+// or the disk's own write+fdatasync rate, as sub-benchmarks named
+// target=...; `benchstat -col /target` puts them side by side with the
+// ratio. b.N is the number of operations (topics, records).
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/chronik-stream/chronik/segment"
+)
+
+func start(b *testing.B, target string) *Target {
+	b.Helper()
+	var t *Target
+	var err error
+	switch target {
+	case "chronik":
+		t, err = StartChronik(b.TempDir(), segment.ProfileLow)
+	case "kfake":
+		t, err = StartKfake(false)
+	case "kfake-blackhole":
+		t, err = StartKfake(true)
+	default:
+		b.Fatalf("unknown target %s", target)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(t.Close)
+	return t
+}
+
+func report(b *testing.B, r *Result, unit string) {
+	b.Helper()
+	b.ReportMetric(r.Rate(), unit+"/s")
+	if r.Bytes > 0 {
+		b.ReportMetric(r.MBps(), "MB/s")
+	}
+	if r.Percentile(1) > 0 {
+		b.ReportMetric(float64(r.Percentile(0.5).Microseconds()), "p50-µs")
+		b.ReportMetric(float64(r.Percentile(0.99).Microseconds()), "p99-µs")
+	}
+	b.ReportMetric(0, "ns/op") // the rate says it; ns/op would mix units
+}
+
+func ctx(b *testing.B) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	b.Cleanup(cancel)
+	return c
+}
+
+var targets = []string{"chronik", "kfake"}
+
+// syncTargets add the disk's floor for one sync per operation: a 512 B
+// write + fdatasync into a zeroed file, as chronik's metadata and
+// partition logs write.
+var syncTargets = []string{"chronik", "kfake", "disk"}
+
+func diskFloor(b *testing.B) {
+	r, err := DiskWrite(b.TempDir(), max(b.N, 1)*512, 512, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	report(b, r, "syncs")
+}
+
+func BenchmarkCreateTopics(b *testing.B) {
+	for _, per := range []int{1, 100} {
+		for _, target := range syncTargets {
+			if target == "disk" && per != 1 {
+				continue
+			}
+			b.Run(fmt.Sprintf("per=%d/target=%s", per, target), func(b *testing.B) {
+				if target == "disk" {
+					diskFloor(b)
+					return
+				}
+				t := start(b, target)
+				r, err := CreateTopics(ctx(b), t.Addr, "t", b.N, per, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				report(b, r, "topics")
+			})
+		}
+	}
+}
+
+func BenchmarkFirstMessage(b *testing.B) {
+	for _, target := range syncTargets {
+		b.Run("target="+target, func(b *testing.B) {
+			if target == "disk" {
+				diskFloor(b)
+				return
+			}
+			t := start(b, target)
+			r, err := FirstMessages(ctx(b), t.Addr, "first", b.N, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			report(b, r, "topics")
+		})
+	}
+}
+
+func BenchmarkSingleMessage(b *testing.B) {
+	for _, target := range syncTargets {
+		b.Run("target="+target, func(b *testing.B) {
+			if target == "disk" {
+				diskFloor(b)
+				return
+			}
+			t := start(b, target)
+			r, err := SingleMessages(ctx(b), t.Addr, "single", b.N, 100, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			report(b, r, "records")
+		})
+	}
+}
+
+// BenchmarkProduce: one batching client, acks=all, 4 partitions. The
+// 1 KiB case also measures the disk writing the same bytes, 1 MiB per
+// fdatasync.
+func BenchmarkProduce(b *testing.B) {
+	for _, size := range []int{100, 1024} {
+		for _, target := range []string{"chronik", "kfake", "kfake-blackhole", "disk"} {
+			if target == "disk" && size != 1024 {
+				continue
+			}
+			b.Run(fmt.Sprintf("size=%d/target=%s", size, target), func(b *testing.B) {
+				if target == "disk" {
+					r, err := DiskWrite(b.TempDir(), max(b.N*size, 1<<20), 1<<20, false)
+					if err != nil {
+						b.Fatal(err)
+					}
+					report(b, r, "writes")
+					return
+				}
+				t := start(b, target)
+				r, err := Produce(ctx(b), t.Addr, "produce", 4, b.N, size, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				report(b, r, "records")
+			})
+		}
+	}
+}
+
+func BenchmarkConcurrentProducers(b *testing.B) {
+	const producers = 128
+	for _, target := range targets {
+		b.Run("target="+target, func(b *testing.B) {
+			t := start(b, target)
+			r, err := ConcurrentProducers(ctx(b), t.Addr, "concurrent", producers, max(b.N/producers, 1), 100, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			report(b, r, "acks")
+		})
+	}
+}
+
+// BenchmarkConsume reads b.N 1 KiB records from the start; producing them
+// is not timed.
+func BenchmarkConsume(b *testing.B) {
+	for _, target := range targets {
+		b.Run("target="+target, func(b *testing.B) {
+			t := start(b, target)
+			b.StopTimer()
+			if _, err := Produce(ctx(b), t.Addr, "consume", 4, b.N, 1024, nil); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			r, err := Consume(ctx(b), t.Addr, "consume", b.N, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			report(b, r, "records")
+		})
+	}
+}
