@@ -5,7 +5,7 @@ PKGS    := ./...
 FUZZTIME ?= 30s
 BENCHCOUNT ?= 6
 
-.PHONY: build run test test-short lint bench fuzz soak clean
+.PHONY: build run test test-short lint bench bench-broker fuzz soak clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/chronik
@@ -28,6 +28,13 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count $(BENCHCOUNT) -timeout 60m ./segment/ ./eventlog/ | tee bench.txt
 
+# The broker against kfake and the disk, side by side: each benchmark's
+# sub-benchmarks are target=chronik, kfake, kfake-blackhole, disk.
+# Compare with: benchstat -col /target bench-broker.txt
+bench-broker:
+	{ $(GO) test -run '^$$' -bench 'CreateTopics|FirstMessage|SingleMessage' -benchtime 3000x -count $(BENCHCOUNT) -timeout 60m ./bench/ && \
+	  $(GO) test -run '^$$' -bench 'Produce|Consume|ConcurrentProducers' -benchtime 300000x -count $(BENCHCOUNT) -timeout 60m ./bench/; } | tee bench-broker.txt
+
 # Each fuzz target for FUZZTIME.
 fuzz:
 	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
@@ -42,4 +49,4 @@ soak:
 	$(GO) test -run 'TestCrashKeepsAcknowledgedWrites' -count=1 -timeout 2h ./segment/ -crash-seeds 100000
 
 clean:
-	rm -rf bin bench.txt
+	rm -rf bin bench.txt bench-broker.txt

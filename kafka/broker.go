@@ -131,7 +131,10 @@ func (b *Broker) openGroups() error {
 		})
 		return exists
 	}
-	l, err := b.store.Open(group.Topic, 0, segment.DefaultConfig())
+	// Kafka's offsets.topic.segment.bytes: 100 MiB.
+	scfg := segment.DefaultConfig()
+	scfg.SegmentBytes = 100 << 20
+	l, err := b.store.Open(group.Topic, 0, scfg)
 	if err != nil {
 		return fmt.Errorf("kafka: open %s-0: %w", group.Topic, err)
 	}

@@ -1,0 +1,60 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/chronik-stream/chronik/segment"
+)
+
+// TestWorkloads runs every workload briefly against chronik and kfake, so
+// that the benchmarks and `chronik bench` keep working.
+func TestWorkloads(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	chronik, err := StartChronik(t.TempDir(), segment.ProfileLow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chronik.Close()
+	kfake, err := StartKfake(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kfake.Close()
+	for _, target := range []*Target{chronik, kfake} {
+		p := &Progress{}
+		check := func(r *Result, err error, ops int64) {
+			t.Helper()
+			if err != nil {
+				t.Fatalf("%s: %v", target.Name, err)
+			}
+			if r.Ops != ops || r.Elapsed <= 0 || r.Rate() <= 0 {
+				t.Fatalf("%s: %s: %d ops in %v, want %d", target.Name, r.Workload, r.Ops, r.Elapsed, ops)
+			}
+		}
+		r, err := CreateTopics(ctx, target.Addr, "ct", 20, 7, p)
+		check(r, err, 20)
+		r, err = FirstMessages(ctx, target.Addr, "fm", 5, p)
+		check(r, err, 5)
+		if r.Percentile(0.5) <= 0 || r.Percentile(0.5) > r.Percentile(1) {
+			t.Fatalf("%s: latencies %v / %v", target.Name, r.Percentile(0.5), r.Percentile(1))
+		}
+		r, err = SingleMessages(ctx, target.Addr, "sm", 10, 100, p)
+		check(r, err, 10)
+		r, err = Produce(ctx, target.Addr, "pr", 2, 1000, 100, p)
+		check(r, err, 1000)
+		r, err = Consume(ctx, target.Addr, "pr", 1000, p)
+		check(r, err, 1000)
+		r, err = ConcurrentProducers(ctx, target.Addr, "cp", 4, 5, 10, p)
+		check(r, err, 20)
+		if ops, _ := p.Load(); ops < 20+5+10+1000+1000+20 {
+			t.Fatalf("%s: progress counted %d ops", target.Name, ops)
+		}
+	}
+	r, err := DiskWrite(t.TempDir(), 64<<10, 4<<10, true)
+	if err != nil || r.Ops != 16 || r.Bytes != 64<<10 {
+		t.Fatalf("disk: %v %+v", err, r)
+	}
+}
