@@ -2,8 +2,10 @@ package kafka
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"runtime"
@@ -472,5 +474,94 @@ func TestInternalTopicsAreProtected(t *testing.T) {
 	// The metadata log is intact: topics are still created and listed.
 	if r, err := adm.CreateTopics(ctx, 1, 1, nil, "after"); err != nil || r["after"].Err != nil {
 		t.Fatalf("create after the refusals: %v %v", err, r["after"].Err)
+	}
+}
+
+// TestMalformedRequests: each kind of bad input gets its documented
+// answer, and the broker keeps serving.
+func TestMalformedRequests(t *testing.T) {
+	addr := startBroker(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := must(kgo.NewClient(kgo.SeedBrokers(addr)))
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "good"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A batch whose CRC does not match: CORRUPT_MESSAGE, nothing stored.
+	batch := segment.BuildBatch(segment.AppendRecords(nil, []segment.Record{{Value: []byte("v")}}), 1, segment.CodecNone, 0)
+	batch[len(batch)-1] ^= 0xff
+	produce := kmsg.NewPtrProduceRequest()
+	produce.Acks, produce.TimeoutMillis = -1, 5000
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic = "good"
+	pt.Partitions = []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batch}}
+	produce.Topics = append(produce.Topics, pt)
+	if resp, err := produce.RequestWith(ctx, cl); err != nil || resp.Topics[0].Partitions[0].ErrorCode != kerr.CorruptMessage.Code {
+		t.Errorf("bad CRC: %v %+v, want CORRUPT_MESSAGE", err, resp)
+	}
+
+	// Invalid topic names: INVALID_TOPIC_EXCEPTION from CreateTopics and
+	// from an auto-creating Metadata request.
+	create := kmsg.NewPtrCreateTopicsRequest()
+	for _, name := range []string{"bad/name", "", ".", string(make([]byte, 250))} {
+		ct := kmsg.NewCreateTopicsRequestTopic()
+		ct.Topic, ct.NumPartitions, ct.ReplicationFactor = name, 1, 1
+		create.Topics = append(create.Topics, ct)
+	}
+	if resp, err := create.RequestWith(ctx, cl); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, rt := range resp.Topics {
+			if rt.ErrorCode != kerr.InvalidTopicException.Code {
+				t.Errorf("create %q: error %d, want INVALID_TOPIC_EXCEPTION", rt.Topic, rt.ErrorCode)
+			}
+		}
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	bad := "no spaces allowed"
+	md.Topics = []kmsg.MetadataRequestTopic{{Topic: &bad}}
+	md.AllowAutoTopicCreation = true
+	if resp, err := md.RequestWith(ctx, cl); err != nil || resp.Topics[0].ErrorCode != kerr.InvalidTopicException.Code {
+		t.Errorf("metadata for a bad name: %v %+v", err, resp)
+	}
+
+	// Versions: an unsupported ApiVersions version is answered with v0 and
+	// UNSUPPORTED_VERSION; any other API's unsupported version closes the
+	// connection, as Kafka does.
+	raw := func(frame []byte) []byte {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write(frame)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var size [4]byte
+		if _, err := io.ReadFull(c, size[:]); err != nil {
+			return nil
+		}
+		body := make([]byte, binary.BigEndian.Uint32(size[:]))
+		io.ReadFull(c, body)
+		return body
+	}
+	av := raw([]byte{0, 0, 0, 10, 0, 18, 0, 99, 0, 0, 0, 7, 0, 0})
+	if len(av) < 6 || binary.BigEndian.Uint32(av) != 7 || int16(binary.BigEndian.Uint16(av[4:])) != kerr.UnsupportedVersion.Code {
+		t.Errorf("ApiVersions v99: %x, want correlation 7 and UNSUPPORTED_VERSION", av)
+	}
+	if got := raw([]byte{0, 0, 0, 10, 0, 0, 0, 99, 0, 0, 0, 7, 0, 0}); got != nil {
+		t.Errorf("Produce v99 was answered: %x", got)
+	}
+
+	// Still serving.
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "good", Value: []byte("ok")}).FirstErr(); err != nil {
+		t.Fatalf("after the bad requests: %v", err)
+	}
+	end, err := adm.ListEndOffsets(ctx, "good")
+	if err != nil || end["good"][0].Offset != 1 {
+		t.Fatalf("end offset %v %v, want 1: the corrupt batch must not be stored", end["good"][0].Offset, err)
 	}
 }
