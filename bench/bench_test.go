@@ -94,35 +94,31 @@ func BenchmarkCreateTopics(b *testing.B) {
 }
 
 func BenchmarkFirstMessage(b *testing.B) {
-	for _, target := range syncTargets {
-		b.Run("target="+target, func(b *testing.B) {
-			if target == "disk" {
-				diskFloor(b)
-				return
-			}
-			t := start(b, target)
-			r, err := FirstMessages(ctx(b), t.Addr, "first", b.N, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			report(b, r, "topics")
-		})
-	}
+	benchSynced(b, "topics", func(b *testing.B, addr string) (*Result, error) {
+		return FirstMessages(ctx(b), addr, "first", b.N, nil)
+	})
 }
 
 func BenchmarkSingleMessage(b *testing.B) {
+	benchSynced(b, "records", func(b *testing.B, addr string) (*Result, error) {
+		return SingleMessages(ctx(b), addr, "single", b.N, 100, nil)
+	})
+}
+
+// benchSynced runs a workload whose every operation waits for a sync
+// against chronik and kfake, beside the disk's floor.
+func benchSynced(b *testing.B, unit string, run func(b *testing.B, addr string) (*Result, error)) {
 	for _, target := range syncTargets {
 		b.Run("target="+target, func(b *testing.B) {
 			if target == "disk" {
 				diskFloor(b)
 				return
 			}
-			t := start(b, target)
-			r, err := SingleMessages(ctx(b), t.Addr, "single", b.N, 100, nil)
+			r, err := run(b, start(b, target).Addr)
 			if err != nil {
 				b.Fatal(err)
 			}
-			report(b, r, "records")
+			report(b, r, unit)
 		})
 	}
 }

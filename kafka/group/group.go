@@ -126,18 +126,21 @@ func (g *group) supports(protocolType string, protocols []kmsg.JoinGroupRequestP
 		return false
 	}
 	for _, p := range protocols {
-		all := true
-		for _, m := range g.members {
-			if !m.supports(p.Name) {
-				all = false
-				break
-			}
-		}
-		if all {
+		if g.allSupport(p.Name) {
 			return true
 		}
 	}
 	return false
+}
+
+// allSupport reports whether every member supports the protocol.
+func (g *group) allSupport(name string) bool {
+	for _, m := range g.members {
+		if !m.supports(name) {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *member) supports(name string) bool {
@@ -176,14 +179,7 @@ func sameProtocols(a, b []kmsg.JoinGroupRequestProtocol) bool {
 func (g *group) selectProtocol(leader *member) string {
 	var candidates []string
 	for _, p := range leader.protocols {
-		all := true
-		for _, m := range g.members {
-			if !m.supports(p.Name) {
-				all = false
-				break
-			}
-		}
-		if all {
+		if g.allSupport(p.Name) {
 			candidates = append(candidates, p.Name)
 		}
 	}
