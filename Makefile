@@ -47,6 +47,7 @@ fuzz:
 # Long randomized runs: many crash seeds.
 soak:
 	$(GO) test -run 'TestCrashKeepsAcknowledgedWrites' -count=1 -timeout 2h ./segment/ -crash-seeds 100000
+	$(GO) test -run 'TestSimulation' -count=1 -timeout 2h ./raft/ -sim-seeds 100000
 
 clean:
 	rm -rf bin bench.txt bench-broker.txt
