@@ -1,0 +1,290 @@
+package raft
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// Storage keeps a node's durable state in one write-ahead file, raft.wal:
+// records of the hard state, entries (replacing the stored ones from their
+// first index on) and snapshots, each length-prefixed and CRC-32C checked,
+// synced before Save returns. When the file grows past compactAt it is
+// rewritten (temporary file, fsync, rename, directory fsync) to hold just
+// the current state.
+type Storage struct {
+	dir, path string
+	f         *os.File
+	size      int64
+	state     Restored // what the file stands for
+	compactAt int64
+}
+
+const (
+	recHardState = 1
+	recEntries   = 2
+	recSnapshot  = 3
+
+	walName        = "raft.wal"
+	maxRecordBytes = 256 << 20
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// OpenStorage opens (or creates) the storage in dir and returns what it
+// holds. A torn record at the end (a crash while writing) is cut off.
+func OpenStorage(dir string, log *slog.Logger) (*Storage, Restored, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, Restored{}, fmt.Errorf("raft: storage: %w", err)
+	}
+	s := &Storage{dir: dir, path: filepath.Join(dir, walName), compactAt: 64 << 20}
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, Restored{}, fmt.Errorf("raft: storage: %w", err)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 4<<30))
+	if err != nil {
+		f.Close()
+		return nil, Restored{}, fmt.Errorf("raft: storage: read %s: %w", s.path, err)
+	}
+	good, why := s.replay(data)
+	if good < len(data) {
+		if log != nil {
+			log.Warn("raft storage: cutting off a torn tail", "file", s.path, "position", good, "bytes", len(data)-good, "reason", why)
+		}
+		if err := f.Truncate(int64(good)); err != nil {
+			f.Close()
+			return nil, Restored{}, fmt.Errorf("raft: storage: truncate %s: %w", s.path, err)
+		}
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			f.Close()
+			return nil, Restored{}, fmt.Errorf("raft: storage: sync %s: %w", s.path, err)
+		}
+	}
+	if _, err := f.Seek(int64(good), io.SeekStart); err != nil {
+		f.Close()
+		return nil, Restored{}, err
+	}
+	s.f, s.size = f, int64(good)
+	return s, s.state, nil
+}
+
+// replay applies the records of data to s.state and returns how many bytes
+// held whole records, and why it stopped before the end.
+func (s *Storage) replay(data []byte) (int, string) {
+	pos := 0
+	for pos < len(data) {
+		if len(data)-pos < 9 {
+			return pos, "short record header"
+		}
+		n := int(binary.BigEndian.Uint32(data[pos:]))
+		sum := binary.BigEndian.Uint32(data[pos+4:])
+		if n < 1 || n > maxRecordBytes || n > len(data)-pos-8 {
+			return pos, "bad record length"
+		}
+		body := data[pos+8 : pos+8+n]
+		if crc32.Checksum(body, castagnoli) != sum {
+			return pos, "bad record checksum"
+		}
+		if err := s.apply(body); err != nil {
+			return pos, err.Error()
+		}
+		pos += 8 + n
+	}
+	return pos, ""
+}
+
+func (s *Storage) apply(body []byte) error {
+	d := &decoder{b: body[1:]}
+	switch body[0] {
+	case recHardState:
+		s.state.HardState = HardState{Term: d.u64("term"), Vote: int32(d.u32("vote")), Commit: d.u64("commit")}
+	case recEntries:
+		n := d.count("entry count", 17)
+		ents := make([]Entry, n)
+		for i := range ents {
+			ents[i] = Entry{Term: d.u64("entry term"), Index: d.u64("entry index"), Data: d.bytes("entry data")}
+		}
+		if d.err == nil {
+			return s.putEntries(ents)
+		}
+	case recSnapshot:
+		snap := &Snapshot{Index: d.u64("snapshot index"), Term: d.u64("snapshot term"), Data: d.bytes("snapshot data")}
+		if d.err == nil {
+			s.putSnapshot(snap)
+		}
+	default:
+		return fmt.Errorf("unknown record kind %d", body[0])
+	}
+	return d.err
+}
+
+func (s *Storage) firstIndex() uint64 {
+	if s.state.Snapshot != nil {
+		return s.state.Snapshot.Index + 1
+	}
+	return 1
+}
+
+func (s *Storage) putEntries(ents []Entry) error {
+	if len(ents) == 0 {
+		return nil
+	}
+	first := ents[0].Index
+	if first < s.firstIndex() {
+		// Entries under the snapshot: keep those after it.
+		skip := s.firstIndex() - first
+		if skip >= uint64(len(ents)) {
+			return nil
+		}
+		ents, first = ents[skip:], s.firstIndex()
+	}
+	keep := first - s.firstIndex()
+	if keep > uint64(len(s.state.Entries)) {
+		return fmt.Errorf("entries from %d leave a gap after %d", first, s.firstIndex()+uint64(len(s.state.Entries))-1)
+	}
+	s.state.Entries = append(s.state.Entries[:keep:keep], ents...)
+	return nil
+}
+
+func (s *Storage) putSnapshot(snap *Snapshot) {
+	var rest []Entry
+	for _, e := range s.state.Entries {
+		if e.Index > snap.Index {
+			rest = append(rest, e)
+		}
+	}
+	if len(rest) > 0 && rest[0].Index != snap.Index+1 {
+		rest = nil
+	}
+	s.state.Snapshot, s.state.Entries = snap, rest
+}
+
+func appendRecord(dst []byte, body []byte) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(body)))
+	dst = binary.BigEndian.AppendUint32(dst, crc32.Checksum(body, castagnoli))
+	return append(dst, body...)
+}
+
+func hardStateRecord(hs HardState) []byte {
+	b := []byte{recHardState}
+	b = binary.BigEndian.AppendUint64(b, hs.Term)
+	b = binary.BigEndian.AppendUint32(b, uint32(hs.Vote))
+	return binary.BigEndian.AppendUint64(b, hs.Commit)
+}
+
+func snapshotRecord(snap *Snapshot) []byte {
+	b := []byte{recSnapshot}
+	b = binary.BigEndian.AppendUint64(b, snap.Index)
+	b = binary.BigEndian.AppendUint64(b, snap.Term)
+	b = binary.AppendUvarint(b, uint64(len(snap.Data)))
+	return append(b, snap.Data...)
+}
+
+func entriesRecord(ents []Entry) []byte {
+	b := []byte{recEntries}
+	b = binary.AppendUvarint(b, uint64(len(ents)))
+	for _, e := range ents {
+		b = binary.BigEndian.AppendUint64(b, e.Term)
+		b = binary.BigEndian.AppendUint64(b, e.Index)
+		b = binary.AppendUvarint(b, uint64(len(e.Data)))
+		b = append(b, e.Data...)
+	}
+	return b
+}
+
+// Save makes a Ready's state durable: the hard state, snapshot and entries
+// it carries (any may be absent), in one write and one sync.
+func (s *Storage) Save(hs *HardState, snap *Snapshot, ents []Entry) error {
+	var buf []byte
+	if snap != nil {
+		buf = appendRecord(buf, snapshotRecord(snap))
+		s.putSnapshot(snap)
+	}
+	if len(ents) > 0 {
+		buf = appendRecord(buf, entriesRecord(ents))
+		if err := s.putEntries(ents); err != nil {
+			return fmt.Errorf("raft: storage: %w", err)
+		}
+	}
+	if hs != nil {
+		buf = appendRecord(buf, hardStateRecord(*hs))
+		s.state.HardState = *hs
+	}
+	if len(buf) == 0 {
+		return nil
+	}
+	if s.size+int64(len(buf)) > s.compactAt {
+		return s.rewrite()
+	}
+	if _, err := s.f.Write(buf); err != nil {
+		return fmt.Errorf("raft: storage: write: %w", err)
+	}
+	if err := unix.Fdatasync(int(s.f.Fd())); err != nil {
+		return fmt.Errorf("raft: storage: sync: %w", err)
+	}
+	s.size += int64(len(buf))
+	return nil
+}
+
+// Compact records that the log up to snap.Index is replaced by snap.
+func (s *Storage) Compact(snap *Snapshot) error { return s.Save(nil, snap, nil) }
+
+// rewrite replaces the file with one holding only the current state.
+func (s *Storage) rewrite() error {
+	var buf []byte
+	if s.state.Snapshot != nil {
+		buf = appendRecord(buf, snapshotRecord(s.state.Snapshot))
+	}
+	if len(s.state.Entries) > 0 {
+		buf = appendRecord(buf, entriesRecord(s.state.Entries))
+	}
+	buf = appendRecord(buf, hardStateRecord(s.state.HardState))
+	tmp := s.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("raft: storage: %w", err)
+	}
+	if _, err = f.Write(buf); err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.path)
+	}
+	if err == nil {
+		err = syncDir(s.dir)
+	}
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("raft: storage: rewrite: %w", err)
+	}
+	s.f.Close()
+	s.f, s.size = f, int64(len(buf))
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Close closes the file.
+func (s *Storage) Close() error {
+	if s.f == nil {
+		return errors.New("raft: storage already closed")
+	}
+	err := s.f.Close()
+	s.f = nil
+	return err
+}
