@@ -288,10 +288,13 @@ func (n *Node) becomeLeader() {
 func (n *Node) Step(m Message) {
 	switch {
 	case m.Term > n.term:
-		if (m.Type == MsgPreVote || m.Type == MsgVote) && !m.Force && n.lead != None && n.electionElapsed < n.cfg.ElectionTicks {
+		if (m.Type == MsgPreVote || m.Type == MsgVote) && !m.Force && n.lead != None && n.electionElapsed < n.cfg.ElectionTicks-n.cfg.HeartbeatTicks {
 			// Leader stickiness: a node that hears from a live leader
 			// ignores campaigns; a partitioned node rejoining cannot
-			// disrupt.
+			// disrupt. The lease is a heartbeat shorter than the shortest
+			// election timeout: when the leader dies, the first follower to
+			// time out may have heard its last heartbeat that much earlier
+			// than the others, and must not be ignored by them.
 			return
 		}
 		switch {

@@ -1,0 +1,204 @@
+package raft
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Transport carries messages between nodes. Send must not block: a
+// transport that cannot keep up drops messages (Raft retries), never
+// queues without bound.
+type Transport interface {
+	Send(m Message)
+}
+
+// DriverConfig configures a Driver.
+type DriverConfig struct {
+	Node Config
+	// Tick is the length of a tick. Default 20 ms: with the default 15
+	// election ticks a follower waits 300-600 ms for a silent leader.
+	Tick    time.Duration
+	Storage *Storage
+	// Restored is what Storage held at open.
+	Restored  Restored
+	Transport Transport
+	// Apply is called with each committed entry, in order, on the
+	// driver's goroutine.
+	Apply func(Entry)
+	// OnRole is called when the role or the known leader changes.
+	OnRole func(role Role, term uint64, leader int32)
+	Logger *slog.Logger
+}
+
+// ErrStopped is returned by a Driver that has stopped.
+var ErrStopped = errors.New("raft: driver stopped")
+
+// Driver runs a Node: one goroutine turns a clock into ticks, feeds it
+// received messages and proposals, persists what each Ready asks (synced)
+// before any of its messages leave, applies committed entries and reports
+// role changes.
+type Driver struct {
+	cfg   DriverConfig
+	node  *Node
+	recv  chan Message
+	calls chan func()
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+
+	mu     sync.Mutex
+	status Status
+}
+
+// NewDriver starts a node's driver.
+func NewDriver(cfg DriverConfig) (*Driver, error) {
+	if cfg.Tick <= 0 {
+		cfg.Tick = 20 * time.Millisecond
+	}
+	if cfg.Node.ElectionTicks <= 0 {
+		cfg.Node.ElectionTicks = 15
+	}
+	if cfg.Node.HeartbeatTicks <= 0 {
+		cfg.Node.HeartbeatTicks = 3
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Storage == nil || cfg.Transport == nil {
+		return nil, errors.New("raft: a driver needs storage and a transport")
+	}
+	n, err := New(cfg.Node, cfg.Restored)
+	if err != nil {
+		return nil, err
+	}
+	d := &Driver{cfg: cfg, node: n, recv: make(chan Message, 1024), calls: make(chan func()), stop: make(chan struct{}), done: make(chan struct{})}
+	d.status = n.Status()
+	go d.run()
+	return d, nil
+}
+
+// Step hands the node a message from the transport; it drops the message
+// when the node is behind (the sender retries).
+func (d *Driver) Step(m Message) {
+	select {
+	case d.recv <- m:
+	default:
+	}
+}
+
+// do runs fn on the driver's goroutine.
+func (d *Driver) do(ctx context.Context, fn func()) error {
+	select {
+	case d.calls <- fn:
+		return nil
+	case <-d.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Propose appends data to the log through the leader (this node).
+func (d *Driver) Propose(ctx context.Context, data []byte) error {
+	errc := make(chan error, 1)
+	if err := d.do(ctx, func() { errc <- d.node.Propose(data) }); err != nil {
+		return err
+	}
+	return <-errc
+}
+
+// TransferLeadership asks this node, the leader, to hand over to another.
+func (d *Driver) TransferLeadership(ctx context.Context, to int32) error {
+	errc := make(chan error, 1)
+	if err := d.do(ctx, func() { errc <- d.node.TransferLeadership(to) }); err != nil {
+		return err
+	}
+	return <-errc
+}
+
+// Status is the node's state as of its last Ready.
+func (d *Driver) Status() Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.status
+}
+
+// Stop stops the driver and waits for it.
+func (d *Driver) Stop() {
+	d.once.Do(func() { close(d.stop) })
+	<-d.done
+}
+
+func (d *Driver) run() {
+	defer close(d.done)
+	ticker := time.NewTicker(d.cfg.Tick)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-ticker.C:
+			d.node.Tick()
+		case m := <-d.recv:
+			d.node.Step(m)
+		case fn := <-d.calls:
+			fn()
+		}
+		d.drain()
+		if err := d.ready(); err != nil {
+			// The disk refused a write: this node cannot keep its promises
+			// (a vote, an acknowledged entry). Stop rather than go on.
+			d.cfg.Logger.Error("raft: stopping, state cannot be persisted", "error", err)
+			return
+		}
+	}
+}
+
+// drain takes what else is waiting, so that one Ready (one sync) covers
+// many messages and proposals.
+func (d *Driver) drain() {
+	for range 256 {
+		select {
+		case m := <-d.recv:
+			d.node.Step(m)
+		case fn := <-d.calls:
+			fn()
+		default:
+			return
+		}
+	}
+}
+
+// ready does what the node asks: persist (synced), send, apply, advance.
+func (d *Driver) ready() error {
+	for {
+		rd := d.node.Ready()
+		if rd.Empty() {
+			return nil
+		}
+		if rd.HardState != nil || rd.Snapshot != nil || len(rd.Entries) > 0 {
+			if err := d.cfg.Storage.Save(rd.HardState, rd.Snapshot, rd.Entries); err != nil {
+				return fmt.Errorf("persist: %w", err)
+			}
+		}
+		for _, m := range rd.Messages {
+			d.cfg.Transport.Send(m)
+		}
+		if d.cfg.Apply != nil {
+			for _, e := range rd.CommittedEntries {
+				d.cfg.Apply(e)
+			}
+		}
+		if rd.RoleChanged && d.cfg.OnRole != nil {
+			d.cfg.OnRole(rd.Role, d.node.term, rd.Leader)
+		}
+		d.node.Advance(rd)
+		d.mu.Lock()
+		d.status = d.node.Status()
+		d.mu.Unlock()
+	}
+}
