@@ -5,14 +5,14 @@ import (
 	"testing"
 )
 
-// BenchmarkElectionAfterLeaderCrash measures, in ticks with the default
-// timeouts (election 10, heartbeat 1), how long three nodes take to elect
+// BenchmarkElectionAfterLeaderCrash measures, in ticks with the driver's
+// default timeouts (election 15, heartbeat 3), how long three nodes take to elect
 // a new leader once theirs crashes, over a network that delays messages up
 // to one tick: b.N crashes, p50/p99/max reported.
 func BenchmarkElectionAfterLeaderCrash(b *testing.B) {
 	var ticks []float64
 	for i := range b.N {
-		s := newSim(&testing.T{}, uint64(i), 3, func(c *Config) { c.HeartbeatTicks = 1 })
+		s := newSim(&testing.T{}, uint64(i), 3, func(c *Config) { c.ElectionTicks, c.HeartbeatTicks = 15, 3 })
 		s.maxDelay = 1
 		for s.leader() == nil {
 			s.step()
