@@ -285,24 +285,10 @@ func (w *world) process(id int32) {
 		if rd.Empty() {
 			return
 		}
-		if rd.HardState != nil {
-			sn.hs = *rd.HardState
-		}
 		if rd.Snapshot != nil {
-			snap := *rd.Snapshot
-			sn.snap = &snap
-			sn.ents = nil
-			sn.applied = max(sn.applied, snap.Index)
-			w.printf("%d installs snapshot %d/%d", id, snap.Term, snap.Index)
+			w.printf("%d installs snapshot %d/%d", id, rd.Snapshot.Term, rd.Snapshot.Index)
 		}
-		if len(rd.Entries) > 0 {
-			base := uint64(0)
-			if sn.snap != nil {
-				base = sn.snap.Index
-			}
-			keep := int(min(uint64(len(sn.ents)), rd.Entries[0].Index-base-1))
-			sn.ents = append(sn.ents[:keep:keep], rd.Entries...)
-		}
+		sn.persist(rd)
 		w.queue = append(w.queue, rd.Messages...)
 		for _, e := range rd.CommittedEntries {
 			sn.applied = e.Index

@@ -104,6 +104,32 @@ func (s *sim) crash(id int32) {
 	s.logf("crash %d", id)
 }
 
+// persist keeps what a Ready asks to be durable, as a driver's storage:
+// a snapshot replaces the entries it covers, entries replace the stored
+// ones from their first index on.
+func (sn *simNode) persist(rd Ready) {
+	if rd.HardState != nil {
+		sn.hs = *rd.HardState
+	}
+	if rd.Snapshot != nil {
+		snap := *rd.Snapshot
+		sn.snap = &snap
+		sn.ents = slices.DeleteFunc(sn.ents, func(e Entry) bool { return e.Index <= snap.Index })
+		if len(sn.ents) > 0 && sn.ents[0].Index != snap.Index+1 {
+			sn.ents = nil
+		}
+		sn.applied = max(sn.applied, snap.Index)
+	}
+	if len(rd.Entries) > 0 {
+		base := uint64(0)
+		if sn.snap != nil {
+			base = sn.snap.Index
+		}
+		keep := int(min(uint64(len(sn.ents)), rd.Entries[0].Index-base-1))
+		sn.ents = append(sn.ents[:keep:keep], rd.Entries...)
+	}
+}
+
 // process runs one node's Ready: persist, send, apply, advance.
 func (s *sim) process(sn *simNode) {
 	for range 10 {
@@ -111,28 +137,10 @@ func (s *sim) process(sn *simNode) {
 		if rd.Empty() {
 			return
 		}
-		if rd.HardState != nil {
-			sn.hs = *rd.HardState
-		}
 		if rd.Snapshot != nil {
-			snap := *rd.Snapshot
-			sn.snap = &snap
-			sn.ents = slices.DeleteFunc(sn.ents, func(e Entry) bool { return e.Index <= snap.Index })
-			if len(sn.ents) > 0 && sn.ents[0].Index != snap.Index+1 {
-				sn.ents = nil
-			}
-			s.checkSnapshot(sn, snap)
-			sn.applied = max(sn.applied, snap.Index)
+			s.checkSnapshot(sn, *rd.Snapshot)
 		}
-		if len(rd.Entries) > 0 {
-			first := rd.Entries[0].Index
-			base := uint64(0)
-			if sn.snap != nil {
-				base = sn.snap.Index
-			}
-			keep := int(min(uint64(len(sn.ents)), first-base-1))
-			sn.ents = append(sn.ents[:keep:keep], rd.Entries...)
-		}
+		sn.persist(rd)
 		for _, m := range rd.Messages {
 			s.sendMsg(m)
 		}
