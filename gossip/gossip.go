@@ -1,0 +1,309 @@
+// Package gossip finds the brokers of a cluster: a thin adapter over
+// hashicorp/memberlist. Each node gossips its Meta (node id, Kafka and
+// replication addresses); members joining, changing and failing or leaving
+// come out as Events. Two live nodes never share a node id: a node that
+// finds its id taken refuses to start, and the others refuse it.
+package gossip
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Config configures a node's gossip.
+type Config struct {
+	Meta Meta
+	// BindAddr is host:port for memberlist's TCP and UDP (default port 7946).
+	BindAddr string
+	// AdvertiseAddr is what the others reach; default BindAddr.
+	AdvertiseAddr string
+	// Join lists seeds (host:port); empty starts a new cluster.
+	Join []string
+	// Local uses memberlist's timings for a local network (faster failure
+	// detection); default its LAN timings.
+	Local  bool
+	Logger *slog.Logger
+}
+
+// EventKind is what happened to a member.
+type EventKind uint8
+
+const (
+	Joined EventKind = iota + 1
+	Updated
+	Left   // left on purpose
+	Failed // stopped answering
+)
+
+func (k EventKind) String() string {
+	return [...]string{"", "joined", "updated", "left", "failed"}[k]
+}
+
+// Event is a change of membership.
+type Event struct {
+	Kind   EventKind
+	Member Meta
+}
+
+// Gossip is a running member.
+type Gossip struct {
+	ml     *memberlist.Memberlist
+	self   Meta
+	name   string
+	log    *slog.Logger
+	events chan Event
+
+	mu      sync.Mutex
+	members map[string]member // by memberlist name, alive ones
+	taken   *Meta           // another live node with this node's id, seen at join
+	addr    string          // this node's gossip address, once listening
+}
+
+// Start joins (or starts) the cluster.
+func Start(cfg Config) (*Gossip, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Meta.NodeID <= 0 {
+		return nil, fmt.Errorf("gossip: node id %d must be positive", cfg.Meta.NodeID)
+	}
+	host, port, err := splitHostPort(cfg.BindAddr, 7946)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: --gossip-addr %q: %w", cfg.BindAddr, err)
+	}
+	var suffix [4]byte
+	rand.Read(suffix[:])
+	g := &Gossip{self: cfg.Meta, name: fmt.Sprintf("chronik-%d-%s", cfg.Meta.NodeID, hex.EncodeToString(suffix[:])),
+		log: cfg.Logger, events: make(chan Event, 1024), members: map[string]member{}}
+	mlc := memberlist.DefaultLANConfig()
+	if cfg.Local {
+		mlc = memberlist.DefaultLocalConfig()
+	}
+	mlc.Name = g.name
+	mlc.BindAddr, mlc.BindPort = host, port
+	if host != "0.0.0.0" && host != "::" {
+		mlc.AdvertiseAddr, mlc.AdvertisePort = host, port
+	}
+	if cfg.AdvertiseAddr != "" {
+		if mlc.AdvertiseAddr, mlc.AdvertisePort, err = splitHostPort(cfg.AdvertiseAddr, port); err != nil {
+			return nil, fmt.Errorf("gossip: advertise address %q: %w", cfg.AdvertiseAddr, err)
+		}
+	}
+	mlc.Delegate = &delegate{meta: cfg.Meta.Encode()}
+	mlc.Events = g
+	mlc.Alive = g
+	mlc.Logger = log.New(&logWriter{l: cfg.Logger}, "", 0)
+	ml, err := memberlist.Create(mlc)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: cannot listen on %s: %w", cfg.BindAddr, err)
+	}
+	g.ml = ml
+	n := ml.LocalNode()
+	g.mu.Lock()
+	g.addr = net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+	g.mu.Unlock()
+	if len(cfg.Join) > 0 {
+		if _, err := ml.Join(cfg.Join); err != nil {
+			ml.Shutdown()
+			return nil, fmt.Errorf("gossip: cannot join any of %s: %w", strings.Join(cfg.Join, ", "), err)
+		}
+	}
+	if other, ok := g.duplicate(); ok {
+		ml.Shutdown()
+		return nil, fmt.Errorf("gossip: node id %d is already used by the node at %s (Kafka %s): give this node another --node-id",
+			cfg.Meta.NodeID, other.ReplicationAddr, other.KafkaAddr)
+	}
+	return g, nil
+}
+
+// duplicate reports another live node with this node's id, met while
+// joining.
+func (g *Gossip) duplicate() (Meta, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.taken == nil {
+		return Meta{}, false
+	}
+	return *g.taken, true
+}
+
+// member is a live peer and the gossip address it was seen at.
+type member struct {
+	meta Meta
+	addr string
+}
+
+func nodeAddr(n *memberlist.Node) string {
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}
+
+// NotifyAlive refuses peers with bad metadata and peers that claim a node
+// id another live member (or this node) has. A node restarted at the same
+// address is not a duplicate: it is that member's next incarnation, and the
+// old one is soon declared dead.
+func (g *Gossip) NotifyAlive(n *memberlist.Node) error {
+	if n.Name == g.name {
+		return nil
+	}
+	m, err := DecodeMeta(n.Meta)
+	if err != nil {
+		return err
+	}
+	addr := nodeAddr(n)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if m.NodeID == g.self.NodeID {
+		if addr == g.addr {
+			return nil // this node's previous incarnation
+		}
+		if g.taken == nil {
+			g.taken = &m
+		}
+		return fmt.Errorf("gossip: %s at %s claims node id %d, which is this node's", n.Name, addr, m.NodeID)
+	}
+	for name, other := range g.members {
+		if name != n.Name && other.meta.NodeID == m.NodeID && other.addr != addr {
+			return fmt.Errorf("gossip: %s at %s claims node id %d, which %s at %s has", n.Name, addr, m.NodeID, name, other.addr)
+		}
+	}
+	return nil
+}
+
+func (g *Gossip) emit(kind EventKind, n *memberlist.Node) {
+	m, err := DecodeMeta(n.Meta)
+	if err != nil || n.Name == g.name || m.NodeID == g.self.NodeID {
+		return
+	}
+	g.mu.Lock()
+	if kind == Joined || kind == Updated {
+		g.members[n.Name] = member{meta: m, addr: nodeAddr(n)}
+	} else {
+		delete(g.members, n.Name)
+		for _, other := range g.members {
+			if other.meta.NodeID == m.NodeID {
+				// The old incarnation of a node that restarted: the node
+				// itself is alive.
+				g.mu.Unlock()
+				return
+			}
+		}
+	}
+	g.mu.Unlock()
+	select {
+	case g.events <- Event{Kind: kind, Member: m}:
+	default:
+		g.log.Warn("gossip: event queue full, dropping an event (Members has the current view)", "kind", kind, "node", m.NodeID)
+	}
+}
+
+// NotifyJoin implements memberlist.EventDelegate.
+func (g *Gossip) NotifyJoin(n *memberlist.Node) { g.emit(Joined, n) }
+
+// NotifyUpdate implements memberlist.EventDelegate.
+func (g *Gossip) NotifyUpdate(n *memberlist.Node) { g.emit(Updated, n) }
+
+// NotifyLeave implements memberlist.EventDelegate: a member that left or
+// was declared dead.
+func (g *Gossip) NotifyLeave(n *memberlist.Node) {
+	if n.State == memberlist.StateLeft {
+		g.emit(Left, n)
+	} else {
+		g.emit(Failed, n)
+	}
+}
+
+// Addr is the address the others reach this node's gossip at.
+func (g *Gossip) Addr() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.addr
+}
+
+// Events delivers membership changes (bounded: when the consumer falls
+// behind, events are dropped and Members is the truth).
+func (g *Gossip) Events() <-chan Event { return g.events }
+
+// Members returns the live members other than this node, by node id.
+func (g *Gossip) Members() []Meta {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	byID := map[int32]Meta{}
+	for _, m := range g.members {
+		byID[m.meta.NodeID] = m.meta // a restarted node's two incarnations are one member
+	}
+	out := make([]Meta, 0, len(byID))
+	for _, m := range byID {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].NodeID < out[j].NodeID })
+	return out
+}
+
+// Leave tells the others this node is going, then stops.
+func (g *Gossip) Leave(timeout time.Duration) error {
+	err := g.ml.Leave(timeout)
+	if serr := g.ml.Shutdown(); err == nil {
+		err = serr
+	}
+	return err
+}
+
+// Shutdown stops without telling anyone (the others see a failure).
+func (g *Gossip) Shutdown() error { return g.ml.Shutdown() }
+
+type delegate struct{ meta []byte }
+
+func (d *delegate) NodeMeta(limit int) []byte                  { return d.meta }
+func (d *delegate) NotifyMsg([]byte)                           {}
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (d *delegate) LocalState(join bool) []byte                { return nil }
+func (d *delegate) MergeRemoteState(buf []byte, join bool)     {}
+
+// logWriter sends memberlist's log lines to slog, at debug level except
+// its warnings and errors.
+type logWriter struct{ l *slog.Logger }
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	switch {
+	case strings.Contains(line, "[ERR]"):
+		w.l.Error(line)
+	case strings.Contains(line, "[WARN]"):
+		w.l.Warn(line)
+	default:
+		w.l.Debug(line)
+	}
+	return len(p), nil
+}
+
+var _ io.Writer = (*logWriter)(nil)
+
+func splitHostPort(addr string, defPort int) (string, int, error) {
+	if addr == "" {
+		return "0.0.0.0", defPort, nil
+	}
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", p)
+	}
+	return host, port, nil
+}

@@ -1,0 +1,124 @@
+package gossip
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func start(t *testing.T, id int32, join ...string) *Gossip {
+	t.Helper()
+	g, err := Start(Config{Meta: Meta{NodeID: id, KafkaAddr: "127.0.0.1:909" + string('0'+rune(id)), ReplicationAddr: "127.0.0.1:929" + string('0'+rune(id))},
+		BindAddr: "127.0.0.1:0", Join: join, Local: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Shutdown() })
+	return g
+}
+
+func ids(ms []Meta) []int32 {
+	var out []int32
+	for _, m := range ms {
+		out = append(out, m.NodeID)
+	}
+	return out
+}
+
+func eventually(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+	}
+}
+
+func waitEvent(t *testing.T, g *Gossip, kind EventKind, id int32, d time.Duration) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case e := <-g.Events():
+			if e.Kind == kind && e.Member.NodeID == id {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %s event for node %d within %v", kind, id, d)
+		}
+	}
+}
+
+// TestMembership: joining through one seed finds every node with its
+// addresses; a second node with a taken id is refused; a node that stops
+// answering is reported failed, and joined again when it comes back.
+func TestMembership(t *testing.T) {
+	g1 := start(t, 1)
+	g2 := start(t, 2, g1.Addr())
+	g3 := start(t, 3, g2.Addr()) // knows only 2
+	for _, g := range []*Gossip{g1, g2, g3} {
+		eventually(t, "every node to see the two others", 10*time.Second, func() bool { return len(g.Members()) == 2 })
+	}
+	if got := ids(g1.Members()); !reflect.DeepEqual(got, []int32{2, 3}) {
+		t.Fatalf("node 1 sees %v", got)
+	}
+	if m := g1.Members()[1]; m.KafkaAddr != "127.0.0.1:9093" || m.ReplicationAddr != "127.0.0.1:9293" {
+		t.Fatalf("node 3's meta as node 1 sees it: %+v", m)
+	}
+
+	_, err := Start(Config{Meta: Meta{NodeID: 2, KafkaAddr: "x:1", ReplicationAddr: "x:2"}, BindAddr: "127.0.0.1:0", Join: []string{g1.Addr()}, Local: true})
+	if err == nil || !strings.Contains(err.Error(), "node id 2 is already used") {
+		t.Fatalf("a second node 2: %v", err)
+	}
+	if got := ids(g1.Members()); !reflect.DeepEqual(got, []int32{2, 3}) {
+		t.Fatalf("after the refused duplicate, node 1 sees %v", got)
+	}
+
+	g3.Shutdown() // no goodbye: a failure
+	waitEvent(t, g1, Failed, 3, 20*time.Second)
+	g3 = start(t, 3, g1.Addr())
+	waitEvent(t, g1, Joined, 3, 10*time.Second)
+
+	// A node restarted at once, at the same address, before the others
+	// noticed it was gone: it is not refused as a duplicate of itself, and
+	// when its old incarnation is declared dead nobody hears of a failure.
+	addr := g3.Addr()
+	g3.Shutdown()
+	g3b, err := Start(Config{Meta: Meta{NodeID: 3, KafkaAddr: "127.0.0.1:9093", ReplicationAddr: "127.0.0.1:9293"}, BindAddr: addr, Join: []string{g1.Addr()}, Local: true})
+	if err != nil {
+		t.Fatalf("restart at the same address: %v", err)
+	}
+	defer g3b.Shutdown()
+	deadline := time.After(12 * time.Second)
+	for {
+		select {
+		case e := <-g1.Events():
+			if e.Kind == Failed && e.Member.NodeID == 3 {
+				t.Fatalf("node 3 reported failed although it restarted")
+			}
+		case <-deadline:
+			if got := ids(g1.Members()); !reflect.DeepEqual(got, []int32{2, 3}) {
+				t.Fatalf("after the restart node 1 sees %v", got)
+			}
+			if n := g1.ml.NumMembers(); n != 3 {
+				t.Fatalf("memberlist still counts %d members: the old incarnation was not declared dead in the window", n)
+			}
+			return
+		}
+	}
+}
+
+func FuzzDecodeMeta(f *testing.F) {
+	f.Add(Meta{NodeID: 1, KafkaAddr: "127.0.0.1:9092", ReplicationAddr: "127.0.0.1:9291"}.Encode())
+	f.Add([]byte{1, 0, 0, 0, 1, 200})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeMeta(b)
+		if err != nil {
+			return
+		}
+		if again, err := DecodeMeta(m.Encode()); err != nil || again != m {
+			t.Fatalf("%+v re-encoded: %+v %v", m, again, err)
+		}
+	})
+}
