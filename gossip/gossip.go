@@ -67,8 +67,8 @@ type Gossip struct {
 
 	mu      sync.Mutex
 	members map[string]member // by memberlist name, alive ones
-	taken   *Meta           // another live node with this node's id, seen at join
-	addr    string          // this node's gossip address, once listening
+	taken   *Meta             // another live node with this node's id, seen at join
+	addr    string            // this node's gossip address, once listening
 }
 
 // Start joins (or starts) the cluster.
