@@ -15,7 +15,8 @@ type Appended struct {
 	Base, Last int64
 
 	log  *Log
-	end  int64 // offset after the batch
+	end  int64  // offset after the batch
+	gen  uint64 // the log's dropGen when written: its data survives only while it is unchanged
 	size int
 	done chan struct{}
 	err  error
@@ -122,7 +123,7 @@ func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, req *Appen
 	req.Base, req.Last = l.next, h.LastOffset()
 	l.next = h.LastOffset() + 1
 	seg.next = l.next
-	req.end = l.next
+	req.end, req.gen = l.next, l.dropGen
 	// Keep allocation ahead of the writer, off this path.
 	if !a.preparing && a.allocated < int64(len(a.buf)) && a.allocated-seg.size < l.cfg.PreallocateBytes/2 {
 		select {
@@ -307,15 +308,16 @@ func (l *Log) failLocked(err error) error {
 }
 
 // sync makes everything appended so far durable and returns the high
-// watermark. Called by the committer.
-func (l *Log) sync() (int64, error) {
+// watermark and the drop generation it holds for. Called by the committer.
+func (l *Log) sync() (int64, uint64, error) {
 	l.mu.RLock()
+	gen0 := l.dropGen
 	if l.closed || l.failed != nil {
 		defer l.mu.RUnlock()
 		if l.failed != nil {
-			return l.durable, fmt.Errorf("%w: %v", ErrLogFailed, l.failed)
+			return l.durable, gen0, fmt.Errorf("%w: %v", ErrLogFailed, l.failed)
 		}
-		return l.durable, ErrClosed
+		return l.durable, gen0, ErrClosed
 	}
 	seg := l.active()
 	a := seg.active
@@ -323,7 +325,7 @@ func (l *Log) sync() (int64, error) {
 	durable, dirs := l.durable, l.dirsUnsynced
 	l.mu.RUnlock()
 	if target == durable {
-		return target, nil
+		return target, gen, nil
 	}
 
 	// Syncs of one log may overlap (the committer keeps two rounds in
@@ -345,21 +347,21 @@ func (l *Log) sync() (int64, error) {
 	switch {
 	case seg.active != a || l.closed:
 		// Rolled or closed meanwhile: either synced the whole segment.
-		return l.durable, nil
+		return l.durable, gen, nil
 	case l.dropGen != gen:
 		// An overlapping sync failed and its data was dropped: what this
 		// one covered may be gone.
-		return l.durable, fmt.Errorf("%w: an overlapping sync failed", ErrSyncFailed)
+		return l.durable, gen, fmt.Errorf("%w: an overlapping sync failed", ErrSyncFailed)
 	case err != nil:
 		l.dropUnsyncedLocked(seg, err)
-		return l.durable, fmt.Errorf("%w: %v", ErrSyncFailed, err)
+		return l.durable, gen, fmt.Errorf("%w: %v", ErrSyncFailed, err)
 	}
 	a.synced = max(a.synced, pos)
 	if len(dirs) > 0 && len(l.dirsUnsynced) == len(dirs) {
 		l.dirsUnsynced = nil
 	}
 	l.advanceDurableLocked(target)
-	return l.durable, nil
+	return l.durable, gen, nil
 }
 
 // dropUnsyncedLocked handles a failed sync: the data after the last synced

@@ -193,6 +193,7 @@ func (c *committer) take() []*Appended {
 
 type syncResult struct {
 	durable int64
+	gen     uint64
 	err     error
 }
 
@@ -210,7 +211,7 @@ func (c *committer) syncRound(round []*Appended) {
 	}
 	if len(order) == 1 {
 		r := logs[order[0]]
-		r.durable, r.err = order[0].sync()
+		r.durable, r.gen, r.err = order[0].sync()
 	} else {
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, maxParallelSyncs)
@@ -218,7 +219,7 @@ func (c *committer) syncRound(round []*Appended) {
 			r := logs[l]
 			sem <- struct{}{}
 			wg.Go(func() {
-				r.durable, r.err = l.sync()
+				r.durable, r.gen, r.err = l.sync()
 				<-sem
 			})
 		}
@@ -229,7 +230,7 @@ func (c *committer) syncRound(round []*Appended) {
 	for _, a := range round {
 		r := logs[a.log]
 		switch {
-		case a.end <= r.durable:
+		case a.end <= r.durable && a.gen == r.gen:
 			c.resolve(a, nil)
 		case r.err != nil:
 			c.resolve(a, r.err)

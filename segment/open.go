@@ -58,7 +58,10 @@ func openLog(fsys FS, dir string, cfg Config, c *committer, cache *mapCache, pre
 	l.next = l.active().next
 	l.durable = l.next
 	if fresh {
-		return l, nil // nothing recovered; the first checkpoint records it
+		// Nothing recovered: no recovery point is the same as one at the
+		// start, and the first checkpoint comes after the usual interval.
+		l.rpAt = time.Now()
+		return l, nil
 	}
 	// Record the recovered state so that a crash from here on is judged
 	// against it.

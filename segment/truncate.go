@@ -1,0 +1,164 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+)
+
+// ErrNotBatchBoundary: a truncation offset must be where a batch starts.
+var ErrNotBatchBoundary = errors.New("segment: offset is not the start of a batch")
+
+// TruncateTo removes every batch at offset and after, as a follower does
+// with a log tail that diverges from its leader's: the next append gets
+// offset. offset must be where a batch starts (or the log end), and not
+// below the log start. Appends not yet synced that it removes fail, and the
+// high watermark moves back to offset if it was beyond.
+//
+// Crash safety: the recovery point is moved back first, so that a crash
+// before the removed bytes are zeroed finds them beyond the point, where
+// open treats them as an unsynced tail (it may keep them, whole and valid,
+// as if the truncation had not happened; it never takes the zeros the
+// truncation leaves for damage). When TruncateTo returns the truncation is
+// durable.
+func (l *Log) TruncateTo(offset int64) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.closed:
+		return ErrClosed
+	case l.failed != nil:
+		return fmt.Errorf("%w: %v", ErrLogFailed, l.failed)
+	case offset < l.start:
+		return fmt.Errorf("%w: cannot truncate to %d, below the log start %d", ErrOffsetOutOfRange, offset, l.start)
+	case offset >= l.next:
+		return nil
+	}
+	for l.active().active.preparing {
+		l.prepDone.Wait()
+	}
+	i := len(l.segments) - 1
+	for l.segments[i].base > offset {
+		i--
+	}
+	seg := l.segments[i]
+	pos, err := l.batchStart(seg, offset)
+	if err != nil {
+		return err
+	}
+	// Syncs in flight no longer cover what they were syncing, and writes
+	// not yet resolved are gone.
+	l.dropGen++
+	if err := l.writeRecoveryPointLocked(seg.base, pos); err != nil {
+		return l.failLocked(err)
+	}
+	if seg.active == nil {
+		err = l.reactivateLocked(i, pos)
+	} else {
+		err = l.cutActiveLocked(seg, pos)
+	}
+	if err != nil {
+		return l.failLocked(fmt.Errorf("segment: truncate to %d: %w", offset, err))
+	}
+	l.next = offset
+	l.durable = min(l.durable, offset)
+	l.log.Info("truncated", "offset", offset, "file", filepath.Base(seg.path), "position", pos)
+	return nil
+}
+
+// batchStart returns the position in seg of the batch that starts at
+// offset, or the segment's size if offset is its end.
+func (l *Log) batchStart(seg *segment, offset int64) (int64, error) {
+	if offset == seg.next {
+		return seg.size, nil
+	}
+	var data []byte
+	var idx *indexes
+	if a := seg.active; a != nil {
+		data, idx = a.buf[:seg.size], &a.idx
+	} else {
+		d, _, x, err := l.cache.acquire(seg, seg.size, seg.next, l.cfg.IndexIntervalBytes)
+		if err != nil {
+			return 0, err
+		}
+		defer l.cache.release(seg)
+		data, idx = d, x
+	}
+	pos, ok := findBatch(data, idx, seg.base, offset)
+	if !ok {
+		return 0, fmt.Errorf("%w: no batch holds offset %d", ErrNotBatchBoundary, offset)
+	}
+	if h, err := ParseHeader(data[pos:]); err != nil || h.BaseOffset != offset {
+		return 0, fmt.Errorf("%w: offset %d is inside the batch at position %d", ErrNotBatchBoundary, offset, pos)
+	}
+	return int64(pos), nil
+}
+
+// cutActiveLocked zeroes the active segment from pos, syncs, and rebuilds
+// its in-memory indexes from what remains.
+func (l *Log) cutActiveLocked(seg *segment, pos int64) error {
+	a := seg.active
+	if a.mmapWrites {
+		clear(a.buf[pos:seg.size])
+		a.m.Dirty(int(pos), int(seg.size-pos))
+	} else if err := writeZeros(a.f, pos, seg.size); err != nil {
+		return err
+	}
+	if err := a.f.Sync(); err != nil {
+		return err
+	}
+	a.idx = newIndexes()
+	stop := scanBatchesParallel(a.buf[:pos], 0, seg.base, func(p int, h *BatchHeader) {
+		a.idx.add(seg.base, p, h, l.cfg.IndexIntervalBytes)
+	})
+	seg.size, seg.next, seg.maxTs = pos, stop.Next, a.idx.maxTs
+	a.synced = min(a.synced, pos)
+	return nil
+}
+
+// reactivateLocked makes sealed segment i the active one again, cut at
+// pos: the segments after it go (files removed, directory synced), its file
+// is cut to pos and its index files removed (they describe the old
+// length), and it is reopened for appends.
+func (l *Log) reactivateLocked(i int, pos int64) error {
+	seg := l.segments[i]
+	old := l.active()
+	a := old.active
+	a.m.Unmap()
+	a.f.Close()
+	old.active = nil
+	for _, s := range l.segments[i+1:] {
+		l.cache.forget(s)
+		for _, p := range []string{s.logPath(), s.indexPath(), s.timeIndexPath()} {
+			if err := l.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	l.cache.forget(seg)
+	for _, p := range []string{seg.indexPath(), seg.timeIndexPath()} {
+		if err := l.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	// A fresh segment value: the sealed one's view is being forgotten.
+	l.segments = append(l.segments[:i], newSegment(l.dir, seg.base))
+	f, err := l.fs.OpenFile(seg.path, osRDWRCreate, 0o644)
+	if err == nil {
+		err = f.Truncate(pos)
+		if err == nil {
+			err = f.Sync()
+		}
+		f.Close()
+	}
+	if err == nil {
+		err = l.fs.SyncDir(l.dir)
+	}
+	if err != nil {
+		return err
+	}
+	return l.openActive(recoveryPoint{base: seg.base, pos: pos}, true)
+}
