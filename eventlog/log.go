@@ -53,6 +53,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for record timestamps; nil means time.Now.
 	Now func() time.Time
+	// Replicated makes this one copy of a cluster's metadata log: the
+	// readers' state takes events when Commit says so, not when they are
+	// durable here (see AppendShipped, Commit, TruncateTo).
+	Replicated bool
 }
 
 // ErrFailed: a write of the metadata log failed; the Log refuses appends
@@ -82,6 +86,11 @@ type Log struct {
 	// smu guards state: the durable events applied, what readers see.
 	smu   sync.RWMutex
 	state *State
+
+	// epochs are where each epoch's batches start (under wmu).
+	epochs []epochStart
+	// cmu serialises Commit and TruncateTo. Lock order: cmu, wmu, smu.
+	cmu sync.Mutex
 
 	snapMu       sync.Mutex // one snapshot at a time
 	sinceSnap    int64      // bytes appended since the last snapshot (under wmu)
@@ -135,11 +144,22 @@ func Open(st *segment.Store, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("eventlog: the log starts at offset %d but the newest usable snapshot covers only up to %d: metadata is missing", seg.StartOffset(), state.Offset)
 	}
 	snapOffset := state.Offset
-	events, err := replay(seg, state, state.Offset)
+	spec := state
+	if opts.Replicated {
+		// The durable tail is not known to be committed: only spec takes it.
+		spec = state.Clone()
+	}
+	events, err := replayRange(seg, spec, state.Offset, seg.HighWatermark())
 	if err != nil {
 		return nil, err
 	}
-	l.state, l.spec = state, state.Clone()
+	if l.epochs, err = loadEpochs(seg, seg.StartOffset()); err != nil {
+		return nil, err
+	}
+	l.state, l.spec = state, spec
+	if !opts.Replicated {
+		l.spec = state.Clone()
+	}
 	snapName := "none"
 	if snapFile != "" {
 		snapName = filepath.Base(snapFile)
@@ -160,12 +180,12 @@ func (l *Log) Close() {
 	}
 }
 
-// replay applies the durable batches of seg from offset to s, each batch
-// all or nothing, and returns how many events it applied.
-func replay(seg *segment.Log, s *State, offset int64) (int, error) {
+// replayRange applies the durable batches of seg in [offset, to) to s, each
+// batch all or nothing, and returns how many events it applied.
+func replayRange(seg *segment.Log, s *State, offset, to int64) (int, error) {
 	n := 0
 	buf := make([]byte, 0, 1<<20)
-	for off := offset; off < seg.HighWatermark(); {
+	for off := offset; off < to; {
 		b, err := seg.Read(off, 1<<20, buf[:0])
 		if err != nil {
 			return n, fmt.Errorf("eventlog: replay at offset %d: %w", off, err)
@@ -182,6 +202,12 @@ func replay(seg *segment.Log, s *State, offset int64) (int, error) {
 			}
 			if h.BaseOffset < off {
 				return n, fmt.Errorf("eventlog: offset %d falls inside the batch %d..%d", off, h.BaseOffset, h.LastOffset())
+			}
+			if h.BaseOffset >= to {
+				return n, nil
+			}
+			if h.LastOffset() >= to {
+				return n, fmt.Errorf("eventlog: offset %d falls inside the batch %d..%d", to, h.BaseOffset, h.LastOffset())
 			}
 			events, _, err := decodeBatch(batch)
 			if err != nil {
@@ -279,16 +305,20 @@ func (l *Log) flush() {
 		}
 		l.spec.Offset = h.Last + 1
 		l.sinceSnap += int64(len(batch))
+		l.noteEpochLocked(l.epoch, h.Base)
 		l.wmu.Unlock()
 
 		err = h.Wait()
-		l.smu.Lock()
-		if err == nil {
-			if err = Apply(l.state, events...); err == nil {
-				l.state.Offset = h.Last + 1
+		if !l.opts.Replicated {
+			// One node: durable is committed.
+			l.smu.Lock()
+			if err == nil {
+				if err = Apply(l.state, events...); err == nil {
+					l.state.Offset = h.Last + 1
+				}
 			}
+			l.smu.Unlock()
 		}
-		l.smu.Unlock()
 		l.wmu.Lock()
 		if err != nil {
 			l.failLocked(fmt.Errorf("%w: batch at offset %d: %v", ErrFailed, h.Base, err))

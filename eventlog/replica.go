@@ -1,0 +1,220 @@
+package eventlog
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/chronik-stream/chronik/segment"
+)
+
+// A replicated Log (Options.Replicated) is one copy of a cluster's
+// metadata log. Events become durable here when appended (by the
+// controller) or shipped (to a follower), but the readers' state (View)
+// takes them only when Commit says a majority holds them. At open the
+// state is the newest snapshot (snapshots hold committed state only); the
+// durable tail after it waits for the first Commit. spec, which validates
+// the controller's appends, is the state plus that tail.
+
+// Errors of AppendShipped.
+var (
+	// ErrNotContiguous: a shipped batch does not start at this log's end,
+	// or the batch before it is of another epoch than the controller's: the
+	// logs diverge, or this one has a gap.
+	ErrNotContiguous = errors.New("eventlog: shipped batch does not continue this log")
+	// ErrCommitted: a truncation would remove committed events.
+	ErrCommitted = errors.New("eventlog: cannot remove committed events")
+)
+
+// epochStart is where an epoch's batches begin in the log.
+type epochStart struct {
+	epoch int32
+	start int64
+}
+
+// End returns the log end (the offset the next batch gets) and the epoch
+// of the last batch (-1 for an empty log).
+func (l *Log) End() (int64, int32) {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	return l.seg.EndOffset(), l.lastEpochLocked()
+}
+
+func (l *Log) lastEpochLocked() int32 {
+	if len(l.epochs) == 0 {
+		return -1
+	}
+	return l.epochs[len(l.epochs)-1].epoch
+}
+
+// epochBeforeLocked is the epoch of the batch that ends at offset-1.
+func (l *Log) epochBeforeLocked(offset int64) int32 {
+	e := int32(-1)
+	for _, x := range l.epochs {
+		if x.start >= offset {
+			break
+		}
+		e = x.epoch
+	}
+	return e
+}
+
+// EpochEnd answers a follower whose last batch is of epoch: where that
+// epoch ends in this log (the start of the next higher epoch, or the log
+// end); the follower keeps what is before it (Kafka's
+// OffsetsForLeaderEpoch). An epoch this log never had ends where the first
+// higher one starts.
+func (l *Log) EpochEnd(epoch int32) int64 {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	for _, x := range l.epochs {
+		if x.epoch > epoch {
+			return x.start
+		}
+	}
+	return l.seg.EndOffset()
+}
+
+// noteEpochLocked records the epoch of a batch written at base.
+func (l *Log) noteEpochLocked(epoch int32, base int64) {
+	if epoch != l.lastEpochLocked() {
+		l.epochs = append(l.epochs, epochStart{epoch, base})
+	}
+}
+
+// AppendShipped writes a batch the controller shipped, as it is (offsets,
+// epoch and bytes): it must start at this log's end, and prevEpoch (the
+// epoch of the controller's batch before it) must be the epoch of this
+// log's last batch. Its events must apply after everything before them.
+// Wait on the result before acknowledging; Commit applies the events.
+func (l *Log) AppendShipped(batch []byte, prevEpoch int32) (*segment.Appended, error) {
+	h, err := segment.ValidateBatch(batch, 0)
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: shipped batch: %w", err)
+	}
+	events, _, err := decodeBatch(batch)
+	if err != nil {
+		return nil, err
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	switch {
+	case l.failed != nil:
+		return nil, l.failed
+	case !l.opts.Replicated:
+		return nil, errors.New("eventlog: only a replicated log takes shipped batches")
+	case l.flushing || len(l.queue) > 0:
+		return nil, errors.New("eventlog: this log is appending as a controller")
+	}
+	end, last := l.seg.EndOffset(), l.lastEpochLocked()
+	if h.BaseOffset != end || prevEpoch != last {
+		return nil, fmt.Errorf("%w: batch at %d after epoch %d, this log ends at %d after epoch %d", ErrNotContiguous, h.BaseOffset, prevEpoch, end, last)
+	}
+	undo := tx{s: l.spec}
+	for _, e := range events {
+		if err := undo.apply(e); err != nil {
+			undo.rollback()
+			return nil, fmt.Errorf("eventlog: shipped batch at %d does not apply: %w", h.BaseOffset, err)
+		}
+	}
+	a, err := l.seg.Append(batch, h.PartitionLeaderEpoch, -1)
+	if err != nil {
+		undo.rollback()
+		return nil, fmt.Errorf("eventlog: append shipped batch: %w", err)
+	}
+	l.spec.Offset = a.Last + 1
+	l.sinceSnap += int64(len(batch))
+	l.noteEpochLocked(h.PartitionLeaderEpoch, a.Base)
+	return a, nil
+}
+
+// Committed is the commit point: the offset after the last event the
+// readers' state holds.
+func (l *Log) Committed() int64 {
+	l.smu.RLock()
+	defer l.smu.RUnlock()
+	return l.state.Offset
+}
+
+// Commit applies the durable events before offset (a batch boundary) to
+// the readers' state. Offsets at or below the commit point are no-ops;
+// offsets beyond what is durable here are cut to it.
+func (l *Log) Commit(offset int64) error {
+	l.cmu.Lock()
+	defer l.cmu.Unlock()
+	offset = min(offset, l.seg.HighWatermark())
+	l.smu.RLock()
+	from := l.state.Offset
+	l.smu.RUnlock()
+	if offset <= from {
+		return nil
+	}
+	next := l.state.Clone()
+	if _, err := replayRange(l.seg, next, from, offset); err != nil {
+		return err
+	}
+	l.smu.Lock()
+	l.state = next
+	l.smu.Unlock()
+	l.wmu.Lock()
+	l.maybeSnapshotLocked()
+	l.wmu.Unlock()
+	return nil
+}
+
+// TruncateTo removes the uncommitted events from offset on (a batch
+// boundary): a follower's tail that diverges from the new controller's.
+func (l *Log) TruncateTo(offset int64) error {
+	l.cmu.Lock()
+	defer l.cmu.Unlock()
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.flushing || len(l.queue) > 0 {
+		return errors.New("eventlog: cannot truncate while appending as a controller")
+	}
+	if committed := l.Committed(); offset < committed {
+		return fmt.Errorf("%w: truncating to %d would remove events up to the commit point %d", ErrCommitted, offset, committed)
+	}
+	if offset >= l.seg.EndOffset() {
+		return nil
+	}
+	if err := l.seg.TruncateTo(offset); err != nil {
+		return err
+	}
+	for len(l.epochs) > 0 && l.epochs[len(l.epochs)-1].start >= offset {
+		l.epochs = l.epochs[:len(l.epochs)-1]
+	}
+	// spec: the committed state plus what is left of the tail.
+	l.smu.RLock()
+	spec := l.state.Clone()
+	l.smu.RUnlock()
+	if _, err := replayRange(l.seg, spec, spec.Offset, offset); err != nil {
+		l.failLocked(fmt.Errorf("%w: after truncating to %d: %v", ErrFailed, offset, err))
+		return l.failed
+	}
+	l.spec = spec
+	return nil
+}
+
+// loadEpochs reads the epoch of every batch from offset on.
+func loadEpochs(seg *segment.Log, from int64) ([]epochStart, error) {
+	var out []epochStart
+	buf := make([]byte, 0, 1<<20)
+	for off := from; off < seg.HighWatermark(); {
+		b, err := seg.Read(off, 1<<20, buf[:0])
+		if err != nil {
+			return nil, fmt.Errorf("eventlog: read epochs at %d: %w", off, err)
+		}
+		for len(b) > 0 {
+			h, err := segment.ParseHeader(b)
+			if err != nil {
+				return nil, err
+			}
+			if len(out) == 0 || out[len(out)-1].epoch != h.PartitionLeaderEpoch {
+				out = append(out, epochStart{h.PartitionLeaderEpoch, h.BaseOffset})
+			}
+			off = h.LastOffset() + 1
+			b = b[h.Size():]
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,182 @@
+package eventlog
+
+import (
+	"errors"
+	"sort"
+	"testing"
+
+	"github.com/chronik-stream/chronik/segment"
+)
+
+// shipped is a batch as the controller ships it: its bytes and the epoch
+// of the batch before it.
+type shipped struct {
+	batch     []byte
+	prevEpoch int32
+}
+
+// batchesFrom reads the controller's batches from offset on.
+func batchesFrom(t *testing.T, l *Log, from int64) []shipped {
+	t.Helper()
+	var out []shipped
+	prev := int32(-1)
+	l.wmu.Lock()
+	prev = l.epochBeforeLocked(from)
+	l.wmu.Unlock()
+	for off := from; off < l.Segment().HighWatermark(); {
+		b, err := l.Segment().Read(off, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := segment.ParseHeader(b)
+		out = append(out, shipped{b[:h.Size()], prev})
+		prev = h.PartitionLeaderEpoch
+		off = h.LastOffset() + 1
+	}
+	return out
+}
+
+func ship(t *testing.T, to *Log, bs []shipped) {
+	t.Helper()
+	for _, s := range bs {
+		a, err := to.AppendShipped(s.batch, s.prevEpoch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func topicNames(l *Log) []string {
+	var out []string
+	l.View(func(s *State) {
+		for name := range s.Topics {
+			out = append(out, name)
+		}
+	})
+	sort.Strings(out)
+	return out
+}
+
+func TestShippedBatchesApplyOnCommit(t *testing.T) {
+	ctrl := newLogEnv(t, Options{Replicated: true, Epoch: 1})
+	fol := newLogEnv(t, Options{Replicated: true})
+	ctrl.append(reg(1, inc1)) // offset 0
+	ctrl.append(createTopic("a", 1)...)
+	ctrl.append(createTopic("b", 2)...)
+	if got := topicNames(ctrl.log); len(got) != 0 {
+		t.Fatalf("the controller's readers see %v before any commit", got)
+	}
+	bs := batchesFrom(t, ctrl.log, 0)
+	ship(t, fol.log, bs)
+	if end, epoch := fol.log.End(); end != 6 || epoch != 1 {
+		t.Fatalf("follower end %d epoch %d, want 6 and 1", end, epoch)
+	}
+	if got := topicNames(fol.log); len(got) != 0 {
+		t.Fatalf("the follower's readers see %v before the commit", got)
+	}
+	// The first two batches are committed, then all.
+	if err := fol.log.Commit(3); err != nil {
+		t.Fatal(err)
+	}
+	if got := topicNames(fol.log); len(got) != 1 || got[0] != "a" {
+		t.Fatalf("after committing the first batch: %v", got)
+	}
+	for _, l := range []*Log{ctrl.log, fol.log} {
+		if err := l.Commit(6); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ctrl.snapshotBytes() != fol.snapshotBytes() {
+		t.Fatal("controller and follower states differ after the same commits")
+	}
+}
+
+func TestShippedBatchMustContinueTheLog(t *testing.T) {
+	ctrl := newLogEnv(t, Options{Replicated: true, Epoch: 3})
+	fol := newLogEnv(t, Options{Replicated: true})
+	ctrl.append(reg(1, inc1))
+	ctrl.append(createTopic("b", 1)...)
+	bs := batchesFrom(t, ctrl.log, 0)
+	if _, err := fol.log.AppendShipped(bs[1].batch, bs[1].prevEpoch); !errors.Is(err, ErrNotContiguous) {
+		t.Fatalf("a batch after a gap: %v", err)
+	}
+	if _, err := fol.log.AppendShipped(bs[0].batch, 2); !errors.Is(err, ErrNotContiguous) {
+		t.Fatalf("a batch after another epoch: %v", err)
+	}
+	ship(t, fol.log, bs)
+	if _, err := fol.log.AppendShipped(bs[1].batch, bs[1].prevEpoch); !errors.Is(err, ErrNotContiguous) {
+		t.Fatalf("a batch shipped twice: %v", err)
+	}
+	single := newLogEnv(t, Options{})
+	if _, err := single.log.AppendShipped(bs[0].batch, -1); err == nil {
+		t.Fatal("a log that is not replicated took a shipped batch")
+	}
+}
+
+// TestDivergingTailIsTruncated: a follower holds a batch of epoch 1 the
+// old controller never got committed; the new controller (epoch 2) does not
+// have it. The follower asks where epoch 1 ends on the new controller,
+// truncates there, and takes the new controller's batches.
+func TestDivergingTailIsTruncated(t *testing.T) {
+	old := newLogEnv(t, Options{Replicated: true, Epoch: 1})
+	fol := newLogEnv(t, Options{Replicated: true})
+	next := newLogEnv(t, Options{Replicated: true})
+	old.append(reg(1, inc1))
+	old.append(createTopic("committed", 1)...)
+	common := batchesFrom(t, old.log, 0)
+	ship(t, fol.log, common)
+	ship(t, next.log, common)
+	for _, l := range []*Log{fol.log, next.log} {
+		if err := l.Commit(3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.append(createTopic("lost", 1)...) // reaches the follower only
+	ship(t, fol.log, batchesFrom(t, old.log, 3))
+
+	next.log.SetEpoch(2)
+	if _, err := next.log.Append(createTopic("kept", 3)...); err != nil {
+		t.Fatal(err)
+	}
+	_, lastEpoch := fol.log.End()
+	cut := next.log.EpochEnd(lastEpoch)
+	if cut != 3 {
+		t.Fatalf("epoch 1 ends at %d on the new controller, want 3", cut)
+	}
+	if err := fol.log.TruncateTo(1); !errors.Is(err, ErrCommitted) {
+		t.Fatalf("truncating committed events: %v", err)
+	}
+	if err := fol.log.TruncateTo(cut); err != nil {
+		t.Fatal(err)
+	}
+	ship(t, fol.log, batchesFrom(t, next.log, cut))
+	for _, l := range []*Log{fol.log, next.log} {
+		if err := l.Commit(7); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := topicNames(fol.log); len(got) != 2 || got[0] != "committed" || got[1] != "kept" {
+		t.Fatalf("follower topics %v, want [committed kept]", got)
+	}
+	if fol.snapshotBytes() != next.snapshotBytes() {
+		t.Fatal("follower and new controller differ")
+	}
+	// The follower restarts: its tail is durable, its readers wait for a
+	// commit, then see the same state.
+	fol.reopen()
+	if end, epoch := fol.log.End(); end != 7 || epoch != 2 {
+		t.Fatalf("after reopening: end %d epoch %d", end, epoch)
+	}
+	if got := topicNames(fol.log); len(got) != 0 {
+		t.Fatalf("after reopening, before a commit, readers see %v", got)
+	}
+	if err := fol.log.Commit(7); err != nil {
+		t.Fatal(err)
+	}
+	if fol.snapshotBytes() != next.snapshotBytes() {
+		t.Fatal("follower differs after reopening and committing")
+	}
+}
