@@ -46,6 +46,14 @@ func (l *Log) lastEpochLocked() int32 {
 	return l.epochs[len(l.epochs)-1].epoch
 }
 
+// EpochBefore is the epoch of the batch that ends at offset-1 (-1 if none):
+// what a batch shipped from offset must follow.
+func (l *Log) EpochBefore(offset int64) int32 {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	return l.epochBeforeLocked(offset)
+}
+
 // epochBeforeLocked is the epoch of the batch that ends at offset-1.
 func (l *Log) epochBeforeLocked(offset int64) int32 {
 	e := int32(-1)
@@ -72,6 +80,42 @@ func (l *Log) EpochEnd(epoch int32) int64 {
 		}
 	}
 	return l.seg.EndOffset()
+}
+
+// EpochFor answers a follower whose last batch is of epoch e: the largest
+// epoch of this log not above e, and where it ends here. The follower keeps
+// what it has before both that end and its own first batch of a later
+// epoch (see CutFor). ok is false when this log has no such epoch (the
+// follower keeps nothing it has after this log's start).
+func (l *Log) EpochFor(e int32) (epoch int32, end int64, ok bool) {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	for i := len(l.epochs) - 1; i >= 0; i-- {
+		if x := l.epochs[i]; x.epoch <= e {
+			end := l.seg.EndOffset()
+			if i+1 < len(l.epochs) {
+				end = l.epochs[i+1].start
+			}
+			return x.epoch, end, true
+		}
+	}
+	return -1, l.seg.StartOffset(), false
+}
+
+// CutFor is where a follower truncates when the controller answered
+// EpochFor with (epoch, end): before the controller's end of that epoch and
+// before its own first batch of a later epoch.
+func (l *Log) CutFor(epoch int32, end int64) int64 {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	cut := min(end, l.seg.EndOffset())
+	for _, x := range l.epochs {
+		if x.epoch > epoch {
+			cut = min(cut, x.start)
+			break
+		}
+	}
+	return cut
 }
 
 // noteEpochLocked records the epoch of a batch written at base.

@@ -1,0 +1,252 @@
+package cluster
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/segment"
+)
+
+// Controller ships the metadata log to the followers and commits what a
+// majority of the voters holds. Create one per term won; Stop it when the
+// term ends.
+type Controller struct {
+	log   *eventlog.Log
+	id    int32
+	epoch int32
+	peers map[int32]string // follower id → replication address
+	lg    *slog.Logger
+
+	mu     sync.Mutex
+	match  map[int32]int64 // follower → log end it acknowledged
+	commit int64
+	waitc  chan struct{} // closed and replaced when commit advances
+
+	quit chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Heartbeat is how often an idle follower hears the commit point.
+const Heartbeat = 50 * time.Millisecond
+
+// NewController starts shipping log, whose batches this controller stamps
+// with epoch, to peers. voters counts every voter, this node included.
+func NewController(log *eventlog.Log, id, epoch int32, peers map[int32]string, lg *slog.Logger) *Controller {
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	c := &Controller{log: log, id: id, epoch: epoch, peers: peers, lg: lg, match: map[int32]int64{},
+		commit: log.Committed(), waitc: make(chan struct{}), quit: make(chan struct{})}
+	for pid, addr := range peers {
+		c.wg.Go(func() { c.ship(pid, addr) })
+	}
+	c.wg.Go(c.commitOwn)
+	return c
+}
+
+// Stop ends the shipping and waits for it.
+func (c *Controller) Stop() {
+	close(c.quit)
+	c.wg.Wait()
+}
+
+// Committed is the commit point.
+func (c *Controller) Committed() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.commit
+}
+
+// WaitCommitted waits until offset is committed (the answer to a client
+// with quorum acks), or timeout.
+func (c *Controller) WaitCommitted(offset int64, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	for {
+		c.mu.Lock()
+		done, wait := c.commit >= offset, c.waitc
+		c.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-wait:
+		case <-deadline:
+			return fmt.Errorf("cluster: offset %d not committed by a majority within %v", offset, timeout)
+		case <-c.quit:
+			return errors.New("cluster: no longer the controller")
+		}
+	}
+}
+
+// commitOwn advances the commit point as this node's own log becomes
+// durable (a single voter commits alone).
+func (c *Controller) commitOwn() {
+	for {
+		wait := c.log.Segment().Wait()
+		c.advance()
+		select {
+		case <-wait:
+		case <-c.quit:
+			return
+		}
+	}
+}
+
+// advance recomputes the commit point: the highest log end a majority of
+// the voters holds, if the batch before it is of this controller's epoch.
+func (c *Controller) advance() {
+	own := c.log.Segment().HighWatermark()
+	c.mu.Lock()
+	ends := []int64{own}
+	for id := range c.peers {
+		ends = append(ends, c.match[id])
+	}
+	slices.Sort(ends)
+	quorum := len(ends)/2 + 1
+	candidate := ends[len(ends)-quorum]
+	if candidate <= c.commit || c.log.EpochBefore(candidate) != c.epoch {
+		c.mu.Unlock()
+		return
+	}
+	c.commit = candidate
+	close(c.waitc)
+	c.waitc = make(chan struct{})
+	c.mu.Unlock()
+	if err := c.log.Commit(candidate); err != nil {
+		c.lg.Error("cannot apply committed metadata", "offset", candidate, "error", err)
+	}
+}
+
+func (c *Controller) stopped() bool {
+	select {
+	case <-c.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// ship keeps one follower up to date, reconnecting as needed.
+func (c *Controller) ship(id int32, addr string) {
+	for !c.stopped() {
+		err := c.session(id, addr)
+		if c.stopped() {
+			return
+		}
+		c.lg.Debug("metadata shipping: session ended", "follower", id, "error", err)
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-c.quit:
+			return
+		}
+	}
+}
+
+func (c *Controller) session(id int32, addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	go func() { <-c.quit; conn.Close() }()
+	r, w := bufio.NewReaderSize(conn, 64<<10), bufio.NewWriterSize(conn, 64<<10)
+	if err := w.WriteByte(StreamMetadata); err != nil {
+		return err
+	}
+	if err := writeFrame(w, kindHello, c.epoch, c.id); err != nil {
+		return err
+	}
+	end, err := c.reconcile(r, w)
+	if err != nil {
+		return err
+	}
+	if end < c.log.Segment().StartOffset() {
+		return fmt.Errorf("follower %d ends at %d, before this log's start %d: it needs a snapshot", id, end, c.log.Segment().StartOffset())
+	}
+	buf := make([]byte, 0, 1<<20)
+	for {
+		seg := c.log.Segment()
+		wait := seg.Wait()
+		if end < seg.HighWatermark() {
+			b, err := seg.Read(end, 1<<20, buf[:0])
+			if err != nil {
+				return err
+			}
+			h, err := segment.ParseHeader(b)
+			if err != nil {
+				return err
+			}
+			batch := b[:h.Size()]
+			if err := writeFrame(w, kindBatch, c.log.EpochBefore(end), c.Committed(), batch); err != nil {
+				return err
+			}
+			if end, err = c.readState(r, kindAck); err != nil {
+				return err
+			}
+			c.mu.Lock()
+			c.match[id] = end
+			c.mu.Unlock()
+			c.advance()
+			continue
+		}
+		select {
+		case <-wait:
+		case <-time.After(Heartbeat):
+			if err := writeFrame(w, kindCommit, c.Committed()); err != nil {
+				return err
+			}
+		case <-c.quit:
+			return nil
+		}
+	}
+}
+
+// readState reads a follower's log end (and last epoch) or its refusal.
+func (c *Controller) readState(r *bufio.Reader, want byte) (int64, error) {
+	end, _, err := c.readStateEpoch(r, want)
+	return end, err
+}
+
+// readStateEpoch reads a follower's log end and the epoch of its last
+// batch, or its refusal.
+func (c *Controller) readStateEpoch(r *bufio.Reader, want byte) (int64, int32, error) {
+	fr, err := readFrame(r)
+	if err != nil {
+		return 0, 0, err
+	}
+	if fr.kind == kindError {
+		return 0, 0, fmt.Errorf("follower refused: %s", fr.rest())
+	}
+	if fr.kind != want {
+		return 0, 0, fmt.Errorf("%w: kind %d, want %d", errBadFrame, fr.kind, want)
+	}
+	end, last := fr.i64(), fr.i32()
+	return end, last, fr.done()
+}
+
+// reconcile reads the follower's state and makes it cut any tail this log
+// does not have; it returns the follower's log end, from where shipping
+// continues. Batches of one epoch come from the one controller of that
+// epoch, so a follower whose last batch's epoch ends here at or after its
+// end holds a prefix of this log.
+func (c *Controller) reconcile(r *bufio.Reader, w *bufio.Writer) (int64, error) {
+	end, last, err := c.readStateEpoch(r, kindState)
+	for err == nil && end > 0 {
+		e, eEnd, ok := c.log.EpochFor(last)
+		if ok && e == last && eEnd >= end {
+			break
+		}
+		if err = writeFrame(w, kindEpoch, e, eEnd); err != nil {
+			break
+		}
+		end, last, err = c.readStateEpoch(r, kindState)
+	}
+	return end, err
+}

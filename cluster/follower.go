@@ -1,0 +1,136 @@
+package cluster
+
+import (
+	"bufio"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/chronik-stream/chronik/eventlog"
+)
+
+// Follower takes the metadata log a controller ships: serve it the
+// connections of stream StreamMetadata.
+type Follower struct {
+	log *eventlog.Log
+	lg  *slog.Logger
+
+	mu       sync.Mutex
+	maxEpoch int32    // highest controller epoch seen: lower ones are refused
+	current  net.Conn // the controller's connection being served
+}
+
+// NewFollower serves log, which must be replicated (eventlog.Options).
+func NewFollower(log *eventlog.Log, lg *slog.Logger) *Follower {
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	return &Follower{log: log, lg: lg, maxEpoch: -1}
+}
+
+// Serve runs one controller's shipping session on c (after its stream
+// type byte) until it ends. A controller of a newer epoch takes over from
+// an older one; one of an older epoch is refused.
+func (f *Follower) Serve(c net.Conn) {
+	defer c.Close()
+	r, w := bufio.NewReaderSize(c, 64<<10), bufio.NewWriter(c)
+	fail := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		f.lg.Warn("metadata shipping: refusing", "remote", c.RemoteAddr(), "reason", msg)
+		writeFrame(w, kindError, msg)
+	}
+	fr, err := readFrame(r)
+	if err != nil || fr.kind != kindHello {
+		return
+	}
+	epoch, from := fr.i32(), fr.i32()
+	if fr.done() != nil {
+		return
+	}
+	f.mu.Lock()
+	if epoch < f.maxEpoch {
+		f.mu.Unlock()
+		fail("controller %d's epoch %d is older than epoch %d", from, epoch, f.maxEpoch)
+		return
+	}
+	f.maxEpoch = epoch
+	if f.current != nil {
+		f.current.Close() // an older session of this or an earlier controller
+	}
+	f.current = c
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		if f.current == c {
+			f.current = nil
+		}
+		f.mu.Unlock()
+	}()
+
+	state := func(kind byte) error {
+		end, last := f.log.End()
+		return writeFrame(w, kind, end, last)
+	}
+	if state(kindState) != nil {
+		return
+	}
+	for {
+		fr, err := readFrame(r)
+		if err != nil {
+			return
+		}
+		switch fr.kind {
+		case kindEpoch:
+			e, end := fr.i32(), fr.i64()
+			if fr.done() != nil {
+				return
+			}
+			cut := f.log.CutFor(e, end)
+			if err := f.log.TruncateTo(cut); err != nil {
+				fail("cannot truncate to %d: %v", cut, err)
+				return
+			}
+			if state(kindState) != nil {
+				return
+			}
+		case kindBatch:
+			prev, commit := fr.i32(), fr.i64()
+			batch := fr.rest()
+			if fr.done() != nil {
+				return
+			}
+			a, err := f.log.AppendShipped(batch, prev)
+			if err == nil {
+				err = a.Wait()
+			}
+			if err != nil {
+				fail("%v", err)
+				return
+			}
+			if err := f.commit(commit); err != nil {
+				return
+			}
+			if state(kindAck) != nil {
+				return
+			}
+		case kindCommit:
+			commit := fr.i64()
+			if fr.done() != nil || f.commit(commit) != nil {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// commit applies the controller's commit point, up to what is durable here.
+func (f *Follower) commit(offset int64) error {
+	end, _ := f.log.End()
+	if err := f.log.Commit(min(offset, end)); err != nil {
+		f.lg.Error("metadata shipping: cannot apply committed events", "offset", offset, "error", err)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,243 @@
+package cluster
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"strings"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/segment"
+)
+
+// node is one member's metadata log and its follower endpoint.
+type node struct {
+	id    int32
+	log   *eventlog.Log
+	store *segment.Store
+	addr  string
+	ln    net.Listener
+	f     *Follower
+}
+
+func startNode(t *testing.T, id int32, dir string) *node {
+	t.Helper()
+	st, err := segment.OpenStore(dir, segment.StoreOptions{RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := segment.DefaultConfig()
+	cfg.SegmentBytes, cfg.PreallocateBytes = 1<<20, 64<<10
+	l, err := eventlog.Open(st, eventlog.Options{Replicated: true, Segment: &cfg, SnapshotBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &node{id: id, log: l, store: st, addr: ln.Addr().String(), ln: ln, f: NewFollower(l, nil)}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				var kind [1]byte
+				if _, err := c.Read(kind[:]); err != nil || kind[0] != StreamMetadata {
+					c.Close()
+					return
+				}
+				n.f.Serve(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		l.Close()
+		st.Close()
+	})
+	return n
+}
+
+func peersOf(self *node, all ...*node) map[int32]string {
+	out := map[int32]string{}
+	for _, n := range all {
+		if n != self {
+			out[n.id] = n.addr
+		}
+	}
+	return out
+}
+
+func topics(l *eventlog.Log) []string {
+	var out []string
+	l.View(func(s *eventlog.State) {
+		for name := range s.Topics {
+			out = append(out, name)
+		}
+	})
+	sort.Strings(out)
+	return out
+}
+
+func state(l *eventlog.Log) string {
+	var s string
+	l.View(func(st *eventlog.State) { s = string(eventlog.EncodeSnapshot(st, 0)) })
+	return s
+}
+
+func createTopic(name string) []eventlog.Event {
+	return []eventlog.Event{
+		&eventlog.TopicCreated{Name: name, TopicID: eventlog.NewUUID(), PartitionCount: 1, ReplicationFactor: 1},
+		&eventlog.PartitionChanged{Topic: name, Partition: 0, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1},
+	}
+}
+
+func appendCommitted(t *testing.T, c *Controller, l *eventlog.Log, events ...eventlog.Event) {
+	t.Helper()
+	off, err := l.Append(events...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitCommitted(off+int64(len(events)), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func converged(t *testing.T, end int64, nodes ...*node) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		ok := true
+		for _, n := range nodes {
+			ok = ok && n.log.Committed() == end
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			for _, n := range nodes {
+				e, _ := n.log.End()
+				t.Logf("node %d: end %d committed %d", n.id, e, n.log.Committed())
+			}
+			t.Fatalf("the nodes did not all commit up to %d", end)
+		}
+	}
+	for _, n := range nodes[1:] {
+		if state(n.log) != state(nodes[0].log) {
+			t.Fatalf("node %d's state differs from node %d's: %v vs %v", n.id, nodes[0].id, topics(n.log), topics(nodes[0].log))
+		}
+	}
+}
+
+// TestShipCommitAndControllerChange: a controller ships its log to two
+// followers and commits with them; a new controller takes over while the
+// old one holds a batch nobody else got; the old one truncates it and all
+// three converge.
+func TestShipCommitAndControllerChange(t *testing.T) {
+	dir := t.TempDir()
+	n1, n2, n3 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2"), startNode(t, 3, dir+"/3")
+	n1.log.SetEpoch(1)
+	c1 := NewController(n1.log, 1, 1, peersOf(n1, n1, n2, n3), nil)
+	appendCommitted(t, c1, n1.log, &eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID(), Endpoints: []eventlog.Endpoint{{Listener: "PLAINTEXT", Host: "h", Port: 1}}})
+	for i := range 30 {
+		appendCommitted(t, c1, n1.log, createTopic(fmt.Sprint("t", i))...)
+	}
+	end, _ := n1.log.End()
+	converged(t, end, n1, n2, n3)
+	if len(topics(n2.log)) != 30 {
+		t.Fatalf("follower has %d topics", len(topics(n2.log)))
+	}
+
+	// Node 1 stops shipping and takes one more batch nobody else gets.
+	c1.Stop()
+	if _, err := n1.log.Append(createTopic("lost")...); err != nil {
+		t.Fatal(err)
+	}
+	// Node 2 becomes controller in epoch 2.
+	n2.log.SetEpoch(2)
+	c2 := NewController(n2.log, 2, 2, peersOf(n2, n1, n2, n3), nil)
+	defer c2.Stop()
+	appendCommitted(t, c2, n2.log, &eventlog.LeaderChanged{Term: 2, Leader: 2, Voters: []int32{1, 2, 3}})
+	appendCommitted(t, c2, n2.log, createTopic("kept")...)
+	end, _ = n2.log.End()
+	converged(t, end, n2, n1, n3)
+	got := topics(n1.log)
+	for _, name := range got {
+		if name == "lost" {
+			t.Fatal("the old controller kept a batch that was never committed")
+		}
+	}
+	if len(got) != 31 {
+		t.Fatalf("old controller has %d topics, want 31", len(got))
+	}
+}
+
+// TestMinorityCannotCommit: a controller that reaches no follower commits
+// nothing of its epoch.
+func TestMinorityCannotCommit(t *testing.T) {
+	dir := t.TempDir()
+	n1 := startNode(t, 1, dir+"/1")
+	n1.log.SetEpoch(1)
+	c := NewController(n1.log, 1, 1, map[int32]string{2: "127.0.0.1:1", 3: "127.0.0.1:1"}, nil)
+	defer c.Stop()
+	off, err := n1.log.Append(&eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitCommitted(off+1, 300*time.Millisecond); err == nil {
+		t.Fatal("a controller without followers committed")
+	}
+	var brokers int
+	n1.log.View(func(s *eventlog.State) { brokers = len(s.Brokers) })
+	if brokers != 0 || n1.log.Committed() != 0 {
+		t.Fatal("uncommitted metadata is visible to readers")
+	}
+}
+
+// TestStaleControllerIsRefused: once a follower has served epoch 2, a
+// controller of epoch 1 is turned away.
+func TestStaleControllerIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	n1, n2 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2")
+	n1.log.SetEpoch(2)
+	c := NewController(n1.log, 1, 2, peersOf(n1, n1, n2), nil)
+	appendCommitted(t, c, n1.log, &eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
+	c.Stop()
+	conn, err := net.Dial("tcp", n2.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	w := bufio.NewWriter(conn)
+	w.WriteByte(StreamMetadata)
+	writeFrame(w, kindHello, int32(1), int32(3))
+	fr, err := readFrame(bufio.NewReader(conn))
+	if err != nil || fr.kind != kindError || !strings.Contains(string(fr.rest()), "older than epoch 2") {
+		t.Fatalf("a stale controller got %v %v", fr, err)
+	}
+}
+
+func FuzzReadFrame(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 13, kindAck, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 1})
+	f.Add([]byte{0, 0, 0, 1, kindBatch})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr, err := readFrame(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		if len(fr.b)+1 > len(b) {
+			t.Fatalf("a frame of %d bytes from %d", len(fr.b)+1, len(b))
+		}
+		fr.i32()
+		fr.i64()
+		fr.rest()
+		fr.done()
+	})
+}
