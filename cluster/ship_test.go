@@ -5,8 +5,8 @@ import (
 	"bytes"
 	"fmt"
 	"net"
-	"strings"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
