@@ -108,10 +108,12 @@ func (f *Follower) Serve(c net.Conn) {
 				fail("%v", err)
 				return
 			}
-			if err := f.commit(commit); err != nil {
+			// Acknowledge first: the controller waits for this, not for
+			// this node's readers.
+			if state(kindAck) != nil {
 				return
 			}
-			if state(kindAck) != nil {
+			if err := f.commit(commit); err != nil {
 				return
 			}
 		case kindCommit:

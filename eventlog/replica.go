@@ -192,16 +192,51 @@ func (l *Log) Commit(offset int64) error {
 	if offset <= from {
 		return nil
 	}
-	next := l.state.Clone()
-	if _, err := replayRange(l.seg, next, from, offset); err != nil {
+	if err := l.commitRange(from, offset); err != nil {
 		return err
 	}
-	l.smu.Lock()
-	l.state = next
-	l.smu.Unlock()
 	l.wmu.Lock()
 	l.maybeSnapshotLocked()
 	l.wmu.Unlock()
+	return nil
+}
+
+// commitRange applies the batches in [from, to) to the readers' state in
+// place, each batch all or nothing (Apply), so that a commit costs what it
+// applies, not a copy of the state.
+func (l *Log) commitRange(from, to int64) error {
+	buf := make([]byte, 0, 64<<10)
+	for off := from; off < to; {
+		b, err := l.seg.Read(off, 1<<20, buf[:0])
+		if err != nil {
+			return fmt.Errorf("eventlog: commit at offset %d: %w", off, err)
+		}
+		for len(b) > 0 && off < to {
+			h, err := segment.ParseHeader(b)
+			if err != nil {
+				return err
+			}
+			batch := b[:h.Size()]
+			b = b[h.Size():]
+			if h.BaseOffset != off || h.LastOffset() >= to {
+				return fmt.Errorf("eventlog: commit point %d is not a batch boundary (batch %d..%d)", to, h.BaseOffset, h.LastOffset())
+			}
+			events, _, err := decodeBatch(batch)
+			if err != nil {
+				return err
+			}
+			l.smu.Lock()
+			err = Apply(l.state, events...)
+			if err == nil {
+				l.state.Offset = h.LastOffset() + 1
+			}
+			l.smu.Unlock()
+			if err != nil {
+				return fmt.Errorf("eventlog: committed batch at offset %d does not apply: %w", h.BaseOffset, err)
+			}
+			off = h.LastOffset() + 1
+		}
+	}
 	return nil
 }
 
