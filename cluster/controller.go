@@ -18,11 +18,12 @@ import (
 // majority of the voters holds. Create one per term won; Stop it when the
 // term ends.
 type Controller struct {
-	log   *eventlog.Log
-	id    int32
-	epoch int32
-	peers map[int32]string // follower id → replication address
-	lg    *slog.Logger
+	log    *eventlog.Log
+	id     int32
+	epoch  int32
+	voters []int32          // every voter, this node included: the quorum
+	peers  map[int32]string // follower id → replication address
+	lg     *slog.Logger
 
 	mu     sync.Mutex
 	match  map[int32]int64 // follower → log end it acknowledged
@@ -37,18 +38,32 @@ type Controller struct {
 const Heartbeat = 50 * time.Millisecond
 
 // NewController starts shipping log, whose batches this controller stamps
-// with epoch, to peers. voters counts every voter, this node included.
-func NewController(log *eventlog.Log, id, epoch int32, peers map[int32]string, lg *slog.Logger) *Controller {
+// with epoch, to peers (more can be added). A majority of voters (every
+// voter, this node included) commits; peers that are not voters get the
+// log but do not count.
+func NewController(log *eventlog.Log, id, epoch int32, voters []int32, peers map[int32]string, lg *slog.Logger) *Controller {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	c := &Controller{log: log, id: id, epoch: epoch, peers: peers, lg: lg, match: map[int32]int64{},
+	c := &Controller{log: log, id: id, epoch: epoch, voters: slices.Clone(voters), peers: map[int32]string{}, lg: lg, match: map[int32]int64{},
 		commit: log.Committed(), waitc: make(chan struct{}), quit: make(chan struct{})}
 	for pid, addr := range peers {
-		c.wg.Go(func() { c.ship(pid, addr) })
+		c.AddPeer(pid, addr)
 	}
 	c.wg.Go(c.commitOwn)
 	return c
+}
+
+// AddPeer starts shipping to a follower found after the start; a known
+// one is left as it is.
+func (c *Controller) AddPeer(id int32, addr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.peers[id]; ok || id == c.id || c.stopped() {
+		return
+	}
+	c.peers[id] = addr
+	c.wg.Go(func() { c.ship(id, addr) })
 }
 
 // Stop ends the shipping and waits for it.
@@ -104,9 +119,13 @@ func (c *Controller) commitOwn() {
 func (c *Controller) advance() {
 	own := c.log.Segment().HighWatermark()
 	c.mu.Lock()
-	ends := []int64{own}
-	for id := range c.peers {
-		ends = append(ends, c.match[id])
+	var ends []int64
+	for _, id := range c.voters {
+		if id == c.id {
+			ends = append(ends, own)
+		} else {
+			ends = append(ends, c.match[id]) // 0 until it acknowledges
+		}
 	}
 	slices.Sort(ends)
 	quorum := len(ends)/2 + 1

@@ -143,7 +143,7 @@ func TestShipCommitAndControllerChange(t *testing.T) {
 	dir := t.TempDir()
 	n1, n2, n3 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2"), startNode(t, 3, dir+"/3")
 	n1.log.SetEpoch(1)
-	c1 := NewController(n1.log, 1, 1, peersOf(n1, n1, n2, n3), nil)
+	c1 := NewController(n1.log, 1, 1, []int32{1, 2, 3}, peersOf(n1, n1, n2, n3), nil)
 	appendCommitted(t, c1, n1.log, &eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID(), Endpoints: []eventlog.Endpoint{{Listener: "PLAINTEXT", Host: "h", Port: 1}}})
 	for i := range 30 {
 		appendCommitted(t, c1, n1.log, createTopic(fmt.Sprint("t", i))...)
@@ -161,7 +161,7 @@ func TestShipCommitAndControllerChange(t *testing.T) {
 	}
 	// Node 2 becomes controller in epoch 2.
 	n2.log.SetEpoch(2)
-	c2 := NewController(n2.log, 2, 2, peersOf(n2, n1, n2, n3), nil)
+	c2 := NewController(n2.log, 2, 2, []int32{1, 2, 3}, peersOf(n2, n1, n2, n3), nil)
 	defer c2.Stop()
 	appendCommitted(t, c2, n2.log, &eventlog.LeaderChanged{Term: 2, Leader: 2, Voters: []int32{1, 2, 3}})
 	appendCommitted(t, c2, n2.log, createTopic("kept")...)
@@ -184,7 +184,7 @@ func TestMinorityCannotCommit(t *testing.T) {
 	dir := t.TempDir()
 	n1 := startNode(t, 1, dir+"/1")
 	n1.log.SetEpoch(1)
-	c := NewController(n1.log, 1, 1, map[int32]string{2: "127.0.0.1:1", 3: "127.0.0.1:1"}, nil)
+	c := NewController(n1.log, 1, 1, []int32{1, 2, 3}, nil, nil)
 	defer c.Stop()
 	off, err := n1.log.Append(&eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
 	if err != nil {
@@ -206,7 +206,7 @@ func TestStaleControllerIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	n1, n2 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2")
 	n1.log.SetEpoch(2)
-	c := NewController(n1.log, 1, 2, peersOf(n1, n1, n2), nil)
+	c := NewController(n1.log, 1, 2, []int32{1, 2}, peersOf(n1, n1, n2), nil)
 	appendCommitted(t, c, n1.log, &eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
 	c.Stop()
 	conn, err := net.Dial("tcp", n2.addr)
@@ -257,7 +257,7 @@ func BenchmarkShipCommit(b *testing.B) {
 		}
 	}()
 	n1.log.SetEpoch(1)
-	c := NewController(n1.log, 1, 1, peersOf(n1, n1, n2, n3), nil)
+	c := NewController(n1.log, 1, 1, []int32{1, 2, 3}, peersOf(n1, n1, n2, n3), nil)
 	defer c.Stop()
 	off, err := n1.log.Append(&eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
 	if err != nil || c.WaitCommitted(off+1, 10*time.Second) != nil {

@@ -54,8 +54,21 @@ type TCPTransport struct {
 }
 
 type peer struct {
+	mu    sync.Mutex
 	addr  string
 	queue chan []byte
+}
+
+func (p *peer) setAddr(a string) {
+	p.mu.Lock()
+	p.addr = a
+	p.mu.Unlock()
+}
+
+func (p *peer) getAddr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.addr
 }
 
 // NewTCPTransport serves ln and sends to peers (id → address); received
@@ -68,15 +81,30 @@ func NewTCPTransport(id int32, ln net.Listener, peers map[int32]string, step fun
 		conns: map[net.Conn]struct{}{}, quit: make(chan struct{})}
 	t.handlers[StreamRaft] = t.readMessages
 	for pid, addr := range peers {
-		if pid == id {
-			continue
-		}
-		p := &peer{addr: addr, queue: make(chan []byte, peerQueue)}
-		t.peers[pid] = p
-		t.wg.Go(func() { t.sendLoop(p) })
+		t.SetPeer(pid, addr)
 	}
 	t.wg.Go(t.acceptLoop)
 	return t
+}
+
+// SetPeer adds a peer, or changes its address, as discovery finds it.
+func (t *TCPTransport) SetPeer(id int32, addr string) {
+	if id == t.id {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	if p := t.peers[id]; p != nil {
+		p.setAddr(addr)
+		return
+	}
+	p := &peer{queue: make(chan []byte, peerQueue)}
+	p.setAddr(addr)
+	t.peers[id] = p
+	t.wg.Go(func() { t.sendLoop(p) })
 }
 
 // Handle serves connections of another stream type on the same listener.
@@ -104,9 +132,12 @@ func (t *TCPTransport) allowed(m Message) bool {
 // Dropped counts messages dropped because a peer's queue was full.
 func (t *TCPTransport) Dropped() int64 { return t.dropped.Load() }
 
-// Send queues m for its peer, or drops it when the peer is behind.
+// Send queues m for its peer, or drops it when the peer is behind or not
+// known yet.
 func (t *TCPTransport) Send(m Message) {
+	t.mu.Lock()
 	p := t.peers[m.To]
+	t.mu.Unlock()
 	if p == nil || !t.allowed(m) {
 		return
 	}
@@ -121,7 +152,7 @@ func (t *TCPTransport) Send(m Message) {
 func (t *TCPTransport) sendLoop(p *peer) {
 	backoff := 10 * time.Millisecond
 	for {
-		c, err := net.DialTimeout("tcp", p.addr, time.Second)
+		c, err := net.DialTimeout("tcp", p.getAddr(), time.Second)
 		if err != nil {
 			select {
 			case <-t.quit:
