@@ -1,0 +1,388 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/gossip"
+	"github.com/chronik-stream/chronik/raft"
+)
+
+// NodeConfig configures a cluster member.
+type NodeConfig struct {
+	ID     int32
+	Voters []int32
+	// Meta is this node's copy of the metadata log, opened Replicated.
+	Meta *eventlog.Log
+	// RaftDir holds Raft's durable state.
+	RaftDir string
+	// Replication is the replication port's listener; ReplicationAddr and
+	// KafkaAddr are what the others are told.
+	Replication     net.Listener
+	ReplicationAddr string
+	KafkaAddr       string
+	// Gossip: the bind address, the seeds, and local-network timings.
+	GossipAddr  string
+	Join        []string
+	GossipLocal bool
+	// FenceAfter is how long a broker gossip reports failed stays unfenced
+	// (a restart within it is not a failure). Default 5 s.
+	FenceAfter time.Duration
+	// Tick is Raft's tick. Default 20 ms.
+	Tick   time.Duration
+	Logger *slog.Logger
+}
+
+// Node is a running cluster member: Raft elects the controller among the
+// voters; the controller ships the metadata log, registers the brokers
+// gossip finds and fences those it loses; the others follow.
+type Node struct {
+	cfg      NodeConfig
+	lg       *slog.Logger
+	tr       *raft.TCPTransport
+	st       *raft.Storage
+	drv      *raft.Driver
+	gsp      *gossip.Gossip
+	follower *Follower
+
+	mu       sync.Mutex
+	ctrl     *Controller
+	ctrlTerm uint64
+	termDone uint64                // the last term whose first batch committed
+	members  map[int32]gossip.Meta // live members other than this node
+	failed   map[int32]time.Time   // when gossip reported them failed
+	leader   int32
+
+	roles chan roleChange
+	kick  chan struct{} // capacity 1: the controller has work to check
+	quit  chan struct{}
+	wg    sync.WaitGroup
+}
+
+type roleChange struct {
+	role   raft.Role
+	term   uint64
+	leader int32
+}
+
+// metaView is the metadata log's position, as Raft's votes compare it.
+type metaView struct{ l *eventlog.Log }
+
+func (v metaView) Last() (uint64, uint64) {
+	end, epoch := v.l.End()
+	return uint64(max(epoch, 0)), uint64(end)
+}
+
+// StartNode starts Raft on the replication listener, joins gossip and
+// begins following (or leading).
+func StartNode(cfg NodeConfig) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.FenceAfter <= 0 {
+		cfg.FenceAfter = 5 * time.Second
+	}
+	if !slices.Contains(cfg.Voters, cfg.ID) {
+		return nil, fmt.Errorf("cluster: node %d is not one of the voters %v (non-voting brokers are not supported yet)", cfg.ID, cfg.Voters)
+	}
+	n := &Node{cfg: cfg, lg: cfg.Logger, follower: NewFollower(cfg.Meta, cfg.Logger), members: map[int32]gossip.Meta{},
+		failed: map[int32]time.Time{}, roles: make(chan roleChange, 64), kick: make(chan struct{}, 1), quit: make(chan struct{})}
+	st, restored, err := raft.OpenStorage(filepath.Clean(cfg.RaftDir), cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	n.st = st
+	n.tr = raft.NewTCPTransport(cfg.ID, cfg.Replication, nil, func(m raft.Message) {
+		if d := n.driver(); d != nil {
+			d.Step(m)
+		}
+	}, cfg.Logger)
+	n.tr.Handle(StreamMetadata, n.follower.Serve)
+	drv, err := raft.NewDriver(raft.DriverConfig{
+		Node:      raft.Config{ID: cfg.ID, Voters: cfg.Voters, Log: metaView{cfg.Meta}, Seed: uint64(time.Now().UnixNano())},
+		Tick:      cfg.Tick,
+		Storage:   st,
+		Restored:  restored,
+		Transport: n.tr,
+		OnRole: func(role raft.Role, term uint64, leader int32) {
+			n.roles <- roleChange{role, term, leader}
+		},
+		Logger: cfg.Logger,
+	})
+	if err != nil {
+		n.tr.Close()
+		st.Close()
+		return nil, err
+	}
+	n.mu.Lock()
+	n.drv = drv
+	n.mu.Unlock()
+	g, err := gossip.Start(gossip.Config{Meta: gossip.Meta{NodeID: cfg.ID, KafkaAddr: cfg.KafkaAddr, ReplicationAddr: cfg.ReplicationAddr},
+		BindAddr: cfg.GossipAddr, Join: cfg.Join, Local: cfg.GossipLocal, Logger: cfg.Logger})
+	if err != nil {
+		drv.Stop()
+		n.tr.Close()
+		st.Close()
+		return nil, err
+	}
+	n.gsp = g
+	for _, m := range g.Members() {
+		n.memberUp(m)
+	}
+	n.wg.Go(n.loop)
+	n.wg.Go(n.controllerWork)
+	return n, nil
+}
+
+func (n *Node) poke() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+// controllerWork does the controller's own appends, off the event loop
+// (they wait for a majority): the term's first batch, then the brokers'
+// registrations and fencing; again at every change and periodically.
+func (n *Node) controllerWork() {
+	tick := time.NewTicker(n.cfg.FenceAfter / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.quit:
+			return
+		case <-n.kick:
+		case <-tick.C:
+		}
+		n.mu.Lock()
+		c, term, done := n.ctrl, n.ctrlTerm, n.termDone
+		n.mu.Unlock()
+		if c == nil {
+			continue
+		}
+		if done != term {
+			if _, err := n.Append(10*time.Second, &eventlog.LeaderChanged{Term: int64(term), Leader: n.cfg.ID, Voters: n.cfg.Voters}); err != nil {
+				n.lg.Warn("controller: cannot commit the new term", "term", term, "error", err)
+				continue
+			}
+			n.mu.Lock()
+			n.termDone = term
+			n.mu.Unlock()
+		}
+		n.reconcileBrokers()
+	}
+}
+
+func (n *Node) driver() *raft.Driver {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.drv
+}
+
+// GossipAddr is where this node's gossip listens, for others to join.
+func (n *Node) GossipAddr() string { return n.gsp.Addr() }
+
+// Controller returns the controller Raft elected, as far as this node
+// knows (raft.None if none), and whether it is this node.
+func (n *Node) Controller() (int32, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.leader, n.leader == n.cfg.ID && n.ctrl != nil
+}
+
+// ErrNotController: metadata may be appended only on the controller.
+var ErrNotController = errors.New("cluster: this node is not the controller")
+
+// Append appends metadata events on the controller and waits until a
+// majority of the voters holds them.
+func (n *Node) Append(timeout time.Duration, events ...eventlog.Event) (int64, error) {
+	n.mu.Lock()
+	c := n.ctrl
+	n.mu.Unlock()
+	if c == nil {
+		return 0, ErrNotController
+	}
+	off, err := n.cfg.Meta.Append(events...)
+	if err != nil {
+		return 0, err
+	}
+	return off, c.WaitCommitted(off+int64(len(events)), timeout)
+}
+
+// loop handles role changes and membership events, in order.
+func (n *Node) loop() {
+	for {
+		select {
+		case <-n.quit:
+			n.stepDown()
+			return
+		case rc := <-n.roles:
+			n.mu.Lock()
+			n.leader = rc.leader
+			n.mu.Unlock()
+			if rc.role == raft.Leader {
+				n.becomeController(rc.term)
+			} else {
+				n.stepDown()
+			}
+		case e := <-n.gsp.Events():
+			switch e.Kind {
+			case gossip.Joined, gossip.Updated:
+				n.memberUp(e.Member)
+			case gossip.Failed, gossip.Left:
+				n.mu.Lock()
+				delete(n.members, e.Member.NodeID)
+				n.failed[e.Member.NodeID] = time.Now()
+				n.mu.Unlock()
+			}
+			n.poke()
+		}
+	}
+}
+
+func (n *Node) memberUp(m gossip.Meta) {
+	n.mu.Lock()
+	n.members[m.NodeID] = m
+	delete(n.failed, m.NodeID)
+	c := n.ctrl
+	n.mu.Unlock()
+	n.tr.SetPeer(m.NodeID, m.ReplicationAddr)
+	if c != nil {
+		c.AddPeer(m.NodeID, m.ReplicationAddr)
+	}
+	n.poke()
+}
+
+// becomeController starts shipping in the new term; controllerWork
+// commits the term's first batch (which commits what earlier terms left)
+// and registers the brokers.
+func (n *Node) becomeController(term uint64) {
+	n.stepDown()
+	epoch := int32(term)
+	n.cfg.Meta.SetEpoch(epoch)
+	peers := map[int32]string{}
+	n.mu.Lock()
+	for id, m := range n.members {
+		peers[id] = m.ReplicationAddr
+	}
+	n.mu.Unlock()
+	c := NewController(n.cfg.Meta, n.cfg.ID, epoch, n.cfg.Voters, peers, n.lg)
+	n.mu.Lock()
+	n.ctrl, n.ctrlTerm = c, term
+	n.mu.Unlock()
+	n.lg.Info("this node is the controller", "node_id", n.cfg.ID, "term", term)
+	n.poke()
+}
+
+func (n *Node) stepDown() {
+	n.mu.Lock()
+	c := n.ctrl
+	n.ctrl = nil
+	n.mu.Unlock()
+	if c != nil {
+		c.Stop()
+		n.lg.Info("no longer the controller", "node_id", n.cfg.ID)
+	}
+}
+
+// reconcileBrokers, on the controller: registers brokers gossip reports
+// that the metadata lacks (or with a changed address), unfences those
+// back, and fences those failed for longer than FenceAfter.
+func (n *Node) reconcileBrokers() {
+	n.mu.Lock()
+	if n.ctrl == nil {
+		n.mu.Unlock()
+		return
+	}
+	live := map[int32]string{n.cfg.ID: n.cfg.KafkaAddr}
+	for id, m := range n.members {
+		live[id] = m.KafkaAddr
+	}
+	var overdue []int32
+	for id, at := range n.failed {
+		if time.Since(at) >= n.cfg.FenceAfter {
+			overdue = append(overdue, id)
+		}
+	}
+	n.mu.Unlock()
+	var events []eventlog.Event
+	var missing []int32
+	n.cfg.Meta.View(func(s *eventlog.State) {
+		for id, b := range s.Brokers {
+			if _, ok := live[id]; !ok && !b.Fenced {
+				missing = append(missing, id)
+			}
+		}
+		for id, addr := range live {
+			ep, err := endpoint(addr)
+			if err != nil {
+				n.lg.Warn("controller: bad Kafka address in gossip", "node", id, "address", addr)
+				continue
+			}
+			b := s.Brokers[id]
+			switch {
+			case b == nil || len(b.Endpoints) != 1 || b.Endpoints[0] != ep:
+				events = append(events, &eventlog.BrokerRegistered{BrokerID: id, Incarnation: eventlog.NewUUID(), Endpoints: []eventlog.Endpoint{ep}})
+			case b.Fenced:
+				events = append(events, &eventlog.BrokerUnfenced{BrokerID: id})
+			}
+		}
+		for _, id := range overdue {
+			if b := s.Brokers[id]; b != nil && !b.Fenced {
+				events = append(events, &eventlog.BrokerFenced{BrokerID: id})
+			}
+		}
+	})
+	// Brokers the metadata has and gossip does not (they failed before
+	// this node led): their grace starts now.
+	n.mu.Lock()
+	for _, id := range missing {
+		if _, ok := n.failed[id]; !ok {
+			n.failed[id] = time.Now()
+		}
+	}
+	n.mu.Unlock()
+	for _, e := range events {
+		if _, err := n.Append(10*time.Second, e); err != nil {
+			n.lg.Warn("controller: cannot record a broker change", "event", e.Type().String(), "error", err)
+			return
+		}
+	}
+}
+
+func endpoint(addr string) (eventlog.Endpoint, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return eventlog.Endpoint{}, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return eventlog.Endpoint{}, err
+	}
+	return eventlog.Endpoint{Listener: "PLAINTEXT", Host: host, Port: int32(port)}, nil
+}
+
+// TransferController hands the controller role to another voter (a
+// graceful shutdown of the controller).
+func (n *Node) TransferController(ctx context.Context, to int32) error {
+	return n.driver().TransferLeadership(ctx, to)
+}
+
+// Stop leaves gossip, steps down and stops Raft.
+func (n *Node) Stop() {
+	close(n.quit)
+	n.wg.Wait()
+	n.gsp.Leave(time.Second)
+	n.drv.Stop()
+	n.tr.Close()
+	n.st.Close()
+}
