@@ -44,9 +44,31 @@ func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 				continue
 			}
 			if _, err := b.createTopic(name, b.cfg.DefaultPartitions, nil); err != nil && !errors.Is(err, eventlog.ErrRefused) {
-				created[name] = kerr.KafkaStorageError.Code
+				created[name] = b.metaCode(err, kerr.KafkaStorageError.Code)
 			}
 		}
+	}
+	if forward := namesWith(created, kerr.NotController.Code); len(forward) > 0 {
+		// Not the controller: ask it to create them; until this node has
+		// the topics, the client is told to retry.
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.TimeoutMillis = 30_000
+		for _, name := range forward {
+			t := kmsg.NewCreateTopicsRequestTopic()
+			t.Topic, t.NumPartitions, t.ReplicationFactor = name, b.cfg.DefaultPartitions, -1
+			req.Topics = append(req.Topics, t)
+			created[name] = kerr.LeaderNotAvailable.Code
+		}
+		if _, err := b.forward(req); err != nil {
+			b.log.Debug("cannot forward topic creation to the controller", "error", err)
+		}
+		b.meta.View(func(s *eventlog.State) {
+			for _, name := range forward {
+				if s.Topics[name] != nil {
+					delete(created, name)
+				}
+			}
+		})
 	}
 	b.meta.View(func(s *eventlog.State) {
 		for _, br := range liveBrokers(s) {

@@ -1,10 +1,14 @@
 package kafka
 
-// FindCoordinator, versions 0-4 (v4: several keys at once): this node
-// coordinates every group. Transactions are not supported: a transaction
-// key gets COORDINATOR_NOT_AVAILABLE with a message that says so.
+// FindCoordinator, versions 0-4 (v4: several keys at once): one broker
+// coordinates every group (this node alone; in a cluster the registered
+// broker with the lowest id, COORDINATOR_NOT_AVAILABLE while it is fenced).
+// Transactions are not supported: a transaction key gets
+// COORDINATOR_NOT_AVAILABLE with a message that says so.
 
 import (
+	"fmt"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -26,8 +30,14 @@ func findCoordinator(b *Broker, req *kmsg.FindCoordinatorRequest) (kmsg.Response
 		if req.CoordinatorType != 0 {
 			msg := "transactions are not supported by this broker"
 			c.ErrorCode, c.ErrorMessage = kerr.CoordinatorNotAvailable.Code, &msg
-		} else {
+		} else if id, br := b.coordinator(); b.cfg.Cluster == nil {
 			c.NodeID, c.Host, c.Port = b.cfg.NodeID, b.cfg.Host, b.cfg.Port
+		} else if br == nil || br.Fenced {
+			msg := fmt.Sprintf("the group coordinator, broker %d, is not available", id)
+			c.ErrorCode, c.ErrorMessage = kerr.CoordinatorNotAvailable.Code, &msg
+		} else {
+			c.NodeID = id
+			c.Host, c.Port, _ = endpoint(br)
 		}
 		resp.Coordinators = append(resp.Coordinators, c)
 	}

@@ -68,7 +68,7 @@ func createTopics(b *Broker, req *kmsg.CreateTopicsRequest) (kmsg.Response, erro
 		} else if parts < 1 {
 			fail(kerr.InvalidPartitions.Code, "the partition count must be at least 1")
 		} else if rf != 1 {
-			fail(kerr.InvalidReplicationFactor.Code, "this single-node broker supports replication factor 1 only")
+			fail(kerr.InvalidReplicationFactor.Code, "replication factor 1 only: copying partition data between brokers is not supported yet")
 		} else if _, err := topicConfig(cfgMap); err != nil {
 			fail(kerr.InvalidConfig.Code, err.Error())
 		} else {
@@ -85,24 +85,29 @@ func createTopics(b *Broker, req *kmsg.CreateTopicsRequest) (kmsg.Response, erro
 		// A topic was created meanwhile by another request: one at a time,
 		// so that only that one fails.
 		for i, spec := range specs {
-			ids[i], err = b.createTopic(spec.name, spec.partitions, spec.configs)
-			setCreated(accepted[i], ids[i], err)
+			var id eventlog.UUID
+			id, err = b.createTopic(spec.name, spec.partitions, spec.configs)
+			b.setCreated(accepted[i], id, err)
 		}
 		return resp, nil
 	}
 	for i, rt := range accepted {
-		setCreated(rt, ids[i], err)
+		var id eventlog.UUID
+		if err == nil {
+			id = ids[i]
+		}
+		b.setCreated(rt, id, err)
 	}
 	return resp, nil
 }
 
-func setCreated(rt *kmsg.CreateTopicsResponseTopic, id eventlog.UUID, err error) {
+func (b *Broker) setCreated(rt *kmsg.CreateTopicsResponseTopic, id eventlog.UUID, err error) {
 	var code int16
 	switch {
 	case errors.Is(err, eventlog.ErrRefused):
 		code = kerr.TopicAlreadyExists.Code
 	case err != nil:
-		code = kerr.KafkaStorageError.Code
+		code = b.metaCode(err, kerr.KafkaStorageError.Code)
 	default:
 		rt.TopicID = id
 		return

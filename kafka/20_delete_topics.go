@@ -51,8 +51,8 @@ func deleteTopics(b *Broker, req *kmsg.DeleteTopicsRequest) (kmsg.Response, erro
 		default:
 			name := tp.Name
 			rt.Topic, rt.TopicID = &name, tp.ID
-			if _, err := b.meta.Append(&eventlog.TopicDeleted{Name: tp.Name, TopicID: tp.ID}); err != nil {
-				rt.ErrorCode = kerr.KafkaStorageError.Code
+			if _, err := b.appendMeta(&eventlog.TopicDeleted{Name: tp.Name, TopicID: tp.ID}); err != nil {
+				rt.ErrorCode = b.metaCode(err, kerr.KafkaStorageError.Code)
 				break
 			}
 			for p := range len(tp.Partitions) {

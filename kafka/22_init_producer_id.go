@@ -30,7 +30,7 @@ func initProducerID(b *Broker, req *kmsg.InitProducerIDRequest) (kmsg.Response, 
 	}
 	id, err := b.newProducerID()
 	if err != nil {
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		resp.ErrorCode = b.metaCode(err, kerr.CoordinatorNotAvailable.Code)
 		return resp, nil
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0

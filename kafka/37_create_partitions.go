@@ -44,11 +44,11 @@ func createPartitions(b *Broker, req *kmsg.CreatePartitionsRequest) (kmsg.Respon
 					fail(kerr.KafkaStorageError.Code, err.Error())
 					break
 				}
-				events = append(events, &eventlog.PartitionChanged{Topic: t.Topic, Partition: p, Replicas: []int32{b.cfg.NodeID}, ISR: []int32{b.cfg.NodeID}, Leader: b.cfg.NodeID})
+				events = append(events, b.placePartition(t.Topic, p))
 			}
 			if rt.ErrorCode == 0 {
-				if _, err := b.meta.Append(events...); err != nil {
-					fail(kerr.InvalidPartitions.Code, err.Error())
+				if _, err := b.appendMeta(events...); err != nil {
+					fail(b.metaCode(err, kerr.InvalidPartitions.Code), err.Error())
 				}
 			}
 		}

@@ -34,6 +34,9 @@ type Config struct {
 	// Groups configures the group coordinator; zero session timeout bounds
 	// are Kafka's defaults.
 	Groups group.Config
+	// Cluster, when set, makes the broker one member of a cluster: metadata
+	// goes through the controller, which registers the brokers.
+	Cluster Cluster
 }
 
 // Broker serves Kafka requests on one node: partitions in the segment
@@ -50,6 +53,7 @@ type Broker struct {
 
 	pids   producerIDs
 	groups *group.Coordinator
+	fwd    forwarder
 
 	closing   chan struct{} // closed when the server stops: long polls end
 	closeOnce sync.Once
@@ -60,6 +64,7 @@ type Broker struct {
 func (b *Broker) stopWaits() {
 	b.closeOnce.Do(func() { close(b.closing) })
 	b.groups.Close()
+	b.closeForwarder()
 }
 
 func (b *Broker) isClosing() bool {
@@ -81,6 +86,13 @@ type partition struct {
 // when its address changed) and returns the broker.
 func NewBroker(cfg Config, store *segment.Store, meta *eventlog.Log, log *slog.Logger) (*Broker, error) {
 	b := &Broker{cfg: cfg, store: store, meta: meta, log: log, parts: map[string]*partition{}, closing: make(chan struct{})}
+	if cfg.Cluster != nil {
+		// The controller registers the brokers and sets the epoch.
+		if err := b.openGroups(); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
 	var events []eventlog.Event
 	meta.View(func(s *eventlog.State) {
 		if s.Controller.Leader != cfg.NodeID {
@@ -123,6 +135,9 @@ func (b *Broker) openGroups() error {
 	if cfg.Logger == nil {
 		cfg.Logger = b.log
 	}
+	if b.cfg.Cluster != nil {
+		cfg.IsCoordinator = func() bool { id, _ := b.coordinator(); return id == b.cfg.NodeID }
+	}
 	cfg.PartitionExists = func(topic string, p int32) bool {
 		exists := false
 		b.meta.View(func(s *eventlog.State) {
@@ -143,6 +158,25 @@ func (b *Broker) openGroups() error {
 		return fmt.Errorf("kafka: %w", err)
 	}
 	return nil
+}
+
+// coordinator is the broker that coordinates the groups and holds their
+// offsets: this node alone, or in a cluster the registered broker with the
+// lowest id (a fixed place while offsets are not replicated: when it is
+// fenced, groups wait for it). ok is false when it is fenced or unknown.
+func (b *Broker) coordinator() (id int32, br *eventlog.Broker) {
+	if b.cfg.Cluster == nil {
+		b.meta.View(func(s *eventlog.State) { br = s.Brokers[b.cfg.NodeID] })
+		return b.cfg.NodeID, br
+	}
+	b.meta.View(func(s *eventlog.State) {
+		for bid, x := range s.Brokers {
+			if br == nil || bid < id {
+				id, br = bid, x
+			}
+		}
+	})
+	return id, br
 }
 
 // internalTopic reports whether a topic is one of the broker's own: the
@@ -306,10 +340,10 @@ func (b *Broker) createTopics(specs []topicSpec) ([]eventlog.UUID, error) {
 		ids[i] = eventlog.NewUUID()
 		events = append(events, &eventlog.TopicCreated{Name: t.name, TopicID: ids[i], PartitionCount: t.partitions, ReplicationFactor: 1, Configs: t.configs})
 		for p := range t.partitions {
-			events = append(events, &eventlog.PartitionChanged{Topic: t.name, Partition: p, Replicas: []int32{b.cfg.NodeID}, ISR: []int32{b.cfg.NodeID}, Leader: b.cfg.NodeID})
+			events = append(events, b.placePartition(t.name, p))
 		}
 	}
-	if _, err := b.meta.Append(events...); err != nil {
+	if _, err := b.appendMeta(events...); err != nil {
 		return nil, err
 	}
 	return ids, nil

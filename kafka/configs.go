@@ -78,8 +78,8 @@ func (b *Broker) changeTopicConfigs(topic string, changes map[string]*string, re
 	if validateOnly || len(events) == 0 {
 		return 0, ""
 	}
-	if _, err := b.meta.Append(events...); err != nil {
-		return kerr.InvalidConfig.Code, err.Error()
+	if _, err := b.appendMeta(events...); err != nil {
+		return b.metaCode(err, kerr.InvalidConfig.Code), err.Error()
 	}
 	// Open partitions take the new configuration at once.
 	cfg, _ := topicConfig(next)

@@ -209,6 +209,25 @@ func (s *Server) handle(frame []byte, rc *reqContext) (pendingReply, error) {
 		return p, fmt.Errorf("API %d v%d: malformed request: %w", key, version, err)
 	}
 	rc.clientID = clientID
+	if c := s.b.cfg.Cluster; c != nil && forwarded[key] {
+		if _, self := c.Controller(); !self {
+			// Passed on to the controller; if it cannot be reached, served
+			// here, which answers NOT_CONTROLLER (clients look for it).
+			p.reply = reply{wait: func() (kmsg.Response, error) {
+				resp, err := s.b.forward(req)
+				if err == nil {
+					return resp, nil
+				}
+				s.log.Debug("cannot forward to the controller", "api", key, "error", err)
+				r := h.serve(s.b, &reqContext{clientID: clientID, host: rc.host}, req)
+				if r.wait != nil {
+					return r.wait()
+				}
+				return r.resp, r.err
+			}}
+			return p, nil
+		}
+	}
 	p.reply = h.serve(s.b, rc, req)
 	return p, nil
 }

@@ -37,7 +37,7 @@ func (c *Coordinator) Describe(name string) kmsg.DescribeGroupsResponseGroup {
 	d.AuthorizedOperations = -2147483648
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed || !c.active() {
 		d.ErrorCode = kerr.NotCoordinator.Code
 		return d
 	}
@@ -71,7 +71,7 @@ func (c *Coordinator) Delete(name string) func() int16 {
 	code := func(c int16) func() int16 { return func() int16 { return c } }
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed || !c.active() {
 		return code(kerr.NotCoordinator.Code)
 	}
 	g := c.groups[name]
@@ -107,7 +107,7 @@ func (c *Coordinator) DeleteOffsets(req *kmsg.OffsetDeleteRequest) func() *kmsg.
 	done := func() *kmsg.OffsetDeleteResponse { return resp }
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed || !c.active() {
 		resp.ErrorCode = kerr.NotCoordinator.Code
 		return done
 	}

@@ -43,7 +43,11 @@ type Config struct {
 	// PartitionExists reports whether a topic partition exists: offsets
 	// are committed only for those. Nil accepts any.
 	PartitionExists func(topic string, partition int32) bool
-	Logger          *slog.Logger
+	// IsCoordinator reports whether this node coordinates the groups now
+	// (in a cluster, one broker does); nil means always. Elsewhere every
+	// request is answered NOT_COORDINATOR.
+	IsCoordinator func() bool
+	Logger        *slog.Logger
 }
 
 // DefaultConfig is Kafka's defaults.
@@ -84,6 +88,10 @@ func Open(l *segment.Log, cfg Config) (*Coordinator, error) {
 		}
 	}
 	return c, nil
+}
+
+func (c *Coordinator) active() bool {
+	return c.cfg.IsCoordinator == nil || c.cfg.IsCoordinator()
 }
 
 // Log is the offsets partition.

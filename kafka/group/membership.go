@@ -37,7 +37,7 @@ func (c *Coordinator) Join(req *kmsg.JoinGroupRequest, clientID, clientHost stri
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed || !c.active() {
 		return fail(kerr.NotCoordinator.Code)
 	}
 	now := time.Now()
@@ -172,7 +172,7 @@ func (c *Coordinator) Sync(req *kmsg.SyncGroupRequest) func() *kmsg.SyncGroupRes
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed || !c.active() {
 		return fail(kerr.NotCoordinator.Code)
 	}
 	g := c.groups[req.Group]
@@ -248,7 +248,7 @@ func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) *kmsg.HeartbeatRespo
 	resp := kmsg.NewPtrHeartbeatResponse()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed || !c.active() {
 		resp.ErrorCode = kerr.NotCoordinator.Code
 		return resp
 	}
@@ -280,7 +280,7 @@ func (c *Coordinator) Leave(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRespons
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed || !c.active() {
 		resp.ErrorCode = kerr.NotCoordinator.Code
 		return resp
 	}

@@ -124,7 +124,7 @@ func (c *Coordinator) Commit(req *kmsg.OffsetCommitRequest) func() *kmsg.OffsetC
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed || !c.active() {
 		return failAll(kerr.NotCoordinator.Code)
 	}
 	now := time.Now()
@@ -233,7 +233,7 @@ func (g *group) setOffset(topic string, p int32, o offset) {
 func (c *Coordinator) Fetch(name string, topics []kmsg.OffsetFetchRequestTopic) ([]kmsg.OffsetFetchResponseTopic, int16) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed || !c.active() {
 		return nil, kerr.NotCoordinator.Code
 	}
 	g := c.groups[name]

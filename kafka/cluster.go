@@ -1,0 +1,164 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/eventlog"
+)
+
+// Cluster connects a broker to its cluster (package cluster); nil runs it
+// alone, its own controller.
+type Cluster interface {
+	// Append appends metadata events through this node if it is the
+	// controller, and returns once a majority holds them; elsewhere it
+	// fails with an error for which NotController reports true.
+	Append(events ...eventlog.Event) (int64, error)
+	// Controller is the controller this node knows of (0 for none), and
+	// whether it is this node.
+	Controller() (int32, bool)
+	// NotController reports whether err says this node is not the
+	// controller.
+	NotController(err error) bool
+}
+
+// appendMeta appends metadata events: directly on a single node, through
+// the controller in a cluster.
+func (b *Broker) appendMeta(events ...eventlog.Event) (int64, error) {
+	if b.cfg.Cluster != nil {
+		return b.cfg.Cluster.Append(events...)
+	}
+	return b.meta.Append(events...)
+}
+
+// forwarded are the APIs a node that is not the controller passes on to
+// it: the metadata writes, and InitProducerId (producer ids come from the
+// controller's blocks).
+var forwarded = map[int16]bool{
+	kmsg.CreateTopics.Int16():            true,
+	kmsg.DeleteTopics.Int16():            true,
+	kmsg.CreatePartitions.Int16():        true,
+	kmsg.AlterConfigs.Int16():            true,
+	kmsg.IncrementalAlterConfigs.Int16(): true,
+	kmsg.InitProducerID.Int16():          true,
+}
+
+// errNoController: there is no controller to forward to yet; clients get a
+// retriable error.
+var errNoController = errors.New("kafka: no controller elected yet")
+
+// forwarder passes requests to the controller over the Kafka protocol and
+// relays its answers.
+type forwarder struct {
+	mu   sync.Mutex
+	addr string
+	id   int32
+	cl   *kgo.Client
+}
+
+// forward sends req to the controller and returns its response.
+func (b *Broker) forward(req kmsg.Request) (kmsg.Response, error) {
+	id, self := b.cfg.Cluster.Controller()
+	if id == 0 || self {
+		return nil, errNoController
+	}
+	var addr string
+	b.meta.View(func(s *eventlog.State) {
+		if br := s.Brokers[id]; br != nil && len(br.Endpoints) > 0 {
+			addr = net.JoinHostPort(br.Endpoints[0].Host, strconv.Itoa(int(br.Endpoints[0].Port)))
+		}
+	})
+	if addr == "" {
+		return nil, errNoController
+	}
+	f := &b.fwd
+	f.mu.Lock()
+	if f.cl == nil || f.addr != addr || f.id != id {
+		if f.cl != nil {
+			f.cl.Close()
+		}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("chronik-forwarder"))
+		if err != nil {
+			f.mu.Unlock()
+			return nil, err
+		}
+		f.cl, f.addr, f.id = cl, addr, id
+	}
+	cl := f.cl
+	f.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The seed connection knows no broker id: learn the ids first, then
+	// address the controller by its id (never back to this node).
+	if _, err := cl.Request(ctx, kmsg.NewPtrMetadataRequest()); err != nil {
+		return nil, fmt.Errorf("kafka: reach the controller at %s: %w", addr, err)
+	}
+	resp, err := cl.Broker(int(id)).Request(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: forward to the controller %d at %s: %w", id, addr, err)
+	}
+	return resp, nil
+}
+
+// placePartition chooses a new partition's leader (its only replica): this
+// node alone; in a cluster the unfenced brokers in turn, from a place the
+// topic's name picks, so that leaders spread.
+func (b *Broker) placePartition(topic string, p int32) *eventlog.PartitionChanged {
+	leader := b.cfg.NodeID
+	if b.cfg.Cluster != nil {
+		var ids []int32
+		b.meta.View(func(s *eventlog.State) {
+			for _, br := range liveBrokers(s) {
+				ids = append(ids, br.ID)
+			}
+		})
+		if len(ids) > 0 {
+			h := fnv.New32a()
+			h.Write([]byte(topic))
+			leader = ids[(int(h.Sum32()%uint32(len(ids)))+int(p))%len(ids)]
+		}
+	}
+	return &eventlog.PartitionChanged{Topic: topic, Partition: p, Replicas: []int32{leader}, ISR: []int32{leader}, Leader: leader}
+}
+
+// namesWith returns the names whose code is code, sorted.
+func namesWith(codes map[string]int16, code int16) []string {
+	var out []string
+	for name, c := range codes {
+		if c == code {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// metaCode is the Kafka error code of a failed metadata append: NOT_CONTROLLER
+// (retriable: the client finds the controller and tries there) when this
+// node is not the controller, otherwise def.
+func (b *Broker) metaCode(err error, def int16) int16 {
+	if b.cfg.Cluster != nil && b.cfg.Cluster.NotController(err) {
+		return kerr.NotController.Code
+	}
+	return def
+}
+
+func (b *Broker) closeForwarder() {
+	b.fwd.mu.Lock()
+	defer b.fwd.mu.Unlock()
+	if b.fwd.cl != nil {
+		b.fwd.cl.Close()
+		b.fwd.cl = nil
+	}
+}
