@@ -218,6 +218,20 @@ func (n *Node) Append(timeout time.Duration, events ...eventlog.Event) (int64, e
 	return off, c.WaitCommitted(off+int64(len(events)), timeout)
 }
 
+// AppendLeaderAcked appends metadata events on the controller and returns
+// once the controller's own copy is durable, not waiting for a majority
+// (--metadata-acks=leader): if the controller then crashes, a new one may
+// not have them.
+func (n *Node) AppendLeaderAcked(events ...eventlog.Event) (int64, error) {
+	n.mu.Lock()
+	c := n.ctrl
+	n.mu.Unlock()
+	if c == nil {
+		return 0, ErrNotController
+	}
+	return n.cfg.Meta.Append(events...)
+}
+
 // loop handles role changes and membership events, in order.
 func (n *Node) loop() {
 	for {

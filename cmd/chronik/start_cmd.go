@@ -39,7 +39,7 @@ func startCommand() *cli.Command {
 			"   chronik start\n" +
 			"   chronik start --data-dir /var/lib/chronik --kafka-addr 0.0.0.0:9092 --advertised-addr kafka1:9092\n" +
 			"   CHRONIK_WAL_PROFILE=ultra chronik start",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "data-dir", Value: "data", EnvVars: []string{"CHRONIK_DATA_DIR"}, Usage: "directory for partitions and the metadata log"},
 			&cli.IntFlag{Name: "node-id", Value: 1, EnvVars: []string{"CHRONIK_NODE_ID"}, Usage: "this broker's id"},
 			&cli.StringFlag{Name: "kafka-addr", Value: "127.0.0.1:9092", EnvVars: []string{"CHRONIK_KAFKA_ADDR"}, Usage: "address the Kafka protocol listens on"},
@@ -51,7 +51,7 @@ func startCommand() *cli.Command {
 			&cli.IntFlag{Name: "default-partitions", Value: 1, EnvVars: []string{"CHRONIK_DEFAULT_PARTITIONS"}, Usage: "partitions of auto-created topics"},
 			&cli.DurationFlag{Name: "group-initial-rebalance-delay", Value: 3 * time.Second, EnvVars: []string{"CHRONIK_GROUP_INITIAL_REBALANCE_DELAY"}, Usage: "how long the first join of an empty consumer group waits for more members (Kafka's group.initial.rebalance.delay.ms)"},
 			&cli.IntFlag{Name: "max-request-bytes", Value: kafka.DefaultMaxRequestBytes, EnvVars: []string{"CHRONIK_MAX_REQUEST_BYTES"}, Usage: "largest request accepted; a larger frame closes the connection"},
-		},
+		}, clusterFlags()...),
 		Action: runStart,
 	}
 }
@@ -101,13 +101,30 @@ func runStart(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
-	meta, err := eventlog.Open(store, eventlog.Options{Logger: log})
+	var voters []int32
+	if v := c.String("voters"); v != "" {
+		if voters, err = parseVoters(v, int32(nodeID)); err != nil {
+			return cli.Exit(err.Error(), 2)
+		}
+	}
+	meta, err := eventlog.Open(store, eventlog.Options{Logger: log, Replicated: voters != nil})
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
 	defer meta.Close()
+	var member *clusterMember
+	var kcluster kafka.Cluster
+	mode := "single node: this node is the controller, events fsync'd before answers"
+	if voters != nil {
+		if member, err = startClusterNode(c, int32(nodeID), voters, meta, advertised, log); err != nil {
+			return err
+		}
+		defer member.node.Stop()
+		kcluster = member
+		mode = fmt.Sprintf("cluster, voters %v: fast path, the Raft-elected controller ships the metadata log, %s acks", voters, c.String("metadata-acks"))
+	}
 	b, err := kafka.NewBroker(kafka.Config{
-		NodeID: int32(nodeID), Host: host, Port: int32(port), ClusterID: clusterID,
+		NodeID: int32(nodeID), Host: host, Port: int32(port), ClusterID: clusterID, Cluster: kcluster,
 		AutoCreateTopics: c.Bool("auto-create-topics"), DefaultPartitions: int32(c.Int("default-partitions")),
 		Groups: group.Config{InitialRebalanceDelay: c.Duration("group-initial-rebalance-delay")},
 	}, store, meta, log)
@@ -138,7 +155,7 @@ func runStart(c *cli.Context) error {
 		defer hs.Close()
 	}
 	log.Info("chronik started", "node_id", nodeID, "kafka_addr", ln.Addr().String(), "advertised_addr", advertised,
-		"cluster_id", clusterID, "wal_profile", profile.Name, "metadata", "single node: this node is the controller, events fsync'd before answers",
+		"cluster_id", clusterID, "wal_profile", profile.Name, "metadata", mode,
 		"metadata_path", meta.Dir(), "metadata_offset", meta.Offset(), "partitions_recovered", recovered, "took", time.Since(start).Round(time.Millisecond))
 
 	sigs := make(chan os.Signal, 1)

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/chronik-stream/chronik/cluster"
+	"github.com/chronik-stream/chronik/eventlog"
+)
+
+// clusterFlags are start's flags for running as one node of a cluster.
+func clusterFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "voters", EnvVars: []string{"CHRONIK_VOTERS"}, Usage: "node ids of the controller voters, e.g. 1,2,3: runs this node as one of a cluster (default: a single node, its own controller)"},
+		&cli.StringFlag{Name: "join", EnvVars: []string{"CHRONIK_JOIN"}, Usage: "gossip addresses (host:port,...) of nodes already running, to find the cluster through"},
+		&cli.StringFlag{Name: "replication-addr", Value: "127.0.0.1:9291", EnvVars: []string{"CHRONIK_REPLICATION_ADDR"}, Usage: "address for Raft and metadata shipping between nodes"},
+		&cli.StringFlag{Name: "gossip-addr", Value: "127.0.0.1:7946", EnvVars: []string{"CHRONIK_GOSSIP_ADDR"}, Usage: "address for gossip (memberlist, TCP and UDP)"},
+		&cli.StringFlag{Name: "metadata-acks", Value: "quorum", EnvVars: []string{"CHRONIK_METADATA_ACKS"}, Usage: "quorum: a metadata change is answered once a majority of voters holds it; leader: once the controller has synced it, faster, but a controller that crashes may lose changes it answered"},
+		&cli.DurationFlag{Name: "fence-after", Value: 5 * time.Second, EnvVars: []string{"CHRONIK_FENCE_AFTER"}, Usage: "how long a broker gossip reports failed keeps its partitions before the controller fences it"},
+	}
+}
+
+// clusterMember is a started cluster node as the Kafka broker uses it.
+type clusterMember struct {
+	node    *cluster.Node
+	timeout time.Duration
+	leader  bool // --metadata-acks=leader
+}
+
+func (m *clusterMember) Append(events ...eventlog.Event) (int64, error) {
+	if m.leader {
+		return m.node.AppendLeaderAcked(events...)
+	}
+	return m.node.Append(m.timeout, events...)
+}
+
+func (m *clusterMember) Controller() (int32, bool) { return m.node.Controller() }
+
+func (m *clusterMember) NotController(err error) bool {
+	return errors.Is(err, cluster.ErrNotController)
+}
+
+func parseVoters(s string, self int32) ([]int32, error) {
+	var out []int32
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 || n > 1<<31-1 {
+			return nil, fmt.Errorf("--voters %q: each voter is a positive node id, as in --voters 1,2,3", s)
+		}
+		if slices.Contains(out, int32(n)) {
+			return nil, fmt.Errorf("--voters %q lists node %d twice", s, n)
+		}
+		out = append(out, int32(n))
+	}
+	if !slices.Contains(out, self) {
+		return nil, fmt.Errorf("--voters %q does not include this node (--node-id %d): every node of a cluster is a voter for now", s, self)
+	}
+	return out, nil
+}
+
+// startClusterNode starts Raft, shipping and gossip for this node.
+func startClusterNode(c *cli.Context, id int32, voters []int32, meta *eventlog.Log, kafkaAddr string, log *slog.Logger) (*clusterMember, error) {
+	acks := c.String("metadata-acks")
+	if acks != "quorum" && acks != "leader" {
+		return nil, cli.Exit(fmt.Sprintf("--metadata-acks %q: use quorum or leader", acks), 2)
+	}
+	replAddr := c.String("replication-addr")
+	if host, _, err := net.SplitHostPort(replAddr); err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		return nil, cli.Exit(fmt.Sprintf("--replication-addr %q must be host:port that the other nodes can reach", replAddr), 2)
+	}
+	ln, err := net.Listen("tcp", replAddr)
+	if err != nil {
+		return nil, cli.Exit(fmt.Sprintf("cannot listen on --replication-addr %s: %v (is another node running there?)", replAddr, err), 1)
+	}
+	var join []string
+	if j := c.String("join"); j != "" {
+		join = strings.Split(j, ",")
+	}
+	node, err := cluster.StartNode(cluster.NodeConfig{
+		ID: id, Voters: voters, Meta: meta, RaftDir: filepath.Join(c.String("data-dir"), "__raft"),
+		Replication: ln, ReplicationAddr: replAddr, KafkaAddr: kafkaAddr,
+		GossipAddr: c.String("gossip-addr"), Join: join, FenceAfter: c.Duration("fence-after"), Logger: log,
+	})
+	if err != nil {
+		ln.Close()
+		return nil, cli.Exit(err.Error(), 1)
+	}
+	return &clusterMember{node: node, timeout: 10 * time.Second, leader: acks == "leader"}, nil
+}

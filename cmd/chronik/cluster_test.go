@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// testCluster is three chronik processes on loopback.
+type testCluster struct {
+	t                 *testing.T
+	dirs, kafka, repl [4]string // by node id
+	gossip            [4]string
+	cmds              [4]*exec.Cmd
+}
+
+func startCluster(t *testing.T) *testCluster {
+	tc := &testCluster{t: t}
+	for id := 1; id <= 3; id++ {
+		tc.dirs[id], tc.kafka[id], tc.repl[id], tc.gossip[id] = t.TempDir(), freeAddr(t), freeAddr(t), freeAddr(t)
+	}
+	for id := 1; id <= 3; id++ {
+		tc.start(id)
+	}
+	return tc
+}
+
+// start runs node id; it joins the others' gossip, except the first node
+// at the first start, which has nobody to join.
+func (tc *testCluster) start(id int) {
+	args := []string{"--node-id", fmt.Sprint(id), "--voters", "1,2,3", "--replication-addr", tc.repl[id],
+		"--gossip-addr", tc.gossip[id], "--fence-after", "2s"}
+	var seeds []string
+	for other := 1; other <= 3; other++ {
+		if other != id && tc.cmds[other] != nil && tc.cmds[other].ProcessState == nil {
+			seeds = append(seeds, tc.gossip[other])
+		}
+	}
+	if len(seeds) > 0 {
+		args = append(args, "--join", strings.Join(seeds, ","))
+	}
+	tc.cmds[id] = startNode(tc.t, tc.dirs[id], tc.kafka[id], args...)
+}
+
+// client talks to one node only.
+func (tc *testCluster) client(id int) *kgo.Client {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(tc.kafka[id]))
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	tc.t.Cleanup(cl.Close)
+	return cl
+}
+
+// metadata asks node id, and only it, for the cluster's metadata.
+func (tc *testCluster) metadata(ctx context.Context, cl *kgo.Client, id int) (*kmsg.MetadataResponse, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	resp, err := cl.Request(ctx, req) // learns the broker ids
+	if err != nil {
+		return nil, err
+	}
+	r, err := cl.Broker(id).Request(ctx, req)
+	if err != nil {
+		return resp.(*kmsg.MetadataResponse), nil
+	}
+	return r.(*kmsg.MetadataResponse), nil
+}
+
+func topicSet(md *kmsg.MetadataResponse) map[string]bool {
+	out := map[string]bool{}
+	for _, t := range md.Topics {
+		if t.Topic != nil && t.ErrorCode == 0 {
+			out[*t.Topic] = true
+		}
+	}
+	return out
+}
+
+// createThrough sends CreateTopics to node id itself (it forwards to the
+// controller when it is not it).
+func createThrough(ctx context.Context, cl *kgo.Client, id int, name string) error {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 10_000
+	t := kmsg.NewCreateTopicsRequestTopic()
+	t.Topic, t.NumPartitions, t.ReplicationFactor = name, 1, 1
+	req.Topics = append(req.Topics, t)
+	r, err := cl.Broker(id).Request(ctx, req)
+	if err != nil {
+		return err
+	}
+	return kerr.ErrorForCode(r.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode)
+}
+
+func (tc *testCluster) dump(id int) string {
+	out, err := exec.Command(binary, "log", "dump", tc.dirs[id]+"/__chronik_metadata-0").CombinedOutput()
+	if err != nil {
+		lines := strings.Split(string(out), "\n")
+		for i, l := range lines {
+			if strings.Contains(l, "damage") {
+				lines = lines[max(0, i-3):min(len(lines), i+3)]
+				break
+			}
+		}
+		tc.t.Fatalf("dump of node %d: %v\n%s", id, err, strings.Join(lines, "\n"))
+	}
+	return string(out)
+}
+
+// TestClusterOfThreeProcesses: topics created through randomly chosen
+// nodes are on every node and the metadata logs are identical; the
+// controller is SIGKILLed in the middle of the creates: another takes
+// over, every create answered with success is on every live node, and the
+// old controller comes back and converges.
+func TestClusterOfThreeProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three processes")
+	}
+	tc := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	clients := [4]*kgo.Client{nil, tc.client(1), tc.client(2), tc.client(3)}
+	controller := 0
+	for deadline := time.Now().Add(20 * time.Second); controller == 0; time.Sleep(50 * time.Millisecond) {
+		if md, err := tc.metadata(ctx, clients[1], 1); err == nil && md.ControllerID > 0 && len(md.Brokers) == 3 {
+			controller = int(md.ControllerID)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no controller with three brokers")
+		}
+	}
+	for _, cl := range clients[1:] {
+		cl.Request(ctx, kmsg.NewPtrMetadataRequest())
+	}
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	created := map[string]bool{}
+	killed := 0
+	for i := range 600 {
+		if i == 300 {
+			tc.cmds[controller].Process.Signal(syscall.SIGKILL)
+			tc.cmds[controller].Wait()
+			killed = controller
+		}
+		id := 1 + rng.IntN(3)
+		if id == killed {
+			id = 1 + (id % 3)
+		}
+		name := fmt.Sprintf("topic-%04d", i)
+		if err := createThrough(ctx, clients[id], id, name); err == nil {
+			created[name] = true
+		} else if !kerr.IsRetriable(err) && !strings.Contains(err.Error(), "connection") {
+			t.Fatalf("create %s through node %d: %v", name, id, err)
+		}
+	}
+	if len(created) < 500 {
+		t.Fatalf("only %d of 600 creates succeeded", len(created))
+	}
+	live := []int{}
+	for id := 1; id <= 3; id++ {
+		if id != killed {
+			live = append(live, id)
+		}
+	}
+	for _, id := range live {
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			md, err := tc.metadata(ctx, clients[id], id)
+			missing := 0
+			if err == nil {
+				have := topicSet(md)
+				for name := range created {
+					if !have[name] {
+						missing++
+					}
+				}
+			}
+			if err == nil && missing == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d lacks %d acknowledged topics (%v)", id, missing, err)
+			}
+		}
+	}
+
+	// The old controller comes back and catches up; stopped cleanly, the
+	// three metadata logs are identical.
+	tc.start(killed)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		md, err := tc.metadata(ctx, clients[killed], killed)
+		if err == nil && len(topicSet(md)) >= len(created) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted node did not catch up (%v)", err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // the last commit point reaches everyone
+	for id := 1; id <= 3; id++ {
+		tc.cmds[id].Process.Signal(syscall.SIGTERM)
+		tc.cmds[id].Wait()
+	}
+	a, b, c := tc.dump(1), tc.dump(2), tc.dump(3)
+	if a != b || b != c {
+		t.Fatalf("the metadata logs differ: %d, %d and %d bytes of dump", len(a), len(b), len(c))
+	}
+	if !strings.Contains(a, "TopicCreated") {
+		t.Fatal("the dump shows no topics")
+	}
+}
