@@ -5,7 +5,7 @@ PKGS    := ./...
 FUZZTIME ?= 30s
 BENCHCOUNT ?= 6
 
-.PHONY: build run test test-short lint bench bench-broker fuzz soak clean
+.PHONY: build run test test-short lint bench bench-broker fuzz soak cluster cluster-stop clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/chronik
@@ -48,6 +48,26 @@ fuzz:
 soak:
 	$(GO) test -run 'TestCrashKeepsAcknowledgedWrites' -count=1 -timeout 2h ./segment/ -crash-seeds 100000
 	$(GO) test -run 'TestSimulation' -count=1 -timeout 2h ./raft/ -sim-seeds 100000
+
+# Three nodes on loopback: Kafka 9092-9094, replication 9291-9293, gossip
+# 7946-7948, data and logs under $(CLUSTER_DIR). Stop with make cluster-stop.
+CLUSTER_DIR ?= cluster-data
+cluster: build
+	@mkdir -p $(CLUSTER_DIR)
+	@for i in 1 2 3; do \
+		seeds=""; for j in 1 2 3; do if [ $$j != $$i ]; then seeds="$$seeds,127.0.0.1:$$((7945 + j))"; fi; done; \
+		./bin/chronik start --node-id $$i --voters 1,2,3 --data-dir $(CLUSTER_DIR)/n$$i \
+			--kafka-addr 127.0.0.1:$$((9091 + i)) --replication-addr 127.0.0.1:$$((9290 + i)) \
+			--gossip-addr 127.0.0.1:$$((7945 + i)) --join $${seeds#,} > $(CLUSTER_DIR)/n$$i.log 2>&1 & \
+		echo $$! > $(CLUSTER_DIR)/n$$i.pid; \
+	done
+	@echo "three nodes: Kafka on 127.0.0.1:9092, 9093, 9094; logs in $(CLUSTER_DIR)/n1.log ...; stop with: make cluster-stop"
+
+cluster-stop:
+	@for i in 1 2 3; do \
+		if [ -f $(CLUSTER_DIR)/n$$i.pid ]; then kill $$(cat $(CLUSTER_DIR)/n$$i.pid) 2>/dev/null; rm -f $(CLUSTER_DIR)/n$$i.pid; fi; \
+	done
+	@echo "stopped; data and logs stay in $(CLUSTER_DIR)"
 
 clean:
 	rm -rf bin bench.txt bench-broker.txt

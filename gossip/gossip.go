@@ -64,6 +64,9 @@ type Gossip struct {
 	name   string
 	log    *slog.Logger
 	events chan Event
+	quit   chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup
 
 	mu      sync.Mutex
 	members map[string]member // by memberlist name, alive ones
@@ -86,7 +89,7 @@ func Start(cfg Config) (*Gossip, error) {
 	var suffix [4]byte
 	rand.Read(suffix[:])
 	g := &Gossip{self: cfg.Meta, name: fmt.Sprintf("chronik-%d-%s", cfg.Meta.NodeID, hex.EncodeToString(suffix[:])),
-		log: cfg.Logger, events: make(chan Event, 1024), members: map[string]member{}}
+		log: cfg.Logger, events: make(chan Event, 1024), members: map[string]member{}, quit: make(chan struct{})}
 	mlc := memberlist.DefaultLANConfig()
 	if cfg.Local {
 		mlc = memberlist.DefaultLocalConfig()
@@ -116,8 +119,11 @@ func Start(cfg Config) (*Gossip, error) {
 	g.mu.Unlock()
 	if len(cfg.Join) > 0 {
 		if _, err := ml.Join(cfg.Join); err != nil {
-			ml.Shutdown()
-			return nil, fmt.Errorf("gossip: cannot join any of %s: %w", strings.Join(cfg.Join, ", "), err)
+			// The seeds may not be up yet (nodes started together): keep
+			// trying in the background; the others find this node too
+			// when they join it.
+			g.log.Warn("gossip: no seed answered yet, retrying every second", "seeds", strings.Join(cfg.Join, ","), "error", err)
+			g.wg.Go(func() { g.retryJoin(cfg.Join) })
 		}
 	}
 	if other, ok := g.duplicate(); ok {
@@ -126,6 +132,28 @@ func Start(cfg Config) (*Gossip, error) {
 			cfg.Meta.NodeID, other.ReplicationAddr, other.KafkaAddr)
 	}
 	return g, nil
+}
+
+// retryJoin joins the seeds once one answers, unless this node was found
+// by then.
+func (g *Gossip) retryJoin(seeds []string) {
+	for {
+		select {
+		case <-g.quit:
+			return
+		case <-time.After(time.Second):
+		}
+		if g.ml.NumMembers() > 1 {
+			return // somebody joined this node
+		}
+		if _, err := g.ml.Join(seeds); err == nil {
+			if other, ok := g.duplicate(); ok {
+				g.log.Error("gossip: node id taken: leaving", "node_id", g.self.NodeID, "other_node", other.ReplicationAddr)
+				g.ml.Shutdown()
+			}
+			return
+		}
+	}
 }
 
 // duplicate reports another live node with this node's id, met while
@@ -253,6 +281,7 @@ func (g *Gossip) Members() []Meta {
 
 // Leave tells the others this node is going, then stops.
 func (g *Gossip) Leave(timeout time.Duration) error {
+	g.stopRetry()
 	err := g.ml.Leave(timeout)
 	if serr := g.ml.Shutdown(); err == nil {
 		err = serr
@@ -261,7 +290,15 @@ func (g *Gossip) Leave(timeout time.Duration) error {
 }
 
 // Shutdown stops without telling anyone (the others see a failure).
-func (g *Gossip) Shutdown() error { return g.ml.Shutdown() }
+func (g *Gossip) Shutdown() error {
+	g.stopRetry()
+	return g.ml.Shutdown()
+}
+
+func (g *Gossip) stopRetry() {
+	g.once.Do(func() { close(g.quit) })
+	g.wg.Wait()
+}
 
 type delegate struct{ meta []byte }
 

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -121,4 +122,22 @@ func FuzzDecodeMeta(f *testing.F) {
 			t.Fatalf("%+v re-encoded: %+v %v", m, again, err)
 		}
 	})
+}
+
+// TestJoinBeforeTheSeedIsUp: a node whose seed is not running yet starts
+// anyway and joins once the seed is up.
+func TestJoinBeforeTheSeedIsUp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedAddr := ln.Addr().String()
+	ln.Close()
+	g2 := start(t, 2, seedAddr) // nobody there yet
+	g1, err := Start(Config{Meta: Meta{NodeID: 1, KafkaAddr: "127.0.0.1:9091", ReplicationAddr: "127.0.0.1:9291"}, BindAddr: seedAddr, Local: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g1.Shutdown()
+	eventually(t, "the early node to find the seed", 10*time.Second, func() bool { return len(g2.Members()) == 1 && len(g1.Members()) == 1 })
 }
