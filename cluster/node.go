@@ -199,6 +199,14 @@ func (n *Node) Controller() (int32, bool) {
 	return n.leader, n.leader == n.cfg.ID && n.ctrl != nil
 }
 
+// Up reports whether gossip sees a node alive (this one always).
+func (n *Node) Up(id int32) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, ok := n.members[id]
+	return ok || id == n.cfg.ID
+}
+
 // ErrNotController: metadata may be appended only on the controller.
 var ErrNotController = errors.New("cluster: this node is not the controller")
 

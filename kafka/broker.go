@@ -80,12 +80,16 @@ func (b *Broker) isClosing() bool {
 type partition struct {
 	log       *segment.Log
 	producers *producers
+	topic     string
+	p         int32
+	topicID   eventlog.UUID
 }
 
 // NewBroker registers the node in the metadata log (on its first start, or
 // when its address changed) and returns the broker.
 func NewBroker(cfg Config, store *segment.Store, meta *eventlog.Log, log *slog.Logger) (*Broker, error) {
 	b := &Broker{cfg: cfg, store: store, meta: meta, log: log, parts: map[string]*partition{}, closing: make(chan struct{})}
+	go b.sweepLoop()
 	if cfg.Cluster != nil {
 		// The controller registers the brokers and sets the epoch.
 		if err := b.openGroups(); err != nil {
@@ -289,6 +293,11 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 		b.log.Error("bad topic config in metadata", "topic", topic, "error", err)
 		return nil, kerr.KafkaStorageError.Code
 	}
+	needMeta, err := b.claimPartition(topic, p, tp.ID)
+	if err != nil {
+		b.log.Error("cannot check a partition directory's topic", "partition", name, "error", err)
+		return nil, kerr.KafkaStorageError.Code
+	}
 	l, err := b.store.Open(topic, p, cfg)
 	if err != nil {
 		b.log.Error("cannot open partition", "partition", name, "error", err)
@@ -299,7 +308,13 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 		b.log.Error("cannot rebuild producer state", "partition", name, "error", err)
 		return nil, kerr.KafkaStorageError.Code
 	}
-	part := &partition{log: l, producers: ps}
+	if needMeta {
+		if err := b.writePartitionMeta(topic, p, tp.ID); err != nil {
+			b.log.Error("cannot record a partition directory's topic", "partition", name, "error", err)
+			return nil, kerr.KafkaStorageError.Code
+		}
+	}
+	part := &partition{log: l, producers: ps, topic: topic, p: p, topicID: tp.ID}
 	b.parts[name] = part
 	return part, 0
 }

@@ -31,6 +31,9 @@ type Cluster interface {
 	// NotController reports whether err says this node is not the
 	// controller.
 	NotController(err error) bool
+	// Up reports whether a broker is reachable now, as gossip sees it
+	// (before the controller fences one that failed).
+	Up(id int32) bool
 }
 
 // appendMeta appends metadata events: directly on a single node, through
@@ -120,7 +123,9 @@ func (b *Broker) placePartition(topic string, p int32) *eventlog.PartitionChange
 		var ids []int32
 		b.meta.View(func(s *eventlog.State) {
 			for _, br := range liveBrokers(s) {
-				ids = append(ids, br.ID)
+				if b.cfg.Cluster.Up(br.ID) {
+					ids = append(ids, br.ID)
+				}
 			}
 		})
 		if len(ids) > 0 {

@@ -37,6 +37,21 @@ func startBroker(t *testing.T, dir string) string {
 // runBroker runs a broker and returns its address and how to stop it.
 func runBroker(t *testing.T, dir string) (string, func()) {
 	t.Helper()
+	_, addr, stop := newTestBroker(t, dir)
+	return addr, stop
+}
+
+// brokerForTest runs a broker, stopped when the test ends, and returns it
+// and its address.
+func brokerForTest(t *testing.T, dir string) (*Broker, string) {
+	t.Helper()
+	b, addr, stop := newTestBroker(t, dir)
+	t.Cleanup(stop)
+	return b, addr
+}
+
+func newTestBroker(t *testing.T, dir string) (*Broker, string, func()) {
+	t.Helper()
 	store, err := segment.OpenStore(dir, segment.StoreOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +78,7 @@ func runBroker(t *testing.T, dir string) (string, func()) {
 	}
 	srv := NewServer(b, 0, log, nil)
 	go srv.Serve(ln)
-	return ln.Addr().String(), func() {
+	return b, ln.Addr().String(), func() {
 		srv.Close()
 		meta.Close()
 		store.Close()

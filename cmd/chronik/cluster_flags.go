@@ -45,6 +45,8 @@ func (m *clusterMember) Append(events ...eventlog.Event) (int64, error) {
 
 func (m *clusterMember) Controller() (int32, bool) { return m.node.Controller() }
 
+func (m *clusterMember) Up(id int32) bool { return m.node.Up(id) }
+
 func (m *clusterMember) NotController(err error) bool {
 	return errors.Is(err, cluster.ErrNotController)
 }

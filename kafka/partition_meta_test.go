@@ -1,0 +1,78 @@
+package kafka
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronik-stream/chronik/eventlog"
+)
+
+// TestStalePartitionDirectories: a partition directory of an earlier topic
+// of the same name is cleared, not served; the open partitions of a topic
+// deleted behind this node's back are removed.
+func TestStalePartitionDirectories(t *testing.T) {
+	dir := t.TempDir()
+	addr, stop := runBroker(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("re")))
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "re"); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("old")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	stop()
+	meta := filepath.Join(dir, "re-0", partitionMetaFile)
+	if b, err := os.ReadFile(meta); err != nil || len(b) == 0 {
+		t.Fatalf("no %s: %v", partitionMetaFile, err)
+	}
+	// The directory now claims another topic id, as one left by a deleted
+	// topic of the same name would.
+	if err := os.WriteFile(meta, []byte("version: 0\ntopic_id: "+eventlog.NewUUID().String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr = startBroker(t, dir)
+	adm = kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
+	defer adm.Close()
+	end, err := adm.ListEndOffsets(ctx, "re")
+	if err != nil || end["re"][0].Offset != 0 {
+		t.Fatalf("a stale directory was served: end offset %d, %v", end["re"][0].Offset, err)
+	}
+}
+
+func TestSweepRemovesDeletedTopicsPartitions(t *testing.T) {
+	dir := t.TempDir()
+	b, addr := brokerForTest(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("gone")))
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// The deletion arrives as metadata only, as on a node that did not
+	// handle the request.
+	var id eventlog.UUID
+	b.meta.View(func(s *eventlog.State) { id = s.Topics["gone"].ID })
+	if _, err := b.meta.Append(&eventlog.TopicDeleted{Name: "gone", TopicID: id}); err != nil {
+		t.Fatal(err)
+	}
+	b.sweepPartitions()
+	if _, err := os.Stat(filepath.Join(dir, "gone-0")); !os.IsNotExist(err) {
+		t.Fatalf("the deleted topic's directory is still there: %v", err)
+	}
+}
