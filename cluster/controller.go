@@ -27,8 +27,12 @@ type Controller struct {
 
 	mu     sync.Mutex
 	match  map[int32]int64 // follower → log end it acknowledged
+	conns  map[int32]net.Conn
 	commit int64
 	waitc  chan struct{} // closed and replaced when commit advances
+
+	// cut, a fault hook for tests: peers this controller cannot reach.
+	cut func(id int32) bool
 
 	quit chan struct{}
 	wg   sync.WaitGroup
@@ -45,7 +49,7 @@ func NewController(log *eventlog.Log, id, epoch int32, voters []int32, peers map
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	c := &Controller{log: log, id: id, epoch: epoch, voters: slices.Clone(voters), peers: map[int32]string{}, lg: lg, match: map[int32]int64{},
+	c := &Controller{log: log, id: id, epoch: epoch, voters: slices.Clone(voters), peers: map[int32]string{}, lg: lg, match: map[int32]int64{}, conns: map[int32]net.Conn{},
 		commit: log.Committed(), waitc: make(chan struct{}), quit: make(chan struct{})}
 	for pid, addr := range peers {
 		c.AddPeer(pid, addr)
@@ -64,6 +68,19 @@ func (c *Controller) AddPeer(id int32, addr string) {
 	}
 	c.peers[id] = addr
 	c.wg.Go(func() { c.ship(id, addr) })
+}
+
+// setCut installs the fault hook: sessions with cut peers end (their
+// connections are closed) and are not opened again.
+func (c *Controller) setCut(cut func(id int32) bool) {
+	c.mu.Lock()
+	c.cut = cut
+	for id, conn := range c.conns {
+		if cut != nil && cut(id) {
+			conn.Close()
+		}
+	}
+	c.mu.Unlock()
 }
 
 // Stop ends the shipping and waits for it.
@@ -169,11 +186,25 @@ func (c *Controller) ship(id int32, addr string) {
 }
 
 func (c *Controller) session(id int32, addr string) error {
+	c.mu.Lock()
+	cut := c.cut != nil && c.cut(id)
+	c.mu.Unlock()
+	if cut {
+		return errors.New("cut off by the fault hook")
+	}
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	c.mu.Lock()
+	c.conns[id] = conn
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.conns, id)
+		c.mu.Unlock()
+	}()
 	go func() { <-c.quit; conn.Close() }()
 	r, w := bufio.NewReaderSize(conn, 64<<10), bufio.NewWriterSize(conn, 64<<10)
 	if err := w.WriteByte(StreamMetadata); err != nil {

@@ -19,6 +19,7 @@ type Follower struct {
 	mu       sync.Mutex
 	maxEpoch int32    // highest controller epoch seen: lower ones are refused
 	current  net.Conn // the controller's connection being served
+	cut      func(id int32) bool
 }
 
 // NewFollower serves log, which must be replicated (eventlog.Options).
@@ -49,6 +50,10 @@ func (f *Follower) Serve(c net.Conn) {
 		return
 	}
 	f.mu.Lock()
+	if f.cut != nil && f.cut(from) {
+		f.mu.Unlock()
+		return
+	}
 	if epoch < f.maxEpoch {
 		f.mu.Unlock()
 		fail("controller %d's epoch %d is older than epoch %d", from, epoch, f.maxEpoch)

@@ -62,6 +62,8 @@ type Node struct {
 	failed   map[int32]time.Time   // when gossip reported them failed
 	leader   int32
 
+	cut func(id int32) bool // the fault hook, see SetCut
+
 	roles chan roleChange
 	kick  chan struct{} // capacity 1: the controller has work to check
 	quit  chan struct{}
@@ -199,6 +201,30 @@ func (n *Node) Controller() (int32, bool) {
 	return n.leader, n.leader == n.cfg.ID && n.ctrl != nil
 }
 
+// SetCut is a fault hook for tests: this node neither sends to nor takes
+// from the nodes cut reports (Raft messages and metadata shipping); nil
+// heals. Open shipping sessions end within a heartbeat.
+func (n *Node) SetCut(cut func(id int32) bool) {
+	if cut == nil {
+		n.tr.SetFilter(nil)
+	} else {
+		n.tr.SetFilter(func(m raft.Message) bool { return !cut(m.From) && !cut(m.To) })
+	}
+	n.mu.Lock()
+	n.follower.mu.Lock()
+	n.follower.cut = cut
+	if cut != nil && n.follower.current != nil {
+		n.follower.current.Close()
+	}
+	n.follower.mu.Unlock()
+	n.cut = cut
+	c := n.ctrl
+	n.mu.Unlock()
+	if c != nil {
+		c.setCut(cut)
+	}
+}
+
 // Up reports whether gossip sees a node alive (this one always).
 func (n *Node) Up(id int32) bool {
 	n.mu.Lock()
@@ -299,6 +325,9 @@ func (n *Node) becomeController(term uint64) {
 	n.mu.Unlock()
 	c := NewController(n.cfg.Meta, n.cfg.ID, epoch, n.cfg.Voters, peers, n.lg)
 	n.mu.Lock()
+	if n.cut != nil {
+		c.setCut(n.cut)
+	}
 	n.ctrl, n.ctrlTerm = c, term
 	n.mu.Unlock()
 	n.lg.Info("this node is the controller", "node_id", n.cfg.ID, "term", term)

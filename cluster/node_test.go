@@ -150,3 +150,84 @@ func TestNodesElectShipAndFence(t *testing.T) {
 	waitFor(t, "the returning broker unfenced everywhere", all, brokerState(old.id, false))
 	waitFor(t, "the topic on the returning node", []*member{back}, func(s *eventlog.State) bool { return s.Topics["orders"] != nil })
 }
+
+func topicEvents(name string, leader int32) []eventlog.Event {
+	return []eventlog.Event{
+		&eventlog.TopicCreated{Name: name, TopicID: eventlog.NewUUID(), PartitionCount: 1, ReplicationFactor: 1},
+		&eventlog.PartitionChanged{Topic: name, Partition: 0, Replicas: []int32{leader}, ISR: []int32{leader}, Leader: leader},
+	}
+}
+
+// TestPartitionedControllerCannotCommit: the controller is cut off from
+// the other two. It cannot commit; they elect another controller, which
+// can; when the cut heals, the old controller drops what it took alone and
+// converges.
+func TestPartitionedControllerCannotCommit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a cluster")
+	}
+	dir := t.TempDir()
+	m1 := startMember(t, 1, dir+"/1")
+	m2 := startMember(t, 2, dir+"/2", m1.node.GossipAddr())
+	m3 := startMember(t, 3, dir+"/3", m1.node.GossipAddr())
+	all := []*member{m1, m2, m3}
+	defer func() {
+		for _, m := range all {
+			m.stop()
+		}
+	}()
+	waitFor(t, "three registered brokers and a controller", all, func(s *eventlog.State) bool {
+		return len(s.Brokers) == 3 && s.Controller.Leader != 0
+	})
+	old := controllerOf(all)
+	if old == nil {
+		t.Fatal("no controller")
+	}
+	var rest []*member
+	for _, m := range all {
+		if m != old {
+			rest = append(rest, m)
+			m.node.SetCut(func(id int32) bool { return id == old.id })
+		}
+	}
+	old.node.SetCut(func(id int32) bool { return id != old.id })
+
+	if _, err := old.node.Append(time.Second, topicEvents("minority", old.id)...); err == nil {
+		t.Fatal("a controller cut off from the majority committed")
+	}
+	var next *member
+	for deadline := time.Now().Add(10 * time.Second); next == nil; time.Sleep(20 * time.Millisecond) {
+		next = controllerOf(rest)
+		if time.Now().After(deadline) {
+			t.Fatal("the majority did not elect a controller")
+		}
+	}
+	if _, err := next.node.Append(5*time.Second, topicEvents("majority", next.id)...); err != nil {
+		t.Fatalf("the majority's controller cannot commit: %v", err)
+	}
+	for _, m := range all {
+		m.meta.View(func(s *eventlog.State) {
+			if s.Topics["minority"] != nil {
+				t.Fatalf("node %d shows the minority's topic", m.id)
+			}
+		})
+	}
+
+	for _, m := range all {
+		m.node.SetCut(nil)
+	}
+	waitFor(t, "every node to have the majority's topic and not the minority's", all, func(s *eventlog.State) bool {
+		return s.Topics["majority"] != nil && s.Topics["minority"] == nil
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		e1, _ := m1.meta.End()
+		e2, _ := m2.meta.End()
+		e3, _ := m3.meta.End()
+		if e1 == e2 && e2 == e3 && m1.meta.Committed() == e1 && m2.meta.Committed() == e1 && m3.meta.Committed() == e1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("logs did not converge: ends %d %d %d", e1, e2, e3)
+		}
+	}
+}
