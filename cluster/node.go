@@ -38,8 +38,12 @@ type NodeConfig struct {
 	// (a restart within it is not a failure). Default 5 s.
 	FenceAfter time.Duration
 	// Tick is Raft's tick. Default 20 ms.
-	Tick   time.Duration
-	Logger *slog.Logger
+	Tick time.Duration
+	// Fallback carries metadata changes as Raft log entries instead of
+	// shipping the metadata log (--disable-metadata-wal). Meta must then be
+	// opened without Replicated and without snapshots.
+	Fallback bool
+	Logger   *slog.Logger
 }
 
 // Node is a running cluster member: Raft elects the controller among the
@@ -63,6 +67,16 @@ type Node struct {
 	leader   int32
 
 	cut func(id int32) bool // the fault hook, see SetCut
+
+	// leading: this node is the controller (both paths; ctrl is the fast
+	// path's shipper).
+	leading bool
+	// The fallback path: proposals waiting to be applied, by sequence,
+	// and where the metadata log's replay of Raft entries stands (driver
+	// goroutine only).
+	seq     uint64
+	waiters map[uint64]chan applied
+	replay  int64
 
 	roles chan roleChange
 	kick  chan struct{} // capacity 1: the controller has work to check
@@ -97,7 +111,14 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		return nil, fmt.Errorf("cluster: node %d is not one of the voters %v (non-voting brokers are not supported yet)", cfg.ID, cfg.Voters)
 	}
 	n := &Node{cfg: cfg, lg: cfg.Logger, follower: NewFollower(cfg.Meta, cfg.Logger), members: map[int32]gossip.Meta{},
-		failed: map[int32]time.Time{}, roles: make(chan roleChange, 64), kick: make(chan struct{}, 1), quit: make(chan struct{})}
+		failed: map[int32]time.Time{}, roles: make(chan roleChange, 64), kick: make(chan struct{}, 1), quit: make(chan struct{}),
+		waiters: map[uint64]chan applied{}}
+	var logView raft.LogView = metaView{cfg.Meta}
+	var apply func(raft.Entry)
+	if cfg.Fallback {
+		logView, apply = nil, n.applyEntry
+		n.replay = cfg.Meta.Segment().StartOffset()
+	}
 	st, restored, err := raft.OpenStorage(filepath.Clean(cfg.RaftDir), cfg.Logger)
 	if err != nil {
 		return nil, err
@@ -110,7 +131,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}, cfg.Logger)
 	n.tr.Handle(StreamMetadata, n.follower.Serve)
 	drv, err := raft.NewDriver(raft.DriverConfig{
-		Node:      raft.Config{ID: cfg.ID, Voters: cfg.Voters, Log: metaView{cfg.Meta}, Seed: uint64(time.Now().UnixNano())},
+		Node:      raft.Config{ID: cfg.ID, Voters: cfg.Voters, Log: logView, Seed: uint64(time.Now().UnixNano())},
+		Apply:     apply,
 		Tick:      cfg.Tick,
 		Storage:   st,
 		Restored:  restored,
@@ -166,9 +188,9 @@ func (n *Node) controllerWork() {
 		case <-tick.C:
 		}
 		n.mu.Lock()
-		c, term, done := n.ctrl, n.ctrlTerm, n.termDone
+		leading, term, done := n.leading, n.ctrlTerm, n.termDone
 		n.mu.Unlock()
-		if c == nil {
+		if !leading {
 			continue
 		}
 		if done != term {
@@ -198,7 +220,7 @@ func (n *Node) GossipAddr() string { return n.gsp.Addr() }
 func (n *Node) Controller() (int32, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.leader, n.leader == n.cfg.ID && n.ctrl != nil
+	return n.leader, n.leader == n.cfg.ID && n.leading
 }
 
 // SetCut is a fault hook for tests: this node neither sends to nor takes
@@ -239,6 +261,9 @@ var ErrNotController = errors.New("cluster: this node is not the controller")
 // Append appends metadata events on the controller and waits until a
 // majority of the voters holds them.
 func (n *Node) Append(timeout time.Duration, events ...eventlog.Event) (int64, error) {
+	if n.cfg.Fallback {
+		return n.appendRaft(timeout, events...)
+	}
 	n.mu.Lock()
 	c := n.ctrl
 	n.mu.Unlock()
@@ -257,6 +282,9 @@ func (n *Node) Append(timeout time.Duration, events ...eventlog.Event) (int64, e
 // (--metadata-acks=leader): if the controller then crashes, a new one may
 // not have them.
 func (n *Node) AppendLeaderAcked(events ...eventlog.Event) (int64, error) {
+	if n.cfg.Fallback {
+		return n.appendRaft(10*time.Second, events...) // Raft answers on commit
+	}
 	n.mu.Lock()
 	c := n.ctrl
 	n.mu.Unlock()
@@ -315,6 +343,14 @@ func (n *Node) memberUp(m gossip.Meta) {
 // and registers the brokers.
 func (n *Node) becomeController(term uint64) {
 	n.stepDown()
+	if n.cfg.Fallback {
+		n.mu.Lock()
+		n.leading, n.ctrlTerm = true, term
+		n.mu.Unlock()
+		n.lg.Info("this node is the controller (Raft fallback path)", "node_id", n.cfg.ID, "term", term)
+		n.poke()
+		return
+	}
 	epoch := int32(term)
 	n.cfg.Meta.SetEpoch(epoch)
 	peers := map[int32]string{}
@@ -328,7 +364,7 @@ func (n *Node) becomeController(term uint64) {
 	if n.cut != nil {
 		c.setCut(n.cut)
 	}
-	n.ctrl, n.ctrlTerm = c, term
+	n.ctrl, n.ctrlTerm, n.leading = c, term, true
 	n.mu.Unlock()
 	n.lg.Info("this node is the controller", "node_id", n.cfg.ID, "term", term)
 	n.poke()
@@ -336,11 +372,13 @@ func (n *Node) becomeController(term uint64) {
 
 func (n *Node) stepDown() {
 	n.mu.Lock()
-	c := n.ctrl
-	n.ctrl = nil
+	c, was := n.ctrl, n.leading
+	n.ctrl, n.leading = nil, false
 	n.mu.Unlock()
 	if c != nil {
 		c.Stop()
+	}
+	if was {
 		n.lg.Info("no longer the controller", "node_id", n.cfg.ID)
 	}
 }
@@ -350,7 +388,7 @@ func (n *Node) stepDown() {
 // back, and fences those failed for longer than FenceAfter.
 func (n *Node) reconcileBrokers() {
 	n.mu.Lock()
-	if n.ctrl == nil {
+	if !n.leading {
 		n.mu.Unlock()
 		return
 	}

@@ -15,11 +15,19 @@ type member struct {
 	id    int32
 	dir   string
 	store *segment.Store
-	meta  *eventlog.Log
-	node  *Node
+	meta     *eventlog.Log
+	node     *Node
+	fallback bool
 }
 
 func startMember(t *testing.T, id int32, dir string, join ...string) *member {
+	t.Helper()
+	return startMemberMode(t, false, id, dir, join...)
+}
+
+// startMemberMode starts a member on the fast path or, with fallback, on
+// the Raft fallback path.
+func startMemberMode(t *testing.T, fallback bool, id int32, dir string, join ...string) *member {
 	t.Helper()
 	st, err := segment.OpenStore(dir, segment.StoreOptions{RetentionCheckInterval: -1})
 	if err != nil {
@@ -27,7 +35,7 @@ func startMember(t *testing.T, id int32, dir string, join ...string) *member {
 	}
 	cfg := segment.DefaultConfig()
 	cfg.SegmentBytes, cfg.PreallocateBytes = 1<<20, 64<<10
-	meta, err := eventlog.Open(st, eventlog.Options{Replicated: true, Segment: &cfg, SnapshotBytes: -1})
+	meta, err := eventlog.Open(st, eventlog.Options{Replicated: !fallback, Segment: &cfg, SnapshotBytes: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,11 +45,11 @@ func startMember(t *testing.T, id int32, dir string, join ...string) *member {
 	}
 	n, err := StartNode(NodeConfig{ID: id, Voters: []int32{1, 2, 3}, Meta: meta, RaftDir: dir + "/raft",
 		Replication: ln, ReplicationAddr: ln.Addr().String(), KafkaAddr: fmt.Sprintf("127.0.0.1:%d", 9090+id),
-		GossipAddr: "127.0.0.1:0", Join: join, GossipLocal: true, FenceAfter: time.Second})
+		GossipAddr: "127.0.0.1:0", Join: join, GossipLocal: true, FenceAfter: time.Second, Fallback: fallback})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &member{id: id, dir: dir, store: st, meta: meta, node: n}
+	return &member{id: id, dir: dir, store: st, meta: meta, node: n, fallback: fallback}
 }
 
 func (m *member) stop() {
@@ -90,13 +98,19 @@ func brokerState(id int32, fenced bool) func(*eventlog.State) bool {
 // node; the controller stops: another takes over and fences it; it comes
 // back and is unfenced.
 func TestNodesElectShipAndFence(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fallback=%v", fallback), func(t *testing.T) { testElectShipAndFence(t, fallback) })
+	}
+}
+
+func testElectShipAndFence(t *testing.T, fallback bool) {
 	if testing.Short() {
 		t.Skip("runs a cluster")
 	}
 	dir := t.TempDir()
-	m1 := startMember(t, 1, dir+"/1")
-	m2 := startMember(t, 2, dir+"/2", m1.node.GossipAddr())
-	m3 := startMember(t, 3, dir+"/3", m1.node.GossipAddr())
+	m1 := startMemberMode(t, fallback, 1, dir+"/1")
+	m2 := startMemberMode(t, fallback, 2, dir+"/2", m1.node.GossipAddr())
+	m3 := startMemberMode(t, fallback, 3, dir+"/3", m1.node.GossipAddr())
 	all := []*member{m1, m2, m3}
 	defer func() {
 		for _, m := range all {
@@ -141,7 +155,7 @@ func TestNodesElectShipAndFence(t *testing.T) {
 	})
 
 	// It comes back: unfenced.
-	back := startMember(t, old.id, old.dir, rest[0].node.GossipAddr())
+	back := startMemberMode(t, fallback, old.id, old.dir, rest[0].node.GossipAddr())
 	for i := range all {
 		if all[i] == nil {
 			all[i] = back
@@ -149,6 +163,25 @@ func TestNodesElectShipAndFence(t *testing.T) {
 	}
 	waitFor(t, "the returning broker unfenced everywhere", all, brokerState(old.id, false))
 	waitFor(t, "the topic on the returning node", []*member{back}, func(s *eventlog.State) bool { return s.Topics["orders"] != nil })
+	// The metadata logs end at the same offset, with the same state.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		e1, _ := all[0].meta.End()
+		e2, _ := all[1].meta.End()
+		e3, _ := all[2].meta.End()
+		s1, s2, s3 := snapshotOf(all[0].meta), snapshotOf(all[1].meta), snapshotOf(all[2].meta)
+		if e1 == e2 && e2 == e3 && s1 == s2 && s2 == s3 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the metadata logs differ: ends %d %d %d", e1, e2, e3)
+		}
+	}
+}
+
+func snapshotOf(l *eventlog.Log) string {
+	var s string
+	l.View(func(st *eventlog.State) { s = string(eventlog.EncodeSnapshot(st, 0)) })
+	return s
 }
 
 func topicEvents(name string, leader int32) []eventlog.Event {
@@ -163,13 +196,19 @@ func topicEvents(name string, leader int32) []eventlog.Event {
 // can; when the cut heals, the old controller drops what it took alone and
 // converges.
 func TestPartitionedControllerCannotCommit(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fallback=%v", fallback), func(t *testing.T) { testPartitionedController(t, fallback) })
+	}
+}
+
+func testPartitionedController(t *testing.T, fallback bool) {
 	if testing.Short() {
 		t.Skip("runs a cluster")
 	}
 	dir := t.TempDir()
-	m1 := startMember(t, 1, dir+"/1")
-	m2 := startMember(t, 2, dir+"/2", m1.node.GossipAddr())
-	m3 := startMember(t, 3, dir+"/3", m1.node.GossipAddr())
+	m1 := startMemberMode(t, fallback, 1, dir+"/1")
+	m2 := startMemberMode(t, fallback, 2, dir+"/2", m1.node.GossipAddr())
+	m3 := startMemberMode(t, fallback, 3, dir+"/3", m1.node.GossipAddr())
 	all := []*member{m1, m2, m3}
 	defer func() {
 		for _, m := range all {
@@ -223,7 +262,8 @@ func TestPartitionedControllerCannotCommit(t *testing.T) {
 		e1, _ := m1.meta.End()
 		e2, _ := m2.meta.End()
 		e3, _ := m3.meta.End()
-		if e1 == e2 && e2 == e3 && m1.meta.Committed() == e1 && m2.meta.Committed() == e1 && m3.meta.Committed() == e1 {
+		if e1 == e2 && e2 == e3 && m1.meta.Committed() == e1 && m2.meta.Committed() == e1 && m3.meta.Committed() == e1 &&
+			snapshotOf(m1.meta) == snapshotOf(m2.meta) && snapshotOf(m2.meta) == snapshotOf(m3.meta) {
 			break
 		}
 		if time.Now().After(deadline) {

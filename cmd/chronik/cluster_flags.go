@@ -25,6 +25,7 @@ func clusterFlags() []cli.Flag {
 		&cli.StringFlag{Name: "replication-addr", Value: "127.0.0.1:9291", EnvVars: []string{"CHRONIK_REPLICATION_ADDR"}, Usage: "address for Raft and metadata shipping between nodes"},
 		&cli.StringFlag{Name: "gossip-addr", Value: "127.0.0.1:7946", EnvVars: []string{"CHRONIK_GOSSIP_ADDR"}, Usage: "address for gossip (memberlist, TCP and UDP)"},
 		&cli.StringFlag{Name: "metadata-acks", Value: "quorum", EnvVars: []string{"CHRONIK_METADATA_ACKS"}, Usage: "quorum: a metadata change is answered once a majority of voters holds it; leader: once the controller has synced it, faster, but a controller that crashes may lose changes it answered"},
+		&cli.BoolFlag{Name: "disable-metadata-wal", EnvVars: []string{"CHRONIK_DISABLE_METADATA_WAL"}, Usage: "carry metadata changes as Raft log entries (the fallback path) instead of shipping the metadata log; the log on disk is the same"},
 		&cli.DurationFlag{Name: "fence-after", Value: 5 * time.Second, EnvVars: []string{"CHRONIK_FENCE_AFTER"}, Usage: "how long a broker gossip reports failed keeps its partitions before the controller fences it"},
 	}
 }
@@ -91,6 +92,7 @@ func startClusterNode(c *cli.Context, id int32, voters []int32, meta *eventlog.L
 		ID: id, Voters: voters, Meta: meta, RaftDir: filepath.Join(c.String("data-dir"), "__raft"),
 		Replication: ln, ReplicationAddr: replAddr, KafkaAddr: kafkaAddr,
 		GossipAddr: c.String("gossip-addr"), Join: join, FenceAfter: c.Duration("fence-after"), Logger: log,
+		Fallback: c.Bool("disable-metadata-wal"),
 	})
 	if err != nil {
 		ln.Close()

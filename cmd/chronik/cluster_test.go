@@ -17,14 +17,15 @@ import (
 
 // testCluster is three chronik processes on loopback.
 type testCluster struct {
+	extra             []string // more flags for every node
 	t                 *testing.T
 	dirs, kafka, repl [4]string // by node id
 	gossip            [4]string
 	cmds              [4]*exec.Cmd
 }
 
-func startCluster(t *testing.T) *testCluster {
-	tc := &testCluster{t: t}
+func startCluster(t *testing.T, extra ...string) *testCluster {
+	tc := &testCluster{t: t, extra: extra}
 	for id := 1; id <= 3; id++ {
 		tc.dirs[id], tc.kafka[id], tc.repl[id], tc.gossip[id] = t.TempDir(), freeAddr(t), freeAddr(t), freeAddr(t)
 	}
@@ -39,6 +40,7 @@ func startCluster(t *testing.T) *testCluster {
 func (tc *testCluster) start(id int) {
 	args := []string{"--node-id", fmt.Sprint(id), "--voters", "1,2,3", "--replication-addr", tc.repl[id],
 		"--gossip-addr", tc.gossip[id], "--fence-after", "2s"}
+	args = append(args, tc.extra...)
 	var seeds []string
 	for other := 1; other <= 3; other++ {
 		if other != id && tc.cmds[other] != nil && tc.cmds[other].ProcessState == nil {
@@ -121,10 +123,15 @@ func (tc *testCluster) dump(id int) string {
 // over, every create answered with success is on every live node, and the
 // old controller comes back and converges.
 func TestClusterOfThreeProcesses(t *testing.T) {
+	t.Run("fast path", func(t *testing.T) { testClusterOfThree(t) })
+	t.Run("raft fallback", func(t *testing.T) { testClusterOfThree(t, "--disable-metadata-wal") })
+}
+
+func testClusterOfThree(t *testing.T, extra ...string) {
 	if testing.Short() {
 		t.Skip("runs three processes")
 	}
-	tc := startCluster(t)
+	tc := startCluster(t, extra...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	clients := [4]*kgo.Client{nil, tc.client(1), tc.client(2), tc.client(3)}

@@ -107,7 +107,13 @@ func runStart(c *cli.Context) error {
 			return cli.Exit(err.Error(), 2)
 		}
 	}
-	meta, err := eventlog.Open(store, eventlog.Options{Logger: log, Replicated: voters != nil})
+	metaOpts := eventlog.Options{Logger: log, Replicated: voters != nil}
+	if voters != nil && c.Bool("disable-metadata-wal") {
+		// The fallback path writes committed entries as they come; Raft
+		// replays its log at start, so metadata snapshots stay off.
+		metaOpts.Replicated, metaOpts.SnapshotBytes = false, -1
+	}
+	meta, err := eventlog.Open(store, metaOpts)
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
@@ -122,6 +128,9 @@ func runStart(c *cli.Context) error {
 		defer member.node.Stop()
 		kcluster = member
 		mode = fmt.Sprintf("cluster, voters %v: fast path, the Raft-elected controller ships the metadata log, %s acks", voters, c.String("metadata-acks"))
+		if c.Bool("disable-metadata-wal") {
+			mode = fmt.Sprintf("cluster, voters %v: Raft fallback path, metadata changes travel as Raft entries", voters)
+		}
 	}
 	b, err := kafka.NewBroker(kafka.Config{
 		NodeID: int32(nodeID), Host: host, Port: int32(port), ClusterID: clusterID, Cluster: kcluster,

@@ -1,0 +1,128 @@
+package eventlog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/chronik-stream/chronik/segment"
+)
+
+// The Raft fallback path (--disable-metadata-wal): metadata changes travel
+// as Raft log entries, each holding one batch built by EncodeBatch, and
+// every node writes each committed entry's batch to its metadata log in
+// Raft's order with AppendCommitted. All nodes start from the same log and
+// take the same batches in the same order, so their logs are identical,
+// offsets included. A batch whose events do not apply (two proposals that
+// conflict) is refused alike everywhere; the node writes an empty NoOp
+// batch in its place, so that the n-th entry is always the n-th batch.
+
+// EncodeBatch builds the batch a proposal carries: the events, stamped
+// with this node's clock (the same bytes then land on every node).
+func (l *Log) EncodeBatch(events ...Event) []byte {
+	return buildBatch(events, l.opts.Now().UnixMilli(), l.opts.CompressAbove)
+}
+
+// ErrReplayed: AppendCommitted found the batch already in the log (a
+// restart re-applying Raft entries written before it).
+var ErrReplayed = errors.New("eventlog: batch already in the log")
+
+// AppendCommitted writes a committed batch at the log end with the given
+// epoch (the entry's term), syncs it and applies it to the state. A batch
+// whose events do not apply is replaced by a NoOp batch and ErrRefused is
+// returned. If the log already holds these bytes at position replay (a
+// restart re-applying entries), nothing is written and ErrReplayed comes
+// back with the next position.
+func (l *Log) AppendCommitted(batch []byte, epoch int32, replay int64) (next int64, err error) {
+	events, _, err := decodeBatch(batch)
+	if err != nil {
+		return replay, err
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.failed != nil {
+		return replay, l.failed
+	}
+	if replay < l.seg.EndOffset() {
+		same, n, err := l.sameBatchAt(replay, batch)
+		if err != nil {
+			return replay, err
+		}
+		if same {
+			return replay + n, ErrReplayed
+		}
+		return replay, fmt.Errorf("eventlog: the Raft entry replayed at offset %d differs from the batch stored there", replay)
+	}
+	undo := tx{s: l.spec}
+	refused := false
+	for _, e := range events {
+		if err := undo.apply(e); err != nil {
+			undo.rollback()
+			refused = true
+			break
+		}
+	}
+	if refused {
+		batch = buildBatch([]Event{&NoOp{}}, decodedTimestamp(batch), -1)
+	}
+	a, err := l.seg.Append(batch, epoch, -1)
+	if err != nil {
+		if !refused {
+			undo.rollback()
+		}
+		l.failLocked(fmt.Errorf("%w: append committed batch: %v", ErrFailed, err))
+		return replay, l.failed
+	}
+	if err := a.Wait(); err != nil {
+		l.failLocked(fmt.Errorf("%w: sync committed batch: %v", ErrFailed, err))
+		return replay, l.failed
+	}
+	l.spec.Offset = a.Last + 1
+	l.noteEpochLocked(epoch, a.Base)
+	l.smu.Lock()
+	if !refused {
+		err = Apply(l.state, events...)
+	}
+	l.state.Offset = a.Last + 1
+	l.smu.Unlock()
+	if err != nil {
+		l.failLocked(fmt.Errorf("%w: committed batch at %d applies to spec but not to state: %v", ErrFailed, a.Base, err))
+		return replay, l.failed
+	}
+	l.sinceSnap += int64(len(batch))
+	l.maybeSnapshotLocked()
+	if refused {
+		return a.Last + 1, ErrRefused
+	}
+	return a.Last + 1, nil
+}
+
+// sameBatchAt reports whether the batch stored at offset has batch's
+// records (its offset and epoch fields aside), and how many offsets it
+// spans.
+func (l *Log) sameBatchAt(offset int64, batch []byte) (bool, int64, error) {
+	b, err := l.seg.Read(offset, 1, nil)
+	if err != nil {
+		return false, 0, err
+	}
+	h, err := segment.ParseHeader(b)
+	if err != nil {
+		return false, 0, err
+	}
+	stored := b[:h.Size()]
+	n := h.LastOffset() - h.BaseOffset + 1
+	if h.BaseOffset != offset || len(stored) != len(batch) {
+		return false, n, nil
+	}
+	// Bytes 0-7 (base offset), 12-15 (leader epoch) and the CRC (17-20,
+	// over bytes 21 on) are what an append sets; the rest must match.
+	return bytes.Equal(stored[21:], batch[21:]) && bytes.Equal(stored[8:12], batch[8:12]) && stored[16] == batch[16], n, nil
+}
+
+func decodedTimestamp(batch []byte) int64 {
+	h, err := segment.ParseHeader(batch)
+	if err != nil {
+		return 0
+	}
+	return h.BaseTimestamp
+}
