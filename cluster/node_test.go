@@ -12,9 +12,9 @@ import (
 
 // member is one in-process cluster node and its files.
 type member struct {
-	id    int32
-	dir   string
-	store *segment.Store
+	id       int32
+	dir      string
+	store    *segment.Store
 	meta     *eventlog.Log
 	node     *Node
 	fallback bool
