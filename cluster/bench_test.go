@@ -1,0 +1,69 @@
+package cluster
+
+import (
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/chronik-stream/chronik/eventlog"
+)
+
+// BenchmarkClusterCreateTopic: three in-process nodes on loopback, each
+// syncing its logs to this disk; one topic created at a time through the
+// controller, on the fast path with quorum acks, with leader acks, and on
+// the Raft fallback path. Reports topics/s and latency.
+func BenchmarkClusterCreateTopic(b *testing.B) {
+	for _, mode := range []string{"fast-quorum", "fast-leader", "raft-fallback"} {
+		b.Run("mode="+mode, func(b *testing.B) {
+			t := &testing.T{}
+			dir := b.TempDir()
+			fallback := mode == "raft-fallback"
+			m1 := startMemberMode(t, fallback, 1, dir+"/1")
+			m2 := startMemberMode(t, fallback, 2, dir+"/2", m1.node.GossipAddr())
+			m3 := startMemberMode(t, fallback, 3, dir+"/3", m1.node.GossipAddr())
+			all := []*member{m1, m2, m3}
+			defer func() {
+				for _, m := range all {
+					m.stop()
+				}
+			}()
+			var ctrl *member
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				done := true
+				for _, m := range all {
+					m.meta.View(func(s *eventlog.State) { done = done && len(s.Brokers) == 3 })
+				}
+				if ctrl = controllerOf(all); ctrl != nil && done {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatal("no controller")
+				}
+			}
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			start := time.Now()
+			for i := range b.N {
+				t0 := time.Now()
+				evs := topicEvents(fmt.Sprint("t", i), ctrl.id)
+				var err error
+				if mode == "fast-leader" {
+					_, err = ctrl.node.AppendLeaderAcked(evs...)
+				} else {
+					_, err = ctrl.node.Append(10*time.Second, evs...)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			elapsed := time.Since(start)
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "topics/s")
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
