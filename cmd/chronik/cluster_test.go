@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os/exec"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -221,5 +223,87 @@ func testClusterOfThree(t *testing.T, extra ...string) {
 	}
 	if !strings.Contains(a, "TopicCreated") {
 		t.Fatal("the dump shows no topics")
+	}
+}
+
+// BenchmarkClusterFailover: three processes; SIGKILL the controller and
+// time until a topic creation through a surviving node succeeds (a new
+// controller committed it); restart the killed node; b.N times, on the
+// fast path and on the Raft fallback. Reports p50/p99/max in ms.
+func BenchmarkClusterFailover(b *testing.B) {
+	for _, mode := range []struct {
+		name  string
+		extra []string
+	}{{"fast", nil}, {"raft-fallback", []string{"--disable-metadata-wal"}}} {
+		b.Run("path="+mode.name, func(b *testing.B) {
+			t := &testing.T{}
+			tc := startCluster(t, mode.extra...)
+			defer func() {
+				for _, cmd := range tc.cmds[1:] {
+					if cmd != nil && cmd.ProcessState == nil {
+						cmd.Process.Kill()
+						cmd.Wait()
+					}
+				}
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			// controller waits until the three nodes agree on a controller
+			// (the metadata names it once its term's first batch commits).
+			controller := func() int {
+				for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+					agreed := 0
+					for id := 1; id <= 3; id++ {
+						cl, err := kgo.NewClient(kgo.SeedBrokers(tc.kafka[id]))
+						if err != nil {
+							break
+						}
+						md, err := tc.metadata(ctx, cl, id)
+						cl.Close()
+						if err != nil || md.ControllerID <= 0 || len(md.Brokers) != 3 || (agreed != 0 && int(md.ControllerID) != agreed) {
+							agreed = -1
+							break
+						}
+						agreed = int(md.ControllerID)
+					}
+					if agreed > 0 {
+						return agreed
+					}
+				}
+				b.Fatal("the nodes do not agree on a controller")
+				return 0
+			}
+			var ms []float64
+			for i := range b.N {
+				time.Sleep(300 * time.Millisecond) // the cluster settles
+				c := controller()
+				tc.cmds[c].Process.Signal(syscall.SIGKILL)
+				tc.cmds[c].Wait()
+				killed := time.Now()
+				via := 1 + c%3
+				cl, err := kgo.NewClient(kgo.SeedBrokers(tc.kafka[via]))
+				if err != nil {
+					b.Fatal(err)
+				}
+				cl.Request(ctx, kmsg.NewPtrMetadataRequest())
+				for {
+					if err := createThrough(ctx, cl, via, fmt.Sprintf("failover-%d", i)); err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
+						break
+					}
+					if time.Since(killed) > time.Minute {
+						b.Fatal("no metadata write succeeded for a minute after the controller died")
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+				ms = append(ms, float64(time.Since(killed).Microseconds())/1000)
+				cl.Close()
+				tc.start(c)
+			}
+			sort.Float64s(ms)
+			b.ReportMetric(ms[len(ms)/2], "p50-ms")
+			b.ReportMetric(ms[min(len(ms)-1, len(ms)*99/100)], "p99-ms")
+			b.ReportMetric(ms[len(ms)-1], "max-ms")
+			b.ReportMetric(0, "ns/op")
+		})
 	}
 }
