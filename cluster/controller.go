@@ -218,7 +218,22 @@ func (c *Controller) session(id int32, addr string) error {
 		return err
 	}
 	if end < c.log.Segment().StartOffset() {
-		return fmt.Errorf("follower %d ends at %d, before this log's start %d: it needs a snapshot", id, end, c.log.Segment().StartOffset())
+		// The batches it needs are gone (covered by a snapshot): send the
+		// snapshot, then what follows it.
+		snap, off, err := c.log.LatestSnapshot()
+		if err != nil {
+			return err
+		}
+		c.lg.Info("metadata shipping: sending a snapshot", "follower", id, "follower_end", end, "snapshot_offset", off)
+		if err := writeFrame(w, kindSnapshot, snap); err != nil {
+			return err
+		}
+		if end, err = c.readState(r, kindState); err != nil {
+			return err
+		}
+		if end < c.log.Segment().StartOffset() {
+			return fmt.Errorf("follower %d still ends at %d after the snapshot, before this log's start %d", id, end, c.log.Segment().StartOffset())
+		}
 	}
 	buf := make([]byte, 0, 1<<20)
 	for {

@@ -121,6 +121,14 @@ func (f *Follower) Serve(c net.Conn) {
 			if err := f.commit(commit); err != nil {
 				return
 			}
+		case kindSnapshot:
+			if err := f.log.InstallSnapshot(fr.rest()); err != nil {
+				fail("cannot install the snapshot: %v", err)
+				return
+			}
+			if state(kindState) != nil {
+				return
+			}
 		case kindCommit:
 			commit := fr.i64()
 			if fr.done() != nil || f.commit(commit) != nil {

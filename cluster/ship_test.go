@@ -285,3 +285,67 @@ func BenchmarkShipCommit(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(0, "ns/op")
 }
+
+// TestFarBehindFollowerGetsASnapshot: the controller's log no longer holds
+// its first batches (snapshots covered them); a new follower gets the
+// newest snapshot, then the batches after it, and has the same state.
+func TestFarBehindFollowerGetsASnapshot(t *testing.T) {
+	dir := t.TempDir()
+	st, err := segment.OpenStore(dir+"/1", segment.StoreOptions{RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := segment.DefaultConfig()
+	cfg.SegmentBytes, cfg.PreallocateBytes = 16<<10, 16<<10
+	ctrlLog, err := eventlog.Open(st, eventlog.Options{Replicated: true, Segment: &cfg, SnapshotBytes: -1, Epoch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctrlLog.Close()
+	c := NewController(ctrlLog, 1, 1, []int32{1}, nil, nil) // alone: commits by itself
+	appendCommitted(t, c, ctrlLog, &eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
+	for i := range 200 {
+		appendCommitted(t, c, ctrlLog, createTopic(fmt.Sprint("topic-with-a-long-name-", i))...)
+		if i == 100 || i == 150 {
+			if err := ctrlLog.Snapshot(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if ctrlLog.Segment().StartOffset() == 0 {
+		t.Fatal("the controller's log still starts at 0: nothing was covered by a snapshot")
+	}
+	c.Stop()
+
+	fol := startNode(t, 2, dir+"/2")
+	c = NewController(ctrlLog, 1, 1, []int32{1, 2}, map[int32]string{2: fol.addr}, nil)
+	defer c.Stop()
+	appendCommitted(t, c, ctrlLog, createTopic("after")...)
+	end, _ := ctrlLog.End()
+	for deadline := time.Now().Add(10 * time.Second); fol.log.Committed() != end; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			e, _ := fol.log.End()
+			t.Fatalf("follower at %d (committed %d), controller at %d", e, fol.log.Committed(), end)
+		}
+	}
+	if state(fol.log) != state(ctrlLog) {
+		t.Fatal("the follower's state differs after the snapshot")
+	}
+	// It restarts from the installed snapshot.
+	fol.log.Close()
+	fol.store.Close()
+	st2, err := segment.OpenStore(dir+"/2", segment.StoreOptions{RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	again, err := eventlog.Open(st2, eventlog.Options{Replicated: true, Segment: &cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if e, _ := again.End(); e != end {
+		t.Fatalf("after a restart the follower ends at %d, want %d", e, end)
+	}
+}

@@ -24,13 +24,14 @@ const StreamMetadata byte = 'M'
 // Frame kinds. Controller to follower: hello, epoch, batch, commit;
 // follower to controller: state, ack, error.
 const (
-	kindHello  byte = 1 // epoch i32, controller id i32
-	kindState  byte = 2 // log end i64, last epoch i32
-	kindEpoch  byte = 3 // epoch i32, its end i64 (answer to a diverging state)
-	kindBatch  byte = 4 // previous epoch i32, commit i64, batch bytes
-	kindAck    byte = 5 // log end i64, last epoch i32
-	kindCommit byte = 6 // commit i64
-	kindError  byte = 7 // message
+	kindHello    byte = 1 // epoch i32, controller id i32
+	kindState    byte = 2 // log end i64, last epoch i32
+	kindEpoch    byte = 3 // epoch i32, its end i64 (answer to a diverging state)
+	kindBatch    byte = 4 // previous epoch i32, commit i64, batch bytes
+	kindAck      byte = 5 // log end i64, last epoch i32
+	kindCommit   byte = 6 // commit i64
+	kindError    byte = 7 // message
+	kindSnapshot byte = 8 // a snapshot's bytes (the follower is behind the log start)
 )
 
 // maxFrame bounds a frame: a metadata batch is at most a few MiB.

@@ -156,6 +156,17 @@ func Open(st *segment.Store, opts Options) (*Log, error) {
 	if l.epochs, err = loadEpochs(seg, seg.StartOffset()); err != nil {
 		return nil, err
 	}
+	if snapFile != "" && snapOffset > 0 {
+		// What the snapshot covers ends with a batch of its epoch.
+		if _, epoch, _, err := readSnapshotEpoch(st.FS(), snapFile); err == nil {
+			switch {
+			case len(l.epochs) > 0 && l.epochs[0].epoch == epoch:
+				l.epochs[0].start = min(l.epochs[0].start, snapOffset-1)
+			case len(l.epochs) == 0 || l.epochs[0].start > snapOffset-1:
+				l.epochs = append([]epochStart{{epoch, snapOffset - 1}}, l.epochs...)
+			}
+		}
+	}
 	l.state, l.spec = state, spec
 	if !opts.Replicated {
 		l.spec = state.Clone()

@@ -274,6 +274,46 @@ func (l *Log) TruncateTo(offset int64) error {
 	return nil
 }
 
+// InstallSnapshot replaces this follower's log with a controller's
+// snapshot: a follower too far behind, whose next batches the controller no
+// longer has. The snapshot is written (temporary file, sync, rename), the
+// log emptied to restart at the snapshot's offset, and the state becomes
+// the snapshot's. A snapshot at or below the commit point is ignored.
+func (l *Log) InstallSnapshot(data []byte) error {
+	state, epoch, err := DecodeSnapshot(data)
+	if err != nil {
+		return fmt.Errorf("eventlog: install snapshot: %w", err)
+	}
+	l.snapMu.Lock()
+	defer l.snapMu.Unlock()
+	l.cmu.Lock()
+	defer l.cmu.Unlock()
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	switch {
+	case !l.opts.Replicated:
+		return errors.New("eventlog: only a replicated log installs snapshots")
+	case l.flushing || len(l.queue) > 0:
+		return errors.New("eventlog: cannot install a snapshot while appending as a controller")
+	case state.Offset <= l.Committed():
+		return nil
+	}
+	if err := writeSnapshot(l.fs(), l.dir, SnapshotName(state.Offset, epoch), data); err != nil {
+		return err
+	}
+	if err := l.seg.ResetTo(state.Offset); err != nil {
+		l.failLocked(fmt.Errorf("%w: install snapshot at %d: %v", ErrFailed, state.Offset, err))
+		return l.failed
+	}
+	l.epochs = []epochStart{{epoch, state.Offset - 1}}
+	l.spec = state.Clone()
+	l.smu.Lock()
+	l.state = state
+	l.smu.Unlock()
+	l.log.Info("installed a snapshot from the controller", "offset", state.Offset, "epoch", epoch)
+	return nil
+}
+
 // loadEpochs reads the epoch of every batch from offset on.
 func loadEpochs(seg *segment.Log, from int64) ([]epochStart, error) {
 	var out []epochStart

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -251,12 +252,33 @@ func snapshots(fsys segment.FS, dir string) ([]string, error) {
 }
 
 func readSnapshotFile(fsys segment.FS, path string) (*State, error) {
+	s, _, _, err := readSnapshotEpoch(fsys, path)
+	return s, err
+}
+
+func readSnapshotEpoch(fsys segment.FS, path string) (*State, int32, []byte, error) {
 	b, err := segment.ReadFile(fsys, path, maxSnapshotBody)
 	if err != nil {
-		return nil, err
+		return nil, 0, nil, err
 	}
-	s, _, err := DecodeSnapshot(b)
-	return s, err
+	s, epoch, err := DecodeSnapshot(b)
+	return s, epoch, b, err
+}
+
+// LatestSnapshot returns the newest valid snapshot's bytes and the offset
+// it covers up to: what a follower too far behind installs.
+func (l *Log) LatestSnapshot() ([]byte, int64, error) {
+	names, err := snapshots(l.fs(), l.dir)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, name := range names {
+		s, _, b, err := readSnapshotEpoch(l.fs(), filepath.Join(l.dir, name))
+		if err == nil {
+			return b, s.Offset, nil
+		}
+	}
+	return nil, 0, errors.New("eventlog: no snapshot to send")
 }
 
 // loadSnapshot returns the state of the newest valid snapshot in dir (and
@@ -288,11 +310,23 @@ func loadSnapshot(fsys segment.FS, dir string, log *slog.Logger) (*State, string
 func (l *Log) Snapshot() error {
 	l.snapMu.Lock()
 	defer l.snapMu.Unlock()
-	l.wmu.Lock()
-	epoch := l.epoch
-	l.wmu.Unlock()
 	l.smu.RLock()
 	offset := l.state.Offset
+	l.smu.RUnlock()
+	// The snapshot is named for the epoch of the last batch it covers
+	// (Kafka's snapshot id: end offset and epoch), so that a follower that
+	// installs it knows what the next batch must follow.
+	l.wmu.Lock()
+	epoch := l.epochBeforeLocked(offset)
+	if epoch < 0 {
+		epoch = l.epoch
+	}
+	l.wmu.Unlock()
+	l.smu.RLock()
+	if l.state.Offset != offset {
+		l.smu.RUnlock()
+		return nil // moved on meanwhile: the next snapshot takes it
+	}
 	data := EncodeSnapshot(l.state, epoch)
 	l.smu.RUnlock()
 	fsys := l.fs()

@@ -162,3 +162,53 @@ func (l *Log) reactivateLocked(i int, pos int64) error {
 	}
 	return l.openActive(recoveryPoint{base: seg.base, pos: pos}, true)
 }
+
+// ResetTo empties the log and starts it again at offset: every segment
+// goes, and the next append gets offset (Kafka's truncateFullyAndStartAt).
+// A follower installing a snapshot of everything before offset uses it.
+func (l *Log) ResetTo(offset int64) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.closed:
+		return ErrClosed
+	case l.failed != nil:
+		return fmt.Errorf("%w: %v", ErrLogFailed, l.failed)
+	case offset < 0:
+		return fmt.Errorf("%w: cannot start at %d", ErrOffsetOutOfRange, offset)
+	}
+	for l.active().active.preparing {
+		l.prepDone.Wait()
+	}
+	l.dropGen++
+	// The recovery point first: a crash part way leaves a log that opens.
+	if err := l.writeRecoveryPointLocked(offset, 0); err != nil {
+		return l.failLocked(err)
+	}
+	old := l.active()
+	old.active.m.Unmap()
+	old.active.f.Close()
+	old.active = nil
+	for _, s := range l.segments {
+		l.cache.forget(s)
+		for _, p := range []string{s.logPath(), s.indexPath(), s.timeIndexPath()} {
+			if err := l.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return l.failLocked(fmt.Errorf("segment: reset to %d: %w", offset, err))
+			}
+		}
+	}
+	l.segments = []*segment{newSegment(l.dir, offset)}
+	if err := l.openActive(recoveryPoint{base: offset}, true); err != nil {
+		return l.failLocked(fmt.Errorf("segment: reset to %d: %w", offset, err))
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return l.failLocked(fmt.Errorf("segment: reset to %d: %w", offset, err))
+	}
+	l.start, l.next, l.durable = offset, offset, offset
+	close(l.notify)
+	l.notify = make(chan struct{})
+	l.log.Info("reset", "offset", offset)
+	return nil
+}

@@ -147,3 +147,26 @@ func TestTruncateSurvivesCrashes(t *testing.T) {
 		e.store.Close()
 	}
 }
+
+func TestResetTo(t *testing.T) {
+	e := newEnv(t, smallConfig())
+	appendValues(e, "a", 0, 10)
+	if err := e.log.ResetTo(100); err != nil {
+		t.Fatal(err)
+	}
+	if e.log.StartOffset() != 100 || e.log.EndOffset() != 100 || e.log.HighWatermark() != 100 {
+		t.Fatalf("after reset: start %d end %d hw %d", e.log.StartOffset(), e.log.EndOffset(), e.log.HighWatermark())
+	}
+	if a := e.append(segmenttest.Values(0, "b")); a.Base != 100 {
+		t.Fatalf("first append after the reset at %d, want 100", a.Base)
+	}
+	e.reopen()
+	if got := fmt.Sprint(e.values()); got != "[b]" || e.log.StartOffset() != 100 || e.log.EndOffset() != 101 {
+		t.Fatalf("after reopening: %s, start %d, end %d", got, e.log.StartOffset(), e.log.EndOffset())
+	}
+	e.fs = e.fs.Crash(rand.New(rand.NewPCG(1, 1)))
+	e.open()
+	if got := fmt.Sprint(e.values()); got != "[b]" || e.log.StartOffset() != 100 {
+		t.Fatalf("after a crash: %s, start %d", got, e.log.StartOffset())
+	}
+}
