@@ -423,11 +423,13 @@ func (n *Node) reconcileBrokers() {
 				events = append(events, &eventlog.BrokerRegistered{BrokerID: id, Incarnation: eventlog.NewUUID(), Endpoints: []eventlog.Endpoint{ep}})
 			case b.Fenced:
 				events = append(events, &eventlog.BrokerUnfenced{BrokerID: id})
+				events = append(events, leadersBack(s, id)...)
 			}
 		}
 		for _, id := range overdue {
 			if b := s.Brokers[id]; b != nil && !b.Fenced {
 				events = append(events, &eventlog.BrokerFenced{BrokerID: id})
+				events = append(events, leadersAway(s, id)...)
 			}
 		}
 	})
@@ -440,12 +442,59 @@ func (n *Node) reconcileBrokers() {
 		}
 	}
 	n.mu.Unlock()
-	for _, e := range events {
-		if _, err := n.Append(10*time.Second, e); err != nil {
-			n.lg.Warn("controller: cannot record a broker change", "event", e.Type().String(), "error", err)
-			return
+	if len(events) > 0 {
+		// One batch: a broker's fencing and its partitions' new leaders
+		// commit together.
+		if _, err := n.Append(10*time.Second, events...); err != nil {
+			n.lg.Warn("controller: cannot record broker changes", "events", len(events), "error", err)
 		}
 	}
+}
+
+// leadersAway moves the partitions a fenced broker leads to another
+// unfenced in-sync replica, or leaves them without a leader (-1: clients
+// are told to wait) when it held the only copy.
+func leadersAway(s *eventlog.State, fenced int32) []eventlog.Event {
+	var out []eventlog.Event
+	for _, name := range sortedTopics(s) {
+		for i, p := range s.Topics[name].Partitions {
+			if p.Leader != fenced {
+				continue
+			}
+			next := int32(-1)
+			for _, r := range p.ISR {
+				if b := s.Brokers[r]; r != fenced && b != nil && !b.Fenced {
+					next = r
+					break
+				}
+			}
+			out = append(out, &eventlog.PartitionChanged{Topic: name, Partition: int32(i), Replicas: p.Replicas, ISR: p.ISR, Leader: next, LeaderEpoch: p.LeaderEpoch + 1})
+		}
+	}
+	return out
+}
+
+// leadersBack gives leaderless partitions back to a broker that returned
+// and is in their in-sync replicas.
+func leadersBack(s *eventlog.State, back int32) []eventlog.Event {
+	var out []eventlog.Event
+	for _, name := range sortedTopics(s) {
+		for i, p := range s.Topics[name].Partitions {
+			if p.Leader == -1 && slices.Contains(p.ISR, back) {
+				out = append(out, &eventlog.PartitionChanged{Topic: name, Partition: int32(i), Replicas: p.Replicas, ISR: p.ISR, Leader: back, LeaderEpoch: p.LeaderEpoch + 1})
+			}
+		}
+	}
+	return out
+}
+
+func sortedTopics(s *eventlog.State) []string {
+	names := make([]string, 0, len(s.Topics))
+	for name := range s.Topics {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 func endpoint(addr string) (eventlog.Endpoint, error) {

@@ -126,8 +126,8 @@ func testElectShipAndFence(t *testing.T, fallback bool) {
 	if ctrl == nil {
 		t.Fatal("no node says it is the controller")
 	}
-	if _, err := ctrl.node.Append(5*time.Second, &eventlog.TopicCreated{Name: "orders", TopicID: eventlog.NewUUID(), PartitionCount: 1, ReplicationFactor: 1},
-		&eventlog.PartitionChanged{Topic: "orders", Partition: 0, Replicas: []int32{2}, ISR: []int32{2}, Leader: 2}); err != nil {
+	// The topic's only copy is on the controller, which goes away later.
+	if _, err := ctrl.node.Append(5*time.Second, topicEvents("orders", ctrl.id)...); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the topic on every node", all, func(s *eventlog.State) bool { return s.Topics["orders"] != nil })
@@ -150,8 +150,8 @@ func testElectShipAndFence(t *testing.T, fallback bool) {
 			rest = append(rest, m)
 		}
 	}
-	waitFor(t, "a new controller that fenced the old one", rest, func(s *eventlog.State) bool {
-		return s.Controller.Leader != old.id && brokerState(old.id, true)(s)
+	waitFor(t, "a new controller that fenced the old one, leaving its partition without a leader", rest, func(s *eventlog.State) bool {
+		return s.Controller.Leader != old.id && brokerState(old.id, true)(s) && s.Topics["orders"].Partitions[0].Leader == -1
 	})
 
 	// It comes back: unfenced.
@@ -161,7 +161,9 @@ func testElectShipAndFence(t *testing.T, fallback bool) {
 			all[i] = back
 		}
 	}
-	waitFor(t, "the returning broker unfenced everywhere", all, brokerState(old.id, false))
+	waitFor(t, "the returning broker unfenced everywhere, leading its partition again", all, func(s *eventlog.State) bool {
+		return brokerState(old.id, false)(s) && s.Topics["orders"].Partitions[0].Leader == old.id
+	})
 	waitFor(t, "the topic on the returning node", []*member{back}, func(s *eventlog.State) bool { return s.Topics["orders"] != nil })
 	// The metadata logs end at the same offset, with the same state.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {

@@ -200,9 +200,29 @@ func testClusterOfThree(t *testing.T, extra ...string) {
 		}
 	}
 
-	// The old controller comes back and catches up; stopped cleanly, the
-	// three metadata logs are identical.
+	// Gossip reported the killed node failed: after --fence-after it is
+	// fenced, and Metadata lists two brokers.
+	brokers := func(id int) int {
+		md, err := tc.metadata(ctx, clients[id], id)
+		if err != nil {
+			return -1
+		}
+		return len(md.Brokers)
+	}
+	for deadline := time.Now().Add(20 * time.Second); brokers(live[0]) != 2; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the killed broker was not fenced: node %d lists %d brokers", live[0], brokers(live[0]))
+		}
+	}
+
+	// The old controller comes back and catches up, unfenced; stopped
+	// cleanly, the three metadata logs are identical.
 	tc.start(killed)
+	for deadline := time.Now().Add(20 * time.Second); brokers(live[0]) != 3; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the returning broker was not unfenced")
+		}
+	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		md, err := tc.metadata(ctx, clients[killed], killed)
 		if err == nil && len(topicSet(md)) >= len(created) {
@@ -212,7 +232,33 @@ func testClusterOfThree(t *testing.T, extra ...string) {
 			t.Fatalf("the restarted node did not catch up (%v)", err)
 		}
 	}
-	time.Sleep(500 * time.Millisecond) // the last commit point reaches everyone
+	// Every node's metadata log ends at the same offset (the last commit
+	// reached everyone), then they stop.
+	metaEnd := func(id int) int64 {
+		req := kmsg.NewPtrListOffsetsRequest()
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "__chronik_metadata"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Timestamp = -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		r, err := clients[id].Broker(id).Request(ctx, req)
+		if err != nil {
+			return -1
+		}
+		return r.(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0].Offset
+	}
+	clients[killed] = tc.client(killed)
+	clients[killed].Request(ctx, kmsg.NewPtrMetadataRequest())
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		e1, e2, e3 := metaEnd(1), metaEnd(2), metaEnd(3)
+		if e1 > 0 && e1 == e2 && e2 == e3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the metadata logs end at %d, %d and %d", e1, e2, e3)
+		}
+	}
 	for id := 1; id <= 3; id++ {
 		tc.cmds[id].Process.Signal(syscall.SIGTERM)
 		tc.cmds[id].Wait()
