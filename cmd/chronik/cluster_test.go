@@ -353,3 +353,59 @@ func BenchmarkClusterFailover(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkClusterCreateThrough: three processes; one topic created at a
+// time with CreateTopics sent to the controller or to a follower (which
+// forwards it), on the fast path with quorum and with leader acks and on
+// the Raft fallback. Reports topics/s and latency.
+func BenchmarkClusterCreateThrough(b *testing.B) {
+	for _, mode := range []struct {
+		name  string
+		extra []string
+	}{{"fast-quorum", nil}, {"fast-leader", []string{"--metadata-acks", "leader"}}, {"raft-fallback", []string{"--disable-metadata-wal"}}} {
+		for _, via := range []string{"controller", "follower"} {
+			b.Run("path="+mode.name+"/via="+via, func(b *testing.B) {
+				t := &testing.T{}
+				tc := startCluster(t, mode.extra...)
+				defer func() {
+					for _, cmd := range tc.cmds[1:] {
+						cmd.Process.Kill()
+						cmd.Wait()
+					}
+				}()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+				defer cancel()
+				cl := tc.client(1)
+				controller := 0
+				for deadline := time.Now().Add(20 * time.Second); controller == 0; time.Sleep(50 * time.Millisecond) {
+					if md, err := tc.metadata(ctx, cl, 1); err == nil && md.ControllerID > 0 && len(md.Brokers) == 3 {
+						controller = int(md.ControllerID)
+					}
+					if time.Now().After(deadline) {
+						b.Fatal("no controller")
+					}
+				}
+				target := controller
+				if via == "follower" {
+					target = 1 + controller%3
+				}
+				lat := make([]time.Duration, 0, b.N)
+				b.ResetTimer()
+				start := time.Now()
+				for i := range b.N {
+					t0 := time.Now()
+					if err := createThrough(ctx, cl, target, fmt.Sprintf("bench-%d", i)); err != nil {
+						b.Fatal(err)
+					}
+					lat = append(lat, time.Since(t0))
+				}
+				elapsed := time.Since(start)
+				sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "topics/s")
+				b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
+	}
+}
