@@ -89,6 +89,15 @@ func (c *Controller) Stop() {
 	c.wg.Wait()
 }
 
+// CaughtUp reports whether a follower holds everything committed: a
+// returning broker is unfenced only then (it has replayed past its own
+// registration and serves current metadata).
+func (c *Controller) CaughtUp(id int32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return id == c.id || c.match[id] >= c.commit
+}
+
 // Committed is the commit point.
 func (c *Controller) Committed() int64 {
 	c.mu.Lock()

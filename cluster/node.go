@@ -392,6 +392,7 @@ func (n *Node) reconcileBrokers() {
 		n.mu.Unlock()
 		return
 	}
+	ctrl := n.ctrl
 	live := map[int32]string{n.cfg.ID: n.cfg.KafkaAddr}
 	for id, m := range n.members {
 		live[id] = m.KafkaAddr
@@ -421,7 +422,8 @@ func (n *Node) reconcileBrokers() {
 			switch {
 			case b == nil || len(b.Endpoints) != 1 || b.Endpoints[0] != ep:
 				events = append(events, &eventlog.BrokerRegistered{BrokerID: id, Incarnation: eventlog.NewUUID(), Endpoints: []eventlog.Endpoint{ep}})
-			case b.Fenced:
+			case b.Fenced && (ctrl == nil || ctrl.CaughtUp(id)):
+				// Back, and (on the fast path) caught up with the metadata.
 				events = append(events, &eventlog.BrokerUnfenced{BrokerID: id})
 				events = append(events, leadersBack(s, id)...)
 			}

@@ -119,7 +119,7 @@ func (tc *testCluster) dump(id int) string {
 	return string(out)
 }
 
-// TestClusterOfThreeProcesses: topics created through randomly chosen
+// TestClusterOfThreeProcesses: 1,000 topics created through randomly chosen
 // nodes are on every node and the metadata logs are identical; the
 // controller is SIGKILLed in the middle of the creates: another takes
 // over, every create answered with success is on every live node, and the
@@ -153,8 +153,8 @@ func testClusterOfThree(t *testing.T, extra ...string) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	created := map[string]bool{}
 	killed := 0
-	for i := range 600 {
-		if i == 300 {
+	for i := range 1000 {
+		if i == 500 {
 			tc.cmds[controller].Process.Signal(syscall.SIGKILL)
 			tc.cmds[controller].Wait()
 			killed = controller
@@ -170,8 +170,8 @@ func testClusterOfThree(t *testing.T, extra ...string) {
 			t.Fatalf("create %s through node %d: %v", name, id, err)
 		}
 	}
-	if len(created) < 500 {
-		t.Fatalf("only %d of 600 creates succeeded", len(created))
+	if len(created) < 900 {
+		t.Fatalf("only %d of 1,000 creates succeeded", len(created))
 	}
 	live := []int{}
 	for id := 1; id <= 3; id++ {
