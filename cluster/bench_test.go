@@ -16,13 +16,7 @@ import (
 func BenchmarkClusterCreateTopic(b *testing.B) {
 	for _, mode := range []string{"fast-quorum", "fast-leader", "raft-fallback"} {
 		b.Run("mode="+mode, func(b *testing.B) {
-			t := &testing.T{}
-			dir := b.TempDir()
-			fallback := mode == "raft-fallback"
-			m1 := startMemberMode(t, fallback, 1, dir+"/1")
-			m2 := startMemberMode(t, fallback, 2, dir+"/2", m1.node.GossipAddr())
-			m3 := startMemberMode(t, fallback, 3, dir+"/3", m1.node.GossipAddr())
-			all := []*member{m1, m2, m3}
+			all := startThree(&testing.T{}, mode == "raft-fallback")
 			defer func() {
 				for _, m := range all {
 					m.stop()

@@ -58,6 +58,16 @@ func (m *member) stop() {
 	m.store.Close()
 }
 
+// startThree starts members 1, 2 and 3, the others joining 1's gossip.
+func startThree(t *testing.T, fallback bool) []*member {
+	t.Helper()
+	dir := t.TempDir()
+	m1 := startMemberMode(t, fallback, 1, dir+"/1")
+	m2 := startMemberMode(t, fallback, 2, dir+"/2", m1.node.GossipAddr())
+	m3 := startMemberMode(t, fallback, 3, dir+"/3", m1.node.GossipAddr())
+	return []*member{m1, m2, m3}
+}
+
 // waitFor polls cond on every member's committed metadata.
 func waitFor(t *testing.T, what string, ms []*member, cond func(*eventlog.State) bool) {
 	t.Helper()
@@ -107,11 +117,7 @@ func testElectShipAndFence(t *testing.T, fallback bool) {
 	if testing.Short() {
 		t.Skip("runs a cluster")
 	}
-	dir := t.TempDir()
-	m1 := startMemberMode(t, fallback, 1, dir+"/1")
-	m2 := startMemberMode(t, fallback, 2, dir+"/2", m1.node.GossipAddr())
-	m3 := startMemberMode(t, fallback, 3, dir+"/3", m1.node.GossipAddr())
-	all := []*member{m1, m2, m3}
+	all := startThree(t, fallback)
 	defer func() {
 		for _, m := range all {
 			if m != nil {
@@ -207,11 +213,8 @@ func testPartitionedController(t *testing.T, fallback bool) {
 	if testing.Short() {
 		t.Skip("runs a cluster")
 	}
-	dir := t.TempDir()
-	m1 := startMemberMode(t, fallback, 1, dir+"/1")
-	m2 := startMemberMode(t, fallback, 2, dir+"/2", m1.node.GossipAddr())
-	m3 := startMemberMode(t, fallback, 3, dir+"/3", m1.node.GossipAddr())
-	all := []*member{m1, m2, m3}
+	all := startThree(t, fallback)
+	m1, m2, m3 := all[0], all[1], all[2]
 	defer func() {
 		for _, m := range all {
 			m.stop()

@@ -27,11 +27,10 @@ func (l *Log) TruncateTo(offset int64) error {
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return err
+	}
 	switch {
-	case l.closed:
-		return ErrClosed
-	case l.failed != nil:
-		return fmt.Errorf("%w: %v", ErrLogFailed, l.failed)
 	case offset < l.start:
 		return fmt.Errorf("%w: cannot truncate to %d, below the log start %d", ErrOffsetOutOfRange, offset, l.start)
 	case offset >= l.next:
@@ -66,6 +65,17 @@ func (l *Log) TruncateTo(offset int64) error {
 	l.next = offset
 	l.durable = min(l.durable, offset)
 	l.log.Info("truncated", "offset", offset, "file", filepath.Base(seg.path), "position", pos)
+	return nil
+}
+
+// writableLocked refuses a closed or failed log.
+func (l *Log) writableLocked() error {
+	switch {
+	case l.closed:
+		return ErrClosed
+	case l.failed != nil:
+		return fmt.Errorf("%w: %v", ErrLogFailed, l.failed)
+	}
 	return nil
 }
 
@@ -131,11 +141,8 @@ func (l *Log) reactivateLocked(i int, pos int64) error {
 	a.f.Close()
 	old.active = nil
 	for _, s := range l.segments[i+1:] {
-		l.cache.forget(s)
-		for _, p := range []string{s.logPath(), s.indexPath(), s.timeIndexPath()} {
-			if err := l.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
+		if err := l.removeSegmentFiles(s); err != nil {
+			return err
 		}
 	}
 	l.cache.forget(seg)
@@ -163,6 +170,17 @@ func (l *Log) reactivateLocked(i int, pos int64) error {
 	return l.openActive(recoveryPoint{base: seg.base, pos: pos}, true)
 }
 
+// removeSegmentFiles forgets a segment's mapping and removes its files.
+func (l *Log) removeSegmentFiles(s *segment) error {
+	l.cache.forget(s)
+	for _, p := range []string{s.logPath(), s.indexPath(), s.timeIndexPath()} {
+		if err := l.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
 // ResetTo empties the log and starts it again at offset: every segment
 // goes, and the next append gets offset (Kafka's truncateFullyAndStartAt).
 // A follower installing a snapshot of everything before offset uses it.
@@ -171,12 +189,10 @@ func (l *Log) ResetTo(offset int64) error {
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	switch {
-	case l.closed:
-		return ErrClosed
-	case l.failed != nil:
-		return fmt.Errorf("%w: %v", ErrLogFailed, l.failed)
-	case offset < 0:
+	if err := l.writableLocked(); err != nil {
+		return err
+	}
+	if offset < 0 {
 		return fmt.Errorf("%w: cannot start at %d", ErrOffsetOutOfRange, offset)
 	}
 	for l.active().active.preparing {
@@ -192,11 +208,8 @@ func (l *Log) ResetTo(offset int64) error {
 	old.active.f.Close()
 	old.active = nil
 	for _, s := range l.segments {
-		l.cache.forget(s)
-		for _, p := range []string{s.logPath(), s.indexPath(), s.timeIndexPath()} {
-			if err := l.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return l.failLocked(fmt.Errorf("segment: reset to %d: %w", offset, err))
-			}
+		if err := l.removeSegmentFiles(s); err != nil {
+			return l.failLocked(fmt.Errorf("segment: reset to %d: %w", offset, err))
 		}
 	}
 	l.segments = []*segment{newSegment(l.dir, offset)}
