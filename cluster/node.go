@@ -39,6 +39,10 @@ type NodeConfig struct {
 	FenceAfter time.Duration
 	// Tick is Raft's tick. Default 20 ms.
 	Tick time.Duration
+	// OnFatal is called once if this node can no longer keep its promises
+	// (its metadata log failed): it has stopped Raft, so that the others
+	// elect a controller; the process should exit. Nil logs only.
+	OnFatal func(error)
 	// Fallback carries metadata changes as Raft log entries instead of
 	// shipping the metadata log (--disable-metadata-wal). Meta must then be
 	// opened without Replicated and without snapshots.
@@ -187,6 +191,10 @@ func (n *Node) controllerWork() {
 		case <-n.kick:
 		case <-tick.C:
 		}
+		if err := n.cfg.Meta.Failed(); err != nil {
+			n.fatal(err)
+			return
+		}
 		n.mu.Lock()
 		leading, term, done := n.leading, n.ctrlTerm, n.termDone
 		n.mu.Unlock()
@@ -203,6 +211,18 @@ func (n *Node) controllerWork() {
 			n.mu.Unlock()
 		}
 		n.reconcileBrokers()
+	}
+}
+
+// fatal stops this node's part in the cluster after its metadata log
+// failed: no more votes or leadership (Raft stops), no more shipping, and
+// OnFatal tells the process.
+func (n *Node) fatal(err error) {
+	n.lg.Error("the metadata log failed: this node leaves the quorum", "error", err)
+	n.stepDown()
+	n.driver().Stop()
+	if n.cfg.OnFatal != nil {
+		n.cfg.OnFatal(err)
 	}
 }
 
@@ -272,6 +292,9 @@ func (n *Node) Append(timeout time.Duration, events ...eventlog.Event) (int64, e
 	}
 	off, err := n.cfg.Meta.Append(events...)
 	if err != nil {
+		if errors.Is(err, eventlog.ErrFailed) {
+			n.poke() // controllerWork notices and leaves the quorum
+		}
 		return 0, err
 	}
 	return off, c.WaitCommitted(off+int64(len(events)), timeout)

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/segment"
+	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
 // member is one in-process cluster node and its files.
@@ -29,7 +31,19 @@ func startMember(t *testing.T, id int32, dir string, join ...string) *member {
 // the Raft fallback path.
 func startMemberMode(t *testing.T, fallback bool, id int32, dir string, join ...string) *member {
 	t.Helper()
-	st, err := segment.OpenStore(dir, segment.StoreOptions{RetentionCheckInterval: -1})
+	return startMemberWith(t, memberOpts{fallback: fallback}, id, dir, join...)
+}
+
+type memberOpts struct {
+	fallback bool
+	fs       segment.FS // nil: the real file system
+	onFatal  func(error)
+}
+
+func startMemberWith(t *testing.T, o memberOpts, id int32, dir string, join ...string) *member {
+	t.Helper()
+	fallback := o.fallback
+	st, err := segment.OpenStore(dir, segment.StoreOptions{FS: o.fs, RetentionCheckInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +59,7 @@ func startMemberMode(t *testing.T, fallback bool, id int32, dir string, join ...
 	}
 	n, err := StartNode(NodeConfig{ID: id, Voters: []int32{1, 2, 3}, Meta: meta, RaftDir: dir + "/raft",
 		Replication: ln, ReplicationAddr: ln.Addr().String(), KafkaAddr: fmt.Sprintf("127.0.0.1:%d", 9090+id),
-		GossipAddr: "127.0.0.1:0", Join: join, GossipLocal: true, FenceAfter: time.Second, Fallback: fallback})
+		GossipAddr: "127.0.0.1:0", Join: join, GossipLocal: true, FenceAfter: time.Second, Fallback: fallback, OnFatal: o.onFatal})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,5 +288,66 @@ func testPartitionedController(t *testing.T, fallback bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("logs did not converge: ends %d %d %d", e1, e2, e3)
 		}
+	}
+}
+
+// TestControllerWithAFailedLogLeaves: the controller's disk refuses syncs;
+// it leaves the quorum (OnFatal), another node becomes the controller and
+// metadata changes go on.
+func TestControllerWithAFailedLogLeaves(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a cluster")
+	}
+	dir := t.TempDir()
+	fatal := make(chan error, 1)
+	memfs := segmenttest.NewMemFS()
+	m1 := startMemberWith(t, memberOpts{fs: memfs, onFatal: func(err error) { fatal <- err }}, 1, dir+"/1")
+	m2 := startMemberMode(t, false, 2, dir+"/2", m1.node.GossipAddr())
+	m3 := startMemberMode(t, false, 3, dir+"/3", m1.node.GossipAddr())
+	all := []*member{m1, m2, m3}
+	defer func() {
+		for _, m := range all {
+			m.stop()
+		}
+	}()
+	waitFor(t, "three registered brokers and a controller", all, func(s *eventlog.State) bool {
+		return len(s.Brokers) == 3 && s.Controller.Leader != 0
+	})
+	// Make node 1 the controller, then break its disk.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if id, _ := m1.node.Controller(); id == 1 {
+			break
+		}
+		if c := controllerOf(all); c != nil && c != m1 {
+			c.node.TransferController(context.Background(), 1)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node 1 did not become the controller")
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); controllerOf(all) != m1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("node 1 does not act as the controller")
+		}
+	}
+	memfs.FailSyncs(1 << 30)
+	if _, err := m1.node.Append(2*time.Second, topicEvents("doomed", 1)...); err == nil {
+		t.Fatal("an append succeeded on a disk that refuses syncs")
+	}
+	select {
+	case err := <-fatal:
+		t.Logf("node 1 left the quorum: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the controller with a failed log did not leave")
+	}
+	var next *member
+	for deadline := time.Now().Add(10 * time.Second); next == nil || next == m1; time.Sleep(20 * time.Millisecond) {
+		next = controllerOf(all[1:])
+		if time.Now().After(deadline) {
+			t.Fatal("no other controller")
+		}
+	}
+	if _, err := next.node.Append(5*time.Second, topicEvents("after", next.id)...); err != nil {
+		t.Fatalf("the new controller cannot commit: %v", err)
 	}
 }

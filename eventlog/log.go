@@ -77,6 +77,7 @@ type Log struct {
 	// are validated against it, so that concurrent appends share batches
 	// and syncs yet each sees the ones before it. Lock order: wmu, then smu.
 	wmu      sync.Mutex
+	closed   bool
 	spec     *State
 	epoch    int32
 	queue    []*group // accepted, not yet written; in order
@@ -179,6 +180,17 @@ func Open(st *segment.Store, opts Options) (*Log, error) {
 	return l, nil
 }
 
+// Failed returns why the log stopped taking writes (a write or sync
+// failed), or nil. A closed log is not failed.
+func (l *Log) Failed() error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.failed != nil && l.closed {
+		return nil
+	}
+	return l.failed
+}
+
 // Close waits for a snapshot in progress. The segment log belongs to the
 // store, which closes it.
 func (l *Log) Close() {
@@ -186,6 +198,7 @@ func (l *Log) Close() {
 	defer l.snapMu.Unlock()
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
+	l.closed = true
 	if l.failed == nil {
 		l.failed = fmt.Errorf("%w: closed", ErrFailed)
 	}

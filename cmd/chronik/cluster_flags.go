@@ -33,6 +33,7 @@ func clusterFlags() []cli.Flag {
 // clusterMember is a started cluster node as the Kafka broker uses it.
 type clusterMember struct {
 	node    *cluster.Node
+	fatal   chan error // the node left the quorum: the process must stop
 	timeout time.Duration
 	leader  bool // --metadata-acks=leader
 }
@@ -84,6 +85,7 @@ func startClusterNode(c *cli.Context, id int32, voters []int32, meta *eventlog.L
 	if err != nil {
 		return nil, cli.Exit(fmt.Sprintf("cannot listen on --replication-addr %s: %v (is another node running there?)", replAddr, err), 1)
 	}
+	fatal := make(chan error, 1)
 	var join []string
 	if j := c.String("join"); j != "" {
 		join = strings.Split(j, ",")
@@ -93,10 +95,16 @@ func startClusterNode(c *cli.Context, id int32, voters []int32, meta *eventlog.L
 		Replication: ln, ReplicationAddr: replAddr, KafkaAddr: kafkaAddr,
 		GossipAddr: c.String("gossip-addr"), Join: join, FenceAfter: c.Duration("fence-after"), Logger: log,
 		Fallback: c.Bool("disable-metadata-wal"),
+		OnFatal: func(err error) {
+			select {
+			case fatal <- err:
+			default:
+			}
+		},
 	})
 	if err != nil {
 		ln.Close()
 		return nil, cli.Exit(err.Error(), 1)
 	}
-	return &clusterMember{node: node, timeout: 10 * time.Second, leader: acks == "leader"}, nil
+	return &clusterMember{node: node, fatal: fatal, timeout: 10 * time.Second, leader: acks == "leader"}, nil
 }

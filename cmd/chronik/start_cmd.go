@@ -171,6 +171,10 @@ func runStart(c *cli.Context) error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	var fatal chan error // nil (never ready) on a single node
+	if member != nil {
+		fatal = member.fatal
+	}
 	select {
 	case sig := <-sigs:
 		log.Info("stopping", "signal", sig.String())
@@ -178,6 +182,9 @@ func runStart(c *cli.Context) error {
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("kafka listener failed: %v", err), 1)
 		}
+	case err := <-fatal:
+		srv.Close()
+		return cli.Exit(fmt.Sprintf("stopping: the metadata log failed (%v); this node left the quorum and another is the controller: check the disk, then restart it", err), 1)
 	}
 	srv.Close()
 	log.Info("stopped: in-flight requests finished, logs synced")
