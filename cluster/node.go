@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +41,10 @@ type NodeConfig struct {
 	FenceAfter time.Duration
 	// Tick is Raft's tick. Default 20 ms.
 	Tick time.Duration
+	// BootstrapExpect, when Voters is nil, waits until gossip shows this
+	// many nodes and makes them the voters (kept in RaftDir, so that
+	// restarts keep them).
+	BootstrapExpect int
 	// OnFatal is called once if this node can no longer keep its promises
 	// (its metadata log failed): it has stopped Raft, so that the others
 	// elect a controller; the process should exit. Nil logs only.
@@ -111,7 +117,10 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	if cfg.FenceAfter <= 0 {
 		cfg.FenceAfter = 5 * time.Second
 	}
-	if !slices.Contains(cfg.Voters, cfg.ID) {
+	if cfg.Voters == nil && cfg.BootstrapExpect < 1 {
+		return nil, errors.New("cluster: give the voters, or how many nodes to wait for (bootstrap-expect)")
+	}
+	if cfg.Voters != nil && !slices.Contains(cfg.Voters, cfg.ID) {
 		return nil, fmt.Errorf("cluster: node %d is not one of the voters %v (non-voting brokers are not supported yet)", cfg.ID, cfg.Voters)
 	}
 	n := &Node{cfg: cfg, lg: cfg.Logger, follower: NewFollower(cfg.Meta, cfg.Logger), members: map[int32]gossip.Meta{},
@@ -134,6 +143,23 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		}
 	}, cfg.Logger)
 	n.tr.Handle(StreamMetadata, n.follower.Serve)
+	g, err := gossip.Start(gossip.Config{Meta: gossip.Meta{NodeID: cfg.ID, KafkaAddr: cfg.KafkaAddr, ReplicationAddr: cfg.ReplicationAddr},
+		BindAddr: cfg.GossipAddr, Join: cfg.Join, Local: cfg.GossipLocal, Logger: cfg.Logger})
+	if err != nil {
+		n.tr.Close()
+		st.Close()
+		return nil, err
+	}
+	n.gsp = g
+	if cfg.Voters == nil {
+		if cfg.Voters, err = n.bootstrapVoters(); err != nil {
+			g.Shutdown()
+			n.tr.Close()
+			st.Close()
+			return nil, err
+		}
+		n.cfg.Voters = cfg.Voters
+	}
 	drv, err := raft.NewDriver(raft.DriverConfig{
 		Node:      raft.Config{ID: cfg.ID, Voters: cfg.Voters, Log: logView, Seed: uint64(time.Now().UnixNano())},
 		Apply:     apply,
@@ -147,6 +173,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		Logger: cfg.Logger,
 	})
 	if err != nil {
+		g.Shutdown()
 		n.tr.Close()
 		st.Close()
 		return nil, err
@@ -154,15 +181,6 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	n.mu.Lock()
 	n.drv = drv
 	n.mu.Unlock()
-	g, err := gossip.Start(gossip.Config{Meta: gossip.Meta{NodeID: cfg.ID, KafkaAddr: cfg.KafkaAddr, ReplicationAddr: cfg.ReplicationAddr},
-		BindAddr: cfg.GossipAddr, Join: cfg.Join, Local: cfg.GossipLocal, Logger: cfg.Logger})
-	if err != nil {
-		drv.Stop()
-		n.tr.Close()
-		st.Close()
-		return nil, err
-	}
-	n.gsp = g
 	for _, m := range g.Members() {
 		n.memberUp(m)
 	}
@@ -226,11 +244,89 @@ func (n *Node) fatal(err error) {
 	}
 }
 
+// bootstrapVoters returns the voters a bootstrap-expect cluster settled on:
+// from RaftDir if this node knew them before, else the first
+// BootstrapExpect nodes gossip shows (this one included), by id, written
+// down for later starts.
+func (n *Node) bootstrapVoters() ([]int32, error) {
+	path := filepath.Join(n.cfg.RaftDir, "voters")
+	if b, err := os.ReadFile(path); err == nil {
+		var out []int32
+		for _, f := range strings.Fields(string(b)) {
+			v, err := strconv.Atoi(f)
+			if err != nil {
+				return nil, fmt.Errorf("cluster: %s: %q is not a node id", path, f)
+			}
+			out = append(out, int32(v))
+		}
+		return out, nil
+	}
+	for last := (time.Time{}); ; time.Sleep(50 * time.Millisecond) {
+		ids := []int32{n.cfg.ID}
+		for _, m := range n.gsp.Members() {
+			ids = append(ids, m.NodeID)
+		}
+		slices.Sort(ids)
+		if len(ids) >= n.cfg.BootstrapExpect {
+			ids = ids[:n.cfg.BootstrapExpect]
+			if !slices.Contains(ids, n.cfg.ID) {
+				return nil, fmt.Errorf("cluster: %d nodes with lower ids are already bootstrapping: start this node with --voters", n.cfg.BootstrapExpect)
+			}
+			var text strings.Builder
+			for _, id := range ids {
+				fmt.Fprintf(&text, "%d\n", id)
+			}
+			if err := writeFileSynced(path, []byte(text.String())); err != nil {
+				return nil, err
+			}
+			n.lg.Info("bootstrap: voters chosen", "voters", ids)
+			return ids, nil
+		}
+		if time.Since(last) > 5*time.Second {
+			n.lg.Info("bootstrap: waiting for nodes", "have", len(ids), "expect", n.cfg.BootstrapExpect)
+			last = time.Now()
+		}
+		select {
+		case <-n.quit:
+			return nil, errors.New("cluster: stopped while bootstrapping")
+		default:
+		}
+	}
+}
+
+func writeFileSynced(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		var d *os.File
+		if d, err = os.Open(filepath.Dir(path)); err == nil {
+			err = d.Sync()
+			d.Close()
+		}
+	}
+	return err
+}
+
 func (n *Node) driver() *raft.Driver {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.drv
 }
+
+// Voters are the controller voters (given, or chosen at bootstrap).
+func (n *Node) Voters() []int32 { return slices.Clone(n.cfg.Voters) }
 
 // GossipAddr is where this node's gossip listens, for others to join.
 func (n *Node) GossipAddr() string { return n.gsp.Addr() }

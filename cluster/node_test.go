@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -349,5 +350,78 @@ func TestControllerWithAFailedLogLeaves(t *testing.T) {
 	}
 	if _, err := next.node.Append(5*time.Second, topicEvents("after", next.id)...); err != nil {
 		t.Fatalf("the new controller cannot commit: %v", err)
+	}
+}
+
+// TestBootstrapExpect: three nodes started together without a voter list
+// wait until they see each other, choose the same voters, elect a
+// controller, and keep the voters across a restart.
+func TestBootstrapExpect(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a cluster")
+	}
+	dir := t.TempDir()
+	gossipAddrs := make([]string, 3)
+	for i := range gossipAddrs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		gossipAddrs[i] = ln.Addr().String()
+		ln.Close()
+	}
+	start := func(id int32) (*member, error) {
+		mdir := fmt.Sprintf("%s/%d", dir, id)
+		st, err := segment.OpenStore(mdir, segment.StoreOptions{RetentionCheckInterval: -1})
+		if err != nil {
+			return nil, err
+		}
+		meta, err := eventlog.Open(st, eventlog.Options{Replicated: true})
+		if err != nil {
+			return nil, err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		var join []string
+		for i, a := range gossipAddrs {
+			if int32(i+1) != id {
+				join = append(join, a)
+			}
+		}
+		n, err := StartNode(NodeConfig{ID: id, BootstrapExpect: 3, Meta: meta, RaftDir: mdir + "/raft", Replication: ln,
+			ReplicationAddr: ln.Addr().String(), KafkaAddr: fmt.Sprintf("127.0.0.1:%d", 9090+id), GossipAddr: gossipAddrs[id-1],
+			Join: join, GossipLocal: true, FenceAfter: time.Second})
+		if err != nil {
+			return nil, err
+		}
+		return &member{id: id, dir: mdir, store: st, meta: meta, node: n}, nil
+	}
+	all := make([]*member, 3)
+	errs := make(chan error, 3)
+	for i := range all {
+		go func() {
+			m, err := start(int32(i + 1))
+			all[i] = m
+			errs <- err
+		}()
+	}
+	for range all {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		for _, m := range all {
+			m.stop()
+		}
+	}()
+	waitFor(t, "three registered brokers and a controller", all, func(s *eventlog.State) bool {
+		return len(s.Brokers) == 3 && s.Controller.Leader != 0 && len(s.Controller.Voters) == 3
+	})
+	b, err := os.ReadFile(all[0].dir + "/raft/voters")
+	if err != nil || string(b) != "1\n2\n3\n" {
+		t.Fatalf("voters file: %q %v", b, err)
 	}
 }

@@ -107,8 +107,13 @@ func runStart(c *cli.Context) error {
 			return cli.Exit(err.Error(), 2)
 		}
 	}
-	metaOpts := eventlog.Options{Logger: log, Replicated: voters != nil}
-	if voters != nil && c.Bool("disable-metadata-wal") {
+	expect := c.Int("bootstrap-expect")
+	if expect < 0 || expect > 0 && voters != nil {
+		return cli.Exit("--bootstrap-expect is a positive count of nodes, and replaces --voters: give one of them", 2)
+	}
+	clustered := voters != nil || expect > 0
+	metaOpts := eventlog.Options{Logger: log, Replicated: clustered}
+	if clustered && c.Bool("disable-metadata-wal") {
 		// The fallback path writes committed entries as they come; Raft
 		// replays its log at start, so metadata snapshots stay off.
 		metaOpts.Replicated, metaOpts.SnapshotBytes = false, -1
@@ -121,12 +126,13 @@ func runStart(c *cli.Context) error {
 	var member *clusterMember
 	var kcluster kafka.Cluster
 	mode := "single node: this node is the controller, events fsync'd before answers"
-	if voters != nil {
+	if clustered {
 		if member, err = startClusterNode(c, int32(nodeID), voters, meta, advertised, log); err != nil {
 			return err
 		}
 		defer member.node.Stop()
 		kcluster = member
+		voters = member.node.Voters()
 		mode = fmt.Sprintf("cluster, voters %v: fast path, the Raft-elected controller ships the metadata log, %s acks", voters, c.String("metadata-acks"))
 		if c.Bool("disable-metadata-wal") {
 			mode = fmt.Sprintf("cluster, voters %v: Raft fallback path, metadata changes travel as Raft entries", voters)
