@@ -16,7 +16,7 @@ import (
 func BenchmarkClusterCreateTopic(b *testing.B) {
 	for _, mode := range []string{"fast-quorum", "fast-leader", "raft-fallback"} {
 		b.Run("mode="+mode, func(b *testing.B) {
-			all := startThree(&testing.T{}, mode == "raft-fallback")
+			all := startThree(b, mode == "raft-fallback")
 			defer func() {
 				for _, m := range all {
 					m.stop()

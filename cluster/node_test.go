@@ -23,14 +23,14 @@ type member struct {
 	fallback bool
 }
 
-func startMember(t *testing.T, id int32, dir string, join ...string) *member {
+func startMember(t testing.TB, id int32, dir string, join ...string) *member {
 	t.Helper()
 	return startMemberMode(t, false, id, dir, join...)
 }
 
 // startMemberMode starts a member on the fast path or, with fallback, on
 // the Raft fallback path.
-func startMemberMode(t *testing.T, fallback bool, id int32, dir string, join ...string) *member {
+func startMemberMode(t testing.TB, fallback bool, id int32, dir string, join ...string) *member {
 	t.Helper()
 	return startMemberWith(t, memberOpts{fallback: fallback}, id, dir, join...)
 }
@@ -41,7 +41,7 @@ type memberOpts struct {
 	onFatal  func(error)
 }
 
-func startMemberWith(t *testing.T, o memberOpts, id int32, dir string, join ...string) *member {
+func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...string) *member {
 	t.Helper()
 	fallback := o.fallback
 	st, err := segment.OpenStore(dir, segment.StoreOptions{FS: o.fs, RetentionCheckInterval: -1})
@@ -74,7 +74,7 @@ func (m *member) stop() {
 }
 
 // startThree starts members 1, 2 and 3, the others joining 1's gossip.
-func startThree(t *testing.T, fallback bool) []*member {
+func startThree(t testing.TB, fallback bool) []*member {
 	t.Helper()
 	dir := t.TempDir()
 	m1 := startMemberMode(t, fallback, 1, dir+"/1")

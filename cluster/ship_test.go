@@ -24,7 +24,7 @@ type node struct {
 	f     *Follower
 }
 
-func startNode(t *testing.T, id int32, dir string) *node {
+func startNode(t testing.TB, id int32, dir string) *node {
 	t.Helper()
 	st, err := segment.OpenStore(dir, segment.StoreOptions{RetentionCheckInterval: -1})
 	if err != nil {
@@ -246,16 +246,8 @@ func FuzzReadFrame(f *testing.F) {
 // one topic created at a time through the controller, answered once a
 // majority holds it (quorum acks). Reports topics/s and latency.
 func BenchmarkShipCommit(b *testing.B) {
-	t := &testing.T{}
 	dir := b.TempDir()
-	n1, n2, n3 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2"), startNode(t, 3, dir+"/3")
-	defer func() {
-		for _, n := range []*node{n1, n2, n3} {
-			n.ln.Close()
-			n.log.Close()
-			n.store.Close()
-		}
-	}()
+	n1, n2, n3 := startNode(b, 1, dir+"/1"), startNode(b, 2, dir+"/2"), startNode(b, 3, dir+"/3")
 	n1.log.SetEpoch(1)
 	c := NewController(n1.log, 1, 1, []int32{1, 2, 3}, peersOf(n1, n1, n2, n3), nil)
 	defer c.Stop()

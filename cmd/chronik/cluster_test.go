@@ -20,13 +20,13 @@ import (
 // testCluster is three chronik processes on loopback.
 type testCluster struct {
 	extra             []string // more flags for every node
-	t                 *testing.T
+	t                 testing.TB
 	dirs, kafka, repl [4]string // by node id
 	gossip            [4]string
 	cmds              [4]*exec.Cmd
 }
 
-func startCluster(t *testing.T, extra ...string) *testCluster {
+func startCluster(t testing.TB, extra ...string) *testCluster {
 	tc := &testCluster{t: t, extra: extra}
 	for id := 1; id <= 3; id++ {
 		tc.dirs[id], tc.kafka[id], tc.repl[id], tc.gossip[id] = t.TempDir(), freeAddr(t), freeAddr(t), freeAddr(t)
@@ -282,8 +282,7 @@ func BenchmarkClusterFailover(b *testing.B) {
 		extra []string
 	}{{"fast", nil}, {"raft-fallback", []string{"--disable-metadata-wal"}}} {
 		b.Run("path="+mode.name, func(b *testing.B) {
-			t := &testing.T{}
-			tc := startCluster(t, mode.extra...)
+			tc := startCluster(b, mode.extra...)
 			defer func() {
 				for _, cmd := range tc.cmds[1:] {
 					if cmd != nil && cmd.ProcessState == nil {
@@ -365,8 +364,7 @@ func BenchmarkClusterCreateThrough(b *testing.B) {
 	}{{"fast-quorum", nil}, {"fast-leader", []string{"--metadata-acks", "leader"}}, {"raft-fallback", []string{"--disable-metadata-wal"}}} {
 		for _, via := range []string{"controller", "follower"} {
 			b.Run("path="+mode.name+"/via="+via, func(b *testing.B) {
-				t := &testing.T{}
-				tc := startCluster(t, mode.extra...)
+				tc := startCluster(b, mode.extra...)
 				defer func() {
 					for _, cmd := range tc.cmds[1:] {
 						cmd.Process.Kill()

@@ -19,7 +19,7 @@ import (
 )
 
 // freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -49,7 +49,7 @@ func (s *syncBuffer) String() string {
 }
 
 // startNode runs `chronik start` and waits until it accepts connections.
-func startNode(t *testing.T, dataDir, addr string, extra ...string) *exec.Cmd {
+func startNode(t testing.TB, dataDir, addr string, extra ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"start", "--data-dir", dataDir, "--kafka-addr", addr}, extra...)...)
 	stderr := &syncBuffer{}
