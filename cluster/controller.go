@@ -58,16 +58,23 @@ func NewController(log *eventlog.Log, id, epoch int32, voters []int32, peers map
 	return c
 }
 
-// AddPeer starts shipping to a follower found after the start; a known
-// one is left as it is.
+// AddPeer starts shipping to a follower found after the start, or points
+// a known one's next session at its new address (it restarted elsewhere).
 func (c *Controller) AddPeer(id int32, addr string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.peers[id]; ok || id == c.id || c.stopped() {
+	if id == c.id || c.stopped() {
 		return
 	}
+	old, known := c.peers[id]
 	c.peers[id] = addr
-	c.wg.Go(func() { c.ship(id, addr) })
+	if !known {
+		c.wg.Go(func() { c.ship(id) })
+	} else if old != addr {
+		if conn := c.conns[id]; conn != nil {
+			conn.Close() // the next session dials the new address
+		}
+	}
 }
 
 // setCut installs the fault hook: sessions with cut peers end (their
@@ -179,8 +186,11 @@ func (c *Controller) stopped() bool {
 }
 
 // ship keeps one follower up to date, reconnecting as needed.
-func (c *Controller) ship(id int32, addr string) {
+func (c *Controller) ship(id int32) {
 	for !c.stopped() {
+		c.mu.Lock()
+		addr := c.peers[id]
+		c.mu.Unlock()
 		err := c.session(id, addr)
 		if c.stopped() {
 			return
