@@ -41,6 +41,10 @@ type NodeConfig struct {
 	FenceAfter time.Duration
 	// Tick is Raft's tick. Default 20 ms.
 	Tick time.Duration
+	// ClusterID is this node's own cluster id; the first controller writes
+	// its own to the metadata (broker config "cluster.id" of the cluster
+	// default resource), where every node then reads it.
+	ClusterID string
 	// BootstrapExpect, when Voters is nil, waits until gossip shows this
 	// many nodes and makes them the voters (kept in RaftDir, so that
 	// restarts keep them).
@@ -228,6 +232,7 @@ func (n *Node) controllerWork() {
 			n.termDone = term
 			n.mu.Unlock()
 		}
+		n.recordClusterID()
 		n.reconcileBrokers()
 	}
 }
@@ -499,6 +504,22 @@ func (n *Node) stepDown() {
 	}
 	if was {
 		n.lg.Info("no longer the controller", "node_id", n.cfg.ID)
+	}
+}
+
+// recordClusterID, on the controller: the first one gives the cluster its
+// id.
+func (n *Node) recordClusterID() {
+	if n.cfg.ClusterID == "" {
+		return
+	}
+	have := ""
+	n.cfg.Meta.View(func(s *eventlog.State) { have = s.BrokerConfigs[""]["cluster.id"] })
+	if have != "" {
+		return
+	}
+	if _, err := n.Append(10*time.Second, &eventlog.ConfigChanged{ResourceType: eventlog.ResourceBroker, Name: "cluster.id", Value: n.cfg.ClusterID}); err != nil {
+		n.lg.Warn("controller: cannot record the cluster id", "error", err)
 	}
 }
 

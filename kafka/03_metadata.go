@@ -77,7 +77,7 @@ func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 			mb.Host, mb.Port, mb.Rack = endpoint(br)
 			resp.Brokers = append(resp.Brokers, mb)
 		}
-		cid := b.cfg.ClusterID
+		cid := clusterIDOf(s, b.cfg.ClusterID)
 		resp.ClusterID = &cid
 		resp.ControllerID = s.Controller.Leader
 		var names []string

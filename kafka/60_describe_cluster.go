@@ -16,9 +16,9 @@ func init() {
 
 func describeCluster(b *Broker, req *kmsg.DescribeClusterRequest) (kmsg.Response, error) {
 	resp := kmsg.NewPtrDescribeClusterResponse()
-	resp.ClusterID = b.cfg.ClusterID
 	resp.ClusterAuthorizedOperations = -2147483648
 	b.meta.View(func(s *eventlog.State) {
+		resp.ClusterID = clusterIDOf(s, b.cfg.ClusterID)
 		resp.ControllerID = s.Controller.Leader
 		for _, br := range liveBrokers(s) {
 			rb := kmsg.NewDescribeClusterResponseBroker()

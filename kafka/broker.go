@@ -29,7 +29,9 @@ type Config struct {
 	// DefaultPartitions is the partition count of auto-created topics and of
 	// CreateTopics asking for -1 (num.partitions).
 	DefaultPartitions int32
-	// ClusterID is reported in Metadata responses.
+	// ClusterID is reported in Metadata responses, unless the metadata
+	// holds the cluster's (ClusterIDConfig, which a cluster's first
+	// controller sets).
 	ClusterID string
 	// Groups configures the group coordinator; zero session timeout bounds
 	// are Kafka's defaults.

@@ -137,6 +137,18 @@ func (b *Broker) placePartition(topic string, p int32) *eventlog.PartitionChange
 	return &eventlog.PartitionChanged{Topic: topic, Partition: p, Replicas: []int32{leader}, ISR: []int32{leader}, Leader: leader}
 }
 
+// ClusterIDConfig is the cluster-wide broker config (resource "") that
+// holds a cluster's id, so that every node reports the same one.
+const ClusterIDConfig = "cluster.id"
+
+// clusterIDOf is the cluster id the metadata holds, or local.
+func clusterIDOf(s *eventlog.State, local string) string {
+	if id := s.BrokerConfigs[""][ClusterIDConfig]; id != "" {
+		return id
+	}
+	return local
+}
+
 // namesWith returns the names whose code is code, sorted.
 func namesWith(codes map[string]int16, code int16) []string {
 	var out []string

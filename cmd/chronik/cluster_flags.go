@@ -73,7 +73,7 @@ func parseVoters(s string, self int32) ([]int32, error) {
 }
 
 // startClusterNode starts Raft, shipping and gossip for this node.
-func startClusterNode(c *cli.Context, id int32, voters []int32, meta *eventlog.Log, kafkaAddr string, log *slog.Logger) (*clusterMember, error) {
+func startClusterNode(c *cli.Context, id int32, voters []int32, meta *eventlog.Log, kafkaAddr, clusterID string, log *slog.Logger) (*clusterMember, error) {
 	acks := c.String("metadata-acks")
 	if acks != "quorum" && acks != "leader" {
 		return nil, cli.Exit(fmt.Sprintf("--metadata-acks %q: use quorum or leader", acks), 2)
@@ -96,6 +96,7 @@ func startClusterNode(c *cli.Context, id int32, voters []int32, meta *eventlog.L
 		Replication: ln, ReplicationAddr: replAddr, KafkaAddr: kafkaAddr,
 		GossipAddr: c.String("gossip-addr"), Join: join, FenceAfter: c.Duration("fence-after"), Logger: log,
 		BootstrapExpect: c.Int("bootstrap-expect"),
+		ClusterID:       clusterID,
 		Fallback:        c.Bool("disable-metadata-wal"),
 		OnFatal: func(err error) {
 			select {

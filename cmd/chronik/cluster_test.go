@@ -150,6 +150,21 @@ func testClusterOfThree(t *testing.T, extra ...string) {
 	for _, cl := range clients[1:] {
 		cl.Request(ctx, kmsg.NewPtrMetadataRequest())
 	}
+	// Every node reports the cluster's id: the first controller's.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ids := map[string]bool{}
+		for id := 1; id <= 3; id++ {
+			if md, err := tc.metadata(ctx, clients[id], id); err == nil && md.ClusterID != nil {
+				ids[*md.ClusterID] = true
+			}
+		}
+		if len(ids) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the nodes report different cluster ids: %v", ids)
+		}
+	}
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	created := map[string]bool{}

@@ -127,7 +127,7 @@ func runStart(c *cli.Context) error {
 	var kcluster kafka.Cluster
 	mode := "single node: this node is the controller, events fsync'd before answers"
 	if clustered {
-		if member, err = startClusterNode(c, int32(nodeID), voters, meta, advertised, log); err != nil {
+		if member, err = startClusterNode(c, int32(nodeID), voters, meta, advertised, clusterID, log); err != nil {
 			return err
 		}
 		defer member.node.Stop()
