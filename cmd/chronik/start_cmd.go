@@ -32,13 +32,15 @@ func startCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "start",
 		Usage: "run a broker node",
-		Description: "Runs a single chronik node, its own controller, storing in --data-dir and serving\n" +
-			"Kafka clients on --kafka-addr. No config file is needed: every flag has a default\n" +
-			"and an environment variable. SIGTERM or SIGINT stops it cleanly.\n\n" +
+		Description: "Runs a chronik node, storing in --data-dir and serving Kafka clients on --kafka-addr:\n" +
+			"alone (its own controller), or with --voters (or --bootstrap-expect) as one node of a\n" +
+			"cluster. No config file is needed: every flag has a default and an environment\n" +
+			"variable. SIGTERM or SIGINT stops it cleanly.\n\n" +
 			"Examples:\n" +
 			"   chronik start\n" +
 			"   chronik start --data-dir /var/lib/chronik --kafka-addr 0.0.0.0:9092 --advertised-addr kafka1:9092\n" +
-			"   CHRONIK_WAL_PROFILE=ultra chronik start",
+			"   CHRONIK_WAL_PROFILE=ultra chronik start\n" +
+			"   chronik start --node-id 2 --voters 1,2,3 --replication-addr 10.0.0.2:9291 --gossip-addr 10.0.0.2:7946 --join 10.0.0.1:7946",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "data-dir", Value: "data", EnvVars: []string{"CHRONIK_DATA_DIR"}, Usage: "directory for partitions and the metadata log"},
 			&cli.IntFlag{Name: "node-id", Value: 1, EnvVars: []string{"CHRONIK_NODE_ID"}, Usage: "this broker's id"},
