@@ -24,7 +24,10 @@ func (b *Broker) partitionPath(topic string, p int32, name string) string {
 }
 
 // claimPartition clears a directory of another topic of this name, and
-// reports whether the directory still needs its metadata file.
+// reports whether the directory still needs its metadata file. Only a file
+// that names another topic id clears it: a missing, empty or garbled one
+// (the file is written without a sync, see writePartitionMeta) is taken
+// as this topic's and written again.
 func (b *Broker) claimPartition(topic string, p int32, id eventlog.UUID) (bool, error) {
 	data, err := segment.ReadFile(b.store.FS(), b.partitionPath(topic, p, partitionMetaFile), 4096)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -33,35 +36,52 @@ func (b *Broker) claimPartition(topic string, p int32, id eventlog.UUID) (bool, 
 	if err != nil {
 		return false, err
 	}
-	if strings.Contains(string(data), "topic_id: "+id.String()+"\n") {
+	owner, ok := metaTopicID(data)
+	switch {
+	case !ok:
+		return true, nil
+	case owner == id.String():
 		return false, nil
 	}
-	b.log.Warn("removing a partition directory of an earlier topic of the same name", "topic", topic, "partition", p, "topic_id", id)
+	b.log.Warn("removing a partition directory of an earlier topic of the same name", "topic", topic, "partition", p, "topic_id", id, "directory_topic_id", owner)
 	return true, b.store.Remove(topic, p)
 }
 
-// writePartitionMeta writes the metadata file: temporary file, sync,
-// rename, directory sync.
+// metaTopicID returns the topic id a partition.metadata file names, if it
+// names a well-formed one.
+func metaTopicID(data []byte) (string, bool) {
+	for _, line := range strings.Split(string(data), "\n") {
+		v, found := strings.CutPrefix(line, "topic_id: ")
+		if !found {
+			continue
+		}
+		if len(v) != 36 {
+			return "", false
+		}
+		for i, c := range v {
+			dash := i == 8 || i == 13 || i == 18 || i == 23
+			if dash != (c == '-') || !dash && !strings.ContainsRune("0123456789abcdef", c) {
+				return "", false
+			}
+		}
+		return v, true
+	}
+	return "", false
+}
+
+// writePartitionMeta writes the metadata file. It is not synced: what it
+// protects against (serving an earlier topic's data) needs it only once it
+// is whole, and a file a crash left empty or torn is taken as this topic's
+// (claimPartition), so the first message to a new partition pays no sync
+// for it.
 func (b *Broker) writePartitionMeta(topic string, p int32, id eventlog.UUID) error {
-	fsys := b.store.FS()
-	final := b.partitionPath(topic, p, partitionMetaFile)
-	tmp := final + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := b.store.FS().OpenFile(b.partitionPath(topic, p, partitionMetaFile), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
 	_, err = f.WriteAt([]byte(fmt.Sprintf("version: 0\ntopic_id: %s\n", id)), 0)
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		err = fsys.Rename(tmp, final)
-	}
-	if err == nil {
-		err = fsys.SyncDir(filepath.Dir(final))
 	}
 	return err
 }

@@ -76,3 +76,33 @@ func TestSweepRemovesDeletedTopicsPartitions(t *testing.T) {
 		t.Fatalf("the deleted topic's directory is still there: %v", err)
 	}
 }
+
+// TestGarbledPartitionMetadataKeepsTheData: a metadata file a crash left
+// empty or torn (it is not synced) does not clear the directory.
+func TestGarbledPartitionMetadataKeepsTheData(t *testing.T) {
+	dir := t.TempDir()
+	addr, stop := runBroker(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("kept")))
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "kept"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	stop()
+	if err := os.WriteFile(filepath.Join(dir, "kept-0", partitionMetaFile), []byte("version: 0\ntopic_id: 01ab"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr = startBroker(t, dir)
+	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
+	defer adm.Close()
+	end, err := adm.ListEndOffsets(ctx, "kept")
+	if err != nil || end["kept"][0].Offset != 3 {
+		t.Fatalf("a torn metadata file cleared the partition: end offset %d, %v", end["kept"][0].Offset, err)
+	}
+}
