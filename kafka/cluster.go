@@ -70,8 +70,35 @@ type forwarder struct {
 	cl   *kgo.Client
 }
 
-// forward sends req to the controller and returns its response.
+// forwardWait bounds how long a forwarded request waits for a controller
+// to be reachable (one is being elected, or the old one just died), as
+// Kafka's forwarding brokers hold requests until a controller answers.
+const forwardWait = 10 * time.Second
+
+// forward sends req to the controller and returns its response, retrying
+// while no controller is reachable, up to forwardWait. errNoController
+// means this node became the controller meanwhile (or none was found in
+// time): the caller serves the request itself.
 func (b *Broker) forward(req kmsg.Request) (kmsg.Response, error) {
+	deadline := time.Now().Add(forwardWait)
+	for {
+		resp, err := b.forwardOnce(req)
+		if err == nil || time.Now().After(deadline) {
+			return resp, err
+		}
+		if _, self := b.cfg.Cluster.Controller(); self {
+			return nil, errNoController
+		}
+		select {
+		case <-b.closing:
+			return nil, err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// forwardOnce sends req to the controller this node knows of.
+func (b *Broker) forwardOnce(req kmsg.Request) (kmsg.Response, error) {
 	id, self := b.cfg.Cluster.Controller()
 	if id == 0 || self {
 		return nil, errNoController
@@ -85,6 +112,8 @@ func (b *Broker) forward(req kmsg.Request) (kmsg.Response, error) {
 	if addr == "" {
 		return nil, errNoController
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), forwardWait)
+	defer cancel()
 	f := &b.fwd
 	f.mu.Lock()
 	if f.cl == nil || f.addr != addr || f.id != id {
@@ -93,20 +122,22 @@ func (b *Broker) forward(req kmsg.Request) (kmsg.Response, error) {
 		}
 		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("chronik-forwarder"))
 		if err != nil {
+			f.cl = nil
 			f.mu.Unlock()
 			return nil, err
+		}
+		// The seed connection knows no broker id: learn the ids once, then
+		// address the controller by its id (never back to this node).
+		if _, err := cl.Request(ctx, kmsg.NewPtrMetadataRequest()); err != nil {
+			cl.Close()
+			f.cl = nil
+			f.mu.Unlock()
+			return nil, fmt.Errorf("kafka: reach the controller at %s: %w", addr, err)
 		}
 		f.cl, f.addr, f.id = cl, addr, id
 	}
 	cl := f.cl
 	f.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	// The seed connection knows no broker id: learn the ids first, then
-	// address the controller by its id (never back to this node).
-	if _, err := cl.Request(ctx, kmsg.NewPtrMetadataRequest()); err != nil {
-		return nil, fmt.Errorf("kafka: reach the controller at %s: %w", addr, err)
-	}
 	resp, err := cl.Broker(int(id)).Request(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: forward to the controller %d at %s: %w", id, addr, err)
