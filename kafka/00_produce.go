@@ -22,18 +22,17 @@ func init() {
 	register(kmsg.Produce.Int16(), 3, 10, serveLater(produce))
 }
 
-// produce appends in the connection's order and leaves the wait for the
-// syncs to the returned function, so that pipelined produce requests share
-// syncs.
+// produce queues each batch for its partition's appender in the
+// connection's order and leaves the wait for the appends and syncs to the
+// returned function, so that pipelined produce requests share syncs.
 func produce(b *Broker, _ *reqContext, req *kmsg.ProduceRequest) func() (kmsg.Response, error) {
 	resp := kmsg.NewPtrProduceResponse()
 	type pending struct {
 		rp   *kmsg.ProduceResponseTopicPartition
-		a    *segment.Appended
+		r    appendReq
 		part *partition
-		pid  int64 // the batch's producer id, -1 if not idempotent
 	}
-	var waits []pending
+	var waits []*pending
 	for _, t := range req.Topics {
 		rt := kmsg.NewProduceResponseTopic()
 		rt.Topic = t.Topic
@@ -51,36 +50,36 @@ func produce(b *Broker, _ *reqContext, req *kmsg.ProduceRequest) func() (kmsg.Re
 				rp.ErrorCode = code
 				continue
 			}
-			a, dupBase, code := appendBatch(part, p.Records, req.Acks)
-			switch {
-			case code != 0:
-				rp.ErrorCode = code
-			case a == nil: // a retry of a batch already written
-				rp.BaseOffset = dupBase
-				rp.LogStartOffset = part.log.StartOffset()
-			default:
-				rp.BaseOffset = a.Base
-				pid := int64(-1)
-				if h, err := segment.ParseHeader(p.Records); err == nil {
-					pid = h.ProducerID
-				}
-				waits = append(waits, pending{rp, a, part, pid})
-			}
+			w := &pending{rp: rp, r: appendReq{records: p.Records, acks: req.Acks}, part: part}
+			part.appender.submit(part, &w.r)
+			waits = append(waits, w)
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
 	if req.Acks == 0 {
 		return func() (kmsg.Response, error) { return nil, nil }
 	}
+	// The batches are queued in this connection's order; what is left is
+	// waiting for them to be appended and synced.
 	return func() (kmsg.Response, error) {
 		for _, w := range waits {
-			if err := w.a.Wait(); err != nil {
-				w.rp.ErrorCode = errorCode(err)
-				w.rp.BaseOffset = -1
-				if w.pid >= 0 && w.part.producers != nil {
-					w.part.producers.forget(w.pid)
-				}
+			<-w.r.done
+			switch {
+			case w.r.code != 0:
+				w.rp.ErrorCode = w.r.code
 				continue
+			case w.r.a == nil: // a retry of a batch already written
+				w.rp.BaseOffset = w.r.dupBase
+			default:
+				w.rp.BaseOffset = w.r.a.Base
+				if err := w.r.a.Wait(); err != nil {
+					w.rp.ErrorCode = errorCode(err)
+					w.rp.BaseOffset = -1
+					if h, herr := segment.ParseHeader(w.r.records); herr == nil && h.ProducerID >= 0 && w.part.producers != nil {
+						w.part.producers.forget(h.ProducerID)
+					}
+					continue
+				}
 			}
 			w.rp.LogStartOffset = w.part.log.StartOffset()
 		}

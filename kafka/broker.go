@@ -82,6 +82,7 @@ func (b *Broker) isClosing() bool {
 type partition struct {
 	log       *segment.Log
 	producers *producers
+	appender  appender
 	topic     string
 	p         int32
 	topicID   eventlog.UUID

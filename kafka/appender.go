@@ -1,0 +1,62 @@
+package kafka
+
+import (
+	"sync"
+
+	"github.com/chronik-stream/chronik/segment"
+)
+
+// appender puts one partition's produced batches into its log in the order
+// they were submitted, without making producers queue on a lock. Each
+// request adds its batch to the queue; the first to find nobody appending
+// appends everything queued, including what others add meanwhile, and the
+// rest go on at once (flat combining). With many producers on one
+// partition, a lock held across the append (a pwrite) made them a convoy:
+// Go's mutex hands itself to waiters in turn once they have waited a
+// millisecond, so each append cost a goroutine wake-up and the CPU idled
+// between them (128 single-record producers used 1.6 of 2 cores).
+type appender struct {
+	mu    sync.Mutex
+	queue []*appendReq
+	spare []*appendReq // the last drained queue, reused
+	busy  bool         // a goroutine is draining the queue
+}
+
+// appendReq is one produced batch on its way into the log.
+type appendReq struct {
+	records []byte
+	acks    int16
+	done    chan struct{} // closed once the fields below are set
+
+	a       *segment.Appended // nil with code != 0 or for a duplicate
+	dupBase int64             // a duplicate's original base offset
+	code    int16
+}
+
+// submit queues r and, unless another goroutine is appending, appends
+// every queued batch of part before returning. r.done is closed once r is
+// appended (or refused), by whichever goroutine appended it.
+func (ap *appender) submit(part *partition, r *appendReq) {
+	r.done = make(chan struct{})
+	ap.mu.Lock()
+	ap.queue = append(ap.queue, r)
+	if ap.busy {
+		ap.mu.Unlock()
+		return
+	}
+	ap.busy = true
+	for len(ap.queue) > 0 {
+		batch := ap.queue
+		ap.queue = ap.spare[:0]
+		ap.mu.Unlock()
+		for _, r := range batch {
+			r.a, r.dupBase, r.code = appendBatch(part, r.records, r.acks)
+			close(r.done)
+		}
+		clear(batch)
+		ap.mu.Lock()
+		ap.spare = batch
+	}
+	ap.busy = false
+	ap.mu.Unlock()
+}

@@ -1,0 +1,65 @@
+package kafka
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/chronik-stream/chronik/segment"
+	"github.com/chronik-stream/chronik/segment/segmenttest"
+)
+
+// TestAppenderKeepsEachSubmittersOrder: idempotent producers submit their
+// batches concurrently without waiting between them, as pipelined
+// connections do. Each producer's sequence only passes if its batches
+// reach the log in the order it submitted them; every batch must be
+// appended exactly once, at an offset no other batch has.
+func TestAppenderKeepsEachSubmittersOrder(t *testing.T) {
+	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: segmenttest.NewMemFS(), RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	l, err := store.Open("t", 0, segment.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := &partition{log: l, producers: newProducers(), topic: "t"}
+
+	const producers, perProducer = 16, 200
+	reqs := make([][]*appendReq, producers)
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Go(func() {
+			for seq := range perProducer {
+				b := segmenttest.Batch{Idempotent: true, ProducerID: int64(p), BaseSequence: int32(seq),
+					Records: []segmenttest.Record{{Value: []byte("v")}}}.Build()
+				r := &appendReq{records: b, acks: -1}
+				part.appender.submit(part, r)
+				reqs[p] = append(reqs[p], r)
+			}
+		})
+	}
+	wg.Wait()
+
+	seen := map[int64]bool{}
+	for p, rs := range reqs {
+		last := int64(-1)
+		for seq, r := range rs {
+			<-r.done
+			if r.code != 0 || r.a == nil {
+				t.Fatalf("producer %d sequence %d: code %d, appended %v", p, seq, r.code, r.a != nil)
+			}
+			if err := r.a.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			if r.a.Base <= last || seen[r.a.Base] {
+				t.Fatalf("producer %d sequence %d at offset %d (its previous at %d, taken before: %v)", p, seq, r.a.Base, last, seen[r.a.Base])
+			}
+			last = r.a.Base
+			seen[r.a.Base] = true
+		}
+	}
+	if got := l.HighWatermark(); got != producers*perProducer {
+		t.Fatalf("log ends at %d, want %d", got, producers*perProducer)
+	}
+}
