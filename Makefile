@@ -29,11 +29,18 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count $(BENCHCOUNT) -timeout 60m ./segment/ ./eventlog/ | tee bench.txt
 
 # The broker against kfake and the disk, side by side: each benchmark's
-# sub-benchmarks are target=chronik, kfake, kfake-blackhole, disk.
+# sub-benchmarks are target=chronik, kfake, kfake-blackhole, disk. Each of
+# the BENCHCOUNT rounds runs every target once, one after another, so that
+# the machine's drift (this disk's sync latency moved 2.5x within minutes)
+# falls on all of them alike instead of on whichever ran last.
 # Compare with: benchstat -col /target bench-broker.txt
 bench-broker:
-	{ $(GO) test -run '^$$' -bench 'CreateTopics|FirstMessage|SingleMessage' -benchtime 3000x -count $(BENCHCOUNT) -timeout 60m ./bench/ && \
-	  $(GO) test -run '^$$' -bench 'Produce|Consume|ConcurrentProducers' -benchtime 300000x -count $(BENCHCOUNT) -timeout 60m ./bench/; } | tee bench-broker.txt
+	@set -e; for i in $$(seq $(BENCHCOUNT)); do \
+	  echo "== round $$i of $(BENCHCOUNT)" >&2; \
+	  $(GO) test -run '^$$' -bench 'CreateTopics|FirstMessage|SingleMessage' -benchtime 3000x -count 1 -timeout 60m ./bench/; \
+	  $(GO) test -run '^$$' -bench 'Produce|Consume|ConcurrentProducers' -benchtime 300000x -count 1 -timeout 60m ./bench/; \
+	done > bench-broker.txt
+	@cat bench-broker.txt
 
 # Each fuzz target for FUZZTIME.
 fuzz:

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
@@ -17,8 +18,22 @@ import (
 // Limits keep a run bounded in memory (a latency per operation).
 const maxOps = 20_000_000
 
+// client connects to addr. Producers send their batches uncompressed: the
+// records are random bytes (see payload), so the broker stores and serves
+// every byte produced and no codec's speed is measured in its place.
 func client(addr string, opts ...kgo.Opt) (*kgo.Client, error) {
-	return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.MetadataMinAge(10 * time.Millisecond)}, opts...)...)
+	return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.MetadataMinAge(10 * time.Millisecond),
+		kgo.ProducerBatchCompression(kgo.NoCompression())}, opts...)...)
+}
+
+// payload returns size random bytes, a record value that no codec shrinks.
+// Values of zeros made kgo's snappy turn 1 KiB records into 56 bytes each,
+// and its decoding dominated (and halved, depending on the run) the
+// consume rate.
+func payload(size int) []byte {
+	v := make([]byte, size)
+	rand.Read(v)
+	return v
 }
 
 // CreateTopics creates count topics named prefix-N with one partition,
@@ -83,7 +98,7 @@ func FirstMessages(ctx context.Context, addr, prefix string, count int, p *Progr
 		return nil, fmt.Errorf("bench: first-message needs a single broker, found %d", len(md.Brokers))
 	}
 	broker := cl.Broker(int(md.Brokers[0].NodeID))
-	value := make([]byte, 100)
+	value := payload(100)
 	batch := segment.BuildBatch(segment.AppendRecords(nil, []segment.Record{{Value: value}}), 1, segment.CodecNone, time.Now().UnixMilli())
 	r := &Result{Workload: "new topic + first acknowledged message"}
 	start := time.Now()
@@ -136,7 +151,7 @@ func SingleMessages(ctx context.Context, addr, topic string, count, size int, p 
 		return nil, err
 	}
 	defer cl.Close()
-	value := make([]byte, size)
+	value := payload(size)
 	// The first message creates the topic and finds its leader: not timed.
 	if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
 		return nil, err
@@ -174,7 +189,7 @@ func Produce(ctx context.Context, addr, topic string, partitions int32, count, s
 	}
 	defer cl.Close()
 	r := &Result{Workload: fmt.Sprintf("produce %d B records, acks=all", size), lat: make([]time.Duration, 0, count)}
-	value := make([]byte, size)
+	value := payload(size)
 	var failed error
 	var mu sync.Mutex
 	start := time.Now()
@@ -225,7 +240,7 @@ func ConcurrentProducers(ctx context.Context, addr, topic string, producers, per
 		clients[i] = cl
 	}
 	r := &Result{Workload: fmt.Sprintf("%d producers, one record at a time, acks=all", producers), lat: make([]time.Duration, 0, producers*perProducer)}
-	value := make([]byte, size)
+	value := payload(size)
 	errs := make(chan error, producers)
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -253,10 +268,13 @@ func ConcurrentProducers(ctx context.Context, addr, topic string, producers, per
 }
 
 // Consume reads count records of topic from the start with one client and
-// measures the rate. The records must be there (see Produce).
+// measures the rate. The records must be there (see Produce). The client
+// fetches with kgo's default sizes (1 MiB per partition, 50 MiB per
+// response), as consumers do: with 16 MiB per partition the rate of both
+// chronik and kfake swung eightfold between runs, the garbage collector
+// stalling on the client's copies of 64 MiB responses.
 func Consume(ctx context.Context, addr, topic string, count int, p *Progress) (*Result, error) {
-	cl, err := client(addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(16<<20))
+	cl, err := client(addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		return nil, err
 	}
