@@ -119,6 +119,7 @@ func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, req *Appen
 		a.rolledAt = time.Now()
 	}
 	seg.size += n
+	l.avgBatch += (n - l.avgBatch) / 8
 	seg.maxTs = a.idx.maxTs
 	req.Base, req.Last = l.next, h.LastOffset()
 	l.next = h.LastOffset() + 1
@@ -147,8 +148,17 @@ func (l *Log) allocateLocked(seg *segment, need int64) error {
 	return nil
 }
 
+// prezeroMaxBatch is the average batch size from which allocation steps
+// are no longer zeroed. Zeroing makes a small write's sync cheaper (no
+// unwritten extent to convert: 4 KiB appends 1.55x faster), but it writes
+// every byte twice, and its 1 MiB writes of zeros hold the file's inode
+// lock against the appends: with 1 MiB batches it made appends 0.82x as
+// fast, and produce of 1 KiB records a third slower.
+const prezeroMaxBatch = 128 << 10
+
 // prepare extends the active segment's allocation by one step ahead of the
-// writer, zeroing the new blocks first when configured. It runs on the
+// writer, zeroing the new blocks first when configured and the batches
+// written are small (prezeroMaxBatch). It runs on the
 // store's preparation goroutine, never under l.mu while doing I/O.
 func (l *Log) prepare() {
 	l.mu.Lock()
@@ -162,7 +172,7 @@ func (l *Log) prepare() {
 	}
 	off := a.allocated
 	end := min(off+l.cfg.PreallocateBytes, int64(len(a.buf)))
-	prezero := l.cfg.Prezero
+	prezero := l.cfg.Prezero && l.avgBatch < prezeroMaxBatch
 	f := a.f
 	l.mu.Unlock()
 

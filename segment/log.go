@@ -81,6 +81,9 @@ type Log struct {
 	dirsUnsynced []string
 	// prepDone is signalled (on mu) when a background allocation ends.
 	prepDone *sync.Cond
+	// avgBatch is a moving average of the appended batches' sizes, which
+	// decides whether the next allocation step is zeroed (see prepare).
+	avgBatch int64
 	// notify is closed and replaced whenever durable advances.
 	notify chan struct{}
 	failed error

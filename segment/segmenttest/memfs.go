@@ -38,6 +38,7 @@ type MemFS struct {
 	failSyncs  int
 	failWrites int
 	capacity   int64 // 0: unlimited
+	written    int64 // bytes passed to WriteAt, for Written
 	allocated  int64
 }
 
@@ -60,6 +61,9 @@ var _ segment.FS = (*MemFS)(nil)
 
 // FailSyncs makes the next n Sync calls fail with ErrInjected.
 func (m *MemFS) FailSyncs(n int) { m.mu.Lock(); m.failSyncs = n; m.mu.Unlock() }
+
+// Written returns how many bytes were written with WriteAt so far.
+func (m *MemFS) Written() int64 { m.mu.Lock(); defer m.mu.Unlock(); return m.written }
 
 // FailWrites makes the next n WriteAt calls write half and fail.
 func (m *MemFS) FailWrites(n int) { m.mu.Lock(); m.failWrites = n; m.mu.Unlock() }
@@ -380,6 +384,7 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	copy(f.ino.data[off:], p)
+	f.fs.written += int64(len(p))
 	f.ino.dirty(int(off), int(off)+len(p))
 	for mp := range f.ino.mappings {
 		if off < int64(len(mp.buf)) {
