@@ -2,65 +2,95 @@ package bench
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// DiskWrite is the baseline for durable writes: it writes total bytes to a
-// new file in dir in chunk-sized sequential writes, each followed by
-// fdatasync (what a broker that syncs before every acknowledgement can at
-// best do with that much data per sync), and removes the file. With
-// prezeroed the file is first allocated and zeroed (not timed), as chronik
-// prepares its segments, so that a sync need not commit a size change.
-func DiskWrite(dir string, total, chunk int, prezeroed bool) (*Result, error) {
-	if chunk < 1 || total < chunk || total > 16<<30 {
-		return nil, errors.New("bench: disk write needs chunk <= total <= 16 GiB")
+// DiskWrite is the baseline for durable writes: it writes total bytes in
+// rounds of one chunk-sized sequential write to each of files new files in
+// dir, then fdatasync of every file (in parallel), which is what a broker
+// that syncs before every acknowledgement can at best do with that much
+// data per sync and that many partitions; it removes the files after. With
+// prezeroed the files are first zeroed (not timed), as chronik prepares
+// segments for small batches, so that a sync commits no metadata; without
+// it they are allocated ahead with fallocate, as chronik does for large
+// batches.
+func DiskWrite(dir string, total, chunk, files int, prezeroed bool) (*Result, error) {
+	if chunk < 1 || files < 1 || files > 64 || total < chunk*files || total > 16<<30 {
+		return nil, errors.New("bench: disk write needs 1 to 64 files and chunk * files <= total <= 16 GiB")
 	}
-	f, err := os.CreateTemp(dir, "disk-baseline-*")
-	if err != nil {
-		return nil, err
+	perFile := total / files / chunk * chunk
+	fs := make([]*os.File, files)
+	for i := range fs {
+		f, err := os.CreateTemp(dir, "disk-baseline-*")
+		if err != nil {
+			return nil, err
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		fs[i] = f
+		if err := prepareFile(f, perFile, prezeroed); err != nil {
+			return nil, err
+		}
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
 	buf := make([]byte, chunk)
 	for i := range buf {
 		buf[i] = byte(i * 7)
 	}
 	name := "disk: sequential write + fdatasync per " + sizeName(chunk)
+	if files > 1 {
+		name = fmt.Sprintf("disk: sequential write of %s to each of %d files, then fdatasync of each", sizeName(chunk), files)
+	}
 	if prezeroed {
-		name += " into a zeroed file"
-		zero := make([]byte, 1<<20)
-		for n := 0; n < total; n += len(zero) {
-			if _, err := f.Write(zero[:min(len(zero), total-n)]); err != nil {
+		name += " (zeroed files)"
+	}
+	r := &Result{Workload: name}
+	errs := make([]error, files)
+	start := time.Now()
+	for off := int64(0); off+int64(chunk) <= int64(perFile); off += int64(chunk) {
+		t0 := time.Now()
+		for _, f := range fs {
+			if _, err := f.WriteAt(buf, off); err != nil {
 				return nil, err
 			}
 		}
-		if err := f.Sync(); err != nil {
-			return nil, err
+		if files == 1 {
+			errs[0] = unix.Fdatasync(int(fs[0].Fd()))
+		} else {
+			var wg sync.WaitGroup
+			for i, f := range fs {
+				wg.Go(func() { errs[i] = unix.Fdatasync(int(f.Fd())) })
+			}
+			wg.Wait()
 		}
-		if _, err := f.Seek(0, 0); err != nil {
-			return nil, err
-		}
-	}
-	r := &Result{Workload: name}
-	start := time.Now()
-	for written := 0; written+chunk <= total; written += chunk {
-		t0 := time.Now()
-		if _, err := f.Write(buf); err != nil {
-			return nil, err
-		}
-		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
 		r.observe(time.Since(t0))
 		r.Ops++
-		r.Bytes += int64(chunk)
+		r.Bytes += int64(chunk * files)
 	}
 	r.Elapsed = time.Since(start)
 	return r, nil
+}
+
+// prepareFile zeroes size bytes of f and syncs them, or allocates them.
+func prepareFile(f *os.File, size int, zeroed bool) error {
+	if !zeroed {
+		return unix.Fallocate(int(f.Fd()), 0, 0, int64(size))
+	}
+	zero := make([]byte, 1<<20)
+	for n := 0; n < size; n += len(zero) {
+		if _, err := f.Write(zero[:min(len(zero), size-n)]); err != nil {
+			return err
+		}
+	}
+	return f.Sync()
 }
 
 func sizeName(n int) string {

@@ -53,8 +53,12 @@ func TestWorkloads(t *testing.T) {
 			t.Fatalf("%s: progress counted %d ops", target.Name, ops)
 		}
 	}
-	r, err := DiskWrite(t.TempDir(), 64<<10, 4<<10, true)
+	r, err := DiskWrite(t.TempDir(), 64<<10, 4<<10, 1, true)
 	if err != nil || r.Ops != 16 || r.Bytes != 64<<10 {
 		t.Fatalf("disk: %v %+v", err, r)
+	}
+	r, err = DiskWrite(t.TempDir(), 64<<10, 4<<10, 4, false)
+	if err != nil || r.Ops != 4 || r.Bytes != 64<<10 {
+		t.Fatalf("disk, 4 files: %v %+v", err, r)
 	}
 }

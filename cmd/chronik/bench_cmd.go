@@ -101,10 +101,11 @@ func benchCommand() *cli.Command {
 					&cli.StringFlag{Name: "data-dir", Value: ".", Usage: "directory on the disk to measure"},
 					&cli.IntFlag{Name: "total-bytes", Value: 1 << 30, Usage: "bytes to write"},
 					&cli.IntFlag{Name: "chunk-bytes", Value: 1 << 20, Usage: "bytes per write + fdatasync"},
+					&cli.IntFlag{Name: "files", Value: 1, Usage: "files written side by side, a chunk to each, then synced in parallel (a broker's partitions)"},
 					&cli.BoolFlag{Name: "prezeroed", Usage: "write into a file zeroed beforehand, as chronik's segments are"},
 				},
 				Action: func(c *cli.Context) error {
-					r, err := bench.DiskWrite(c.String("data-dir"), c.Int("total-bytes"), c.Int("chunk-bytes"), c.Bool("prezeroed"))
+					r, err := bench.DiskWrite(c.String("data-dir"), c.Int("total-bytes"), c.Int("chunk-bytes"), c.Int("files"), c.Bool("prezeroed"))
 					if err != nil {
 						return cli.Exit(err.Error(), 1)
 					}
