@@ -158,8 +158,8 @@ const prezeroMaxBatch = 128 << 10
 
 // prepare extends the active segment's allocation by one step ahead of the
 // writer, zeroing the new blocks first when configured and the batches
-// written are small (prezeroMaxBatch). It runs on the
-// store's preparation goroutine, never under l.mu while doing I/O.
+// written are small (prezeroMaxBatch). It runs on the store's preparation
+// goroutine, never under l.mu while doing I/O.
 func (l *Log) prepare() {
 	l.mu.Lock()
 	seg := l.active()

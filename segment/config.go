@@ -31,7 +31,8 @@ type Config struct {
 	PreallocateBytes int64
 	// Prezero writes zeros over newly allocated blocks and syncs them, off
 	// the append path, so that later syncs overwrite written blocks instead
-	// of converting unwritten extents. See the README's performance section.
+	// of converting unwritten extents; only while the log's batches average
+	// under 128 KiB. See the README's performance section.
 	Prezero bool
 	// MmapWrites makes appends copy into the active segment's mapping
 	// (mapped read-write) instead of writing with pwrite (the mapping is then
