@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chronik-stream/chronik/internal/latency"
 	"github.com/chronik-stream/chronik/segment"
 )
 
@@ -40,15 +41,10 @@ func start(b *testing.B, target string) *Target {
 
 func report(b *testing.B, r *Result, unit string) {
 	b.Helper()
-	b.ReportMetric(r.Rate(), unit+"/s")
 	if r.Bytes > 0 {
 		b.ReportMetric(r.MBps(), "MB/s")
 	}
-	if r.Percentile(1) > 0 {
-		b.ReportMetric(float64(r.Percentile(0.5).Microseconds()), "p50-µs")
-		b.ReportMetric(float64(r.Percentile(0.99).Microseconds()), "p99-µs")
-	}
-	b.ReportMetric(0, "ns/op") // the rate says it; ns/op would mix units
+	latency.Report(b, unit, r.Ops, r.Elapsed, r.Samples())
 }
 
 func ctx(b *testing.B) context.Context {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/chronik-stream/chronik/internal/latency"
 )
 
 // DiskWrite is the baseline for durable writes: it writes total bytes in
@@ -49,7 +51,7 @@ func DiskWrite(dir string, total, chunk, files int, prezeroed bool) (*Result, er
 	if prezeroed {
 		name += " (zeroed files)"
 	}
-	r := &Result{Workload: name}
+	r := &Result{Workload: name, lat: latency.New(perFile / chunk)}
 	errs := make([]error, files)
 	start := time.Now()
 	for off := int64(0); off+int64(chunk) <= int64(perFile); off += int64(chunk) {

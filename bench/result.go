@@ -7,10 +7,10 @@ package bench
 
 import (
 	"fmt"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/chronik-stream/chronik/internal/latency"
 )
 
 // Result is what a workload measured.
@@ -20,8 +20,7 @@ type Result struct {
 	Bytes    int64 // record values written or read
 	Elapsed  time.Duration
 
-	mu  sync.Mutex
-	lat []time.Duration // one per operation, when the workload times them
+	lat *latency.Samples // one per operation, when the workload times them
 }
 
 // Progress counts operations as a workload runs, for a progress display.
@@ -39,11 +38,8 @@ func (p *Progress) add(ops, bytes int64) {
 // Load returns the operations and bytes done so far.
 func (p *Progress) Load() (ops, bytes int64) { return p.ops.Load(), p.bytes.Load() }
 
-func (r *Result) observe(d time.Duration) {
-	r.mu.Lock()
-	r.lat = append(r.lat, d)
-	r.mu.Unlock()
-}
+// observe records one operation's latency; the workload made r.lat.
+func (r *Result) observe(d time.Duration) { r.lat.Add(d) }
 
 // Rate is operations per second.
 func (r *Result) Rate() float64 { return float64(r.Ops) / r.Elapsed.Seconds() }
@@ -54,29 +50,22 @@ func (r *Result) MBps() float64 { return float64(r.Bytes) / 1e6 / r.Elapsed.Seco
 // Percentile is the latency below which a fraction q of the timed
 // operations fall; 0 when none were timed.
 func (r *Result) Percentile(q float64) time.Duration {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.lat) == 0 {
+	if r.lat == nil {
 		return 0
 	}
-	slices.Sort(r.lat)
-	i := int(q*float64(len(r.lat))+0.5) - 1
-	return r.lat[min(max(i, 0), len(r.lat)-1)]
+	return r.lat.Percentile(q)
 }
 
 // Mean is the mean latency of the timed operations.
 func (r *Result) Mean() time.Duration {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.lat) == 0 {
+	if r.lat == nil {
 		return 0
 	}
-	var sum time.Duration
-	for _, d := range r.lat {
-		sum += d
-	}
-	return sum / time.Duration(len(r.lat))
+	return r.lat.Mean()
 }
+
+// Samples are the timed operations' latencies; nil when none were timed.
+func (r *Result) Samples() *latency.Samples { return r.lat }
 
 // String is a summary in the manner of kafka-producer-perf-test.
 func (r *Result) String() string {

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-stream/chronik/internal/latency"
 	"github.com/chronik-stream/chronik/segment"
 )
 
@@ -48,7 +49,7 @@ func CreateTopics(ctx context.Context, addr, prefix string, count, perRequest in
 		return nil, err
 	}
 	defer cl.Close()
-	r := &Result{Workload: fmt.Sprintf("create-topics (%d per request)", perRequest)}
+	r := &Result{Workload: fmt.Sprintf("create-topics (%d per request)", perRequest), lat: latency.New(count / perRequest)}
 	start := time.Now()
 	for done := 0; done < count; {
 		req := kmsg.NewPtrCreateTopicsRequest()
@@ -100,7 +101,7 @@ func FirstMessages(ctx context.Context, addr, prefix string, count int, p *Progr
 	broker := cl.Broker(int(md.Brokers[0].NodeID))
 	value := payload(100)
 	batch := segment.BuildBatch(segment.AppendRecords(nil, []segment.Record{{Value: value}}), 1, segment.CodecNone, time.Now().UnixMilli())
-	r := &Result{Workload: "new topic + first acknowledged message"}
+	r := &Result{Workload: "new topic + first acknowledged message", lat: latency.New(count)}
 	start := time.Now()
 	for i := range count {
 		topic := fmt.Sprintf("%s-%d", prefix, i)
@@ -156,7 +157,7 @@ func SingleMessages(ctx context.Context, addr, topic string, count, size int, p 
 	if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
 		return nil, err
 	}
-	r := &Result{Workload: "single messages, one at a time"}
+	r := &Result{Workload: "single messages, one at a time", lat: latency.New(count)}
 	start := time.Now()
 	for range count {
 		t0 := time.Now()
@@ -188,7 +189,7 @@ func Produce(ctx context.Context, addr, topic string, partitions int32, count, s
 		return nil, err
 	}
 	defer cl.Close()
-	r := &Result{Workload: fmt.Sprintf("produce %d B records, acks=all", size), lat: make([]time.Duration, 0, count)}
+	r := &Result{Workload: fmt.Sprintf("produce %d B records, acks=all", size), lat: latency.New(count)}
 	value := payload(size)
 	var failed error
 	var mu sync.Mutex
@@ -239,7 +240,7 @@ func ConcurrentProducers(ctx context.Context, addr, topic string, producers, per
 		}
 		clients[i] = cl
 	}
-	r := &Result{Workload: fmt.Sprintf("%d producers, one record at a time, acks=all", producers), lat: make([]time.Duration, 0, producers*perProducer)}
+	r := &Result{Workload: fmt.Sprintf("%d producers, one record at a time, acks=all", producers), lat: latency.New(producers * perProducer)}
 	value := payload(size)
 	errs := make(chan error, producers)
 	start := time.Now()

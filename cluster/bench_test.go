@@ -2,11 +2,11 @@ package cluster
 
 import (
 	"fmt"
-	"sort"
 	"testing"
 	"time"
 
 	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/internal/latency"
 )
 
 // BenchmarkClusterCreateTopic: three in-process nodes on loopback, each
@@ -35,7 +35,7 @@ func BenchmarkClusterCreateTopic(b *testing.B) {
 					b.Fatal("no controller")
 				}
 			}
-			lat := make([]time.Duration, 0, b.N)
+			lat := latency.New(b.N)
 			b.ResetTimer()
 			start := time.Now()
 			for i := range b.N {
@@ -50,14 +50,10 @@ func BenchmarkClusterCreateTopic(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				lat = append(lat, time.Since(t0))
+				lat.Add(time.Since(t0))
 			}
 			elapsed := time.Since(start)
-			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "topics/s")
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-			b.ReportMetric(0, "ns/op")
+			latency.Report(b, "topics", int64(b.N), elapsed, lat)
 		})
 	}
 }

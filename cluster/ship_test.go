@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/internal/latency"
 	"github.com/chronik-stream/chronik/segment"
 )
 
@@ -255,7 +256,7 @@ func BenchmarkShipCommit(b *testing.B) {
 	if err != nil || c.WaitCommitted(off+1, 10*time.Second) != nil {
 		b.Fatal(err)
 	}
-	lat := make([]time.Duration, 0, b.N)
+	lat := latency.New(b.N)
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
@@ -268,14 +269,10 @@ func BenchmarkShipCommit(b *testing.B) {
 		if err := c.WaitCommitted(off+int64(len(evs)), 10*time.Second); err != nil {
 			b.Fatal(err)
 		}
-		lat = append(lat, time.Since(t0))
+		lat.Add(time.Since(t0))
 	}
 	elapsed := time.Since(start)
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "topics/s")
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-	b.ReportMetric(0, "ns/op")
+	latency.Report(b, "topics", int64(b.N), elapsed, lat)
 }
 
 // TestFarBehindFollowerGetsASnapshot: the controller's log no longer holds

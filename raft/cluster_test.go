@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chronik-stream/chronik/internal/latency"
 )
 
 // TestMain lets the test binary run as one Raft node process (for the
@@ -380,8 +382,7 @@ func BenchmarkCommitLoopback(b *testing.B) {
 			leader := c.waitLeader(b)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
-			lat := make([]time.Duration, 0, b.N)
-			var mu sync.Mutex
+			lat := latency.New(b.N)
 			var wg sync.WaitGroup
 			per := max(b.N/proposers, 1)
 			start := time.Now()
@@ -393,19 +394,13 @@ func BenchmarkCommitLoopback(b *testing.B) {
 							b.Error(err)
 							return
 						}
-						mu.Lock()
-						lat = append(lat, time.Since(t0))
-						mu.Unlock()
+						lat.Add(time.Since(t0))
 					}
 				})
 			}
 			wg.Wait()
 			elapsed := time.Since(start)
-			slices.Sort(lat)
-			b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "entries/s")
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-			b.ReportMetric(0, "ns/op")
+			latency.Report(b, "entries", int64(lat.Len()), elapsed, lat)
 		})
 	}
 }

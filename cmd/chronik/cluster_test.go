@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/internal/latency"
 )
 
 // testCluster is three chronik processes on loopback.
@@ -407,7 +409,7 @@ func BenchmarkClusterCreateThrough(b *testing.B) {
 				if via == "follower" {
 					target = 1 + controller%3
 				}
-				lat := make([]time.Duration, 0, b.N)
+				lat := latency.New(b.N)
 				b.ResetTimer()
 				start := time.Now()
 				for i := range b.N {
@@ -415,14 +417,10 @@ func BenchmarkClusterCreateThrough(b *testing.B) {
 					if err := createThrough(ctx, cl, target, fmt.Sprintf("bench-%d", i)); err != nil {
 						b.Fatal(err)
 					}
-					lat = append(lat, time.Since(t0))
+					lat.Add(time.Since(t0))
 				}
 				elapsed := time.Since(start)
-				sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "topics/s")
-				b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-				b.ReportMetric(0, "ns/op")
+				latency.Report(b, "topics", int64(b.N), elapsed, lat)
 			})
 		}
 	}
