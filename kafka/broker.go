@@ -50,8 +50,12 @@ type Broker struct {
 	meta  *eventlog.Log
 	log   *slog.Logger
 
-	mu    sync.Mutex
-	parts map[string]*partition // by <topic>-<partition>
+	// mu guards parts and opening, and is never held across I/O: opening
+	// a partition (recovery, producer state) must not stall the traffic of
+	// the partitions already open.
+	mu      sync.Mutex
+	parts   map[string]*partition // by <topic>-<partition>
+	opening map[string]*openCall  // partitions being opened, by the same key
 
 	pids   producerIDs
 	groups *group.Coordinator
@@ -91,7 +95,7 @@ type partition struct {
 // NewBroker registers the node in the metadata log (on its first start, or
 // when its address changed) and returns the broker.
 func NewBroker(cfg Config, store *segment.Store, meta *eventlog.Log, log *slog.Logger) (*Broker, error) {
-	b := &Broker{cfg: cfg, store: store, meta: meta, log: log, parts: map[string]*partition{}, closing: make(chan struct{})}
+	b := &Broker{cfg: cfg, store: store, meta: meta, log: log, parts: map[string]*partition{}, opening: map[string]*openCall{}, closing: make(chan struct{})}
 	go b.sweepLoop()
 	if cfg.Cluster != nil {
 		// The controller registers the brokers and sets the epoch.
@@ -287,10 +291,44 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 	}
 	name := segment.PartitionDir(topic, p)
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if part := b.parts[name]; part != nil {
+		b.mu.Unlock()
 		return part, 0
 	}
+	if c := b.opening[name]; c != nil {
+		// Another request is opening it: share its result.
+		b.mu.Unlock()
+		<-c.done
+		return c.part, c.code
+	}
+	c := &openCall{done: make(chan struct{})}
+	b.opening[name] = c
+	b.mu.Unlock()
+
+	c.part, c.code = b.loadPartition(tp, topic, p)
+	b.mu.Lock()
+	delete(b.opening, name)
+	if c.part != nil {
+		b.parts[name] = c.part
+	}
+	b.mu.Unlock()
+	close(c.done)
+	return c.part, c.code
+}
+
+// openCall is one partition being opened; the requests that need it
+// meanwhile wait for done and share part and code.
+type openCall struct {
+	done chan struct{}
+	part *partition
+	code int16
+}
+
+// loadPartition opens a partition's log (creating or recovering it),
+// rebuilds its producer state and records its topic id in its directory.
+// The caller holds the partition's openCall, not b.mu.
+func (b *Broker) loadPartition(tp *eventlog.Topic, topic string, p int32) (*partition, int16) {
+	name := segment.PartitionDir(topic, p)
 	cfg, err := topicConfig(tp.Configs)
 	if err != nil {
 		b.log.Error("bad topic config in metadata", "topic", topic, "error", err)
@@ -317,9 +355,7 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 			return nil, kerr.KafkaStorageError.Code
 		}
 	}
-	part := &partition{log: l, producers: ps, topic: topic, p: p, topicID: tp.ID}
-	b.parts[name] = part
-	return part, 0
+	return &partition{log: l, producers: ps, topic: topic, p: p, topicID: tp.ID}, 0
 }
 
 // topicSpec is a topic to create.
@@ -367,10 +403,19 @@ func (b *Broker) createTopics(specs []topicSpec) ([]eventlog.UUID, error) {
 	return ids, nil
 }
 
-// dropPartition forgets and deletes a partition's log.
+// dropPartition forgets and deletes a partition's log, after any open of
+// it in progress has finished (so that the open cannot bring back what
+// was deleted).
 func (b *Broker) dropPartition(topic string, p int32) error {
+	name := segment.PartitionDir(topic, p)
 	b.mu.Lock()
-	delete(b.parts, segment.PartitionDir(topic, p))
+	for b.opening[name] != nil {
+		c := b.opening[name]
+		b.mu.Unlock()
+		<-c.done
+		b.mu.Lock()
+	}
+	delete(b.parts, name)
 	b.mu.Unlock()
 	return b.store.Remove(topic, p)
 }

@@ -1,0 +1,102 @@
+package kafka
+
+import (
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/segment"
+	"github.com/chronik-stream/chronik/segment/segmenttest"
+)
+
+// stallingFS holds every OpenFile of a path containing stall until
+// release is closed, the way a long recovery holds a partition's open.
+type stallingFS struct {
+	*segmenttest.MemFS
+	stall   string
+	stalled chan struct{} // closed when an open has stalled
+	once    sync.Once
+	release chan struct{}
+}
+
+func (s *stallingFS) OpenFile(name string, flag int, perm os.FileMode) (segment.File, error) {
+	if strings.Contains(name, s.stall) {
+		s.once.Do(func() { close(s.stalled) })
+		<-s.release
+	}
+	return s.MemFS.OpenFile(name, flag, perm)
+}
+
+// TestSlowOpenDoesNotStallOtherPartitions: while one partition takes long
+// to open, a partition already open is served at once, and the requests
+// that need the slow one share its single open.
+func TestSlowOpenDoesNotStallOtherPartitions(t *testing.T) {
+	fsys := &stallingFS{MemFS: segmenttest.NewMemFS(), stall: "/slow-0", stalled: make(chan struct{}), release: make(chan struct{})}
+	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: fsys, RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	meta, err := eventlog.Open(store, eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	b, err := NewBroker(Config{NodeID: 1, Host: "127.0.0.1", Port: 9092, ClusterID: "open", DefaultPartitions: 1}, store, meta, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.stopWaits()
+	for _, name := range []string{"fast", "slow"} {
+		// Small segments: the in-memory file system backs a mapping with
+		// real memory.
+		if _, err := b.createTopic(name, 1, []eventlog.ConfigEntry{{Key: "segment.bytes", Value: "1048576"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fast, code := b.openPartition("fast", 0)
+	if code != 0 {
+		t.Fatalf("open fast: code %d", code)
+	}
+
+	type result struct {
+		part *partition
+		code int16
+	}
+	slow := make(chan result, 2)
+	for range 2 {
+		go func() {
+			part, code := b.openPartition("slow", 0)
+			slow <- result{part, code}
+		}()
+	}
+	<-fsys.stalled
+
+	served := make(chan *partition, 1)
+	go func() {
+		part, _ := b.openPartition("fast", 0)
+		served <- part
+	}()
+	select {
+	case part := <-served:
+		if part != fast {
+			t.Fatal("the open partition came back as another one")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a partition already open waited for another partition's open")
+	}
+
+	close(fsys.release)
+	r1, r2 := <-slow, <-slow
+	if r1.code != 0 || r2.code != 0 || r1.part == nil || r1.part != r2.part {
+		t.Fatalf("concurrent opens of one partition: %+v and %+v, want one shared partition", r1, r2)
+	}
+	// What was opened is kept: the next request finds it.
+	if part, _ := b.openPartition("slow", 0); part != r1.part {
+		t.Fatal("the opened partition was not kept")
+	}
+}
