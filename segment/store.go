@@ -41,9 +41,20 @@ type Store struct {
 	stop  chan struct{}
 	wg    sync.WaitGroup
 
-	mu     sync.Mutex
-	logs   map[string]*Log
-	closed bool
+	// mu guards logs, opening and closed; it is not held across I/O, so
+	// that opening (recovering) one partition does not hold up others.
+	mu      sync.Mutex
+	logs    map[string]*Log
+	opening map[string]*openCall // logs being opened, by name
+	closed  bool
+}
+
+// openCall is one log being opened; Opens of the same log meanwhile wait
+// for done and share l and err.
+type openCall struct {
+	done chan struct{}
+	l    *Log
+	err  error
 }
 
 // OpenStore opens the data directory dir.
@@ -68,11 +79,12 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 	}
 	s := &Store{
 		dir: dir, fs: fsys, lock: lock, log: opts.Logger,
-		c:     newCommitter(opts.Profile),
-		cache: newMapCache(fsys, opts.MaxMappedSegments, opts.Logger),
-		prep:  make(chan *Log, 1024),
-		stop:  make(chan struct{}),
-		logs:  make(map[string]*Log),
+		c:       newCommitter(opts.Profile),
+		cache:   newMapCache(fsys, opts.MaxMappedSegments, opts.Logger),
+		prep:    make(chan *Log, 1024),
+		stop:    make(chan struct{}),
+		logs:    make(map[string]*Log),
+		opening: make(map[string]*openCall),
 	}
 	s.wg.Go(s.prepareLoop)
 	if opts.RetentionCheckInterval >= 0 {
@@ -96,23 +108,50 @@ func PartitionDir(topic string, partition int32) string {
 	return topic + "-" + strconv.FormatInt(int64(partition), 10)
 }
 
-// Open opens (creating if needed) the log of a topic partition.
+// Open opens (creating if needed) the log of a topic partition. Logs are
+// opened one at a time each, but several at once.
 func (s *Store) Open(topic string, partition int32, cfg Config) (*Log, error) {
 	name := PartitionDir(topic, partition)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return nil, ErrClosed
 	}
 	if l, ok := s.logs[name]; ok {
+		s.mu.Unlock()
 		return l, nil
 	}
+	if c := s.opening[name]; c != nil {
+		s.mu.Unlock()
+		<-c.done
+		return c.l, c.err
+	}
+	c := &openCall{done: make(chan struct{})}
+	s.opening[name] = c
+	s.mu.Unlock()
+	defer close(c.done)
+
 	l, err := openLog(s.fs, filepath.Join(s.dir, name), cfg, s.c, s.cache, s.prep, s.log)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.opening, name)
 	if err != nil {
+		c.err = err
 		return nil, err
 	}
+	c.l = l
 	s.logs[name] = l
 	return l, nil
+}
+
+// waitOpeningLocked waits, releasing mu meanwhile, until no open of name
+// is in progress. Callers hold mu.
+func (s *Store) waitOpeningLocked(name string) {
+	for c := s.opening[name]; c != nil; c = s.opening[name] {
+		s.mu.Unlock()
+		<-c.done
+		s.mu.Lock()
+	}
 }
 
 // Remove closes a partition's log, if open, and deletes its files and
@@ -120,6 +159,7 @@ func (s *Store) Open(topic string, partition int32, cfg Config) (*Log, error) {
 func (s *Store) Remove(topic string, partition int32) error {
 	name := PartitionDir(topic, partition)
 	s.mu.Lock()
+	s.waitOpeningLocked(name)
 	l := s.logs[name]
 	delete(s.logs, name)
 	s.mu.Unlock()
@@ -200,6 +240,14 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	// Opens in progress finish first (they register their logs), so
+	// that every log is closed before the committer stops.
+	for len(s.opening) > 0 {
+		for name := range s.opening {
+			s.waitOpeningLocked(name)
+			break
+		}
+	}
 	logs := s.logs
 	s.logs = nil
 	s.mu.Unlock()
