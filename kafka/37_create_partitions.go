@@ -40,7 +40,7 @@ func createPartitions(b *Broker, req *kmsg.CreatePartitionsRequest) (kmsg.Respon
 		case !req.ValidateOnly:
 			var events []eventlog.Event
 			for p := have; p < t.Count; p++ {
-				if err := b.dropPartition(t.Topic, p); err != nil {
+				if err := b.dropAbsentPartition(t.Topic, p); err != nil {
 					fail(kerr.KafkaStorageError.Code, err.Error())
 					break
 				}

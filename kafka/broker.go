@@ -387,7 +387,7 @@ func (b *Broker) createTopics(specs []topicSpec) ([]eventlog.UUID, error) {
 			return nil, fmt.Errorf("%w: topic %s is internal", eventlog.ErrRefused, t.name)
 		}
 		for p := range t.partitions {
-			if err := b.dropPartition(t.name, p); err != nil {
+			if err := b.dropAbsentPartition(t.name, p); err != nil {
 				return nil, err
 			}
 		}
@@ -403,18 +403,53 @@ func (b *Broker) createTopics(specs []topicSpec) ([]eventlog.UUID, error) {
 	return ids, nil
 }
 
-// dropPartition forgets and deletes a partition's log, after any open of
-// it in progress has finished (so that the open cannot bring back what
-// was deleted).
+// dropPartition forgets and deletes a partition's log. Opens of it wait
+// until it is gone, and it waits for an open in progress, so that no open
+// brings back what is deleted.
 func (b *Broker) dropPartition(topic string, p int32) error {
+	return b.drop(topic, p, func() bool { return true })
+}
+
+// dropAbsentPartition deletes what is left on disk of a partition the
+// metadata does not have (files of a deleted topic of the same name), before
+// it is created. A partition the metadata has by then (a concurrent create
+// got there first) is left alone: it may hold acknowledged records.
+func (b *Broker) dropAbsentPartition(topic string, p int32) error {
+	return b.drop(topic, p, func() bool {
+		absent := true
+		b.meta.View(func(s *eventlog.State) {
+			if t := s.Topics[topic]; t != nil && int(p) < len(t.Partitions) {
+				absent = false
+			}
+		})
+		return absent
+	})
+}
+
+// drop deletes a partition's log if should, asked once no open of it is in
+// progress and while new opens wait, says so.
+func (b *Broker) drop(topic string, p int32, should func() bool) error {
 	name := segment.PartitionDir(topic, p)
 	b.mu.Lock()
-	for b.opening[name] != nil {
-		c := b.opening[name]
+	for c := b.opening[name]; c != nil; c = b.opening[name] {
 		b.mu.Unlock()
 		<-c.done
 		b.mu.Lock()
 	}
+	// Opens meanwhile get a retriable error.
+	c := &openCall{done: make(chan struct{}), code: kerr.UnknownTopicOrPartition.Code}
+	b.opening[name] = c
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.opening, name)
+		b.mu.Unlock()
+		close(c.done)
+	}()
+	if !should() {
+		return nil
+	}
+	b.mu.Lock()
 	delete(b.parts, name)
 	b.mu.Unlock()
 	return b.store.Remove(topic, p)

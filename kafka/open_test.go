@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"errors"
 	"log/slog"
 	"os"
 	"strings"
@@ -98,5 +99,54 @@ func TestSlowOpenDoesNotStallOtherPartitions(t *testing.T) {
 	// What was opened is kept: the next request finds it.
 	if part, _ := b.openPartition("slow", 0); part != r1.part {
 		t.Fatal("the opened partition was not kept")
+	}
+}
+
+// TestCreateLeavesAnExistingTopicsFilesAlone: a create of a name that
+// exists by the time it clears leftover files (two creates of one name
+// passing validation together) must not delete the first one's records;
+// it is refused.
+func TestCreateLeavesAnExistingTopicsFilesAlone(t *testing.T) {
+	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: segmenttest.NewMemFS(), RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	meta, err := eventlog.Open(store, eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	b, err := NewBroker(Config{NodeID: 1, Host: "127.0.0.1", Port: 9092, ClusterID: "create", DefaultPartitions: 1}, store, meta, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.stopWaits()
+	small := []eventlog.ConfigEntry{{Key: "segment.bytes", Value: "1048576"}}
+	if _, err := b.createTopic("t", 1, small); err != nil {
+		t.Fatal(err)
+	}
+	part, code := b.openPartition("t", 0)
+	if code != 0 {
+		t.Fatalf("open: code %d", code)
+	}
+	r := &appendReq{records: segmenttest.Values(1, "acknowledged"), acks: -1}
+	part.appender.submit(part, r)
+	<-r.done
+	if r.code != 0 || r.a.Wait() != nil {
+		t.Fatalf("append: code %d", r.code)
+	}
+
+	// The second create, past validation: it must be refused and leave
+	// the records where they are.
+	if _, err := b.createTopics([]topicSpec{{"t", 1, small}}); !errors.Is(err, eventlog.ErrRefused) {
+		t.Fatalf("second create of t: %v, want it refused", err)
+	}
+	again, code := b.openPartition("t", 0)
+	if code != 0 {
+		t.Fatalf("open after the refused create: code %d", code)
+	}
+	if hw := again.log.HighWatermark(); hw != 1 {
+		t.Fatalf("t-0 ends at %d after the refused create, want its 1 record", hw)
 	}
 }
