@@ -88,26 +88,18 @@ func (ps *producers) forget(pid int64) {
 	ps.mu.Unlock()
 }
 
-// loadProducers rebuilds a partition's producer state from its batches.
+// loadProducers rebuilds a partition's producer state from its batches'
+// headers.
 func loadProducers(l *segment.Log) (*producers, error) {
 	ps := newProducers()
-	buf := make([]byte, 0, 1<<20)
-	for off := l.StartOffset(); off < l.HighWatermark(); {
-		b, err := l.Read(off, 1<<20, buf[:0])
-		if err != nil {
-			return nil, err
+	err := l.Headers(func(h *segment.BatchHeader) error {
+		if h.ProducerID >= 0 {
+			ps.record(h, h.BaseOffset)
 		}
-		for len(b) > 0 {
-			h, err := segment.ParseHeader(b)
-			if err != nil {
-				return nil, err
-			}
-			if h.ProducerID >= 0 {
-				ps.record(&h, h.BaseOffset)
-			}
-			off = h.LastOffset() + 1
-			b = b[h.Size():]
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return ps, nil
 }
