@@ -296,7 +296,7 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 		return part, 0
 	}
 	if c := b.opening[name]; c != nil {
-		// Another request is opening it: share its result.
+		// Another request is opening it (or dropping it): share its result.
 		b.mu.Unlock()
 		<-c.done
 		return c.part, c.code
