@@ -25,7 +25,7 @@ func TestAppenderKeepsEachSubmittersOrder(t *testing.T) {
 	}
 	part := &partition{log: l, producers: newProducers(), topic: "t"}
 
-	const producers, perProducer = 16, 200
+	const producers, perProducer = 16, 100 // 1,600 writes in flight at most: under the queue depth
 	reqs := make([][]*appendReq, producers)
 	var wg sync.WaitGroup
 	for p := range producers {
