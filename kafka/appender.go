@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"math"
 	"sync"
 
 	"github.com/chronik-stream/chronik/segment"
@@ -34,7 +35,7 @@ type appendReq struct {
 }
 
 // submit queues r and, unless another goroutine is appending, appends
-// every queued batch of part before returning. r.done is closed once r is
+// the queued batches of part before returning. r.done is closed once r is
 // appended (or refused), by whichever goroutine appended it.
 func (ap *appender) submit(part *partition, r *appendReq) {
 	r.done = make(chan struct{})
@@ -45,7 +46,26 @@ func (ap *appender) submit(part *partition, r *appendReq) {
 		return
 	}
 	ap.busy = true
+	ap.mu.Unlock()
+	ap.drain(part, maxCombined)
+}
+
+// maxCombined bounds what one request's goroutine (a connection's reader)
+// appends for others before it hands the rest of the queue to a goroutine
+// of its own and goes back to its connection.
+const maxCombined = 256
+
+// drain appends queued batches until the queue is empty, or hands the
+// queue on after limit batches. The caller set busy.
+func (ap *appender) drain(part *partition, limit int) {
+	appended := 0
+	ap.mu.Lock()
 	for len(ap.queue) > 0 {
+		if appended >= limit {
+			ap.mu.Unlock()
+			go ap.drain(part, math.MaxInt)
+			return
+		}
 		batch := ap.queue
 		ap.queue = ap.spare[:0]
 		ap.mu.Unlock()
@@ -53,6 +73,7 @@ func (ap *appender) submit(part *partition, r *appendReq) {
 			r.a, r.dupBase, r.code = appendBatch(part, r.records, r.acks)
 			close(r.done)
 		}
+		appended += len(batch)
 		clear(batch)
 		ap.mu.Lock()
 		ap.spare = batch

@@ -3,6 +3,7 @@ package kafka
 import (
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
@@ -61,5 +62,59 @@ func TestAppenderKeepsEachSubmittersOrder(t *testing.T) {
 	}
 	if got := l.HighWatermark(); got != producers*perProducer {
 		t.Fatalf("log ends at %d, want %d", got, producers*perProducer)
+	}
+}
+
+// TestAppenderHandsOnTheQueue: a goroutine that has appended its share
+// for others hands the rest to a goroutine of its own, which appends it
+// all and leaves the appender idle.
+func TestAppenderHandsOnTheQueue(t *testing.T) {
+	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: segmenttest.NewMemFS(), RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	l, err := store.Open("t", 0, segment.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := &partition{log: l, topic: "t"}
+	ap := &part.appender
+	var reqs []*appendReq
+	for range 3 {
+		r := &appendReq{records: segmenttest.Values(1, "v"), acks: -1, done: make(chan struct{})}
+		reqs = append(reqs, r)
+	}
+	ap.queue, ap.busy = append([]*appendReq(nil), reqs...), true
+	ap.drain(part, 0) // its share is used up: everything goes to another goroutine
+	for i, r := range reqs {
+		select {
+		case <-r.done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("batch %d was never appended", i)
+		}
+		if r.code != 0 || r.a == nil || r.a.Base != int64(i) {
+			t.Fatalf("batch %d: code %d, appended %v", i, r.code, r.a)
+		}
+	}
+	// Idle again, once the other goroutine is done: the next submit
+	// appends before it returns.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		ap.mu.Lock()
+		busy := ap.busy
+		ap.mu.Unlock()
+		if !busy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the appender stayed busy with an empty queue")
+		}
+	}
+	r := &appendReq{records: segmenttest.Values(1, "w"), acks: -1}
+	part.appender.submit(part, r)
+	select {
+	case <-r.done:
+	default:
+		t.Fatal("a submit to an idle appender did not append before returning")
 	}
 }
