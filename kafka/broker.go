@@ -296,9 +296,13 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 		return part, 0
 	}
 	if c := b.opening[name]; c != nil {
-		// Another request is opening it (or dropping it): share its result.
+		// Another request is opening it: share its result. After a drop,
+		// start over: the metadata may have changed with it.
 		b.mu.Unlock()
 		<-c.done
+		if c.drop {
+			return b.openPartition(topic, p)
+		}
 		return c.part, c.code
 	}
 	c := &openCall{done: make(chan struct{})}
@@ -316,10 +320,12 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 	return c.part, c.code
 }
 
-// openCall is one partition being opened; the requests that need it
-// meanwhile wait for done and share part and code.
+// openCall is one partition being opened, or dropped; the requests that
+// need it meanwhile wait for done and share part and code, or look again
+// after a drop.
 type openCall struct {
 	done chan struct{}
+	drop bool
 	part *partition
 	code int16
 }
@@ -436,8 +442,8 @@ func (b *Broker) drop(topic string, p int32, should func() bool) error {
 		<-c.done
 		b.mu.Lock()
 	}
-	// Opens meanwhile get a retriable error.
-	c := &openCall{done: make(chan struct{}), code: kerr.UnknownTopicOrPartition.Code}
+	// Opens meanwhile wait, then look again.
+	c := &openCall{done: make(chan struct{}), drop: true}
 	b.opening[name] = c
 	b.mu.Unlock()
 	defer func() {
