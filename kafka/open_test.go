@@ -150,3 +150,54 @@ func TestCreateLeavesAnExistingTopicsFilesAlone(t *testing.T) {
 		t.Fatalf("t-0 ends at %d after the refused create, want its 1 record", hw)
 	}
 }
+
+// TestOpenDuringADropThatKeepsThePartition: a request that waited for a
+// drop which then left the partition alone opens it, instead of being
+// told the partition does not exist.
+func TestOpenDuringADropThatKeepsThePartition(t *testing.T) {
+	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: segmenttest.NewMemFS(), RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	meta, err := eventlog.Open(store, eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	b, err := NewBroker(Config{NodeID: 1, Host: "127.0.0.1", Port: 9092, ClusterID: "drop", DefaultPartitions: 1}, store, meta, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.stopWaits()
+	if _, err := b.createTopic("t", 1, []eventlog.ConfigEntry{{Key: "segment.bytes", Value: "1048576"}}); err != nil {
+		t.Fatal(err)
+	}
+	asked, release := make(chan struct{}), make(chan struct{})
+	dropped := make(chan error, 1)
+	go func() {
+		dropped <- b.drop("t", 0, func() bool { close(asked); <-release; return false })
+	}()
+	<-asked
+	type result struct {
+		part *partition
+		code int16
+	}
+	opened := make(chan result, 1)
+	go func() {
+		part, code := b.openPartition("t", 0)
+		opened <- result{part, code}
+	}()
+	select {
+	case r := <-opened:
+		t.Fatalf("the open did not wait for the drop (%+v)", r)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if err := <-dropped; err != nil {
+		t.Fatal(err)
+	}
+	if r := <-opened; r.code != 0 || r.part == nil {
+		t.Fatalf("open after a drop that kept the partition: %+v", r)
+	}
+}
