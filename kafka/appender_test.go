@@ -9,21 +9,28 @@ import (
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
+// memLog is a partition log on an in-memory file system.
+func memLog(t *testing.T) *segment.Log {
+	t.Helper()
+	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: segmenttest.NewMemFS(), RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	l, err := store.Open("t", 0, segment.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 // TestAppenderKeepsEachSubmittersOrder: idempotent producers submit their
 // batches concurrently without waiting between them, as pipelined
 // connections do. Each producer's sequence only passes if its batches
 // reach the log in the order it submitted them; every batch must be
 // appended exactly once, at an offset no other batch has.
 func TestAppenderKeepsEachSubmittersOrder(t *testing.T) {
-	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: segmenttest.NewMemFS(), RetentionCheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	l, err := store.Open("t", 0, segment.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := memLog(t)
 	part := &partition{log: l, producers: newProducers(), topic: "t"}
 
 	const producers, perProducer = 16, 100 // 1,600 writes in flight at most: under the queue depth
@@ -69,15 +76,7 @@ func TestAppenderKeepsEachSubmittersOrder(t *testing.T) {
 // for others hands the rest to a goroutine of its own, which appends it
 // all and leaves the appender idle.
 func TestAppenderHandsOnTheQueue(t *testing.T) {
-	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: segmenttest.NewMemFS(), RetentionCheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	l, err := store.Open("t", 0, segment.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := memLog(t)
 	part := &partition{log: l, topic: "t"}
 	ap := &part.appender
 	var reqs []*appendReq

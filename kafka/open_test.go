@@ -22,7 +22,11 @@ type stallingFS struct {
 	stalled chan struct{} // closed when an open has stalled
 	once    sync.Once
 	release chan struct{}
+	freed   sync.Once
 }
+
+// free lets the held opens go on.
+func (s *stallingFS) free() { s.freed.Do(func() { close(s.release) }) }
 
 func (s *stallingFS) OpenFile(name string, flag int, perm os.FileMode) (segment.File, error) {
 	if strings.Contains(name, s.stall) {
@@ -32,26 +36,34 @@ func (s *stallingFS) OpenFile(name string, flag int, perm os.FileMode) (segment.
 	return s.MemFS.OpenFile(name, flag, perm)
 }
 
+// memBroker is a single-node broker on fsys, without a server.
+func memBroker(t *testing.T, fsys segment.FS) *Broker {
+	t.Helper()
+	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: fsys, RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	meta, err := eventlog.Open(store, eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	b, err := NewBroker(Config{NodeID: 1, Host: "127.0.0.1", Port: 9092, ClusterID: "test", DefaultPartitions: 1}, store, meta, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.stopWaits)
+	return b
+}
+
 // TestSlowOpenDoesNotStallOtherPartitions: while one partition takes long
 // to open, a partition already open is served at once, and the requests
 // that need the slow one share its single open.
 func TestSlowOpenDoesNotStallOtherPartitions(t *testing.T) {
 	fsys := &stallingFS{MemFS: segmenttest.NewMemFS(), stall: "/slow-0", stalled: make(chan struct{}), release: make(chan struct{})}
-	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: fsys, RetentionCheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	meta, err := eventlog.Open(store, eventlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer meta.Close()
-	b, err := NewBroker(Config{NodeID: 1, Host: "127.0.0.1", Port: 9092, ClusterID: "open", DefaultPartitions: 1}, store, meta, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.stopWaits()
+	b := memBroker(t, fsys)
+	t.Cleanup(fsys.free) // before the store closes, which waits for opens
 	for _, name := range []string{"fast", "slow"} {
 		// Small segments: the in-memory file system backs a mapping with
 		// real memory.
@@ -91,7 +103,7 @@ func TestSlowOpenDoesNotStallOtherPartitions(t *testing.T) {
 		t.Fatal("a partition already open waited for another partition's open")
 	}
 
-	close(fsys.release)
+	fsys.free()
 	r1, r2 := <-slow, <-slow
 	if r1.code != 0 || r2.code != 0 || r1.part == nil || r1.part != r2.part {
 		t.Fatalf("concurrent opens of one partition: %+v and %+v, want one shared partition", r1, r2)
@@ -107,21 +119,7 @@ func TestSlowOpenDoesNotStallOtherPartitions(t *testing.T) {
 // passing validation together) must not delete the first one's records;
 // it is refused.
 func TestCreateLeavesAnExistingTopicsFilesAlone(t *testing.T) {
-	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: segmenttest.NewMemFS(), RetentionCheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	meta, err := eventlog.Open(store, eventlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer meta.Close()
-	b, err := NewBroker(Config{NodeID: 1, Host: "127.0.0.1", Port: 9092, ClusterID: "create", DefaultPartitions: 1}, store, meta, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.stopWaits()
+	b := memBroker(t, segmenttest.NewMemFS())
 	small := []eventlog.ConfigEntry{{Key: "segment.bytes", Value: "1048576"}}
 	if _, err := b.createTopic("t", 1, small); err != nil {
 		t.Fatal(err)
@@ -155,21 +153,7 @@ func TestCreateLeavesAnExistingTopicsFilesAlone(t *testing.T) {
 // drop which then left the partition alone opens it, instead of being
 // told the partition does not exist.
 func TestOpenDuringADropThatKeepsThePartition(t *testing.T) {
-	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: segmenttest.NewMemFS(), RetentionCheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	meta, err := eventlog.Open(store, eventlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer meta.Close()
-	b, err := NewBroker(Config{NodeID: 1, Host: "127.0.0.1", Port: 9092, ClusterID: "drop", DefaultPartitions: 1}, store, meta, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.stopWaits()
+	b := memBroker(t, segmenttest.NewMemFS())
 	if _, err := b.createTopic("t", 1, []eventlog.ConfigEntry{{Key: "segment.bytes", Value: "1048576"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,11 @@ type stallingFS struct {
 	once    sync.Once
 	stalled chan struct{} // closed when an open has stalled
 	release chan struct{}
+	freed   sync.Once
 }
+
+// free lets the held opens go on.
+func (s *stallingFS) free() { s.freed.Do(func() { close(s.release) }) }
 
 func newStallingFS(stall string) *stallingFS {
 	return &stallingFS{MemFS: segmenttest.NewMemFS(), stall: stall, stalled: make(chan struct{}), release: make(chan struct{})}
@@ -59,6 +63,7 @@ func TestSlowOpenHoldsUpOnlyItsOwnLog(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
+			defer fsys.free() // first: Close waits for the held open
 			slow := make(chan *segment.Log, 1)
 			go func() {
 				l, err := st.Open("slow", 0, cfg)
@@ -87,7 +92,7 @@ func TestSlowOpenHoldsUpOnlyItsOwnLog(t *testing.T) {
 			if ok {
 				t.Fatalf("%s returned while the log was still being opened", then)
 			}
-			close(fsys.release)
+			fsys.free()
 			l1 := <-slow
 			<-done
 			if ferr != nil {
