@@ -8,8 +8,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/chronik-stream/chronik/eventlog"
-	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
@@ -44,22 +42,8 @@ func FuzzHandle(f *testing.F) {
 	f.Add(requestFrame(kmsg.NewPtrListOffsetsRequest(), 5))
 	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 1, 0, 0})
 
-	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: segmenttest.NewMemFS(), RetentionCheckInterval: -1})
-	if err != nil {
-		f.Fatal(err)
-	}
-	cfg := segment.DefaultConfig()
-	cfg.SegmentBytes = 1 << 20
-	meta, err := eventlog.Open(store, eventlog.Options{Segment: &cfg})
-	if err != nil {
-		f.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	b, err := NewBroker(Config{NodeID: 1, Host: "127.0.0.1", Port: 9092, ClusterID: "fuzz", DefaultPartitions: 1}, store, meta, log)
-	if err != nil {
-		f.Fatal(err)
-	}
-	s := NewServer(b, 0, log, nil)
+	b := memBroker(f, segmenttest.NewMemFS())
+	s := NewServer(b, 0, slog.New(slog.DiscardHandler), nil)
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		if len(frame) < 8 {
 			return // serveConn refuses frames shorter than a header

@@ -2,68 +2,20 @@ package kafka
 
 import (
 	"errors"
-	"log/slog"
-	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chronik-stream/chronik/eventlog"
-	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
-
-// stallingFS holds every OpenFile of a path containing stall until
-// release is closed, the way a long recovery holds a partition's open.
-type stallingFS struct {
-	*segmenttest.MemFS
-	stall   string
-	stalled chan struct{} // closed when an open has stalled
-	once    sync.Once
-	release chan struct{}
-	freed   sync.Once
-}
-
-// free lets the held opens go on.
-func (s *stallingFS) free() { s.freed.Do(func() { close(s.release) }) }
-
-func (s *stallingFS) OpenFile(name string, flag int, perm os.FileMode) (segment.File, error) {
-	if strings.Contains(name, s.stall) {
-		s.once.Do(func() { close(s.stalled) })
-		<-s.release
-	}
-	return s.MemFS.OpenFile(name, flag, perm)
-}
-
-// memBroker is a single-node broker on fsys, without a server.
-func memBroker(t *testing.T, fsys segment.FS) *Broker {
-	t.Helper()
-	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: fsys, RetentionCheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	meta, err := eventlog.Open(store, eventlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
-	b, err := NewBroker(Config{NodeID: 1, Host: "127.0.0.1", Port: 9092, ClusterID: "test", DefaultPartitions: 1}, store, meta, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.stopWaits)
-	return b
-}
 
 // TestSlowOpenDoesNotStallOtherPartitions: while one partition takes long
 // to open, a partition already open is served at once, and the requests
 // that need the slow one share its single open.
 func TestSlowOpenDoesNotStallOtherPartitions(t *testing.T) {
-	fsys := &stallingFS{MemFS: segmenttest.NewMemFS(), stall: "/slow-0", stalled: make(chan struct{}), release: make(chan struct{})}
+	fsys := segmenttest.NewStallingFS("/slow-0")
 	b := memBroker(t, fsys)
-	t.Cleanup(fsys.free) // before the store closes, which waits for opens
+	t.Cleanup(fsys.Free) // before the store closes, which waits for opens
 	for _, name := range []string{"fast", "slow"} {
 		// Small segments: the in-memory file system backs a mapping with
 		// real memory.
@@ -87,7 +39,7 @@ func TestSlowOpenDoesNotStallOtherPartitions(t *testing.T) {
 			slow <- result{part, code}
 		}()
 	}
-	<-fsys.stalled
+	<-fsys.Stalled()
 
 	served := make(chan *partition, 1)
 	go func() {
@@ -103,7 +55,7 @@ func TestSlowOpenDoesNotStallOtherPartitions(t *testing.T) {
 		t.Fatal("a partition already open waited for another partition's open")
 	}
 
-	fsys.free()
+	fsys.Free()
 	r1, r2 := <-slow, <-slow
 	if r1.code != 0 || r2.code != 0 || r1.part == nil || r1.part != r2.part {
 		t.Fatalf("concurrent opens of one partition: %+v and %+v, want one shared partition", r1, r2)

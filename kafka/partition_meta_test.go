@@ -18,21 +18,9 @@ import (
 // deleted behind this node's back are removed.
 func TestStalePartitionDirectories(t *testing.T) {
 	dir := t.TempDir()
-	addr, stop := runBroker(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("re")))
-	adm := kadm.NewClient(cl)
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "re"); err != nil {
-		t.Fatal(err)
-	}
-	for range 5 {
-		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("old")}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cl.Close()
-	stop()
+	produceAndStop(ctx, t, dir, "re", 5)
 	meta := filepath.Join(dir, "re-0", partitionMetaFile)
 	if b, err := os.ReadFile(meta); err != nil || len(b) == 0 {
 		t.Fatalf("no %s: %v", partitionMetaFile, err)
@@ -42,8 +30,8 @@ func TestStalePartitionDirectories(t *testing.T) {
 	if err := os.WriteFile(meta, []byte("version: 0\ntopic_id: "+eventlog.NewUUID().String()+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr = startBroker(t, dir)
-	adm = kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
+	addr := startBroker(t, dir)
+	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
 	defer adm.Close()
 	end, err := adm.ListEndOffsets(ctx, "re")
 	if err != nil || end["re"][0].Offset != 0 {
@@ -81,28 +69,35 @@ func TestSweepRemovesDeletedTopicsPartitions(t *testing.T) {
 // empty or torn (it is not synced) does not clear the directory.
 func TestGarbledPartitionMetadataKeepsTheData(t *testing.T) {
 	dir := t.TempDir()
-	addr, stop := runBroker(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("kept")))
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "kept"); err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cl.Close()
-	stop()
+	produceAndStop(ctx, t, dir, "kept", 3)
 	if err := os.WriteFile(filepath.Join(dir, "kept-0", partitionMetaFile), []byte("version: 0\ntopic_id: 01ab"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr = startBroker(t, dir)
+	addr := startBroker(t, dir)
 	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
 	defer adm.Close()
 	end, err := adm.ListEndOffsets(ctx, "kept")
 	if err != nil || end["kept"][0].Offset != 3 {
 		t.Fatalf("a torn metadata file cleared the partition: end offset %d, %v", end["kept"][0].Offset, err)
+	}
+}
+
+// produceAndStop runs a broker on dir, creates topic with one partition,
+// produces n records to it and stops the broker.
+func produceAndStop(ctx context.Context, t *testing.T, dir, topic string, n int) {
+	t.Helper()
+	addr, stop := runBroker(t, dir)
+	defer stop()
+	cl := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic)))
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -50,6 +50,31 @@ func brokerForTest(t *testing.T, dir string) (*Broker, string) {
 	return b, addr
 }
 
+// memBroker is a single-node broker on fsys, without a server. Its
+// metadata log has small segments: the in-memory file system backs a
+// mapping with real memory.
+func memBroker(t testing.TB, fsys segment.FS) *Broker {
+	t.Helper()
+	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: fsys, RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	cfg := segment.DefaultConfig()
+	cfg.SegmentBytes = 1 << 20
+	meta, err := eventlog.Open(store, eventlog.Options{Segment: &cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	b, err := NewBroker(Config{NodeID: 1, Host: "127.0.0.1", Port: 9092, ClusterID: "test", DefaultPartitions: 1}, store, meta, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.stopWaits)
+	return b
+}
+
 func newTestBroker(t *testing.T, dir string) (*Broker, string, func()) {
 	t.Helper()
 	store, err := segment.OpenStore(dir, segment.StoreOptions{})

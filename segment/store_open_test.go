@@ -1,41 +1,12 @@
 package segment_test
 
 import (
-	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
-
-// stallingFS holds every OpenFile of a path containing stall until release
-// is closed, the way a long recovery holds a log's open.
-type stallingFS struct {
-	*segmenttest.MemFS
-	stall   string
-	once    sync.Once
-	stalled chan struct{} // closed when an open has stalled
-	release chan struct{}
-	freed   sync.Once
-}
-
-// free lets the held opens go on.
-func (s *stallingFS) free() { s.freed.Do(func() { close(s.release) }) }
-
-func newStallingFS(stall string) *stallingFS {
-	return &stallingFS{MemFS: segmenttest.NewMemFS(), stall: stall, stalled: make(chan struct{}), release: make(chan struct{})}
-}
-
-func (s *stallingFS) OpenFile(name string, flag int, perm os.FileMode) (segment.File, error) {
-	if strings.Contains(name, s.stall) {
-		s.once.Do(func() { close(s.stalled) })
-		<-s.release
-	}
-	return s.MemFS.OpenFile(name, flag, perm)
-}
 
 // returnsWithin reports whether f returns within d (it keeps running if
 // not; done is closed when it does).
@@ -57,13 +28,13 @@ func TestSlowOpenHoldsUpOnlyItsOwnLog(t *testing.T) {
 	cfg := smallConfig()
 	for _, then := range []string{"remove", "close"} {
 		t.Run(then, func(t *testing.T) {
-			fsys := newStallingFS("/slow-0")
+			fsys := segmenttest.NewStallingFS("/slow-0")
 			st, err := segment.OpenStore("/data", segment.StoreOptions{FS: fsys, RetentionCheckInterval: -1})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			defer fsys.free() // first: Close waits for the held open
+			defer fsys.Free() // first: Close waits for the held open
 			slow := make(chan *segment.Log, 1)
 			go func() {
 				l, err := st.Open("slow", 0, cfg)
@@ -72,7 +43,7 @@ func TestSlowOpenHoldsUpOnlyItsOwnLog(t *testing.T) {
 				}
 				slow <- l
 			}()
-			<-fsys.stalled
+			<-fsys.Stalled()
 			if ok, _ := returnsWithin(5*time.Second, func() {
 				if _, err := st.Open("fast", 0, cfg); err != nil {
 					t.Error(err)
@@ -92,7 +63,7 @@ func TestSlowOpenHoldsUpOnlyItsOwnLog(t *testing.T) {
 			if ok {
 				t.Fatalf("%s returned while the log was still being opened", then)
 			}
-			fsys.free()
+			fsys.Free()
 			l1 := <-slow
 			<-done
 			if ferr != nil {
