@@ -57,7 +57,14 @@ func produce(b *Broker, _ *reqContext, req *kmsg.ProduceRequest) func() (kmsg.Re
 		resp.Topics = append(resp.Topics, rt)
 	}
 	if req.Acks == 0 {
-		return func() (kmsg.Response, error) { return nil, nil }
+		// No response; waiting for the appends (not the syncs) tells the
+		// connection that the request's frame is no longer read.
+		return func() (kmsg.Response, error) {
+			for _, w := range waits {
+				<-w.r.done
+			}
+			return nil, nil
+		}
 	}
 	// The batches are queued in this connection's order; what is left is
 	// waiting for them to be appended and synced.

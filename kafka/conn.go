@@ -38,6 +38,9 @@ type pendingReply struct {
 	key, version int16
 	corr         int32
 	start        time.Time
+	// request is the request's frame, given back to the pool once the
+	// response is written (putFrame): set for produce requests only.
+	request []byte
 }
 
 // serveConn reads requests until the connection ends or a request is
@@ -75,7 +78,7 @@ func (s *Server) serveConn(nc net.Conn) {
 			s.log.Warn("closing connection: bad request size", "remote", nc.RemoteAddr(), "size", size, "max", s.maxFrame)
 			return
 		}
-		frame := make([]byte, size)
+		frame := getFrame(int(size))
 		if _, err := io.ReadFull(r, frame); err != nil {
 			return
 		}
@@ -84,6 +87,9 @@ func (s *Server) serveConn(nc net.Conn) {
 			s.metrics.badRequest("request")
 			s.log.Debug("closing connection", "remote", nc.RemoteAddr(), "error", err)
 			return
+		}
+		if p.key == kmsg.Produce.Int16() {
+			p.request = frame
 		}
 		if !c.push(p) {
 			return
@@ -152,6 +158,8 @@ func (c *conn) writer() {
 // write waits for a response if it has to, and writes it.
 func (c *conn) write(p pendingReply) bool {
 	frame, err := p.frame()
+	// The request is served: nothing refers to its frame any more.
+	putFrame(p.request)
 	c.s.metrics.observe(p.key, p.start)
 	if err != nil {
 		c.s.log.Debug("closing connection", "remote", c.nc.RemoteAddr(), "error", err)
