@@ -96,12 +96,12 @@ type partition struct {
 // when its address changed) and returns the broker.
 func NewBroker(cfg Config, store *segment.Store, meta *eventlog.Log, log *slog.Logger) (*Broker, error) {
 	b := &Broker{cfg: cfg, store: store, meta: meta, log: log, parts: map[string]*partition{}, opening: map[string]*openCall{}, closing: make(chan struct{})}
-	go b.sweepLoop()
 	if cfg.Cluster != nil {
 		// The controller registers the brokers and sets the epoch.
 		if err := b.openGroups(); err != nil {
 			return nil, err
 		}
+		go b.sweepLoop()
 		return b, nil
 	}
 	var events []eventlog.Event
@@ -126,6 +126,7 @@ func NewBroker(cfg Config, store *segment.Store, meta *eventlog.Log, log *slog.L
 	if err := b.openGroups(); err != nil {
 		return nil, err
 	}
+	go b.sweepLoop()
 	return b, nil
 }
 
@@ -157,9 +158,12 @@ func (b *Broker) openGroups() error {
 		})
 		return exists
 	}
-	// Kafka's offsets.topic.segment.bytes: 100 MiB.
+	// Kafka's offsets.topic.segment.bytes: 100 MiB. No retention: a
+	// group's last commit may be years old; the partition is compacted
+	// instead (group.Coordinator.Compact).
 	scfg := segment.DefaultConfig()
 	scfg.SegmentBytes = 100 << 20
+	scfg.RetentionMs = -1
 	l, err := b.store.Open(group.Topic, 0, scfg)
 	if err != nil {
 		return fmt.Errorf("kafka: open %s-0: %w", group.Topic, err)

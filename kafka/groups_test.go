@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
 // groupConsumer is a kgo group member that records what it is assigned and
@@ -209,5 +211,15 @@ func TestConsumerGroupRebalancesAndKeepsOffsetsAcrossRestart(t *testing.T) {
 	committed, err = adm.FetchOffsets(ctx, "readers")
 	if err != nil || len(committed) != 0 {
 		t.Fatalf("offsets after delete: %v %v", err, committed)
+	}
+}
+
+// TestOffsetsPartitionHasNoRetention: retention.ms would delete a quiet
+// group's last commit once its segment is a week old, and a restart would
+// lose its offsets; the partition is compacted instead.
+func TestOffsetsPartitionHasNoRetention(t *testing.T) {
+	b := memBroker(t, segmenttest.NewMemFS())
+	if cfg := b.groups.Log().Config(); cfg.RetentionMs >= 0 || cfg.RetentionBytes >= 0 {
+		t.Fatalf("offsets partition retention.ms %v, retention.bytes %d: want none", cfg.RetentionMs, cfg.RetentionBytes)
 	}
 }

@@ -117,7 +117,8 @@ func (b *Broker) sweepPartitions() {
 	}
 }
 
-// sweepLoop sweeps every few seconds until the broker stops.
+// sweepLoop, every few seconds until the broker stops, sweeps deleted
+// topics' partitions and compacts the offsets partition when it has grown.
 func (b *Broker) sweepLoop() {
 	t := time.NewTicker(3 * time.Second)
 	defer t.Stop()
@@ -127,6 +128,9 @@ func (b *Broker) sweepLoop() {
 			return
 		case <-t.C:
 			b.sweepPartitions()
+			if _, err := b.groups.Compact(); err != nil && !b.isClosing() {
+				b.log.Warn("cannot compact the offsets partition", "error", err)
+			}
 		}
 	}
 }

@@ -95,6 +95,13 @@ func (l *Log) active() *segment { return l.segments[len(l.segments)-1] }
 // Dir is the partition directory.
 func (l *Log) Dir() string { return l.dir }
 
+// Config is the log's configuration.
+func (l *Log) Config() Config {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.cfg
+}
+
 // SetConfig changes the configuration for later appends, rolls and
 // retention. The segment size of the active segment is fixed when it is
 // created.

@@ -440,3 +440,34 @@ func TestMaxTimestamp(t *testing.T) {
 		t.Fatalf("after reopen MaxTimestamp = %d at %d, want 70 at 5", ts, off)
 	}
 }
+
+// TestRollThenDeleteBefore: Roll makes everything appended durable and
+// sealed, so that DeleteSegmentsBefore its offset removes all of it (what
+// a compaction does once its copy is appended); rolling an empty active
+// segment changes nothing.
+func TestRollThenDeleteBefore(t *testing.T) {
+	e := newEnv(t, smallConfig())
+	for range 3 {
+		if _, err := e.log.Append(segmenttest.Sized(1, 100), 0, 0); err != nil { // not waited for
+			t.Fatal(err)
+		}
+	}
+	at, err := e.log.Roll()
+	if err != nil || at != 3 {
+		t.Fatalf("roll: at %d, %v; want 3", at, err)
+	}
+	if hw := e.log.HighWatermark(); hw != 3 {
+		t.Fatalf("high watermark %d after the roll, want 3: the sealed data is durable", hw)
+	}
+	if again, err := e.log.Roll(); err != nil || again != 3 || e.log.Segments() != 2 {
+		t.Fatalf("roll of an empty segment: at %d, %v, %d segments; want 3 and 2 segments", again, err, e.log.Segments())
+	}
+	e.append(segmenttest.Sized(2, 100))
+	if gone, err := e.log.DeleteSegmentsBefore(at); err != nil || gone != 1 || e.log.StartOffset() != 3 {
+		t.Fatalf("delete before %d: %d gone, start %d, %v", at, gone, e.log.StartOffset(), err)
+	}
+	e.reopen()
+	if e.log.StartOffset() != 3 || e.log.EndOffset() != 4 || len(e.readAll(3)) != 1 {
+		t.Fatalf("after reopen: start %d end %d", e.log.StartOffset(), e.log.EndOffset())
+	}
+}

@@ -51,6 +51,30 @@ func (l *Log) DeleteSegmentsBefore(offset int64) (int, error) {
 	return n, l.deleteFirstLocked(n)
 }
 
+// Roll seals the active segment, if it holds anything, and starts the next
+// one at the log end, which it returns. Everything before that offset is
+// then durable and in sealed segments, which DeleteSegmentsBefore deletes
+// once what replaces them (a compacted copy appended after it) is durable.
+func (l *Log) Roll() (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for {
+		if err := l.writableLocked(); err != nil {
+			return 0, err
+		}
+		if !l.active().active.preparing {
+			break
+		}
+		l.prepDone.Wait() // the active file is being extended
+	}
+	if l.active().size > 0 {
+		if err := l.rollLocked(); err != nil {
+			return 0, err
+		}
+	}
+	return l.next, nil
+}
+
 // deleteFirstLocked deletes the first n segments, which are sealed.
 func (l *Log) deleteFirstLocked(n int) error {
 	if n == 0 {

@@ -47,7 +47,10 @@ type Config struct {
 	// (in a cluster, one broker does); nil means always. Elsewhere every
 	// request is answered NOT_COORDINATOR.
 	IsCoordinator func() bool
-	Logger        *slog.Logger
+	// CompactBytes is the size from which the offsets partition is
+	// compacted (Compact); 0 is DefaultCompactBytes.
+	CompactBytes int64
+	Logger       *slog.Logger
 }
 
 // DefaultConfig is Kafka's defaults.
@@ -69,6 +72,9 @@ type Coordinator struct {
 	groups map[string]*group
 	closed bool
 	seq    uint64 // join order, for choosing a leader
+
+	compacting    sync.Mutex // one Compact at a time
+	compactedSize int64      // the partition's size after the last compaction
 }
 
 // Open replays the offsets partition l and returns its coordinator. Members

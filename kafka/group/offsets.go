@@ -47,6 +47,13 @@ func offsetKey(group, topic string, p int32) []byte {
 	return k.AppendTo(nil)
 }
 
+// offsetRecord is the record of a committed offset.
+func offsetRecord(group, topic string, p int32, o offset) segment.Record {
+	v := kmsg.NewOffsetCommitValue()
+	v.Version, v.Offset, v.LeaderEpoch, v.Metadata, v.CommitTimestamp = 3, o.offset, o.leaderEpoch, o.metadata, o.timestamp
+	return segment.Record{Key: offsetKey(group, topic, p), Value: v.AppendTo(nil)}
+}
+
 // persistGroup writes the group's metadata record: its generation, members
 // and assignments; a tombstone for an empty group without offsets, which
 // is then gone.
@@ -175,9 +182,7 @@ func (c *Coordinator) Commit(req *kmsg.OffsetCommitRequest) func() *kmsg.OffsetC
 				epoch = p.LeaderEpoch
 			}
 			o := offset{offset: p.Offset, leaderEpoch: epoch, metadata: meta, timestamp: ts}
-			v := kmsg.NewOffsetCommitValue()
-			v.Version, v.Offset, v.LeaderEpoch, v.Metadata, v.CommitTimestamp = 3, o.offset, o.leaderEpoch, o.metadata, o.timestamp
-			recs = append(recs, segment.Record{Key: offsetKey(g.name, t.Topic, p.Partition), Value: v.AppendTo(nil)})
+			recs = append(recs, offsetRecord(g.name, t.Topic, p.Partition, o))
 			changes = append(changes, change{t.Topic, p.Partition, o})
 		}
 	}
@@ -273,31 +278,38 @@ func (c *Coordinator) Fetch(name string, topics []kmsg.OffsetFetchRequestTopic) 
 
 // replay rebuilds groups and offsets from the offsets partition.
 func (c *Coordinator) replay() error {
+	_, err := c.replayFrom(c.log.StartOffset())
+	return err
+}
+
+// replayFrom applies the durable records from offset off on, and returns
+// the offset after the last.
+func (c *Coordinator) replayFrom(off int64) (int64, error) {
 	buf := make([]byte, 0, 1<<20)
-	for off := c.log.StartOffset(); off < c.log.HighWatermark(); {
+	for off < c.log.HighWatermark() {
 		b, err := c.log.Read(off, 1<<20, buf[:0])
 		if err != nil {
-			return fmt.Errorf("group: replay %s: %w", Topic, err)
+			return off, fmt.Errorf("group: replay %s: %w", Topic, err)
 		}
 		for len(b) > 0 {
 			h, err := segment.ParseHeader(b)
 			if err != nil {
-				return fmt.Errorf("group: replay %s: %w", Topic, err)
+				return off, fmt.Errorf("group: replay %s: %w", Topic, err)
 			}
 			recs, err := segment.DecodeRecords(b[:h.Size()], 64<<20)
 			if err != nil {
-				return fmt.Errorf("group: replay %s: %w", Topic, err)
+				return off, fmt.Errorf("group: replay %s: %w", Topic, err)
 			}
 			for _, r := range recs {
 				if err := c.apply(r); err != nil {
-					return fmt.Errorf("group: replay %s at offset %d: %w", Topic, r.Offset, err)
+					return off, fmt.Errorf("group: replay %s at offset %d: %w", Topic, r.Offset, err)
 				}
 			}
 			off = h.LastOffset() + 1
 			b = b[h.Size():]
 		}
 	}
-	return nil
+	return off, nil
 }
 
 // apply replays one record of the offsets partition.
