@@ -12,6 +12,8 @@ package kafka
 // appendBatch); transactional batches are INVALID_RECORD (not supported).
 
 import (
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -119,6 +121,6 @@ func appendBatch(part *partition, records []byte, acks int16) (*segment.Appended
 	if err != nil {
 		return nil, 0, errorCode(err)
 	}
-	ps.record(&h, a.Base)
+	ps.record(&h, a.Base, time.Now().UnixMilli())
 	return a, 0, 0
 }

@@ -36,6 +36,10 @@ type Config struct {
 	// Groups configures the group coordinator; zero session timeout bounds
 	// are Kafka's defaults.
 	Groups group.Config
+	// ProducerIDExpiration is how long an idempotent producer's state is
+	// kept after its last write (producer.id.expiration.ms); 0 is
+	// DefaultProducerIDExpiration.
+	ProducerIDExpiration time.Duration
 	// Cluster, when set, makes the broker one member of a cluster: metadata
 	// goes through the controller, which registers the brokers.
 	Cluster Cluster
@@ -354,7 +358,7 @@ func (b *Broker) loadPartition(tp *eventlog.Topic, topic string, p int32) (*part
 		b.log.Error("cannot open partition", "partition", name, "error", err)
 		return nil, kerr.KafkaStorageError.Code
 	}
-	ps, err := loadProducers(l)
+	ps, err := loadProducers(l, b.producerExpiration())
 	if err != nil {
 		b.log.Error("cannot rebuild producer state", "partition", name, "error", err)
 		return nil, kerr.KafkaStorageError.Code

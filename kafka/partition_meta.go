@@ -118,14 +118,20 @@ func (b *Broker) sweepPartitions() {
 }
 
 // sweepLoop, every few seconds until the broker stops, sweeps deleted
-// topics' partitions and compacts the offsets partition when it has grown.
+// topics' partitions and compacts the offsets partition when it has grown;
+// every ten minutes (Kafka's producer.id.expiration.check.interval.ms) it
+// expires idle producers' state.
 func (b *Broker) sweepLoop() {
 	t := time.NewTicker(3 * time.Second)
 	defer t.Stop()
+	expiry := time.NewTicker(10 * time.Minute)
+	defer expiry.Stop()
 	for {
 		select {
 		case <-b.closing:
 			return
+		case now := <-expiry.C:
+			b.expireProducers(now)
 		case <-t.C:
 			b.sweepPartitions()
 			if _, err := b.groups.Compact(); err != nil && !b.isClosing() {

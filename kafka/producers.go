@@ -3,6 +3,7 @@ package kafka
 import (
 	"math"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -19,16 +20,24 @@ const recentBatches = 5
 // metadata log at a time.
 const producerBlock = 1000
 
+// DefaultProducerIDExpiration is how long a producer's state is kept after
+// its last write (Kafka's producer.id.expiration.ms: a day).
+const DefaultProducerIDExpiration = 24 * time.Hour
+
 // producers is one partition's idempotent-producer state: for each
-// producer id, its epoch and its last batches' sequence ranges.
+// producer id, its epoch and its last batches' sequence ranges. Every
+// client's producer gets an id of its own, so the state of producers that
+// stopped writing expires (expire), as in Kafka; without that it grew with
+// every client that ever wrote to the partition.
 type producers struct {
 	mu   sync.Mutex
 	byID map[int64]*producerEntry
 }
 
 type producerEntry struct {
-	epoch  int16
-	recent []seqRange // oldest first, at most recentBatches
+	epoch    int16
+	recent   []seqRange // oldest first, at most recentBatches
+	lastSeen int64      // unix ms of the last write
 }
 
 type seqRange struct {
@@ -38,13 +47,15 @@ type seqRange struct {
 
 func newProducers() *producers { return &producers{byID: map[int64]*producerEntry{}} }
 
-// record notes a batch appended (or found at start-up) at base.
-func (ps *producers) record(h *segment.BatchHeader, base int64) {
+// record notes a batch appended (or found at start-up) at base, written
+// at seen (unix ms).
+func (ps *producers) record(h *segment.BatchHeader, base, seen int64) {
 	e := ps.byID[h.ProducerID]
 	if e == nil || h.ProducerEpoch != e.epoch {
 		e = &producerEntry{epoch: h.ProducerEpoch}
 		ps.byID[h.ProducerID] = e
 	}
+	e.lastSeen = max(e.lastSeen, seen)
 	e.recent = append(e.recent, seqRange{first: h.BaseSequence, last: lastSeq(h), base: base})
 	if len(e.recent) > recentBatches {
 		e.recent = e.recent[len(e.recent)-recentBatches:]
@@ -61,7 +72,11 @@ func lastSeq(h *segment.BatchHeader) int32 {
 func (ps *producers) check(h *segment.BatchHeader) (dupBase int64, dup bool, code int16) {
 	e := ps.byID[h.ProducerID]
 	switch {
-	case e == nil || h.ProducerEpoch > e.epoch:
+	case e == nil:
+		// No state: a new producer, or one whose state expired or whose
+		// batches retention deleted. Kafka accepts any sequence then.
+		return 0, false, 0
+	case h.ProducerEpoch > e.epoch:
 		if h.BaseSequence != 0 {
 			return 0, false, kerr.OutOfOrderSequenceNumber.Code
 		}
@@ -88,20 +103,70 @@ func (ps *producers) forget(pid int64) {
 	ps.mu.Unlock()
 }
 
+// expire drops the state of producers that have not written since
+// before cutoff (unix ms), and returns how many went.
+func (ps *producers) expire(cutoff int64) int {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	n := 0
+	for id, e := range ps.byID {
+		if e.lastSeen < cutoff {
+			delete(ps.byID, id)
+			n++
+		}
+	}
+	return n
+}
+
 // loadProducers rebuilds a partition's producer state from its batches'
-// headers.
-func loadProducers(l *segment.Log) (*producers, error) {
+// headers; a batch counts as written at its max timestamp (as in Kafka;
+// now if it has none), and producers older than expiration are left out.
+func loadProducers(l *segment.Log, expiration time.Duration) (*producers, error) {
 	ps := newProducers()
+	now := time.Now().UnixMilli()
 	err := l.Headers(func(h *segment.BatchHeader) error {
 		if h.ProducerID >= 0 {
-			ps.record(h, h.BaseOffset)
+			seen := now
+			if h.MaxTimestamp > 0 {
+				seen = min(h.MaxTimestamp, now)
+			}
+			ps.record(h, h.BaseOffset, seen)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	ps.expire(now - expiration.Milliseconds())
 	return ps, nil
+}
+
+// expireProducers drops, in every open partition, the state of producers
+// idle for longer than the producer id expiration.
+func (b *Broker) expireProducers(now time.Time) {
+	cutoff := now.Add(-b.producerExpiration()).UnixMilli()
+	b.mu.Lock()
+	parts := make([]*partition, 0, len(b.parts))
+	for _, p := range b.parts {
+		parts = append(parts, p)
+	}
+	b.mu.Unlock()
+	n := 0
+	for _, p := range parts {
+		if p.producers != nil {
+			n += p.producers.expire(cutoff)
+		}
+	}
+	if n > 0 {
+		b.log.Debug("expired idle producers' state", "producers", n)
+	}
+}
+
+func (b *Broker) producerExpiration() time.Duration {
+	if b.cfg.ProducerIDExpiration > 0 {
+		return b.cfg.ProducerIDExpiration
+	}
+	return DefaultProducerIDExpiration
 }
 
 // producerIDs hands out producer ids from blocks taken from the metadata
