@@ -40,7 +40,9 @@ type Options struct {
 	// bytes; 0 means DefaultCompressAbove, negative never.
 	CompressAbove int
 	// SnapshotBytes takes a snapshot once this many bytes were appended
-	// since the last one; 0 means DefaultSnapshotBytes, negative never.
+	// since the last one; 0 means DefaultSnapshotBytes. Negative turns
+	// automatic snapshots off, SnapshotInterval's too: a snapshot deletes
+	// the segments it covers, which the Raft fallback path replays.
 	SnapshotBytes int64
 	// SnapshotInterval takes a snapshot once this much time passed since
 	// the last one (and something was appended); 0 means the default.

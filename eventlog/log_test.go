@@ -279,3 +279,19 @@ func TestFailedWriteIsUndone(t *testing.T) {
 		t.Fatal("state after reopen differs")
 	}
 }
+
+// TestNegativeSnapshotBytesTurnsSnapshotsOff: the Raft fallback path opens
+// its metadata log with SnapshotBytes < 0 and replays Raft's entries over
+// it at start; a snapshot taken on the interval anyway deleted segments
+// that replay needed, once the node had run for the interval.
+func TestNegativeSnapshotBytesTurnsSnapshotsOff(t *testing.T) {
+	e := newLogEnv(t, Options{SnapshotBytes: -1, SnapshotInterval: time.Nanosecond})
+	e.append(reg(1, inc1))
+	for i := range 20 {
+		e.append(createTopic(fmt.Sprintf("t%d", i), 1)...)
+	}
+	time.Sleep(100 * time.Millisecond) // a snapshot is taken in the background
+	if names, _ := snapshots(e.fs, e.log.Dir()); len(names) != 0 {
+		t.Fatalf("snapshots %v with automatic snapshots off", names)
+	}
+}

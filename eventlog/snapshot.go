@@ -365,9 +365,9 @@ func (l *Log) Snapshot() error {
 // maybeSnapshotLocked starts a snapshot in the background when enough was
 // appended or enough time passed. Callers hold wmu.
 func (l *Log) maybeSnapshotLocked() {
-	due := (l.opts.SnapshotBytes > 0 && l.sinceSnap >= l.opts.SnapshotBytes) ||
+	due := l.sinceSnap >= l.opts.SnapshotBytes ||
 		(l.sinceSnap > 0 && time.Since(l.lastSnapshot) >= l.opts.SnapshotInterval)
-	if !due {
+	if l.opts.SnapshotBytes < 0 || !due {
 		return
 	}
 	l.sinceSnap, l.lastSnapshot = 0, time.Now()
