@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/chronik-stream/chronik/eventlog"
@@ -78,6 +79,7 @@ func (n *Node) appendRaft(timeout time.Duration, events ...eventlog.Event) (int6
 // driver's goroutine, in Raft's order) and answers its proposer if it is
 // here.
 func (n *Node) applyEntry(e raft.Entry) {
+	defer n.noteApplied(e.Index)
 	if len(e.Data) == 0 {
 		return // a new leader's empty entry
 	}
@@ -107,4 +109,126 @@ func (n *Node) applyEntry(e raft.Entry) {
 	if ch != nil {
 		ch <- applied{offset: next - count, err: err}
 	}
+}
+
+// DefaultRaftCompactEntries is how many entries the fallback path applies
+// between compactions of Raft's log (NodeConfig.RaftCompactEntries).
+const DefaultRaftCompactEntries = 8192
+
+// A Raft snapshot on the fallback path: a version, the metadata log offset
+// it stands for (after the last entry it replaces), and the metadata
+// log's snapshot at that offset, which a follower behind it installs.
+const raftSnapshotVersion = 1
+
+func encodeRaftSnapshot(offset int64, meta []byte) []byte {
+	b := binary.BigEndian.AppendUint64([]byte{raftSnapshotVersion}, uint64(offset))
+	return append(b, meta...)
+}
+
+func decodeRaftSnapshot(data []byte) (int64, []byte, error) {
+	if len(data) < 9 || data[0] != raftSnapshotVersion {
+		return 0, nil, errors.New("cluster: bad Raft snapshot")
+	}
+	return int64(binary.BigEndian.Uint64(data[1:])), data[9:], nil
+}
+
+// indexOffset is an applied entry and the metadata log offset after it.
+type indexOffset struct {
+	index  uint64
+	offset int64
+}
+
+// noteApplied records where the metadata log stands after entry index
+// (driver goroutine) and starts a compaction of Raft's log when enough
+// entries were applied since the last one.
+func (n *Node) noteApplied(index uint64) {
+	every := n.cfg.RaftCompactEntries
+	if every <= 0 {
+		every = DefaultRaftCompactEntries
+	}
+	n.mu.Lock()
+	n.applied = append(n.applied, indexOffset{index, n.replay})
+	start := len(n.applied) >= every && !n.compacting
+	n.compacting = n.compacting || start
+	n.mu.Unlock()
+	if start {
+		n.bg.Go(n.compactRaft)
+	}
+}
+
+// compactRaft replaces Raft's log up to an applied entry with a snapshot:
+// the metadata log's snapshot at the offset after that entry. Raft's log
+// otherwise grew with every metadata change, all of it in memory, and a
+// restart replayed all of it. The metadata log keeps its segments (the
+// fallback path opens it with KeepSegments) until Raft no longer replays
+// them: those before the previous Raft snapshot go after each compaction.
+func (n *Node) compactRaft() {
+	defer func() {
+		n.mu.Lock()
+		n.compacting = false
+		n.mu.Unlock()
+	}()
+	meta := n.cfg.Meta
+	if err := meta.Snapshot(); err != nil {
+		n.lg.Warn("raft fallback: cannot snapshot the metadata log", "error", err)
+		return
+	}
+	data, offset, err := meta.LatestSnapshot()
+	if err != nil {
+		n.lg.Warn("raft fallback: cannot read the metadata snapshot", "error", err)
+		return
+	}
+	n.mu.Lock()
+	var index uint64
+	for _, a := range n.applied {
+		if a.offset > offset {
+			break
+		}
+		if a.offset == offset {
+			index = a.index // the last entry before the snapshot's offset
+		}
+	}
+	prev := n.compactedAt
+	n.mu.Unlock()
+	if index == 0 {
+		return // the snapshot is older than the entries noted: next time
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.driver().Compact(ctx, index, encodeRaftSnapshot(offset, data)); err != nil {
+		n.lg.Warn("raft fallback: cannot compact Raft's log", "index", index, "error", err)
+		return
+	}
+	n.mu.Lock()
+	n.applied = slices.DeleteFunc(n.applied, func(a indexOffset) bool { return a.index <= index })
+	n.compactedAt = offset
+	n.mu.Unlock()
+	if prev > 0 {
+		if _, err := meta.Segment().DeleteSegmentsBefore(prev); err != nil {
+			n.lg.Warn("raft fallback: cannot delete metadata segments before the previous Raft snapshot", "offset", prev, "error", err)
+		}
+	}
+	n.lg.Info("raft fallback: compacted Raft's log", "index", index, "metadata_offset", offset, "snapshot_bytes", len(data))
+}
+
+// restoreSnapshot makes the metadata log stand where a Raft snapshot does:
+// at start, and when the leader sent one because this node is behind its
+// compacted entries (driver goroutine). A metadata log behind the
+// snapshot installs the metadata snapshot it carries.
+func (n *Node) restoreSnapshot(s raft.Snapshot) error {
+	offset, data, err := decodeRaftSnapshot(s.Data)
+	if err != nil {
+		return err
+	}
+	if n.cfg.Meta.Committed() < offset {
+		if err := n.cfg.Meta.InstallSnapshot(data); err != nil {
+			return fmt.Errorf("cluster: install the metadata snapshot of Raft snapshot %d: %w", s.Index, err)
+		}
+	}
+	n.replay = offset
+	n.mu.Lock()
+	n.applied = slices.DeleteFunc(n.applied, func(a indexOffset) bool { return a.index <= s.Index })
+	n.compactedAt = offset
+	n.mu.Unlock()
+	return nil
 }

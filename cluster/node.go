@@ -55,9 +55,13 @@ type NodeConfig struct {
 	OnFatal func(error)
 	// Fallback carries metadata changes as Raft log entries instead of
 	// shipping the metadata log (--disable-metadata-wal). Meta must then be
-	// opened without Replicated and without snapshots.
+	// opened without Replicated, without automatic snapshots and with
+	// KeepSegments: Raft's compaction takes its snapshots.
 	Fallback bool
-	Logger   *slog.Logger
+	// RaftCompactEntries is how many entries the fallback path applies
+	// between compactions of Raft's log; 0 is DefaultRaftCompactEntries.
+	RaftCompactEntries int
+	Logger             *slog.Logger
 }
 
 // Node is a running cluster member: Raft elects the controller among the
@@ -91,6 +95,13 @@ type Node struct {
 	seq     uint64
 	waiters map[uint64]chan applied
 	replay  int64
+	// Compaction of Raft's log on the fallback path (under mu): the
+	// entries applied since the last one, whether one runs, and the
+	// metadata offset of the last Raft snapshot.
+	applied     []indexOffset
+	compacting  bool
+	compactedAt int64
+	bg          sync.WaitGroup // compactions; started by the driver
 
 	roles chan roleChange
 	kick  chan struct{} // capacity 1: the controller has work to check
@@ -140,6 +151,20 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	var applySnapshot func(raft.Snapshot)
+	if cfg.Fallback {
+		if restored.Snapshot != nil {
+			if err := n.restoreSnapshot(*restored.Snapshot); err != nil {
+				st.Close()
+				return nil, err
+			}
+		}
+		applySnapshot = func(s raft.Snapshot) {
+			if err := n.restoreSnapshot(s); err != nil {
+				go n.fatal(err) // fatal stops the driver: not on its goroutine
+			}
+		}
+	}
 	n.st = st
 	n.tr = raft.NewTCPTransport(cfg.ID, cfg.Replication, nil, func(m raft.Message) {
 		if d := n.driver(); d != nil {
@@ -165,12 +190,13 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		n.cfg.Voters = cfg.Voters
 	}
 	drv, err := raft.NewDriver(raft.DriverConfig{
-		Node:      raft.Config{ID: cfg.ID, Voters: cfg.Voters, Log: logView, Seed: uint64(time.Now().UnixNano())},
-		Apply:     apply,
-		Tick:      cfg.Tick,
-		Storage:   st,
-		Restored:  restored,
-		Transport: n.tr,
+		Node:          raft.Config{ID: cfg.ID, Voters: cfg.Voters, Log: logView, Seed: uint64(time.Now().UnixNano())},
+		Apply:         apply,
+		ApplySnapshot: applySnapshot,
+		Tick:          cfg.Tick,
+		Storage:       st,
+		Restored:      restored,
+		Transport:     n.tr,
 		OnRole: func(role raft.Role, term uint64, leader int32) {
 			n.roles <- roleChange{role, term, leader}
 		},
@@ -663,6 +689,7 @@ func (n *Node) Stop() {
 	n.wg.Wait()
 	n.gsp.Leave(time.Second)
 	n.drv.Stop()
+	n.bg.Wait()
 	n.tr.Close()
 	n.st.Close()
 }

@@ -36,9 +36,10 @@ func startMemberMode(t testing.TB, fallback bool, id int32, dir string, join ...
 }
 
 type memberOpts struct {
-	fallback bool
-	fs       segment.FS // nil: the real file system
-	onFatal  func(error)
+	fallback     bool
+	fs           segment.FS // nil: the real file system
+	onFatal      func(error)
+	compactEvery int // RaftCompactEntries
 }
 
 func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...string) *member {
@@ -50,7 +51,7 @@ func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...s
 	}
 	cfg := segment.DefaultConfig()
 	cfg.SegmentBytes, cfg.PreallocateBytes = 1<<20, 64<<10
-	meta, err := eventlog.Open(st, eventlog.Options{Replicated: !fallback, Segment: &cfg, SnapshotBytes: -1})
+	meta, err := eventlog.Open(st, eventlog.Options{Replicated: !fallback, Segment: &cfg, SnapshotBytes: -1, KeepSegments: fallback})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,8 @@ func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...s
 	}
 	n, err := StartNode(NodeConfig{ID: id, Voters: []int32{1, 2, 3}, Meta: meta, RaftDir: dir + "/raft",
 		Replication: ln, ReplicationAddr: ln.Addr().String(), KafkaAddr: fmt.Sprintf("127.0.0.1:%d", 9090+id),
-		GossipAddr: "127.0.0.1:0", Join: join, GossipLocal: true, FenceAfter: time.Second, Fallback: fallback, OnFatal: o.onFatal})
+		GossipAddr: "127.0.0.1:0", Join: join, GossipLocal: true, FenceAfter: time.Second, Fallback: fallback, OnFatal: o.onFatal,
+		RaftCompactEntries: o.compactEvery})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,18 +189,7 @@ func testElectShipAndFence(t *testing.T, fallback bool) {
 	})
 	waitFor(t, "the topic on the returning node", []*member{back}, func(s *eventlog.State) bool { return s.Topics["orders"] != nil })
 	// The metadata logs end at the same offset, with the same state.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		e1, _ := all[0].meta.End()
-		e2, _ := all[1].meta.End()
-		e3, _ := all[2].meta.End()
-		s1, s2, s3 := snapshotOf(all[0].meta), snapshotOf(all[1].meta), snapshotOf(all[2].meta)
-		if e1 == e2 && e2 == e3 && s1 == s2 && s2 == s3 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the metadata logs differ: ends %d %d %d", e1, e2, e3)
-		}
-	}
+	sameMetadata(t, all)
 }
 
 func snapshotOf(l *eventlog.Log) string {

@@ -47,6 +47,11 @@ type Options struct {
 	// SnapshotInterval takes a snapshot once this much time passed since
 	// the last one (and something was appended); 0 means the default.
 	SnapshotInterval time.Duration
+	// KeepSegments: a snapshot does not delete the segments the older kept
+	// snapshot covers; the owner does (Segment().DeleteSegmentsBefore) once
+	// nothing replays them: the Raft fallback path, until Raft's log is
+	// compacted past them.
+	KeepSegments bool
 	// Segment is the segment configuration of the log; nil means
 	// segment.DefaultConfig with DefaultSegmentBytes and time retention off
 	// (snapshots decide what old segments may go).

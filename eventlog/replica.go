@@ -276,7 +276,8 @@ func (l *Log) TruncateTo(offset int64) error {
 
 // InstallSnapshot replaces this follower's log with a controller's
 // snapshot: a follower too far behind, whose next batches the controller no
-// longer has. The snapshot is written (temporary file, sync, rename), the
+// longer has (on the Raft fallback path: whose Raft entries the leader
+// compacted). The snapshot is written (temporary file, sync, rename), the
 // log emptied to restart at the snapshot's offset, and the state becomes
 // the snapshot's. A snapshot at or below the commit point is ignored.
 func (l *Log) InstallSnapshot(data []byte) error {
@@ -291,8 +292,6 @@ func (l *Log) InstallSnapshot(data []byte) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	switch {
-	case !l.opts.Replicated:
-		return errors.New("eventlog: only a replicated log installs snapshots")
 	case l.flushing || len(l.queue) > 0:
 		return errors.New("eventlog: cannot install a snapshot while appending as a controller")
 	case state.Offset <= l.Committed():

@@ -351,6 +351,9 @@ func (l *Log) Snapshot() error {
 			l.log.Warn("cannot delete old snapshot", "file", old, "error", err)
 		}
 	}
+	if l.opts.KeepSegments {
+		return nil
+	}
 	// Segments wholly covered by the oldest snapshot kept can go.
 	kept := names[:min(len(names), snapshotsKept)]
 	oldest, _ := parseSnapshotName(kept[len(kept)-1])

@@ -29,6 +29,11 @@ type DriverConfig struct {
 	// Apply is called with each committed entry, in order, on the
 	// driver's goroutine.
 	Apply func(Entry)
+	// ApplySnapshot is called, on the driver's goroutine, with a leader's
+	// snapshot that replaced this node's log (once persisted, before the
+	// entries after it are applied): the application's state becomes the
+	// one the snapshot holds.
+	ApplySnapshot func(Snapshot)
 	// OnRole is called when the role or the known leader changes.
 	OnRole func(role Role, term uint64, leader int32)
 	Logger *slog.Logger
@@ -120,6 +125,25 @@ func (d *Driver) TransferLeadership(ctx context.Context, to int32) error {
 	return <-errc
 }
 
+// Compact replaces the log up to index, which Apply has been given, with a
+// snapshot holding data (the application's state after that entry): it is
+// persisted, the entries go from memory and storage, and a follower that
+// needs them is sent the snapshot instead.
+func (d *Driver) Compact(ctx context.Context, index uint64, data []byte) error {
+	errc := make(chan error, 1)
+	if err := d.do(ctx, func() {
+		err := d.node.Compact(index, data)
+		if err == nil {
+			snap := d.node.log.snap
+			err = d.cfg.Storage.Compact(&snap)
+		}
+		errc <- err
+	}); err != nil {
+		return err
+	}
+	return <-errc
+}
+
 // Status is the node's state as of its last Ready.
 func (d *Driver) Status() Status {
 	d.mu.Lock()
@@ -187,6 +211,9 @@ func (d *Driver) ready() error {
 		}
 		for _, m := range rd.Messages {
 			d.cfg.Transport.Send(m)
+		}
+		if rd.Snapshot != nil && d.cfg.ApplySnapshot != nil {
+			d.cfg.ApplySnapshot(*rd.Snapshot)
 		}
 		if d.cfg.Apply != nil {
 			for _, e := range rd.CommittedEntries {

@@ -234,8 +234,12 @@ func (s *Storage) Save(hs *HardState, snap *Snapshot, ents []Entry) error {
 	return nil
 }
 
-// Compact records that the log up to snap.Index is replaced by snap.
-func (s *Storage) Compact(snap *Snapshot) error { return s.Save(nil, snap, nil) }
+// Compact records that the log up to snap.Index is replaced by snap, and
+// rewrites the file without the entries it replaces.
+func (s *Storage) Compact(snap *Snapshot) error {
+	s.putSnapshot(snap)
+	return s.rewrite()
+}
 
 // rewrite replaces the file with one holding only the current state.
 func (s *Storage) rewrite() error {

@@ -28,7 +28,11 @@ func TestStorageKeepsWhatWasSaved(t *testing.T) {
 	}
 	must(s.Save(&HardState{Term: 1, Vote: 2}, nil, ents(1, 1, 5)))
 	must(s.Save(&HardState{Term: 2, Vote: 3, Commit: 3}, nil, ents(2, 4, 6))) // replaces 4 and 5
+	before := s.size
 	must(s.Compact(&Snapshot{Index: 2, Term: 1, Data: []byte("s")}))
+	if s.size >= before {
+		t.Fatalf("compaction left the file at %d bytes (was %d): the entries it replaced stay", s.size, before)
+	}
 	must(s.Close())
 
 	want := Restored{HardState: HardState{Term: 2, Vote: 3, Commit: 3}, Snapshot: &Snapshot{Index: 2, Term: 1, Data: []byte("s")},

@@ -117,8 +117,10 @@ func runStart(c *cli.Context) error {
 	metaOpts := eventlog.Options{Logger: log, Replicated: clustered}
 	if clustered && c.Bool("disable-metadata-wal") {
 		// The fallback path writes committed entries as they come; Raft
-		// replays its log at start, so metadata snapshots stay off.
-		metaOpts.Replicated, metaOpts.SnapshotBytes = false, -1
+		// replays its log over them at start: the metadata log's snapshots
+		// are taken when Raft's log is compacted, and its segments deleted
+		// only once Raft no longer replays them.
+		metaOpts.Replicated, metaOpts.SnapshotBytes, metaOpts.KeepSegments = false, -1, true
 	}
 	meta, err := eventlog.Open(store, metaOpts)
 	if err != nil {

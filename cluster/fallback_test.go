@@ -1,0 +1,125 @@
+package cluster
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/chronik-stream/chronik/eventlog"
+)
+
+// TestFallbackCompactsRaftLog: on the Raft fallback path Raft's log is
+// replaced by snapshots as metadata changes are applied. A node that was
+// down while the others compacted past its entries gets a snapshot
+// (installing the metadata snapshot it carries) and converges; after a
+// restart of all three, each starts from its snapshot with the same
+// metadata.
+func TestFallbackCompactsRaftLog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a cluster")
+	}
+	dir := t.TempDir()
+	o := memberOpts{fallback: true, compactEvery: 16}
+	m1 := startMemberWith(t, o, 1, dir+"/1")
+	all := []*member{m1, startMemberWith(t, o, 2, dir+"/2", m1.node.GossipAddr()), startMemberWith(t, o, 3, dir+"/3", m1.node.GossipAddr())}
+	defer func() {
+		for _, m := range all {
+			if m != nil {
+				m.stop()
+			}
+		}
+	}()
+	waitFor(t, "three registered brokers and a controller everywhere", all, func(s *eventlog.State) bool {
+		return len(s.Brokers) == 3 && s.Controller.Leader != 0
+	})
+	ctrl := controllerOf(all)
+	if ctrl == nil {
+		t.Fatal("no controller")
+	}
+	create := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if _, err := ctrl.node.Append(5*time.Second, topicEvents(fmt.Sprintf("t%d", i), ctrl.id)...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	topic := func(name string) func(*eventlog.State) bool {
+		return func(s *eventlog.State) bool { return s.Topics[name] != nil }
+	}
+	create(0, 40)
+	waitFor(t, "the first topics everywhere", all, topic("t39"))
+
+	var down *member
+	var rest []*member
+	for i, m := range all {
+		if m != ctrl && down == nil {
+			down, all[i] = m, nil
+			continue
+		}
+		rest = append(rest, m)
+	}
+	down.stop()
+	create(40, 120)
+	waitFor(t, "the later topics on the live nodes", rest, topic("t119"))
+	ctrl.node.mu.Lock()
+	compacted := ctrl.node.compactedAt
+	ctrl.node.mu.Unlock()
+	if compacted == 0 {
+		t.Fatal("the controller never compacted Raft's log")
+	}
+
+	back := startMemberWith(t, o, down.id, down.dir, rest[0].node.GossipAddr())
+	for i := range all {
+		if all[i] == nil {
+			all[i] = back
+		}
+	}
+	waitFor(t, "the later topics on the returning node", []*member{back}, topic("t119"))
+	if start := back.meta.Segment().StartOffset(); start == 0 {
+		t.Fatal("the returning node replayed entries the leader had compacted: it installed no snapshot")
+	}
+	sameMetadata(t, all)
+
+	for i, m := range all {
+		m.stop()
+		all[i] = nil
+	}
+	all[0] = startMemberWith(t, o, 1, dir+"/1")
+	for i := 1; i < len(all); i++ {
+		all[i] = startMemberWith(t, o, int32(i+1), fmt.Sprintf("%s/%d", dir, i+1), all[0].node.GossipAddr())
+	}
+	waitFor(t, "every topic after a restart of all three, and a controller", all, func(s *eventlog.State) bool {
+		return topic("t119")(s) && s.Controller.Leader != 0
+	})
+	// Changes after the restart go on where the snapshots left off.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if ctrl = controllerOf(all); ctrl != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no controller after the restart")
+		}
+	}
+	create(120, 130)
+	waitFor(t, "topics created after the restart everywhere", all, topic("t129"))
+	sameMetadata(t, all)
+}
+
+// sameMetadata waits until the members' metadata logs end at the same offset
+// with the same state.
+func sameMetadata(t *testing.T, all []*member) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		e1, _ := all[0].meta.End()
+		e2, _ := all[1].meta.End()
+		e3, _ := all[2].meta.End()
+		s1, s2, s3 := snapshotOf(all[0].meta), snapshotOf(all[1].meta), snapshotOf(all[2].meta)
+		if e1 == e2 && e2 == e3 && s1 == s2 && s2 == s3 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the metadata logs differ: ends %d %d %d", e1, e2, e3)
+		}
+	}
+}
