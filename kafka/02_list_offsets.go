@@ -1,10 +1,11 @@
 package kafka
 
 // ListOffsets, versions 1-7: timestamp -2 is the log start offset, -1 the
-// high watermark (the latest durable offset), -3 (v7) the first batch with
+// high watermark (the latest durable offset), -3 (v7) the first record with
 // the highest timestamp and that timestamp; any other timestamp finds the
-// first batch whose max timestamp is at or after it. Both are to batch
-// precision; no such batch is offset -1. Isolation levels give the same answer (no transactions yet).
+// first record at or after it, in the first batch whose max timestamp is
+// (as Kafka's time index does); none is offset -1. Isolation levels give
+// the same answer (no transactions yet).
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"

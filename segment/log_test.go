@@ -471,3 +471,32 @@ func TestRollThenDeleteBefore(t *testing.T) {
 		t.Fatalf("after reopen: start %d end %d", e.log.StartOffset(), e.log.EndOffset())
 	}
 }
+
+// TestTimestampLookupsFindTheRecord: ListOffsets by timestamp and
+// MAX_TIMESTAMP answer with a record's offset inside a batch, not the
+// batch's first, in sealed and active segments and through compression.
+func TestTimestampLookupsFindTheRecord(t *testing.T) {
+	cfg := smallConfig()
+	cfg.SegmentBytes = 2000
+	e := newEnv(t, cfg)
+	batch := func(codec int, ts ...int64) []byte {
+		b := segmenttest.Batch{BaseTimestamp: ts[0], Codec: codec}
+		for _, x := range ts {
+			b.Records = append(b.Records, segmenttest.Record{Value: make([]byte, 300), TimestampDelta: x - ts[0]})
+		}
+		return b.Build()
+	}
+	e.append(batch(segment.CodecNone, 100, 200, 300))      // offsets 0-2
+	e.append(batch(segment.CodecZstd, 400, 900, 500, 600)) // 3-6, out of order
+	for i, want := range map[int64]int64{100: 0, 150: 1, 300: 2, 301: 3, 450: 4, 900: 4} {
+		if off, ok, err := e.log.LookupTime(i); err != nil || !ok || off != want {
+			t.Errorf("LookupTime(%d) = %d %v %v, want %d", i, off, ok, err, want)
+		}
+	}
+	for range 2 { // in the active segment, then sealed
+		if ts, off, ok, err := e.log.MaxTimestamp(); err != nil || !ok || ts != 900 || off != 4 {
+			t.Fatalf("MaxTimestamp = %d at %d (%v %v), want 900 at 4", ts, off, ok, err)
+		}
+		e.append(batch(segment.CodecNone, 10, 20, 30, 40, 50))
+	}
+}

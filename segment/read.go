@@ -80,9 +80,9 @@ func (l *Log) viewLocked(s *segment) (view, error) {
 	return view{data: data, f: f, idx: idx, release: func() { l.cache.release(s) }}, nil
 }
 
-// LookupTime returns the base offset of the first durable batch whose max
-// timestamp is >= ts (Kafka's ListOffsets by timestamp, to batch
-// precision), or found=false if there is none.
+// LookupTime returns the offset of the first durable record whose
+// timestamp is >= ts, in the first batch whose max timestamp is (Kafka's
+// ListOffsets by timestamp), or found=false if there is none.
 func (l *Log) LookupTime(ts int64) (offset int64, found bool, err error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -97,19 +97,20 @@ func (l *Log) LookupTime(ts int64) (offset int64, found bool, err error) {
 		if err != nil {
 			return 0, false, err
 		}
-		off, ok := findTime(v.data, v.idx, s.base, ts)
-		v.release()
+		pos, ok := findTime(v.data, v.idx, ts)
 		if ok {
+			off := recordOffset(v.data[pos:pos+storedSize(v.data[pos:])], func(r *Record) bool { return r.Timestamp >= ts })
+			v.release()
 			return off, true, nil
 		}
+		v.release()
 	}
 	return 0, false, nil
 }
 
-// MaxTimestamp returns the highest batch max timestamp among the durable
-// batches and the base offset of the first batch that has it (Kafka's
-// ListOffsets MAX_TIMESTAMP, to batch precision); ok is false for an empty
-// log.
+// MaxTimestamp returns the highest timestamp among the durable records and
+// the offset of the first record that has it (Kafka's ListOffsets
+// MAX_TIMESTAMP); ok is false for an empty log.
 func (l *Log) MaxTimestamp() (ts, offset int64, ok bool, err error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -117,10 +118,11 @@ func (l *Log) MaxTimestamp() (ts, offset int64, ok bool, err error) {
 		return 0, 0, false, ErrClosed
 	}
 	ts = -1
+	var in *segment // the segment of the batch that has it
 	for _, s := range l.segments {
 		if s.active == nil {
 			if s.maxTs > ts {
-				ts, offset, ok = s.maxTs, s.maxTsOffset, true
+				ts, offset, ok, in = s.maxTs, s.maxTsOffset, true, s
 			}
 			continue
 		}
@@ -131,12 +133,45 @@ func (l *Log) MaxTimestamp() (ts, offset int64, ok bool, err error) {
 				break
 			}
 			if bts := int64(binary.BigEndian.Uint64(data[pos+offMaxTimestamp:])); bts > ts {
-				ts, offset, ok = bts, int64(binary.BigEndian.Uint64(data[pos+offBaseOffset:])), true
+				ts, offset, ok, in = bts, int64(binary.BigEndian.Uint64(data[pos+offBaseOffset:])), true, s
 			}
 			pos += n
 		}
 	}
-	return ts, offset, ok, nil
+	if !ok {
+		return ts, offset, false, nil
+	}
+	// offset is the base of the batch: find the record.
+	v, err := l.viewLocked(in)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	defer v.release()
+	if pos, found := findBatch(v.data, v.idx, in.base, offset); found {
+		offset = recordOffset(v.data[pos:pos+storedSize(v.data[pos:])], func(r *Record) bool { return r.Timestamp == ts })
+	}
+	return ts, offset, true, nil
+}
+
+// recordLookupLimit bounds what a timestamp lookup decompresses of one
+// batch; past it, the answer is the batch's base offset.
+const recordLookupLimit = 16 << 20
+
+// recordOffset returns the offset of the first record of batch that match
+// accepts, or the batch's base offset if none does or the records cannot
+// be read.
+func recordOffset(batch []byte, match func(*Record) bool) int64 {
+	base := int64(binary.BigEndian.Uint64(batch[offBaseOffset:]))
+	recs, err := DecodeRecords(batch, recordLookupLimit)
+	if err != nil {
+		return base
+	}
+	for i := range recs {
+		if match(&recs[i]) {
+			return recs[i].Offset
+		}
+	}
+	return base
 }
 
 // Headers calls fn with the header of each durable batch, from the log

@@ -86,11 +86,11 @@ func TestReadersIgnoreIndexHintsPastTheData(t *testing.T) {
 			t.Fatalf("found undurable offset %d at %d", off, pos)
 		}
 	}
-	if off, ok := findTime(durable, &x, 0, 150); !ok || off != 1 {
-		t.Fatalf("findTime(150) = %d %v, want 1", off, ok)
+	if pos, ok := findTime(durable, &x, 150); !ok || pos != 100 {
+		t.Fatalf("findTime(150) = %d %v, want the second batch, at 100", pos, ok)
 	}
 	for _, ts := range []int64{350, 450} {
-		if _, ok := findTime(durable, &x, 0, ts); ok {
+		if _, ok := findTime(durable, &x, ts); ok {
 			t.Fatalf("findTime(%d) found a timestamp only an undurable batch has", ts)
 		}
 	}

@@ -141,9 +141,9 @@ func batchesUpTo(data []byte, pos, maxBytes int) int {
 	}
 }
 
-// findTime returns the base offset of the first batch in data whose max
+// findTime returns the position of the first batch in data whose max
 // timestamp is >= ts.
-func findTime(data []byte, x *indexes, base int64, ts int64) (int64, bool) {
+func findTime(data []byte, x *indexes, ts int64) (int, bool) {
 	pos := 0
 	if rel, ok := x.lookupTime(ts); ok {
 		pos = x.lookup(rel)
@@ -160,7 +160,7 @@ func findTime(data []byte, x *indexes, base int64, ts int64) (int64, bool) {
 			return 0, false
 		}
 		if int64(binary.BigEndian.Uint64(data[pos+offMaxTimestamp:])) >= ts {
-			return int64(binary.BigEndian.Uint64(data[pos+offBaseOffset:])), true
+			return pos, true
 		}
 		pos += n
 	}
