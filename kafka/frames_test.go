@@ -132,3 +132,23 @@ func TestAcksZeroWaitsForItsAppends(t *testing.T) {
 		t.Fatalf("log end %d after the acks=0 produce, want 1", end)
 	}
 }
+
+// TestFrameSizes: small and very large frames are allocated at their size;
+// the others are rounded up to a power of two and reused.
+func TestFrameSizes(t *testing.T) {
+	for _, tc := range []struct{ size, wantCap int }{
+		{100, 100},
+		{minPooledFrame - 1, minPooledFrame - 1},
+		{minPooledFrame, minPooledFrame},
+		{minPooledFrame + 1, 2 * minPooledFrame},
+		{3 << 20, 4 << 20},
+		{maxPooledFrame, maxPooledFrame},
+		{maxPooledFrame + 1, maxPooledFrame + 1},
+	} {
+		f := getFrame(tc.size)
+		if len(f) != tc.size || cap(f) != tc.wantCap {
+			t.Errorf("getFrame(%d): len %d cap %d, want cap %d", tc.size, len(f), cap(f), tc.wantCap)
+		}
+		putFrame(f)
+	}
+}
