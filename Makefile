@@ -29,7 +29,8 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count $(BENCHCOUNT) -timeout 60m ./segment/ ./eventlog/ | tee bench.txt
 
 # The broker against kfake and the disk, side by side: each benchmark's
-# sub-benchmarks are target=chronik, kfake, kfake-blackhole, disk. Each of
+# sub-benchmarks are target=chronik, chronik-tmpfs (the same broker storing
+# in memory), kfake, kfake-blackhole, disk. Each of
 # the BENCHCOUNT rounds runs every target once, one after another, so that
 # the machine's drift (this disk's sync latency moved 2.5x within minutes)
 # falls on all of them alike instead of on whichever ran last.
