@@ -2,11 +2,15 @@ package group
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/segment"
+	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
 // TestCompactKeepsTheState: a compacted offsets partition is a fraction of
@@ -88,5 +92,70 @@ func TestCompactKeepsTheState(t *testing.T) {
 	topics, _ := c.Fetch("standalone", []kmsg.OffsetFetchRequestTopic{{Topic: "t", Partitions: []int32{1}}})
 	if p := topics[0].Partitions[0]; p.LeaderEpoch != 3 || *p.Metadata != "m" {
 		t.Fatalf("offset details after compaction: %+v", p)
+	}
+}
+
+// TestCrashWhileCompacting crashes the file system at random moments of a
+// compaction: the offsets partition reopens with the state it had before.
+func TestCrashWhileCompacting(t *testing.T) {
+	lcfg := segment.DefaultConfig()
+	lcfg.SegmentBytes, lcfg.PreallocateBytes = 64<<10, 16<<10
+	open := func(fs *segmenttest.MemFS) (*segment.Store, *Coordinator) {
+		t.Helper()
+		st, err := segment.OpenStore("/data", segment.StoreOptions{FS: fs, RetentionCheckInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := st.Open(Topic, 0, lcfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := fastConfig()
+		cfg.CompactBytes = 16 << 10
+		c, err := Open(l, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, c
+	}
+	state := func(c *Coordinator) map[string]map[string][]int64 {
+		c.mu.Lock()
+		names := sortedKeys(c.groups)
+		c.mu.Unlock()
+		out := map[string]map[string][]int64{}
+		for _, g := range names {
+			out[g] = fetched(t, c, g)
+		}
+		return out
+	}
+	for seed := range uint64(40) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		fs := segmenttest.NewMemFS()
+		st, c := open(fs)
+		for i := range 300 {
+			g := fmt.Sprintf("g%d", i%7)
+			within(t, time.Second, c.Commit(commitReq(g, "", -1, "t", int64(i), int64(2*i))))
+			if i%50 == 49 {
+				within(t, time.Second, c.Delete(fmt.Sprintf("g%d", (i/50)%7)))
+			}
+		}
+		want := state(c)
+		done := make(chan struct{})
+		go func() {
+			c.Compact()
+			close(done)
+		}()
+		time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+		crashed := fs.Crash(rng)
+		<-done
+		c.Close()
+		st.Close()
+
+		st, c = open(crashed)
+		if got := state(c); !reflect.DeepEqual(got, want) {
+			t.Fatalf("seed %d: state after a crash during a compaction:\n got %v\nwant %v", seed, got, want)
+		}
+		c.Close()
+		st.Close()
 	}
 }
