@@ -121,10 +121,14 @@ func (ps *producers) expire(cutoff int64) int {
 // loadProducers rebuilds a partition's producer state from its batches'
 // headers; a batch counts as written at its max timestamp (as in Kafka;
 // now if it has none), and producers older than expiration are left out.
+// Sealed segments whose batches all are that old are not read, so that
+// the rebuild reads the last expiration's worth of the log, not all of it.
+// (A producer with batches on both sides of that line keeps only the
+// later ones: a retry of a batch over a day old is not recognised.)
 func loadProducers(l *segment.Log, expiration time.Duration) (*producers, error) {
 	ps := newProducers()
 	now := time.Now().UnixMilli()
-	err := l.Headers(func(h *segment.BatchHeader) error {
+	err := l.Headers(now-expiration.Milliseconds(), func(h *segment.BatchHeader) error {
 		if h.ProducerID >= 0 {
 			seen := now
 			if h.MaxTimestamp > 0 {

@@ -1,6 +1,7 @@
 package segment_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -22,7 +23,7 @@ func TestHeadersWalksEveryDurableBatch(t *testing.T) {
 	check := func(when string) {
 		t.Helper()
 		var got []int64
-		err := e.log.Headers(func(h *segment.BatchHeader) error {
+		err := e.log.Headers(-1, func(h *segment.BatchHeader) error {
 			if h.ProducerID != 7 || h.BaseSequence != int32(len(got)*2) || h.LastOffsetDelta != 1 {
 				t.Fatalf("%s: batch %d: header %+v", when, len(got), *h)
 			}
@@ -57,4 +58,27 @@ func TestHeadersWalksEveryDurableBatch(t *testing.T) {
 	check("open")
 	e.reopen()
 	check("reopened")
+}
+
+// TestHeadersSince: sealed segments whose batches are all older than since
+// are left out; the active segment, and sealed ones with a batch at or
+// after since, are read whole.
+func TestHeadersSince(t *testing.T) {
+	cfg := smallConfig()
+	cfg.SegmentBytes = 2000
+	e := newEnv(t, cfg)
+	for _, ts := range []int64{100, 110, 120, 130, 140, 500, 150, 160, 90} { // 500-byte batches, 4 a segment
+		e.append(segmenttest.Sized(ts, 500))
+	}
+	var got []int64
+	if err := e.log.Headers(400, func(h *segment.BatchHeader) error {
+		got = append(got, h.BaseOffset)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Segments: [0-3] all before 400, [4-7] with 500, [8] active.
+	if want := []int64{4, 5, 6, 7, 8}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Headers(400) visited %v, want %v", got, want)
+	}
 }

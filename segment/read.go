@@ -174,18 +174,23 @@ func recordOffset(batch []byte, match func(*Record) bool) int64 {
 	return base
 }
 
-// Headers calls fn with the header of each durable batch, from the log
-// start on, in offset order. It reads the headers alone, from the
-// mappings: rebuilding per-batch state (the producers' sequences) costs a
-// page per batch instead of a read of the whole log. The log takes no
-// appends until it returns; fn must not call the log.
-func (l *Log) Headers(fn func(h *BatchHeader) error) error {
+// Headers calls fn with the header of each durable batch, in offset
+// order, leaving out the sealed segments whose batches all have timestamps
+// before since (pass a negative since for all of them). It reads the
+// headers alone, from the mappings: rebuilding per-batch state (the
+// producers' sequences) costs a page per batch instead of a read of the
+// whole log. The log takes no appends until it returns; fn must not call
+// the log.
+func (l *Log) Headers(since int64, fn func(h *BatchHeader) error) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
 		return ErrClosed
 	}
 	for _, s := range l.segments {
+		if s.active == nil && s.maxTs > 0 && s.maxTs < since {
+			continue // a segment of batches without timestamps is read
+		}
 		v, err := l.viewLocked(s)
 		if err != nil {
 			return err
