@@ -129,7 +129,11 @@ func decodeRaftSnapshot(data []byte) (int64, []byte, error) {
 	if len(data) < 9 || data[0] != raftSnapshotVersion {
 		return 0, nil, errors.New("cluster: bad Raft snapshot")
 	}
-	return int64(binary.BigEndian.Uint64(data[1:])), data[9:], nil
+	offset := int64(binary.BigEndian.Uint64(data[1:]))
+	if offset < 0 {
+		return 0, nil, fmt.Errorf("cluster: Raft snapshot at negative metadata offset %d", offset)
+	}
+	return offset, data[9:], nil
 }
 
 // indexOffset is an applied entry and the metadata log offset after it.
