@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -18,16 +19,43 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// freeAddr returns a loopback address nothing listens on.
+// freeAddr returns a loopback address nothing listens on (TCP or UDP:
+// gossip uses both), for a child process to listen on. It is taken below
+// the kernel's ephemeral range (32768 up): a port from that range, closed
+// and handed to a child, could meanwhile become the local port of any
+// outgoing connection, and the child failed with "address already in
+// use". No port is handed out twice by one test process.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedMu.Lock()
+	defer handedMu.Unlock()
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		if handed[port] {
+			continue
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		pc, err := net.ListenPacket("udp", addr)
+		ln.Close()
+		if err != nil {
+			continue
+		}
+		pc.Close()
+		handed[port] = true
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free loopback port between 20000 and 32000")
+	return ""
 }
+
+var (
+	handedMu sync.Mutex
+	handed   = map[int]bool{}
+)
 
 // syncBuffer is a strings.Builder a child's output can be copied into
 // while the test reads it.
