@@ -20,22 +20,9 @@ func TestFallbackCompactsRaftLog(t *testing.T) {
 	}
 	dir := t.TempDir()
 	o := memberOpts{fallback: true, compactEvery: 16}
-	m1 := startMemberWith(t, o, 1, dir+"/1")
-	all := []*member{m1, startMemberWith(t, o, 2, dir+"/2", m1.node.GossipAddr()), startMemberWith(t, o, 3, dir+"/3", m1.node.GossipAddr())}
-	defer func() {
-		for _, m := range all {
-			if m != nil {
-				m.stop()
-			}
-		}
-	}()
-	waitFor(t, "three registered brokers and a controller everywhere", all, func(s *eventlog.State) bool {
-		return len(s.Brokers) == 3 && s.Controller.Leader != 0
-	})
-	ctrl := controllerOf(all)
-	if ctrl == nil {
-		t.Fatal("no controller")
-	}
+	all := startThreeWith(t, o, dir)
+	defer func() { stopAll(all) }()
+	ctrl := settled(t, all)
 	create := func(from, to int) {
 		t.Helper()
 		for i := from; i < to; i++ {
@@ -81,14 +68,9 @@ func TestFallbackCompactsRaftLog(t *testing.T) {
 	}
 	sameMetadata(t, all)
 
-	for i, m := range all {
-		m.stop()
-		all[i] = nil
-	}
-	all[0] = startMemberWith(t, o, 1, dir+"/1")
-	for i := 1; i < len(all); i++ {
-		all[i] = startMemberWith(t, o, int32(i+1), fmt.Sprintf("%s/%d", dir, i+1), all[0].node.GossipAddr())
-	}
+	stopAll(all)
+	all = nil // stopped: not again if a start fails
+	all = startThreeWith(t, o, dir)
 	waitFor(t, "every topic after a restart of all three, and a controller", all, func(s *eventlog.State) bool {
 		return topic("t119")(s) && s.Controller.Leader != 0
 	})

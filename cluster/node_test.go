@@ -78,11 +78,39 @@ func (m *member) stop() {
 // startThree starts members 1, 2 and 3, the others joining 1's gossip.
 func startThree(t testing.TB, fallback bool) []*member {
 	t.Helper()
-	dir := t.TempDir()
-	m1 := startMemberMode(t, fallback, 1, dir+"/1")
-	m2 := startMemberMode(t, fallback, 2, dir+"/2", m1.node.GossipAddr())
-	m3 := startMemberMode(t, fallback, 3, dir+"/3", m1.node.GossipAddr())
+	return startThreeWith(t, memberOpts{fallback: fallback}, t.TempDir())
+}
+
+// startThreeWith starts members 1, 2 and 3 with o, their data under dir.
+func startThreeWith(t testing.TB, o memberOpts, dir string) []*member {
+	t.Helper()
+	m1 := startMemberWith(t, o, 1, dir+"/1")
+	m2 := startMemberWith(t, o, 2, dir+"/2", m1.node.GossipAddr())
+	m3 := startMemberWith(t, o, 3, dir+"/3", m1.node.GossipAddr())
 	return []*member{m1, m2, m3}
+}
+
+// stopAll stops the members that run (nil ones are down).
+func stopAll(all []*member) {
+	for _, m := range all {
+		if m != nil {
+			m.stop()
+		}
+	}
+}
+
+// settled waits until every member knows the three brokers and a
+// controller, and returns the member that is it.
+func settled(t *testing.T, all []*member) *member {
+	t.Helper()
+	waitFor(t, "three registered brokers and a controller everywhere", all, func(s *eventlog.State) bool {
+		return len(s.Brokers) == 3 && s.Controller.Leader != 0
+	})
+	ctrl := controllerOf(all)
+	if ctrl == nil {
+		t.Fatal("no node says it is the controller")
+	}
+	return ctrl
 }
 
 // waitFor polls cond on every member's committed metadata.
@@ -135,20 +163,8 @@ func testElectShipAndFence(t *testing.T, fallback bool) {
 		t.Skip("runs a cluster")
 	}
 	all := startThree(t, fallback)
-	defer func() {
-		for _, m := range all {
-			if m != nil {
-				m.stop()
-			}
-		}
-	}()
-	waitFor(t, "three registered brokers and a controller everywhere", all, func(s *eventlog.State) bool {
-		return len(s.Brokers) == 3 && s.Controller.Leader != 0
-	})
-	ctrl := controllerOf(all)
-	if ctrl == nil {
-		t.Fatal("no node says it is the controller")
-	}
+	defer func() { stopAll(all) }()
+	ctrl := settled(t, all)
 	// The topic's only copy is on the controller, which goes away later.
 	if _, err := ctrl.node.Append(5*time.Second, topicEvents("orders", ctrl.id)...); err != nil {
 		t.Fatal(err)
@@ -221,18 +237,8 @@ func testPartitionedController(t *testing.T, fallback bool) {
 	}
 	all := startThree(t, fallback)
 	m1, m2, m3 := all[0], all[1], all[2]
-	defer func() {
-		for _, m := range all {
-			m.stop()
-		}
-	}()
-	waitFor(t, "three registered brokers and a controller", all, func(s *eventlog.State) bool {
-		return len(s.Brokers) == 3 && s.Controller.Leader != 0
-	})
-	old := controllerOf(all)
-	if old == nil {
-		t.Fatal("no controller")
-	}
+	defer func() { stopAll(all) }()
+	old := settled(t, all)
 	var rest []*member
 	for _, m := range all {
 		if m != old {
