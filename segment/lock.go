@@ -60,3 +60,29 @@ func (l *DirLock) Unlock() error {
 	l.f = nil
 	return err
 }
+
+// DirInUse reports whether a process holds dir's lock (a broker runs on
+// it), and which, without taking the lock from it: a tool reading the
+// files can then say that what it found at a log's end may be a write in
+// flight.
+func DirInUse(dir string) (holder string, inUse bool) {
+	path := filepath.Join(dir, lockFileName)
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err == nil {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return "", false
+	} else if !errors.Is(err, unix.EWOULDBLOCK) {
+		return "", false
+	}
+	holder = "another process"
+	if b, err := os.ReadFile(path); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			holder = fmt.Sprintf("process %d", pid)
+		}
+	}
+	return holder, true
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -105,7 +106,11 @@ func runLogDump(c *cli.Context) error {
 	}
 	if n := len(res.Damage); n > 0 {
 		out.Flush()
-		return cli.Exit(fmt.Sprintf("found damage in %d place(s): see the lines starting with \"damage\"; a broker truncates a torn tail at start-up but refuses to open a partition damaged before it", n), exitDamaged)
+		msg := fmt.Sprintf("found damage in %d place(s): see the lines starting with \"damage\"; a broker truncates a torn tail at start-up but refuses to open a partition damaged before it", n)
+		if holder, live := dataDirInUse(c.Args().First()); live {
+			msg += fmt.Sprintf(". The data directory is in use by %s: damage at the end of the newest segment can be a write in flight; dump again, or stop the broker for a settled view", holder)
+		}
+		return cli.Exit(msg, exitDamaged)
 	}
 	return nil
 }
@@ -167,4 +172,14 @@ func logStateCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// dataDirInUse reports whether a running broker holds the data directory
+// of path: a partition directory or one of its files.
+func dataDirInUse(path string) (string, bool) {
+	dir := filepath.Clean(path)
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		dir = filepath.Dir(dir) // a file: its partition directory
+	}
+	return segment.DirInUse(filepath.Dir(dir))
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,7 +116,23 @@ func TestLogDumpErrors(t *testing.T) {
 			if code != tc.code || !strings.Contains(errOut, tc.inStderr) {
 				t.Fatalf("exit %d, stderr %q; want exit %d and %q", code, errOut, tc.code, tc.inStderr)
 			}
+			if strings.Contains(errOut, "in use by") {
+				t.Fatalf("stderr %q: no broker holds the data directory", errOut)
+			}
 		})
+	}
+
+	// A broker holds the data directory: damage may be a write in flight.
+	lock, err := segment.LockDir(filepath.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	for _, path := range []string{dir, seg} {
+		_, errOut, code := run(t, "log", "dump", path)
+		if code != 3 || !strings.Contains(errOut, fmt.Sprintf("in use by process %d", os.Getpid())) {
+			t.Fatalf("dump of %s while the directory is locked: exit %d, stderr %q", path, code, errOut)
+		}
 	}
 }
 
