@@ -119,8 +119,9 @@ func (b *Broker) sweepPartitions() {
 
 // sweepLoop, every few seconds until the broker stops, sweeps deleted
 // topics' partitions and compacts the offsets partition when it has grown;
-// every ten minutes (Kafka's producer.id.expiration.check.interval.ms) it
-// expires idle producers' state.
+// every ten minutes (Kafka's producer.id.expiration.check.interval.ms and
+// offsets.retention.check.interval.ms) it expires idle producers' state
+// and committed offsets nothing uses.
 func (b *Broker) sweepLoop() {
 	t := time.NewTicker(3 * time.Second)
 	defer t.Stop()
@@ -132,6 +133,9 @@ func (b *Broker) sweepLoop() {
 			return
 		case now := <-expiry.C:
 			b.expireProducers(now)
+			if _, err := b.groups.ExpireOffsets(now); err != nil && !b.isClosing() {
+				b.log.Warn("cannot store expired offsets", "error", err)
+			}
 		case <-t.C:
 			b.sweepPartitions()
 			if _, err := b.groups.Compact(); err != nil && !b.isClosing() {

@@ -90,11 +90,14 @@ func (c *Coordinator) Delete(name string) func() int16 {
 	recs = append(recs, segment.Record{Key: groupKey(name)})
 	g.stopTimers()
 	delete(c.groups, name)
-	w := c.write(recs, time.Now())
+	// In batches: a group may have more offsets than one batch may hold.
+	writes := writeBatches(c.write, recs, time.Now())
 	return func() int16 {
-		if err := w.wait(); err != nil {
-			c.lg.Error("cannot store the deletion of a group", "group", name, "error", err)
-			return kerr.CoordinatorNotAvailable.Code
+		for _, w := range writes {
+			if err := w.wait(); err != nil {
+				c.lg.Error("cannot store the deletion of a group", "group", name, "error", err)
+				return kerr.CoordinatorNotAvailable.Code
+			}
 		}
 		return 0
 	}

@@ -89,28 +89,34 @@ func (c *Coordinator) Compact() (bool, error) {
 // copyState writes c's state with write, in batches: each group's metadata
 // record, then its offsets.
 func (c *Coordinator) copyState(write func([]segment.Record, time.Time) appended) []appended {
-	var out []appended
 	var recs []segment.Record
-	bytes := 0
-	add := func(r segment.Record) {
-		if bytes+len(r.Key)+len(r.Value) > compactBatchBytes && len(recs) > 0 {
-			out = append(out, write(recs, time.Now()))
-			recs, bytes = nil, 0
-		}
-		recs = append(recs, r)
-		bytes += len(r.Key) + len(r.Value)
-	}
 	for _, name := range sortedKeys(c.groups) {
 		g := c.groups[name]
-		add(segment.Record{Key: groupKey(name), Value: g.metadataValue().AppendTo(nil)})
+		recs = append(recs, segment.Record{Key: groupKey(name), Value: g.metadataValue().AppendTo(nil)})
 		for _, topic := range sortedKeys(g.offsets) {
 			for _, p := range sortedKeys(g.offsets[topic]) {
-				add(offsetRecord(name, topic, p, g.offsets[topic][p]))
+				recs = append(recs, offsetRecord(name, topic, p, g.offsets[topic][p]))
 			}
 		}
 	}
-	if len(recs) > 0 {
-		out = append(out, write(recs, time.Now()))
+	return writeBatches(write, recs, time.Now())
+}
+
+// writeBatches writes recs with write, in order, in batches of at most
+// compactBatchBytes of records (one record more if it alone is larger):
+// under the partition's max.message.bytes however many there are.
+func writeBatches(write func([]segment.Record, time.Time) appended, recs []segment.Record, now time.Time) []appended {
+	var out []appended
+	start, bytes := 0, 0
+	for i, r := range recs {
+		if bytes+len(r.Key)+len(r.Value) > compactBatchBytes && i > start {
+			out = append(out, write(recs[start:i], now))
+			start, bytes = i, 0
+		}
+		bytes += len(r.Key) + len(r.Value)
+	}
+	if start < len(recs) {
+		out = append(out, write(recs[start:], now))
 	}
 	return out
 }

@@ -47,6 +47,10 @@ type Config struct {
 	// (in a cluster, one broker does); nil means always. Elsewhere every
 	// request is answered NOT_COORDINATOR.
 	IsCoordinator func() bool
+	// OffsetsRetention is how long committed offsets are kept once nothing
+	// uses them (offsets.retention.minutes: 7 days); see ExpireOffsets.
+	// 0 is DefaultOffsetsRetention.
+	OffsetsRetention time.Duration
 	// CompactBytes is the size from which the offsets partition is
 	// compacted (Compact); 0 is DefaultCompactBytes.
 	CompactBytes int64
