@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/chronik-stream/chronik/internal/latency"
 	"github.com/chronik-stream/chronik/segment"
 )
 
@@ -37,10 +38,11 @@ func benchLog(b *testing.B, dir string, opts Options) (*Log, *segment.Store) {
 }
 
 func reportLatency(b *testing.B, lat []time.Duration, elapsed time.Duration) {
-	slices.Sort(lat)
-	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "events/s")
-	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
+	s := latency.New(len(lat))
+	for _, d := range lat {
+		s.Add(d)
+	}
+	latency.Report(b, "events", int64(len(lat)), elapsed, s)
 }
 
 // BenchmarkAppendOne: one event (a PartitionChanged, as a leader move

@@ -11,13 +11,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/chronik-stream/chronik/internal/latency"
 	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
@@ -142,7 +142,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 // acks/s and the p50 and p99 latency of one call.
 func runWriters(b *testing.B, n int, op func() error) {
 	b.Helper()
-	lat := make([]time.Duration, b.N)
+	lat := latency.New(b.N)
 	var next sync.Mutex
 	i := 0
 	take := func() int {
@@ -165,17 +165,14 @@ func runWriters(b *testing.B, n int, op func() error) {
 					b.Error(err)
 					return
 				}
-				lat[k] = time.Since(t0)
+				lat.Add(time.Since(t0))
 			}
 		})
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	slices.Sort(lat)
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "acks/s")
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	latency.Report(b, "acks", int64(b.N), elapsed, lat)
 }
 
 // readFixture writes n bytes of 64 KiB batches and returns the store's log.
