@@ -30,6 +30,14 @@ func (a *Appended) Err() error { return a.err }
 
 // Wait blocks until the append is resolved and returns its outcome.
 func (a *Appended) Wait() error {
+	select {
+	case <-a.done:
+		return a.err
+	default:
+	}
+	if a.log != nil {
+		a.log.c.help()
+	}
 	<-a.done
 	return a.err
 }

