@@ -172,16 +172,14 @@ func (c *committer) help() {
 	default:
 		return
 	}
+	var round []*Appended
 	c.mu.Lock()
-	alone := !c.closed && len(c.queue) == 1
-	c.mu.Unlock()
-	if !alone {
-		<-c.slots
-		return
+	if !c.closed && len(c.queue) == 1 {
+		round = c.takeLocked()
 	}
-	round := c.take()
+	c.mu.Unlock()
 	if len(round) == 0 {
-		<-c.slots
+		<-c.slots // not alone, or the committer took it
 		return
 	}
 	c.runRound(round)
@@ -214,6 +212,10 @@ func (c *committer) gather() {
 func (c *committer) take() []*Appended {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.takeLocked()
+}
+
+func (c *committer) takeLocked() []*Appended {
 	n, bytes := 0, int64(0)
 	for n < len(c.queue) && n < c.p.MaxWrites {
 		if n > 0 && bytes+int64(c.queue[n].size) > c.p.MaxBytes {

@@ -1,0 +1,31 @@
+package kafka
+
+import "time"
+
+// sweepLoop, every few seconds until the broker stops, sweeps deleted
+// topics' partitions and compacts the offsets partition when it has grown;
+// every ten minutes (Kafka's producer.id.expiration.check.interval.ms and
+// offsets.retention.check.interval.ms) it expires idle producers' state
+// and committed offsets nothing uses.
+func (b *Broker) sweepLoop() {
+	t := time.NewTicker(3 * time.Second)
+	defer t.Stop()
+	expiry := time.NewTicker(10 * time.Minute)
+	defer expiry.Stop()
+	for {
+		select {
+		case <-b.closing:
+			return
+		case now := <-expiry.C:
+			b.expireProducers(now)
+			if _, err := b.groups.ExpireOffsets(now); err != nil && !b.isClosing() {
+				b.log.Warn("cannot store expired offsets", "error", err)
+			}
+		case <-t.C:
+			b.sweepPartitions()
+			if _, err := b.groups.Compact(); err != nil && !b.isClosing() {
+				b.log.Warn("cannot compact the offsets partition", "error", err)
+			}
+		}
+	}
+}
