@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -177,80 +176,6 @@ func TestStartRefusesALockedDataDir(t *testing.T) {
 	_, errOut, code := run(t, "start", "--data-dir", dir, "--kafka-addr", freeAddr(t))
 	if code != 1 || !strings.Contains(errOut, "is in use by process") {
 		t.Fatalf("second node on one data dir: exit %d, %q", code, errOut)
-	}
-}
-
-// TestKcat drives the broker with librdkafka 2.0 through kcat: metadata,
-// produce with every codec, consume, group consume.
-func TestKcat(t *testing.T) {
-	kcat, err := exec.LookPath("kcat")
-	if err != nil {
-		if os.Getenv("CHRONIK_REQUIRE_KCAT") != "" {
-			t.Fatal("kcat is not installed")
-		}
-		t.Skip("kcat is not installed (.ci/run installs it)")
-	}
-	dir, addr := t.TempDir(), freeAddr(t)
-	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
-	kc := func(stdin string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(kcat, append([]string{"-b", addr}, args...)...)
-		cmd.Stdin = strings.NewReader(stdin)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("kcat %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	var lines []string
-	for i := range 20 {
-		lines = append(lines, fmt.Sprintf("line-%d", i))
-	}
-	kc(strings.Join(lines, "\n")+"\n", "-P", "-t", "kcat-topic")
-	for _, codec := range []string{"gzip", "snappy", "lz4", "zstd"} {
-		kc("compressed-"+codec+"\n", "-P", "-t", "kcat-topic", "-z", codec)
-	}
-	out := kc("", "-C", "-t", "kcat-topic", "-o", "beginning", "-e", "-q")
-	for _, want := range append(lines, "compressed-gzip", "compressed-snappy", "compressed-lz4", "compressed-zstd") {
-		if !strings.Contains(out, want+"\n") {
-			t.Fatalf("kcat consumed no %q:\n%s", want, out)
-		}
-	}
-	md := kc("", "-L")
-	if !strings.Contains(md, "topic \"kcat-topic\"") || !strings.Contains(md, "broker 1 at "+addr) {
-		t.Fatalf("kcat -L:\n%s", md)
-	}
-
-	// A balanced consumer (-G): it reads everything, commits when it
-	// closes, and the next one in the group starts after that.
-	out = kc("", "-G", "kcat-group", "-X", "auto.offset.reset=earliest", "-e", "-q", "kcat-topic")
-	if n := strings.Count(out, "\n"); n != 24 {
-		t.Fatalf("kcat -G read %d lines, want 24:\n%s", n, out)
-	}
-	if out = kc("", "-G", "kcat-group", "-e", "-q", "kcat-topic"); out != "" {
-		t.Fatalf("the group's second consumer re-read committed records:\n%s", out)
-	}
-	kc("after-commit\n", "-P", "-t", "kcat-topic")
-	if out = kc("", "-G", "kcat-group", "-e", "-q", "kcat-topic"); out != "after-commit\n" {
-		t.Fatalf("the group's third consumer read %q, want only the new record", out)
-	}
-}
-
-// TestKafkaPython drives the broker with kafka-python 2.0, an old client
-// that negotiates its versions: admin, produce, group consume and commit.
-func TestKafkaPython(t *testing.T) {
-	python := "/usr/bin/python3" // Debian's, where the python3-kafka package installs
-	if err := exec.Command(python, "-c", "import kafka").Run(); err != nil {
-		if os.Getenv("CHRONIK_REQUIRE_KCAT") != "" {
-			t.Fatal("kafka-python is not installed (apt-get install python3-kafka)")
-		}
-		t.Skip("kafka-python is not installed (.ci/run installs python3-kafka)")
-	}
-	dir, addr := t.TempDir(), freeAddr(t)
-	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
-	out, err := exec.Command(python, "testdata/kafka_python.py", addr, "py-topic", "py-group").CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "ok" {
-		t.Fatalf("kafka-python: %v\n%s", err, out)
 	}
 }
 

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// The broker driven by Kafka clients other than franz-go, each with its own
+// protocol code: librdkafka (kcat), kafka-python, IBM/sarama,
+// segmentio/kafka-go and kafkajs. The clients are installed by .ci/run;
+// elsewhere a test whose client is missing is skipped, unless
+// CHRONIK_REQUIRE_CLIENTS is set, as .ci/run sets it.
+
+// missing skips t because a client is not installed, or fails it when the
+// clients are required.
+func missing(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("CHRONIK_REQUIRE_CLIENTS") != "" {
+		t.Fatal(why)
+	}
+	t.Skip(why + "; .ci/run installs it")
+}
+
+// runClient runs a client's test program, which prints "ok" on its
+// standard output when every check passed.
+func runClient(t *testing.T, name string, cmd *exec.Cmd) {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("%s: %v\n%s%s", name, err, out, stderr.String())
+	}
+}
+
+// TestKcat drives the broker with librdkafka 2.0 through kcat: metadata,
+// produce with every codec, consume, group consume.
+func TestKcat(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		missing(t, "kcat is not installed (apt-get install kcat)")
+	}
+	dir, addr := t.TempDir(), freeAddr(t)
+	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
+	kc := func(stdin string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(kcat, append([]string{"-b", addr}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("kcat %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	var lines []string
+	for i := range 20 {
+		lines = append(lines, fmt.Sprintf("line-%d", i))
+	}
+	kc(strings.Join(lines, "\n")+"\n", "-P", "-t", "kcat-topic")
+	for _, codec := range []string{"gzip", "snappy", "lz4", "zstd"} {
+		kc("compressed-"+codec+"\n", "-P", "-t", "kcat-topic", "-z", codec)
+	}
+	out := kc("", "-C", "-t", "kcat-topic", "-o", "beginning", "-e", "-q")
+	for _, want := range append(lines, "compressed-gzip", "compressed-snappy", "compressed-lz4", "compressed-zstd") {
+		if !strings.Contains(out, want+"\n") {
+			t.Fatalf("kcat consumed no %q:\n%s", want, out)
+		}
+	}
+	md := kc("", "-L")
+	if !strings.Contains(md, "topic \"kcat-topic\"") || !strings.Contains(md, "broker 1 at "+addr) {
+		t.Fatalf("kcat -L:\n%s", md)
+	}
+
+	// A balanced consumer (-G): it reads everything, commits when it
+	// closes, and the next one in the group starts after that.
+	out = kc("", "-G", "kcat-group", "-X", "auto.offset.reset=earliest", "-e", "-q", "kcat-topic")
+	if n := strings.Count(out, "\n"); n != 24 {
+		t.Fatalf("kcat -G read %d lines, want 24:\n%s", n, out)
+	}
+	if out = kc("", "-G", "kcat-group", "-e", "-q", "kcat-topic"); out != "" {
+		t.Fatalf("the group's second consumer re-read committed records:\n%s", out)
+	}
+	kc("after-commit\n", "-P", "-t", "kcat-topic")
+	if out = kc("", "-G", "kcat-group", "-e", "-q", "kcat-topic"); out != "after-commit\n" {
+		t.Fatalf("the group's third consumer read %q, want only the new record", out)
+	}
+}
+
+// TestKafkaPython drives the broker with kafka-python 2.0, an old client
+// that negotiates its versions: admin, produce, group consume and commit.
+func TestKafkaPython(t *testing.T) {
+	python := "/usr/bin/python3" // Debian's, where the python3-kafka package installs
+	if err := exec.Command(python, "-c", "import kafka").Run(); err != nil {
+		missing(t, "kafka-python is not installed (apt-get install python3-kafka)")
+	}
+	dir, addr := t.TempDir(), freeAddr(t)
+	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
+	runClient(t, "kafka-python", exec.Command(python, "testdata/kafka_python.py", addr, "py-topic", "py-group"))
+}
+
+// TestSarama drives the broker with IBM/sarama, telling it the broker runs
+// Kafka versions from 0.11 (the first with idempotent producers) to 4.0,
+// which makes it send the request versions of each: admin, an idempotent
+// producer with every codec, a group of two, committed offsets.
+func TestSarama(t *testing.T) {
+	bin := goClients(t)
+	dir, addr := t.TempDir(), freeAddr(t)
+	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
+	for _, version := range []string{"0.11.0.2", "1.0.0", "", "4.0.0"} {
+		name := "default"
+		if version != "" {
+			name = version
+		}
+		t.Run(name, func(t *testing.T) {
+			runClient(t, "sarama "+name, exec.Command(bin, "sarama", addr, "sarama-"+name, "sarama-group-"+name, version))
+		})
+	}
+}
+
+// TestKafkaGo drives the broker with segmentio/kafka-go: a topic created
+// through its client, a writer per codec with acks=all, a group reader
+// committing each record.
+func TestKafkaGo(t *testing.T) {
+	bin := goClients(t)
+	dir, addr := t.TempDir(), freeAddr(t)
+	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
+	runClient(t, "kafka-go", exec.Command(bin, "kafka-go", addr, "kafka-go-topic", "kafka-go-group"))
+}
+
+// goClients builds testdata/goclients (a module of its own, so that the
+// broker's go.mod does not carry sarama and kafka-go) once per test run.
+func goClients(t *testing.T) string {
+	t.Helper()
+	goClientsOnce.Do(func() {
+		goClientsBin = filepath.Join(filepath.Dir(binary), "goclients")
+		cmd := exec.Command("go", "build", "-o", goClientsBin, ".")
+		cmd.Dir = "testdata/goclients"
+		if out, err := cmd.CombinedOutput(); err != nil {
+			goClientsErr = fmt.Sprintf("cannot build testdata/goclients (it needs the Go module proxy): %v\n%s", err, out)
+		}
+	})
+	if goClientsErr != "" {
+		missing(t, goClientsErr)
+	}
+	return goClientsBin
+}
+
+var (
+	goClientsOnce sync.Once
+	goClientsBin  string
+	goClientsErr  string
+)
+
+// TestKafkajs drives the broker with kafkajs: admin with configs, created
+// partitions and offsets by time, an idempotent producer, a group of two
+// consumers, committed offsets, group listing and deletion.
+func TestKafkajs(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing(t, "node is not installed (apt-get install nodejs npm)")
+	}
+	if _, err := os.Stat("testdata/kafkajs/node_modules/kafkajs"); err != nil {
+		missing(t, "kafkajs is not installed (npm ci --prefix cmd/chronik/testdata/kafkajs)")
+	}
+	dir, addr := t.TempDir(), freeAddr(t)
+	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
+	runClient(t, "kafkajs", exec.Command(node, "testdata/kafkajs/client.js", addr, "kafkajs-topic", "kafkajs-group"))
+}
