@@ -11,10 +11,6 @@ import (
 // compacted (Config.CompactBytes).
 const DefaultCompactBytes = 64 << 20
 
-// compactBatchBytes bounds the record bytes of one batch of a compacted
-// copy, well under the partition's max.message.bytes.
-const compactBatchBytes = 256 << 10
-
 // Compact rewrites the offsets partition once it is at least
 // Config.CompactBytes and twice its size after the last compaction: the
 // state its records replay to (groups, their members, committed offsets) is
@@ -100,23 +96,4 @@ func (c *Coordinator) copyState(write func([]segment.Record, time.Time) appended
 		}
 	}
 	return writeBatches(write, recs, time.Now())
-}
-
-// writeBatches writes recs with write, in order, in batches of at most
-// compactBatchBytes of records (one record more if it alone is larger):
-// under the partition's max.message.bytes however many there are.
-func writeBatches(write func([]segment.Record, time.Time) appended, recs []segment.Record, now time.Time) []appended {
-	var out []appended
-	start, bytes := 0, 0
-	for i, r := range recs {
-		if bytes+len(r.Key)+len(r.Value) > compactBatchBytes && i > start {
-			out = append(out, write(recs[start:i], now))
-			start, bytes = i, 0
-		}
-		bytes += len(r.Key) + len(r.Value)
-	}
-	if start < len(recs) {
-		out = append(out, write(recs[start:], now))
-	}
-	return out
 }

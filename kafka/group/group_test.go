@@ -1,6 +1,7 @@
 package group
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -331,6 +332,46 @@ func TestOffsetsSurviveRestart(t *testing.T) {
 	if p := topics[0].Partitions; p[0].Offset != 11 || p[0].LeaderEpoch != 3 || *p[0].Metadata != "m" || p[1].Offset != -1 {
 		t.Fatalf("fetch of given partitions: %+v", p)
 	}
+}
+
+// TestLargeCommitIsWrittenInBatches: a commit of more offsets than one
+// batch of the offsets partition may hold (max.message.bytes, 1 MiB here)
+// is stored in several and answered once all are durable; every offset is
+// served, before and after a restart.
+func TestLargeCommitIsWrittenInBatches(t *testing.T) {
+	c, reopen := testCoordinator(t, fastConfig())
+	offsets := make([]int64, 5000)
+	for p := range offsets {
+		offsets[p] = int64(p) * 3
+	}
+	req := commitReq("big", "", -1, "t", offsets...)
+	meta := strings.Repeat("m", 300)
+	for i := range req.Topics[0].Partitions {
+		req.Topics[0].Partitions[i].Metadata = &meta
+	}
+	if n := len(req.AppendTo(nil)); n < 3*segment.DefaultMaxMessageBytes/2 {
+		t.Fatalf("the commit is %d bytes, want well over max.message.bytes", n)
+	}
+	resp := within(t, 5*time.Second, c.Commit(req))
+	for _, p := range resp.Topics[0].Partitions {
+		if p.ErrorCode != 0 {
+			t.Fatalf("partition %d: error %d", p.Partition, p.ErrorCode)
+		}
+	}
+	check := func(when string) {
+		got := fetched(t, c, "big")["t"]
+		if len(got) != len(offsets) {
+			t.Fatalf("%s: %d offsets, want %d", when, len(got), len(offsets))
+		}
+		for p, o := range got {
+			if o != offsets[p] {
+				t.Fatalf("%s: partition %d at %d, want %d", when, p, o, offsets[p])
+			}
+		}
+	}
+	check("before a restart")
+	c = reopen()
+	check("after a restart")
 }
 
 func TestInitialRebalanceDelayGathersMembers(t *testing.T) {

@@ -13,10 +13,11 @@ import (
 	"github.com/chronik-stream/chronik/segment"
 )
 
-// appended is a write to the offsets partition: its first offset, and how
-// to wait for it to be durable.
+// appended is a write of n records to the offsets partition: its first
+// offset, and how to wait for it to be durable.
 type appended struct {
 	a   *segment.Appended
+	n   int
 	err error
 }
 
@@ -32,7 +33,30 @@ func (p appended) wait() error {
 func (c *Coordinator) write(recs []segment.Record, now time.Time) appended {
 	body := segment.AppendRecords(nil, recs)
 	a, err := c.log.Append(segment.BuildBatch(body, len(recs), segment.CodecNone, now.UnixMilli()), 0, -1)
-	return appended{a: a, err: err}
+	return appended{a: a, n: len(recs), err: err}
+}
+
+// maxBatchBytes bounds the record bytes of one batch that writeBatches
+// makes, well under the partition's max.message.bytes.
+const maxBatchBytes = 256 << 10
+
+// writeBatches writes recs with write, in order, in batches of at most
+// maxBatchBytes of records (one record more if it alone is larger): under
+// the partition's max.message.bytes however many there are.
+func writeBatches(write func([]segment.Record, time.Time) appended, recs []segment.Record, now time.Time) []appended {
+	var out []appended
+	start, bytes := 0, 0
+	for i, r := range recs {
+		if bytes+len(r.Key)+len(r.Value) > maxBatchBytes && i > start {
+			out = append(out, write(recs[start:i], now))
+			start, bytes = i, 0
+		}
+		bytes += len(r.Key) + len(r.Value)
+	}
+	if start < len(recs) {
+		out = append(out, write(recs[start:], now))
+	}
+	return out
 }
 
 func groupKey(name string) []byte {
@@ -153,6 +177,7 @@ func (c *Coordinator) Commit(req *kmsg.OffsetCommitRequest) func() *kmsg.OffsetC
 		c.touch(g, m, now)
 	}
 	type change struct {
+		i, j  int // the partition's place in the request
 		topic string
 		p     int32
 		o     offset
@@ -183,38 +208,51 @@ func (c *Coordinator) Commit(req *kmsg.OffsetCommitRequest) func() *kmsg.OffsetC
 			}
 			o := offset{offset: p.Offset, leaderEpoch: epoch, metadata: meta, timestamp: ts}
 			recs = append(recs, offsetRecord(g.name, t.Topic, p.Partition, o))
-			changes = append(changes, change{t.Topic, p.Partition, o})
+			changes = append(changes, change{i, j, t.Topic, p.Partition, o})
 		}
 	}
 	if len(recs) == 0 {
 		return answer
 	}
 	c.groups[g.name] = g
-	w := c.write(recs, now)
+	// A commit of many partitions may not fit one batch (max.message.bytes:
+	// Kafka refuses it with INVALID_COMMIT_OFFSET_SIZE); it is written in
+	// batches and answered once all are durable. Each partition's answer is
+	// its batch's, and what is durable is applied: memory stays what a
+	// replay of the log gives.
+	writes := writeBatches(c.write, recs, now)
 	return func() *kmsg.OffsetCommitResponse {
-		if err := w.wait(); err != nil {
-			c.lg.Error("cannot store committed offsets", "group", req.Group, "error", err)
-			code := kerr.CoordinatorNotAvailable.Code
-			if errors.Is(err, segment.ErrQueueFull) {
-				code = kerr.RequestTimedOut.Code
-			}
-			for i := range errs {
-				for j := range errs[i] {
-					if errs[i][j] == 0 {
-						errs[i][j] = code
-					}
-				}
-			}
-			return answer()
+		failed := make([]error, len(writes))
+		for b, w := range writes {
+			failed[b] = w.wait()
 		}
 		c.mu.Lock()
-		if c.groups[g.name] == g { // not deleted since
-			for k, ch := range changes {
-				ch.o.at = w.a.Base + int64(k)
-				g.setOffset(ch.topic, ch.p, ch.o)
+		live := c.groups[g.name] == g // not deleted since
+		k := 0
+		for b, w := range writes {
+			for r := range w.n {
+				ch := changes[k]
+				k++
+				if err := failed[b]; err != nil {
+					errs[ch.i][ch.j] = kerr.CoordinatorNotAvailable.Code
+					if errors.Is(err, segment.ErrQueueFull) {
+						errs[ch.i][ch.j] = kerr.RequestTimedOut.Code
+					}
+					continue
+				}
+				if live {
+					ch.o.at = w.a.Base + int64(r)
+					g.setOffset(ch.topic, ch.p, ch.o)
+				}
 			}
 		}
 		c.mu.Unlock()
+		for _, err := range failed {
+			if err != nil {
+				c.lg.Error("cannot store committed offsets", "group", req.Group, "error", err)
+				break
+			}
+		}
 		return answer()
 	}
 }
