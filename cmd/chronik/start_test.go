@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -176,6 +178,36 @@ func TestStartRefusesALockedDataDir(t *testing.T) {
 	_, errOut, code := run(t, "start", "--data-dir", dir, "--kafka-addr", freeAddr(t))
 	if code != 1 || !strings.Contains(errOut, "is in use by process") {
 		t.Fatalf("second node on one data dir: exit %d, %q", code, errOut)
+	}
+}
+
+// TestStartRefusesBadFlags: a bad flag value stops the start with exit
+// status 2 and a sentence naming the flag and what it takes, before the
+// data directory is touched.
+func TestStartRefusesBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		flag, value, want string
+	}{
+		{"--log-level", "loud", "use debug, info, warn or error"},
+		{"--wal-profile", "extreme", "extreme"},
+		{"--node-id", "-1", "--node-id must be 0 or more"},
+		{"--group-initial-rebalance-delay", "-1s", "must not be negative"},
+		{"--offsets-retention", "30s", "--offsets-retention must be at least 1m"},
+		{"--producer-id-expiration", "0s", "--producer-id-expiration must be at least 1m"},
+		{"--default-partitions", "0", "--default-partitions must be at least 1"},
+		{"--max-request-bytes", "100", "--max-request-bytes must be between"},
+		{"--advertised-addr", "0.0.0.0:9092", "set --advertised-addr"},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			_, errOut, code := run(t, "start", "--data-dir", dir, "--kafka-addr", "127.0.0.1:1", tc.flag, tc.value)
+			if code != 2 || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("start %s %s: exit %d, stderr %q; want exit 2 and %q", tc.flag, tc.value, code, errOut, tc.want)
+			}
+			if _, err := os.Stat(dir); err == nil {
+				t.Fatal("the refused start created its data directory")
+			}
+		})
 	}
 }
 
