@@ -28,27 +28,28 @@ func fetch(b *Broker, req *kmsg.FetchRequest) (kmsg.Response, error) {
 	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	deadline := time.Now().Add(min(wait, maxFetchWait))
 	for {
-		resp, bytes, wakeups := fetchOnce(b, req)
-		if bytes >= int(req.MinBytes) || len(wakeups) == 0 || !time.Now().Before(deadline) {
+		resp, bytes, wakeups, failed := fetchOnce(b, req)
+		// A partition's error is answered at once, as Kafka does: the client
+		// has to act on it (reset its offset, find the new leader).
+		if failed || bytes >= int(req.MinBytes) || len(wakeups) == 0 || !time.Now().Before(deadline) {
 			return resp, nil
 		}
 		if !waitAny(append(wakeups, b.closing), time.Until(deadline)) || b.isClosing() {
-			resp, _, _ = fetchOnce(b, req)
+			resp, _, _, _ = fetchOnce(b, req)
 			return resp, nil
 		}
 	}
 }
 
 // fetchOnce reads every requested partition once; it returns the
-// response, the bytes in it and the channels that signal new data.
-func fetchOnce(b *Broker, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-chan struct{}) {
-	resp := kmsg.NewPtrFetchResponse()
+// response, the bytes in it, the channels that signal new data and whether
+// a partition has an error.
+func fetchOnce(b *Broker, req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, total int, wakeups []<-chan struct{}, failed bool) {
+	resp = kmsg.NewPtrFetchResponse()
 	budget := int(req.MaxBytes)
 	if req.Version < 3 || budget <= 0 {
 		budget = 1 << 30
 	}
-	total := 0
-	var wakeups []<-chan struct{}
 	for _, t := range req.Topics {
 		rt := kmsg.NewFetchResponseTopic()
 		rt.Topic = t.Topic
@@ -58,7 +59,7 @@ func fetchOnce(b *Broker, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<
 			rp.RecordBatches = []byte{} // empty, not null: librdkafka refuses a null record set
 			l, code := b.partition(t.Topic, p.Partition)
 			if code != 0 {
-				rp.ErrorCode = code
+				rp.ErrorCode, failed = code, true
 				rt.Partitions = append(rt.Partitions, rp)
 				continue
 			}
@@ -74,7 +75,7 @@ func fetchOnce(b *Broker, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<
 				data, err := l.Read(p.FetchOffset, max, nil)
 				switch {
 				case err != nil:
-					rp.ErrorCode = errorCode(err)
+					rp.ErrorCode, failed = errorCode(err), true
 				case total > 0 && len(data) > budget-total:
 					// Over the response budget: leave it for the next fetch.
 				case len(data) > 0:
@@ -86,7 +87,7 @@ func fetchOnce(b *Broker, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	return resp, total, wakeups
+	return resp, total, wakeups, failed
 }
 
 // waitAny waits until one channel is closed or d passes.

@@ -20,7 +20,8 @@
 //
 // A partition directory <topic>-<partition>/ holds segments named by their
 // base offset in 20 digits: NNNNNNNNNNNNNNNNNNNN.log, .index and .timeindex,
-// and a recovery-point file.
+// a recovery-point file, and a log-start-offset file once records were
+// deleted (DeleteRecordsBefore).
 //
 // A .log file is a sequence of RecordBatch v2, big-endian:
 //
@@ -56,6 +57,13 @@
 //	magic "CKRP" | seq uint64 | segment base offset int64 | position int64 | CRC-32C of bytes [0, 28)
 //
 // The valid slot with the higher seq says how far the log was synced.
+//
+// log-start-offset: 16 bytes, replaced whole (temporary file, rename):
+//
+//	magic "CKLS" | log start offset int64 | CRC-32C of bytes [0, 12)
+//
+// Offsets below it are deleted even where a segment still holds them. A
+// missing or damaged file means the first segment's base offset.
 //
 // # Recovery
 //

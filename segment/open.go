@@ -57,6 +57,12 @@ func openLog(fsys FS, dir string, cfg Config, c *committer, cache *mapCache, pre
 	l.start = l.segments[0].base
 	l.next = l.active().next
 	l.durable = l.next
+	if off, found, err := readStartOffset(fsys, dir); err != nil {
+		l.log.Warn("log start offset", "error", err)
+	} else if found {
+		// Written only for offsets that were durable, which recovery keeps.
+		l.start = min(max(l.start, off), l.next)
+	}
 	if fresh {
 		// Nothing recovered: no recovery point is the same as one at the
 		// start, and the first checkpoint comes after the usual interval.

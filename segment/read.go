@@ -82,7 +82,8 @@ func (l *Log) viewLocked(s *segment) (view, error) {
 
 // LookupTime returns the offset of the first durable record whose
 // timestamp is >= ts, in the first batch whose max timestamp is (Kafka's
-// ListOffsets by timestamp), or found=false if there is none.
+// ListOffsets by timestamp), never below the log start offset, or
+// found=false if there is none.
 func (l *Log) LookupTime(ts int64) (offset int64, found bool, err error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -99,9 +100,10 @@ func (l *Log) LookupTime(ts int64) (offset int64, found bool, err error) {
 		}
 		pos, ok := findTime(v.data, v.idx, ts)
 		if ok {
-			off := recordOffset(v.data[pos:pos+storedSize(v.data[pos:])], func(r *Record) bool { return r.Timestamp >= ts })
+			off := recordOffset(v.data[pos:pos+storedSize(v.data[pos:])], func(r *Record) bool { return r.Timestamp >= ts && r.Offset >= l.start })
 			v.release()
-			return off, true, nil
+			// Records before the start are deleted (DeleteRecordsBefore).
+			return max(off, l.start), true, nil
 		}
 		v.release()
 	}

@@ -25,3 +25,24 @@ func FuzzRecoveryPoint(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStartOffset: any bytes decode to no offset or to a non-negative one
+// whose checksum matched; a valid encoding round-trips.
+func FuzzStartOffset(f *testing.F) {
+	f.Add(encodeStartOffset(0))
+	f.Add(encodeStartOffset(1 << 40))
+	f.Add(encodeStartOffset(7)[:15])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		off, ok := decodeStartOffset(data)
+		if !ok {
+			return
+		}
+		if off < 0 {
+			t.Fatalf("negative offset %d", off)
+		}
+		if again, ok := decodeStartOffset(encodeStartOffset(off)); !ok || again != off {
+			t.Fatalf("round trip of %d: %d %v", off, again, ok)
+		}
+	})
+}

@@ -9,7 +9,8 @@ import (
 )
 
 // Retention deletes whole sealed segments that retention.ms or
-// retention.bytes no longer keep, oldest first, and moves the log start
+// retention.bytes no longer keep, or that hold only records deleted
+// before the log start offset, oldest first, and moves the log start
 // offset past them. The active segment is never deleted. It returns how
 // many segments went.
 func (l *Log) Retention(now time.Time) (int, error) {
@@ -27,7 +28,8 @@ func (l *Log) Retention(now time.Time) (int, error) {
 		s := l.segments[n]
 		expired := l.cfg.RetentionMs >= 0 && s.maxTs >= 0 && now.Sub(time.UnixMilli(s.maxTs)) > l.cfg.RetentionMs
 		tooBig := l.cfg.RetentionBytes >= 0 && total-s.size >= l.cfg.RetentionBytes
-		if !expired && !tooBig {
+		deleted := s.next <= l.start // records deleted (DeleteRecordsBefore)
+		if !expired && !tooBig && !deleted {
 			break
 		}
 		total -= s.size
@@ -82,7 +84,7 @@ func (l *Log) deleteFirstLocked(n int) error {
 	}
 	gone := l.segments[:n]
 	l.segments = append([]*segment(nil), l.segments[n:]...)
-	l.start = l.segments[0].base
+	l.start = max(l.start, l.segments[0].base)
 	var firstErr error
 	for _, s := range gone {
 		l.cache.forget(s)

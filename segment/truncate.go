@@ -212,6 +212,11 @@ func (l *Log) ResetTo(offset int64) error {
 			return l.failLocked(fmt.Errorf("segment: reset to %d: %w", offset, err))
 		}
 	}
+	// A start moved by DeleteRecordsBefore no longer applies: the log starts
+	// at offset (the directory sync below makes the removal durable).
+	if err := l.fs.Remove(filepath.Join(l.dir, startOffsetFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return l.failLocked(fmt.Errorf("segment: reset to %d: %w", offset, err))
+	}
 	l.segments = []*segment{newSegment(l.dir, offset)}
 	if err := l.openActive(recoveryPoint{base: offset}, true); err != nil {
 		return l.failLocked(fmt.Errorf("segment: reset to %d: %w", offset, err))
