@@ -40,6 +40,10 @@ func FuzzHandle(f *testing.F) {
 	f.Add(requestFrame(kmsg.NewPtrProduceRequest(), 7))
 	f.Add(requestFrame(kmsg.NewPtrCreateTopicsRequest(), 5))
 	f.Add(requestFrame(kmsg.NewPtrListOffsetsRequest(), 5))
+	dr := kmsg.NewPtrDeleteRecordsRequest()
+	dr.Topics = []kmsg.DeleteRecordsRequestTopic{{Topic: "t", Partitions: []kmsg.DeleteRecordsRequestTopicPartition{{Partition: 0, Offset: -1}}}}
+	f.Add(requestFrame(dr, 2))
+	f.Add(requestFrame(kmsg.NewPtrDescribeLogDirsRequest(), 4))
 	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 1, 0, 0})
 
 	b := memBroker(f, segmenttest.NewMemFS())
