@@ -106,8 +106,9 @@ func TestKafkaPython(t *testing.T) {
 
 // TestSarama drives the broker with IBM/sarama, telling it the broker runs
 // Kafka versions from 0.11 (the first with idempotent producers) to 4.0,
-// which makes it send the request versions of each: admin, an idempotent
-// producer with every codec, a group of two, committed offsets.
+// which makes it send the request versions of each: admin (deleted records
+// and log dirs too), an idempotent producer with every codec, a group of
+// two, committed offsets.
 func TestSarama(t *testing.T) {
 	bin := goClients(t)
 	dir, addr := t.TempDir(), freeAddr(t)
@@ -158,8 +159,8 @@ var (
 )
 
 // TestKafkajs drives the broker with kafkajs: admin with configs, created
-// partitions and offsets by time, an idempotent producer, a group of two
-// consumers, committed offsets, group listing and deletion.
+// partitions, offsets by time and deleted records, an idempotent producer,
+// a group of two consumers, committed offsets, group listing and deletion.
 func TestKafkajs(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 )
 
 // runSarama: cluster admin (create, list, describe configs and cluster,
-// create partitions, delete), an idempotent synchronous producer with
+// delete records, describe log dirs, create partitions, delete), an idempotent synchronous producer with
 // acks=all per codec, a consumer group of two members committing, the
 // group's offsets, listing and description read back. version is the
 // Kafka version sarama is told the broker runs, which picks the request
@@ -159,6 +159,29 @@ func runSarama(addr, topic, group, version string) error {
 		// DeleteGroups came with Kafka 1.1: sarama refuses it before.
 	} else if err := admin.DeleteConsumerGroup(group); err != nil {
 		return fmt.Errorf("delete group: %w", err)
+	}
+	if err := admin.DeleteRecords(topic, map[int32]int64{0: 5}); err != nil {
+		return fmt.Errorf("delete records: %w", err)
+	}
+	if oldest, err := client.GetOffset(topic, 0, sarama.OffsetOldest); err != nil || oldest != 5 {
+		return fmt.Errorf("oldest offset after deleting records before 5: %d, %v", oldest, err)
+	}
+	if cfg.Version.IsAtLeast(sarama.V1_0_0_0) { // DescribeLogDirs came with Kafka 1.0
+		dirs, err := admin.DescribeLogDirs([]int32{1})
+		if err != nil || len(dirs[1]) != 1 || dirs[1][0].ErrorCode != sarama.ErrNoError {
+			return fmt.Errorf("describe log dirs: %+v, %v", dirs, err)
+		}
+		size := int64(-1)
+		for _, t := range dirs[1][0].Topics {
+			for _, p := range t.Partitions {
+				if t.Topic == topic && p.PartitionID == 1 {
+					size = p.Size
+				}
+			}
+		}
+		if size <= 0 {
+			return fmt.Errorf("describe log dirs: %s-1 has size %d", topic, size)
+		}
 	}
 	if !cfg.Version.IsAtLeast(sarama.V1_0_0_0) {
 		// CreatePartitions came with Kafka 1.0.

@@ -1,8 +1,8 @@
 // Drives a chronik broker with kafkajs (a client of its own protocol code,
 // in JavaScript): admin (create with configs, describe and alter configs,
-// create partitions, offsets by time, delete), an idempotent producer with
-// acks=all and gzip, a group of two consumers, committed offsets, group
-// listing, description, reset and deletion.
+// create partitions, offsets by time, delete records, delete), an
+// idempotent producer with acks=all and gzip, a group of two consumers,
+// committed offsets, group listing, description and deletion.
 //
 // Usage: node client.js HOST:PORT TOPIC GROUP
 // Prints "ok" on stdout, or exits non-zero saying what went wrong; kafkajs's
@@ -79,6 +79,10 @@ async function main() {
   await admin.deleteGroups([group])
   const after = await admin.fetchOffsets({ groupId: group, topics: [topic] })
   if (after[0].partitions.some(p => p.offset !== '-1')) fail(`offsets after deleteGroups: ${JSON.stringify(after)}`)
+  // Records before offset 5 of partition 0 deleted: its low watermark moves.
+  await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '5' }] })
+  const lows = await admin.fetchTopicOffsets(topic)
+  if (lows.find(o => o.partition === 0).low !== '5') fail(`fetchTopicOffsets after deleteTopicRecords: ${JSON.stringify(lows)}`)
   await admin.deleteTopics({ topics: [topic] })
   if ((await admin.listTopics()).includes(topic)) fail('deleted topic still listed')
   await admin.disconnect()
