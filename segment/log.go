@@ -55,6 +55,10 @@ type Log struct {
 	prep  chan<- *Log
 	log   *slog.Logger
 
+	// startMu serialises writes of the log-start-offset file
+	// (DeleteRecordsBefore, ResetTo), which do not hold up syncs. Lock
+	// order: startMu before syncMu before mu.
+	startMu sync.Mutex
 	// syncMu serialises recovery-point writes and Close. Lock order:
 	// syncMu before mu.
 	syncMu sync.Mutex

@@ -102,9 +102,8 @@ func writeStartOffset(fsys FS, dir string, offset int64) error {
 // changes nothing. It returns the log start offset after, which is durable
 // when it returns.
 func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
-	// syncMu orders this against other deletions and against ResetTo.
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
+	l.startMu.Lock()
+	defer l.startMu.Unlock()
 	l.mu.RLock()
 	start, durable, err := l.start, l.durable, l.writableLocked()
 	l.mu.RUnlock()
@@ -121,6 +120,9 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return 0, err // closed meanwhile: the next open reads the new start
+	}
 	l.start = max(l.start, offset)
 	n := 0
 	for n < len(l.segments)-1 && l.segments[n].next <= l.start {

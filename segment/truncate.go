@@ -185,6 +185,8 @@ func (l *Log) removeSegmentFiles(s *segment) error {
 // goes, and the next append gets offset (Kafka's truncateFullyAndStartAt).
 // A follower installing a snapshot of everything before offset uses it.
 func (l *Log) ResetTo(offset int64) error {
+	l.startMu.Lock()
+	defer l.startMu.Unlock()
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
