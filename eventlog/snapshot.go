@@ -9,7 +9,6 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -211,25 +210,7 @@ func DecodeSnapshot(b []byte) (*State, int32, error) {
 // directory sync.
 func writeSnapshot(fsys segment.FS, dir, name string, data []byte) error {
 	tmp := filepath.Join(dir, strings.TrimSuffix(name, snapSuffix)+snapTmpSuffix)
-	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("eventlog: create snapshot: %w", err)
-	}
-	_, err = f.WriteAt(data, 0)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = fsys.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err == nil {
-		err = fsys.SyncDir(dir)
-	}
-	if err != nil {
-		fsys.Remove(tmp)
+	if err := segment.ReplaceFile(fsys, filepath.Join(dir, name), tmp, data); err != nil {
 		return fmt.Errorf("eventlog: write snapshot %s: %w", name, err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package segment
 import (
 	"io"
 	"os"
+	"path/filepath"
 )
 
 // FS is all the file-system access the segment package does. OSFS is the
@@ -56,4 +57,32 @@ type Mapping interface {
 	Dirty(off, n int)
 	// Unmap releases the mapping.
 	Unmap() error
+}
+
+// ReplaceFile makes path hold data, whole or not at all: data is written to
+// tmp and synced, tmp renamed over path, and path's directory synced. On
+// failure tmp is removed and path is as it was (or, if only the directory
+// sync failed, either).
+func ReplaceFile(fsys FS, path, tmp string, data []byte) error {
+	f, err := fsys.OpenFile(tmp, osRDWRCreate|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(data, 0)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fsys.Rename(tmp, path)
+	}
+	if err == nil {
+		err = fsys.SyncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		fsys.Remove(tmp)
+	}
+	return err
 }

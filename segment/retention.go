@@ -46,6 +46,12 @@ func (l *Log) DeleteSegmentsBefore(offset int64) (int, error) {
 	if l.closed {
 		return 0, ErrClosed
 	}
+	return l.deleteSegmentsBeforeLocked(offset)
+}
+
+// deleteSegmentsBeforeLocked deletes the sealed segments that hold only
+// offsets below offset.
+func (l *Log) deleteSegmentsBeforeLocked(offset int64) (int, error) {
 	n := 0
 	for n < len(l.segments)-1 && l.segments[n].next <= offset {
 		n++

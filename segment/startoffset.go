@@ -71,25 +71,7 @@ func readStartOffset(fsys FS, dir string) (offset int64, found bool, err error) 
 // durably.
 func writeStartOffset(fsys FS, dir string, offset int64) error {
 	path := filepath.Join(dir, startOffsetFile)
-	tmp := path + ".tmp"
-	f, err := fsys.OpenFile(tmp, osRDWRCreate|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("segment: write log start offset: %w", err)
-	}
-	_, err = f.WriteAt(encodeStartOffset(offset), 0)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = fsys.Rename(tmp, path)
-	}
-	if err == nil {
-		err = fsys.SyncDir(dir)
-	}
-	if err != nil {
+	if err := ReplaceFile(fsys, path, path+".tmp", encodeStartOffset(offset)); err != nil {
 		return fmt.Errorf("segment: write log start offset: %w", err)
 	}
 	return nil
@@ -124,9 +106,6 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 		return 0, err // closed meanwhile: the next open reads the new start
 	}
 	l.start = max(l.start, offset)
-	n := 0
-	for n < len(l.segments)-1 && l.segments[n].next <= l.start {
-		n++
-	}
-	return l.start, l.deleteFirstLocked(n)
+	_, err = l.deleteSegmentsBeforeLocked(l.start)
+	return l.start, err
 }
