@@ -93,11 +93,9 @@ func (c *Coordinator) Delete(name string) func() int16 {
 	// In batches: a group may have more offsets than one batch may hold.
 	writes := writeBatches(c.write, recs, time.Now())
 	return func() int16 {
-		for _, w := range writes {
-			if err := w.wait(); err != nil {
-				c.lg.Error("cannot store the deletion of a group", "group", name, "error", err)
-				return kerr.CoordinatorNotAvailable.Code
-			}
+		if err := waitAll(writes); err != nil {
+			c.lg.Error("cannot store the deletion of a group", "group", name, "error", err)
+			return kerr.CoordinatorNotAvailable.Code
 		}
 		return 0
 	}

@@ -66,10 +66,8 @@ func (c *Coordinator) Compact() (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("group: compact %s: %w", Topic, err)
 	}
-	for _, w := range writes {
-		if err := w.wait(); err != nil {
-			return false, fmt.Errorf("group: compact %s: %w", Topic, err)
-		}
+	if err := waitAll(writes); err != nil {
+		return false, fmt.Errorf("group: compact %s: %w", Topic, err)
 	}
 	if _, err := c.log.DeleteSegmentsBefore(at); err != nil {
 		return false, fmt.Errorf("group: compact %s: %w", Topic, err)

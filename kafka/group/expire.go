@@ -70,10 +70,5 @@ func (c *Coordinator) ExpireOffsets(now time.Time) (int, error) {
 	if expired > 0 {
 		c.lg.Info("expired committed offsets", "offsets", expired)
 	}
-	for _, w := range writes {
-		if err := w.wait(); err != nil {
-			return expired, err
-		}
-	}
-	return expired, nil
+	return expired, waitAll(writes)
 }

@@ -28,6 +28,16 @@ func (p appended) wait() error {
 	return p.a.Wait()
 }
 
+// waitAll waits for every write in order and returns the first error.
+func waitAll(writes []appended) error {
+	for _, w := range writes {
+		if err := w.wait(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // write appends records as one batch, synced before Wait returns. The
 // caller holds c.mu, so the log's order is the order of the changes.
 func (c *Coordinator) write(recs []segment.Record, now time.Time) appended {
