@@ -145,9 +145,11 @@ func (c *Coordinator) DeleteOffsets(req *kmsg.OffsetDeleteRequest) func() *kmsg.
 	if len(recs) == 0 {
 		return done
 	}
-	w := c.write(recs, time.Now())
+	// In batches, as a commit: tombstones for many partitions may not fit
+	// one batch (max.message.bytes).
+	writes := writeBatches(c.write, recs, time.Now())
 	return func() *kmsg.OffsetDeleteResponse {
-		if err := w.wait(); err != nil {
+		if err := waitAll(writes); err != nil {
 			c.lg.Error("cannot store the deletion of offsets", "group", req.Group, "error", err)
 			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		}

@@ -374,6 +374,37 @@ func TestLargeCommitIsWrittenInBatches(t *testing.T) {
 	check("after a restart")
 }
 
+// TestLargeOffsetDeleteIsWrittenInBatches: deleting more offsets than one
+// batch of tombstones may hold (long topic names make the keys large) is
+// stored in several; none comes back after a restart.
+func TestLargeOffsetDeleteIsWrittenInBatches(t *testing.T) {
+	c, reopen := testCoordinator(t, fastConfig())
+	topic := strings.Repeat("t", 249) // the longest name Kafka allows
+	offsets := make([]int64, 5000)
+	commit := within(t, 5*time.Second, c.Commit(commitReq("big", "", -1, topic, offsets...)))
+	if commit.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("commit: %+v", commit.Topics[0].Partitions[0])
+	}
+	req := kmsg.NewPtrOffsetDeleteRequest()
+	req.Group = "big"
+	dt := kmsg.NewOffsetDeleteRequestTopic()
+	dt.Topic = topic
+	for p := range offsets {
+		dt.Partitions = append(dt.Partitions, kmsg.OffsetDeleteRequestTopicPartition{Partition: int32(p)})
+	}
+	req.Topics = append(req.Topics, dt)
+	if tombstones := len(offsets) * (len(topic) + len("big") + 8); tombstones < segment.DefaultMaxMessageBytes {
+		t.Fatalf("%d bytes of tombstone keys, want more than max.message.bytes", tombstones)
+	}
+	if resp := within(t, 5*time.Second, c.DeleteOffsets(req)); resp.ErrorCode != 0 {
+		t.Fatalf("offset delete: error %d", resp.ErrorCode)
+	}
+	c = reopen()
+	if got := fetched(t, c, "big"); len(got) != 0 {
+		t.Fatalf("%d offsets came back after a restart", len(got[topic]))
+	}
+}
+
 func TestInitialRebalanceDelayGathersMembers(t *testing.T) {
 	cfg := fastConfig()
 	cfg.InitialRebalanceDelay = 200 * time.Millisecond
