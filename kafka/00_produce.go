@@ -8,8 +8,8 @@ package kafka
 // CORRUPT_MESSAGE, INVALID_RECORD, UNSUPPORTED_FOR_MESSAGE_FORMAT,
 // MESSAGE_TOO_LARGE, REQUEST_TIMED_OUT (the write queue is full: retry),
 // KAFKA_STORAGE_ERROR. Producing to the metadata log is refused.
-// Idempotent batches are checked against the producer's sequence (see
-// appendBatch); transactional batches are INVALID_RECORD (not supported).
+// Idempotent and transactional batches are checked against the producer's
+// sequence (see appendBatch); control batches are INVALID_RECORD.
 
 import (
 	"time"
@@ -100,27 +100,42 @@ func produce(b *Broker, _ *reqContext, req *kmsg.ProduceRequest) func() (kmsg.Re
 // >= 0) is checked against the producer's sequence first, under the
 // partition's producer lock so that checks and appends keep one order: a
 // retry of a recent batch returns the offset it got (no append), a gap is
-// OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch INVALID_PRODUCER_EPOCH.
-func appendBatch(part *partition, records []byte, acks int16) (*segment.Appended, int64, int16) {
-	h, err := segment.ParseHeader(records)
-	if err != nil || h.ProducerID < 0 || part.producers == nil {
-		a, err := part.log.Append(records, 0, acks)
-		return a, 0, errorCode(err)
+// OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch INVALID_PRODUCER_EPOCH. A
+// transactional batch opens its producer's transaction in the partition
+// (the last stable offset stays below it until the marker). Control
+// batches are the coordinator's: a client's is INVALID_RECORD.
+func appendBatch(part *partition, r *appendReq) (*segment.Appended, int64, int16) {
+	h, err := segment.ParseHeader(r.records)
+	if err == nil && h.Control() != r.marker {
+		return nil, 0, kerr.InvalidRecord.Code
 	}
-	if h.Transactional() {
-		return nil, 0, kerr.InvalidRecord.Code // transactions are not supported yet
+	if err != nil || h.ProducerID < 0 || part.producers == nil {
+		a, err := part.log.Append(r.records, 0, r.acks)
+		return a, 0, errorCode(err)
 	}
 	ps := part.producers
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	if r.marker {
+		a, err := part.log.Append(r.records, 0, r.acks)
+		if err != nil {
+			return nil, 0, errorCode(err)
+		}
+		typ, _ := segment.ControlType(r.records)
+		ps.marker(&h, a.Base, typ == segment.ControlCommit, time.Now().UnixMilli())
+		return a, 0, 0
+	}
 	dupBase, dup, code := ps.check(&h)
 	if code != 0 || dup {
 		return nil, dupBase, code
 	}
-	a, err := part.log.Append(records, 0, acks)
+	a, err := part.log.Append(r.records, 0, r.acks)
 	if err != nil {
 		return nil, 0, errorCode(err)
 	}
 	ps.record(&h, a.Base, time.Now().UnixMilli())
+	if h.Transactional() {
+		ps.begin(h.ProducerID, a.Base)
+	}
 	return a, 0, 0
 }

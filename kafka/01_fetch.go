@@ -7,11 +7,16 @@ package kafka
 // reached, the request waits up to MaxWaitMillis, woken by the partitions'
 // appends, not by polling. Fetch sessions are not kept (session id 0: full
 // fetches). OFFSET_OUT_OF_RANGE below the log start or above the end.
+// read_committed (isolation level 1) reads only below the last stable
+// offset (no open transaction's batches) and is told the aborted
+// transactions in what it reads, whose batches consumers skip.
 
 import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/segment"
 )
 
 func init() {
@@ -46,6 +51,7 @@ func fetch(b *Broker, req *kmsg.FetchRequest) (kmsg.Response, error) {
 // a partition has an error.
 func fetchOnce(b *Broker, req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, total int, wakeups []<-chan struct{}, failed bool) {
 	resp = kmsg.NewPtrFetchResponse()
+	committed := req.IsolationLevel == 1 // read_committed
 	budget := int(req.MaxBytes)
 	if req.Version < 3 || budget <= 0 {
 		budget = 1 << 30
@@ -57,15 +63,19 @@ func fetchOnce(b *Broker, req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, tot
 			rp := kmsg.NewFetchResponseTopicPartition()
 			rp.Partition = p.Partition
 			rp.RecordBatches = []byte{} // empty, not null: librdkafka refuses a null record set
-			l, code := b.partition(t.Topic, p.Partition)
+			part, code := b.openPartition(t.Topic, p.Partition)
 			if code != 0 {
 				rp.ErrorCode, failed = code, true
 				rt.Partitions = append(rt.Partitions, rp)
 				continue
 			}
+			l := part.log
 			wakeups = append(wakeups, l.Wait())
 			rp.HighWatermark = l.HighWatermark()
 			rp.LastStableOffset = rp.HighWatermark
+			if part.producers != nil {
+				rp.LastStableOffset = part.producers.stableOffset(rp.HighWatermark)
+			}
 			rp.LogStartOffset = l.StartOffset()
 			max := int(p.PartitionMaxBytes)
 			if total > 0 {
@@ -79,6 +89,10 @@ func fetchOnce(b *Broker, req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, tot
 				case total > 0 && len(data) > budget-total:
 					// Over the response budget: leave it for the next fetch.
 				case len(data) > 0:
+					if committed {
+						data = cutAtStable(data, rp.LastStableOffset)
+						rp.AbortedTransactions = abortedFor(part, p.FetchOffset, data)
+					}
 					rp.RecordBatches = data
 					total += len(data)
 				}
@@ -115,4 +129,27 @@ func waitAny(chans []<-chan struct{}, d time.Duration) bool {
 	case <-timer.C:
 		return false
 	}
+}
+
+// abortedFor lists the aborted transactions among data, read from offset
+// from, for a read_committed fetch response.
+func abortedFor(part *partition, from int64, data []byte) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	if part.producers == nil || len(data) == 0 {
+		return nil
+	}
+	last := from
+	for pos := 0; pos < len(data); {
+		h, err := segment.ParseHeader(data[pos:])
+		if err != nil {
+			break
+		}
+		last, pos = h.LastOffset(), pos+h.Size()
+	}
+	var out []kmsg.FetchResponseTopicPartitionAbortedTransaction
+	for _, a := range part.producers.abortedIn(from, last) {
+		x := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+		x.ProducerID, x.FirstOffset = a.pid, a.first
+		out = append(out, x)
+	}
+	return out
 }

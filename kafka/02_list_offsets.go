@@ -4,8 +4,8 @@ package kafka
 // high watermark (the latest durable offset), -3 (v7) the first record with
 // the highest timestamp and that timestamp; any other timestamp finds the
 // first record at or after it, in the first batch whose max timestamp is
-// (as Kafka's time index does); none is offset -1. Isolation levels give
-// the same answer (no transactions yet).
+// (as Kafka's time index does); none is offset -1. For read_committed
+// (isolation level 1), -1 is the last stable offset.
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -24,19 +24,23 @@ func listOffsets(b *Broker, req *kmsg.ListOffsetsRequest) (kmsg.Response, error)
 			rp := kmsg.NewListOffsetsResponseTopicPartition()
 			rp.Partition = p.Partition
 			rp.Timestamp = -1
-			l, code := b.partition(t.Topic, p.Partition)
+			part, code := b.openPartition(t.Topic, p.Partition)
 			if code != 0 {
 				rp.ErrorCode = code
 				rp.Offset = -1
 				rt.Partitions = append(rt.Partitions, rp)
 				continue
 			}
+			l := part.log
 			rp.LeaderEpoch = 0
 			switch p.Timestamp {
 			case -2:
 				rp.Offset = l.StartOffset()
 			case -1:
 				rp.Offset = l.HighWatermark()
+				if req.IsolationLevel == 1 && part.producers != nil {
+					rp.Offset = part.producers.stableOffset(rp.Offset)
+				}
 			case -3:
 				ts, off, ok, err := l.MaxTimestamp()
 				switch {

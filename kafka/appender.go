@@ -27,6 +27,7 @@ type appender struct {
 type appendReq struct {
 	records []byte
 	acks    int16
+	marker  bool          // a transaction marker of the coordinator's, not a client's batch
 	done    chan struct{} // closed once the fields below are set
 
 	a       *segment.Appended // nil with code != 0 or for a duplicate
@@ -70,7 +71,7 @@ func (ap *appender) drain(part *partition, limit int) {
 		ap.queue = ap.spare[:0]
 		ap.mu.Unlock()
 		for _, r := range batch {
-			r.a, r.dupBase, r.code = appendBatch(part, r.records, r.acks)
+			r.a, r.dupBase, r.code = appendBatch(part, r)
 			close(r.done)
 		}
 		appended += len(batch)

@@ -369,7 +369,12 @@ func (b *Broker) loadPartition(tp *eventlog.Topic, topic string, p int32) (*part
 			return nil, kerr.KafkaStorageError.Code
 		}
 	}
-	return &partition{log: l, producers: ps, topic: topic, p: p, topicID: tp.ID}, 0
+	part := &partition{log: l, producers: ps, topic: topic, p: p, topicID: tp.ID}
+	if err := b.loadAborted(part); err != nil {
+		b.log.Error("cannot read the aborted transactions", "partition", name, "error", err)
+		return nil, kerr.KafkaStorageError.Code
+	}
+	return part, 0
 }
 
 // topicSpec is a topic to create.

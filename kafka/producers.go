@@ -32,6 +32,7 @@ const DefaultProducerIDExpiration = 24 * time.Hour
 type producers struct {
 	mu   sync.Mutex
 	byID map[int64]*producerEntry
+	txnState
 }
 
 type producerEntry struct {
@@ -45,7 +46,11 @@ type seqRange struct {
 	base        int64
 }
 
-func newProducers() *producers { return &producers{byID: map[int64]*producerEntry{}} }
+func newProducers() *producers {
+	ps := &producers{byID: map[int64]*producerEntry{}}
+	ps.init()
+	return ps
+}
 
 // record notes a batch appended (or found at start-up) at base, written
 // at seen (unix ms).
@@ -84,6 +89,13 @@ func (ps *producers) check(h *segment.BatchHeader) (dupBase int64, dup bool, cod
 	case h.ProducerEpoch < e.epoch:
 		return 0, false, kerr.InvalidProducerEpoch.Code
 	}
+	if len(e.recent) == 0 {
+		// The epoch came with a transaction marker: its first batch.
+		if h.BaseSequence != 0 {
+			return 0, false, kerr.OutOfOrderSequenceNumber.Code
+		}
+		return 0, false, 0
+	}
 	for _, r := range e.recent {
 		if r.first == h.BaseSequence && r.last == lastSeq(h) {
 			return r.base, true, 0
@@ -93,6 +105,16 @@ func (ps *producers) check(h *segment.BatchHeader) (dupBase int64, dup bool, cod
 		return 0, false, kerr.OutOfOrderSequenceNumber.Code
 	}
 	return 0, false, 0
+}
+
+// marker notes a transaction marker of h's producer appended at offset:
+// it ends the producer's transaction, and a newer epoch (a coordinator
+// that fenced the producer) becomes the producer's.
+func (ps *producers) marker(h *segment.BatchHeader, offset int64, commit bool, seen int64) {
+	if e := ps.byID[h.ProducerID]; e == nil || h.ProducerEpoch > e.epoch {
+		ps.byID[h.ProducerID] = &producerEntry{epoch: h.ProducerEpoch, lastSeen: seen}
+	}
+	ps.end(h.ProducerID, offset, commit)
 }
 
 // forget drops a producer's state after a write of it failed to become
@@ -124,24 +146,37 @@ func (ps *producers) expire(cutoff int64) int {
 // Sealed segments whose batches all are that old are not read, so that
 // the rebuild reads the last expiration's worth of the log, not all of it.
 // (A producer with batches on both sides of that line keeps only the
-// later ones: a retry of a batch over a day old is not recognised.)
+// later ones: a retry of a batch over a day old is not recognised.) Open
+// transactions and the aborts in that window are rebuilt too (a
+// transaction lasts at most the coordinator's 15-minute timeout).
 func loadProducers(l *segment.Log, expiration time.Duration) (*producers, error) {
 	ps := newProducers()
 	now := time.Now().UnixMilli()
-	err := l.Headers(now-expiration.Milliseconds(), func(h *segment.BatchHeader) error {
-		if h.ProducerID >= 0 {
-			seen := now
-			if h.MaxTimestamp > 0 {
-				seen = min(h.MaxTimestamp, now)
+	cutoff := now - expiration.Milliseconds()
+	err := l.Headers(cutoff, func(h *segment.BatchHeader, batch []byte) error {
+		if h.ProducerID < 0 {
+			return nil
+		}
+		seen := now
+		if h.MaxTimestamp > 0 {
+			seen = min(h.MaxTimestamp, now)
+		}
+		if h.Control() {
+			if typ, ok := segment.ControlType(batch); ok && (typ == segment.ControlCommit || typ == segment.ControlAbort) {
+				ps.marker(h, h.BaseOffset, typ == segment.ControlCommit, seen)
 			}
-			ps.record(h, h.BaseOffset, seen)
+			return nil
+		}
+		ps.record(h, h.BaseOffset, seen)
+		if h.Transactional() {
+			ps.begin(h.ProducerID, h.BaseOffset)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	ps.expire(now - expiration.Milliseconds())
+	ps.expire(cutoff)
 	return ps, nil
 }
 

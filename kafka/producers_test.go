@@ -27,7 +27,7 @@ func TestProducerStateExpires(t *testing.T) {
 		t.Helper()
 		batch := segmenttest.Batch{Idempotent: true, ProducerID: pid, BaseSequence: seq, BaseTimestamp: ts.UnixMilli(),
 			Records: []segmenttest.Record{{Value: []byte("v")}}}.Build()
-		a, dupBase, code := appendBatch(part, batch, -1)
+		a, dupBase, code := appendBatch(part, &appendReq{records: batch, acks: -1})
 		if a == nil {
 			return dupBase, code
 		}
@@ -62,8 +62,8 @@ func TestProducerStateExpires(t *testing.T) {
 	if off, code := produce(2, 1, now); code != 0 || off != 2 {
 		t.Fatalf("the next batch of an expired producer: offset %d code %d, want appended at 2", off, code)
 	}
-	if _, _, code := appendBatch(part, segmenttest.Batch{Idempotent: true, ProducerID: 2, BaseSequence: 5,
-		Records: []segmenttest.Record{{Value: []byte("v")}}}.Build(), -1); code == 0 {
+	if _, _, code := appendBatch(part, &appendReq{records: segmenttest.Batch{Idempotent: true, ProducerID: 2, BaseSequence: 5,
+		Records: []segmenttest.Record{{Value: []byte("v")}}}.Build(), acks: -1}); code == 0 {
 		t.Fatal("a gap after the producer's state was rebuilt was accepted")
 	}
 }

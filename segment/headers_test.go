@@ -23,7 +23,7 @@ func TestHeadersWalksEveryDurableBatch(t *testing.T) {
 	check := func(when string) {
 		t.Helper()
 		var got []int64
-		err := e.log.Headers(-1, func(h *segment.BatchHeader) error {
+		err := e.log.Headers(-1, func(h *segment.BatchHeader, _ []byte) error {
 			if h.ProducerID != 7 || h.BaseSequence != int32(len(got)*2) || h.LastOffsetDelta != 1 {
 				t.Fatalf("%s: batch %d: header %+v", when, len(got), *h)
 			}
@@ -71,7 +71,7 @@ func TestHeadersSince(t *testing.T) {
 		e.append(segmenttest.Sized(ts, 500))
 	}
 	var got []int64
-	if err := e.log.Headers(400, func(h *segment.BatchHeader) error {
+	if err := e.log.Headers(400, func(h *segment.BatchHeader, _ []byte) error {
 		got = append(got, h.BaseOffset)
 		return nil
 	}); err != nil {

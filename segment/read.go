@@ -181,9 +181,10 @@ func recordOffset(batch []byte, match func(*Record) bool) int64 {
 // before since (pass a negative since for all of them). It reads the
 // headers alone, from the mappings: rebuilding per-batch state (the
 // producers' sequences) costs a page per batch instead of a read of the
-// whole log. The log takes no appends until it returns; fn must not call
-// the log.
-func (l *Log) Headers(since int64, fn func(h *BatchHeader) error) error {
+// whole log. fn gets the stored batch too (mapped: valid only during the
+// call; control batches are read for their type). The log takes no appends
+// until it returns; fn must not call the log.
+func (l *Log) Headers(since int64, fn func(h *BatchHeader, batch []byte) error) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
@@ -206,7 +207,7 @@ func (l *Log) Headers(since int64, fn func(h *BatchHeader) error) error {
 	return nil
 }
 
-func walkHeaders(data []byte, fn func(h *BatchHeader) error) error {
+func walkHeaders(data []byte, fn func(h *BatchHeader, batch []byte) error) error {
 	for pos := 0; ; {
 		n := storedSize(data[pos:])
 		if n == 0 {
@@ -216,7 +217,7 @@ func walkHeaders(data []byte, fn func(h *BatchHeader) error) error {
 		if err != nil {
 			return err
 		}
-		if err := fn(&h); err != nil {
+		if err := fn(&h, data[pos:pos+n]); err != nil {
 			return err
 		}
 		pos += n

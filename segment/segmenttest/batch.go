@@ -27,6 +27,7 @@ type Batch struct {
 	// Idempotent batches carry ProducerID, ProducerEpoch and BaseSequence;
 	// others carry Kafka's "no producer" values (-1, -1, -1).
 	Idempotent    bool
+	Transactional bool // an idempotent batch of a transaction
 	ProducerID    int64
 	ProducerEpoch int16
 	BaseSequence  int32
@@ -62,7 +63,11 @@ func (b Batch) Build() []byte {
 	be.PutUint32(out[8:], uint32(61-12+len(recs)))
 	be.PutUint32(out[12:], 0xffffffff)
 	out[16] = 2
-	be.PutUint16(out[21:], uint16(b.Codec))
+	attrs := uint16(b.Codec)
+	if b.Transactional {
+		attrs |= 0x10
+	}
+	be.PutUint16(out[21:], attrs)
 	lastDelta := len(b.Records) - 1
 	if lastDelta < 0 {
 		lastDelta = 0
