@@ -3,7 +3,8 @@ package kafka
 // OffsetFetch, versions 0-8 (v8: several groups at once): the committed
 // offsets of the partitions asked for, or of every partition the group
 // committed when the topics are null; -1 for partitions without a commit.
-// RequireStable (v7) needs nothing: there are no transactional offsets.
+// RequireStable (v7+): a partition whose offset a transaction holds pending
+// is UNSTABLE_OFFSET_COMMIT, which clients retry.
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -20,7 +21,7 @@ func offsetFetch(b *Broker, req *kmsg.OffsetFetchRequest) (kmsg.Response, error)
 		if req.Version < 2 && topics == nil {
 			topics = []kmsg.OffsetFetchRequestTopic{} // null means all only from v2
 		}
-		resp.Topics, resp.ErrorCode = b.groups.Fetch(req.Group, topics)
+		resp.Topics, resp.ErrorCode = b.groups.Fetch(req.Group, topics, req.RequireStable)
 		return resp, nil
 	}
 	for _, rg := range req.Groups {
@@ -31,7 +32,7 @@ func offsetFetch(b *Broker, req *kmsg.OffsetFetchRequest) (kmsg.Response, error)
 				topics = append(topics, kmsg.OffsetFetchRequestTopic{Topic: t.Topic, Partitions: t.Partitions})
 			}
 		}
-		got, code := b.groups.Fetch(rg.Group, topics)
+		got, code := b.groups.Fetch(rg.Group, topics, req.RequireStable)
 		g := kmsg.NewOffsetFetchResponseGroup()
 		g.Group, g.ErrorCode = rg.Group, code
 		for _, t := range got {

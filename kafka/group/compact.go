@@ -81,7 +81,7 @@ func (c *Coordinator) Compact() (bool, error) {
 }
 
 // copyState writes c's state with write, in batches: each group's metadata
-// record, then its offsets.
+// record, then its offsets, then the offsets pending in transactions.
 func (c *Coordinator) copyState(write func([]segment.Record, time.Time) appended) []appended {
 	var recs []segment.Record
 	for _, name := range sortedKeys(c.groups) {
@@ -93,5 +93,7 @@ func (c *Coordinator) copyState(write func([]segment.Record, time.Time) appended
 			}
 		}
 	}
-	return writeBatches(write, recs, time.Now())
+	// Offsets of transactions not yet ended, after the committed ones: a
+	// marker after the copy ends them as it would have the originals.
+	return append(writeBatches(write, recs, time.Now()), c.copyPending(time.Now())...)
 }

@@ -89,7 +89,7 @@ func TestCompactKeepsTheState(t *testing.T) {
 	if code := heartbeat(c, "members", a, 1); code != 0 {
 		t.Fatalf("the member's heartbeat after compaction and restart: %d", code)
 	}
-	topics, _ := c.Fetch("standalone", []kmsg.OffsetFetchRequestTopic{{Topic: "t", Partitions: []int32{1}}})
+	topics, _ := c.Fetch("standalone", []kmsg.OffsetFetchRequestTopic{{Topic: "t", Partitions: []int32{1}}}, false)
 	if p := topics[0].Partitions[0]; p.LeaderEpoch != 3 || *p.Metadata != "m" {
 		t.Fatalf("offset details after compaction: %+v", p)
 	}

@@ -75,7 +75,10 @@ type Coordinator struct {
 	mu     sync.Mutex
 	groups map[string]*group
 	closed bool
-	seq    uint64 // join order, for choosing a leader
+	// pending holds offsets committed in transactions not yet ended, by
+	// producer id (txn.go).
+	pending map[int64]*pendingTxn
+	seq     uint64 // join order, for choosing a leader
 
 	compacting    sync.Mutex // one Compact at a time
 	compactedSize int64      // the partition's size after the last compaction

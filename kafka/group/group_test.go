@@ -265,7 +265,7 @@ func commitReq(group, member string, gen int32, topic string, offsets ...int64) 
 
 func fetched(t *testing.T, c *Coordinator, group string) map[string][]int64 {
 	t.Helper()
-	topics, code := c.Fetch(group, nil)
+	topics, code := c.Fetch(group, nil, false)
 	if code != 0 {
 		t.Fatalf("fetch: %d", code)
 	}
@@ -328,7 +328,7 @@ func TestOffsetsSurviveRestart(t *testing.T) {
 	if d := c.Describe("members"); d.State != "Stable" || len(d.Members) != 1 || string(d.Members[0].MemberAssignment) != "t:0" {
 		t.Fatalf("restored group: %+v", d)
 	}
-	topics, _ := c.Fetch("standalone", []kmsg.OffsetFetchRequestTopic{{Topic: "t", Partitions: []int32{0, 5}}})
+	topics, _ := c.Fetch("standalone", []kmsg.OffsetFetchRequestTopic{{Topic: "t", Partitions: []int32{0, 5}}}, false)
 	if p := topics[0].Partitions; p[0].Offset != 11 || p[0].LeaderEpoch != 3 || *p[0].Metadata != "m" || p[1].Offset != -1 {
 		t.Fatalf("fetch of given partitions: %+v", p)
 	}

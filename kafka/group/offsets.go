@@ -282,8 +282,9 @@ func (g *group) setOffset(topic string, p int32, o offset) {
 
 // Fetch serves one group of OffsetFetch: the committed offsets of the
 // partitions asked for (all of them when topics is nil), -1 for those with
-// none.
-func (c *Coordinator) Fetch(name string, topics []kmsg.OffsetFetchRequestTopic) ([]kmsg.OffsetFetchResponseTopic, int16) {
+// none. With requireStable, a partition with an offset pending in a
+// transaction is UNSTABLE_OFFSET_COMMIT (the client asks again).
+func (c *Coordinator) Fetch(name string, topics []kmsg.OffsetFetchRequestTopic, requireStable bool) ([]kmsg.OffsetFetchResponseTopic, int16) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed || !c.active() {
@@ -317,6 +318,9 @@ func (c *Coordinator) Fetch(name string, topics []kmsg.OffsetFetchRequestTopic) 
 				}
 			}
 			rp.Metadata = &meta
+			if requireStable && c.unstable(name, t.Topic, p) {
+				rp.ErrorCode = kerr.UnstableOffsetCommit.Code
+			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		out = append(out, rt)
@@ -344,14 +348,8 @@ func (c *Coordinator) replayFrom(off int64) (int64, error) {
 			if err != nil {
 				return off, fmt.Errorf("group: replay %s: %w", Topic, err)
 			}
-			recs, err := segment.DecodeRecords(b[:h.Size()], 64<<20)
-			if err != nil {
+			if err := c.replayBatch(&h, b[:h.Size()]); err != nil {
 				return off, fmt.Errorf("group: replay %s: %w", Topic, err)
-			}
-			for _, r := range recs {
-				if err := c.apply(r); err != nil {
-					return off, fmt.Errorf("group: replay %s at offset %d: %w", Topic, r.Offset, err)
-				}
 			}
 			off = h.LastOffset() + 1
 			b = b[h.Size():]
