@@ -2,7 +2,8 @@ package kafka
 
 // Metadata, versions 0-12: brokers, the controller, the cluster id, and
 // topics with their partitions, leaders, replicas and ISR; the metadata log
-// appears as the internal topic __chronik_metadata, partition 0. A null topic
+// appears as the internal topic __chronik_metadata, partition 0, beside
+// __consumer_offsets and (single node) __transaction_state. A null topic
 // list (v1+) or an empty one (v0) asks for every topic. A topic that does
 // not exist is created when the request allows it (v4+; always before) and
 // the broker runs with auto-create on; otherwise it is answered with
@@ -17,6 +18,7 @@ import (
 
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/kafka/group"
+	"github.com/chronik-stream/chronik/kafka/txn"
 )
 
 func init() {
@@ -86,6 +88,9 @@ func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 				names = append(names, name)
 			}
 			names = append(names, eventlog.TopicName, group.Topic)
+			if b.txns != nil {
+				names = append(names, txn.Topic)
+			}
 			sort.Strings(names)
 		} else {
 			for _, t := range req.Topics {
@@ -107,8 +112,9 @@ func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 				mp.Leader, mp.LeaderEpoch = s.Controller.Leader, int32(s.Controller.Term)
 				mp.Replicas, mp.ISR = s.Controller.Voters, s.Controller.Voters
 				mt.Partitions = append(mt.Partitions, mp)
-			case name == group.Topic:
-				// The committed offsets, on the group coordinator: this node.
+			case name == group.Topic || name == txn.Topic && b.txns != nil:
+				// The committed offsets, on the group coordinator: this
+				// node; the transactions' state, on this single node.
 				mt.IsInternal = true
 				mp := kmsg.NewMetadataResponseTopicPartition()
 				mp.Leader = b.cfg.NodeID

@@ -1,10 +1,14 @@
 package kafka
 
-// InitProducerId, versions 0-4, for idempotent producers: a new producer
+// InitProducerId, versions 0-4. For idempotent producers: a new producer
 // id (from a block the broker took in the metadata log) with epoch 0, or,
 // when a producer re-initialises with its id and epoch (v3+), the same id
-// with the next epoch (a new id when the epoch would overflow).
-// Transactions are not supported: a transactional id is INVALID_REQUEST.
+// with the next epoch (a new id when the epoch would overflow). For a
+// transactional id, the transaction coordinator's answer (kafka/txn): its
+// producer id with the next epoch, an open transaction aborted first;
+// INVALID_TRANSACTION_TIMEOUT above 15 minutes; PRODUCER_FENCED (before v4:
+// INVALID_PRODUCER_EPOCH) for a producer passing an epoch that is not the
+// current one. A cluster does not serve transactions yet: INVALID_REQUEST.
 
 import (
 	"math"
@@ -20,8 +24,15 @@ func init() {
 func initProducerID(b *Broker, req *kmsg.InitProducerIDRequest) (kmsg.Response, error) {
 	resp := kmsg.NewPtrInitProducerIDResponse()
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
-	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.InvalidRequest.Code
+	if req.TransactionalID != nil && *req.TransactionalID != "" {
+		if b.txns == nil {
+			resp.ErrorCode = kerr.InvalidRequest.Code
+			return resp, nil
+		}
+		resp.ProducerID, resp.ProducerEpoch, resp.ErrorCode = b.txns.InitProducerID(*req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch)
+		if resp.ErrorCode == kerr.ProducerFenced.Code && req.Version < 4 {
+			resp.ErrorCode = kerr.InvalidProducerEpoch.Code
+		}
 		return resp, nil
 	}
 	if req.ProducerID >= 0 && req.ProducerEpoch >= 0 && req.ProducerEpoch < math.MaxInt16-1 {

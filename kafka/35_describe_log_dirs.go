@@ -17,6 +17,7 @@ import (
 
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/kafka/group"
+	"github.com/chronik-stream/chronik/kafka/txn"
 )
 
 func init() {
@@ -64,6 +65,9 @@ func (b *Broker) ledPartitions() []kmsg.DescribeLogDirsRequestTopic {
 	out := []kmsg.DescribeLogDirsRequestTopic{
 		{Topic: eventlog.TopicName, Partitions: []int32{eventlog.PartitionID}},
 		{Topic: group.Topic, Partitions: []int32{0}},
+	}
+	if b.txns != nil {
+		out = append(out, kmsg.DescribeLogDirsRequestTopic{Topic: txn.Topic, Partitions: []int32{0}})
 	}
 	b.meta.View(func(s *eventlog.State) {
 		for name, tp := range s.Topics {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/kafka/group"
+	"github.com/chronik-stream/chronik/kafka/txn"
 	"github.com/chronik-stream/chronik/segment"
 )
 
@@ -63,6 +64,7 @@ type Broker struct {
 
 	pids   producerIDs
 	groups *group.Coordinator
+	txns   *txn.Coordinator // nil in a cluster: transactions are not served there yet
 	fwd    forwarder
 
 	closing   chan struct{} // closed when the server stops: long polls end
@@ -74,6 +76,9 @@ type Broker struct {
 func (b *Broker) stopWaits() {
 	b.closeOnce.Do(func() { close(b.closing) })
 	b.groups.Close()
+	if b.txns != nil {
+		b.txns.Close()
+	}
 	b.closeForwarder()
 }
 
@@ -130,6 +135,9 @@ func NewBroker(cfg Config, store *segment.Store, meta *eventlog.Log, log *slog.L
 	if err := b.openGroups(); err != nil {
 		return nil, err
 	}
+	if err := b.openTxns(); err != nil {
+		return nil, err
+	}
 	go b.sweepLoop()
 	return b, nil
 }
@@ -154,14 +162,7 @@ func (b *Broker) openGroups() error {
 	if b.cfg.Cluster != nil {
 		cfg.IsCoordinator = func() bool { id, _ := b.coordinator(); return id == b.cfg.NodeID }
 	}
-	cfg.PartitionExists = func(topic string, p int32) bool {
-		exists := false
-		b.meta.View(func(s *eventlog.State) {
-			t := s.Topics[topic]
-			exists = t != nil && p >= 0 && int(p) < len(t.Partitions)
-		})
-		return exists
-	}
+	cfg.PartitionExists = b.partitionExists
 	// Kafka's offsets.topic.segment.bytes: 100 MiB. No retention: a
 	// group's last commit may be years old; the partition is compacted
 	// instead (group.Coordinator.Compact).
@@ -177,6 +178,49 @@ func (b *Broker) openGroups() error {
 		return fmt.Errorf("kafka: %w", err)
 	}
 	return nil
+}
+
+// openTxns opens the transaction state partition and replays it into the
+// transaction coordinator.
+func (b *Broker) openTxns() error {
+	scfg := segment.DefaultConfig()
+	scfg.SegmentBytes = 100 << 20
+	scfg.RetentionMs = -1
+	l, err := b.store.Open(txn.Topic, 0, scfg)
+	if err != nil {
+		return fmt.Errorf("kafka: open %s-0: %w", txn.Topic, err)
+	}
+	b.txns, err = txn.Open(l, txn.Config{
+		NewProducerID:   b.newProducerID,
+		WriteMarker:     b.endTxnIn,
+		PartitionExists: b.partitionExists,
+		OffsetsTopic:    group.Topic,
+		Logger:          b.log,
+	})
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	return nil
+}
+
+// endTxnIn writes a transaction's marker to one of its partitions: the
+// offsets partition's goes through the group coordinator, which commits
+// or drops the transaction's offsets with it.
+func (b *Broker) endTxnIn(topic string, p int32, pid int64, epoch int16, commit bool) error {
+	if topic == group.Topic {
+		return b.groups.EndTxn(pid, epoch, commit)
+	}
+	return b.writeMarker(topic, p, pid, epoch, commit)
+}
+
+// partitionExists reports whether the metadata has the topic partition.
+func (b *Broker) partitionExists(topic string, p int32) bool {
+	exists := false
+	b.meta.View(func(s *eventlog.State) {
+		t := s.Topics[topic]
+		exists = t != nil && p >= 0 && int(p) < len(t.Partitions)
+	})
+	return exists
 }
 
 // coordinator is the broker that coordinates the groups and holds their
@@ -199,9 +243,10 @@ func (b *Broker) coordinator() (id int32, br *eventlog.Broker) {
 }
 
 // internalTopic reports whether a topic is one of the broker's own: the
-// metadata log and the offsets. Clients may read them, nothing else.
+// metadata log, the offsets and the transactions' state. Clients may read
+// them, nothing else.
 func internalTopic(name string) bool {
-	return name == eventlog.TopicName || name == group.Topic
+	return name == eventlog.TopicName || name == group.Topic || name == txn.Topic
 }
 
 // OpenPartitions opens (and so recovers) every partition this node leads,
@@ -288,6 +333,11 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 			return nil, kerr.UnknownTopicOrPartition.Code
 		}
 		return &partition{log: b.groups.Log()}, 0
+	case txn.Topic:
+		if p != 0 || b.txns == nil {
+			return nil, kerr.UnknownTopicOrPartition.Code
+		}
+		return &partition{log: b.txns.Log()}, 0
 	}
 	var tp *eventlog.Topic
 	b.meta.View(func(s *eventlog.State) { tp = s.Topics[topic] })

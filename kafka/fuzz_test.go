@@ -44,6 +44,23 @@ func FuzzHandle(f *testing.F) {
 	dr.Topics = []kmsg.DeleteRecordsRequestTopic{{Topic: "t", Partitions: []kmsg.DeleteRecordsRequestTopicPartition{{Partition: 0, Offset: -1}}}}
 	f.Add(requestFrame(dr, 2))
 	f.Add(requestFrame(kmsg.NewPtrDescribeLogDirsRequest(), 4))
+	txnID := "tx"
+	ip := kmsg.NewPtrInitProducerIDRequest()
+	ip.TransactionalID, ip.TransactionTimeoutMillis = &txnID, 60000
+	f.Add(requestFrame(ip, 4))
+	ap := kmsg.NewPtrAddPartitionsToTxnRequest()
+	ap.TransactionalID, ap.Topics = txnID, []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "t", Partitions: []int32{0}}}
+	f.Add(requestFrame(ap, 3))
+	ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+	ao.TransactionalID, ao.Group = txnID, "g"
+	f.Add(requestFrame(ao, 3))
+	et := kmsg.NewPtrEndTxnRequest()
+	et.TransactionalID, et.Commit = txnID, true
+	f.Add(requestFrame(et, 3))
+	to := kmsg.NewPtrTxnOffsetCommitRequest()
+	to.TransactionalID, to.Group = txnID, "g"
+	to.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}}}
+	f.Add(requestFrame(to, 3))
 	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 1, 0, 0})
 
 	b := memBroker(f, segmenttest.NewMemFS())

@@ -3,7 +3,9 @@ package kafka
 import "time"
 
 // sweepLoop, every few seconds until the broker stops, sweeps deleted
-// topics' partitions and compacts the offsets partition when it has grown;
+// topics' partitions, compacts the offsets and transaction state
+// partitions when they have grown, and ends transactions past their
+// timeout or left half-ended by a crash (at once on start, too);
 // every ten minutes (Kafka's producer.id.expiration.check.interval.ms and
 // offsets.retention.check.interval.ms) it expires idle producers' state
 // and committed offsets nothing uses.
@@ -12,6 +14,9 @@ func (b *Broker) sweepLoop() {
 	defer t.Stop()
 	expiry := time.NewTicker(10 * time.Minute)
 	defer expiry.Stop()
+	if b.txns != nil {
+		b.txns.Recover(time.Now())
+	}
 	for {
 		select {
 		case <-b.closing:
@@ -25,6 +30,12 @@ func (b *Broker) sweepLoop() {
 			b.sweepPartitions()
 			if _, err := b.groups.Compact(); err != nil && !b.isClosing() {
 				b.log.Warn("cannot compact the offsets partition", "error", err)
+			}
+			if b.txns != nil {
+				b.txns.Recover(time.Now())
+				if _, err := b.txns.Compact(); err != nil && !b.isClosing() {
+					b.log.Warn("cannot compact the transaction state partition", "error", err)
+				}
 			}
 		}
 	}

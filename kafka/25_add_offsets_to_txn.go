@@ -1,0 +1,30 @@
+package kafka
+
+// AddOffsetsToTxn, versions 0-3: the group's offsets partition joins the
+// producer's transaction, so that its TxnOffsetCommit offsets commit or
+// abort with it. Errors as AddPartitionsToTxn's.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/kafka/group"
+)
+
+func init() {
+	register(kmsg.AddOffsetsToTxn.Int16(), 0, 3, serveLater(func(b *Broker, _ *reqContext, req *kmsg.AddOffsetsToTxnRequest) func() (kmsg.Response, error) {
+		return func() (kmsg.Response, error) {
+			resp := kmsg.NewPtrAddOffsetsToTxnResponse()
+			switch {
+			case b.txns == nil:
+				resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			case req.Group == "":
+				resp.ErrorCode = kerr.InvalidGroupID.Code
+			default:
+				codes := b.txns.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, map[string][]int32{group.Topic: {0}})
+				resp.ErrorCode = codes[group.Topic][0]
+			}
+			return resp, nil
+		}
+	}))
+}

@@ -1,0 +1,27 @@
+package kafka
+
+// EndTxn, versions 0-3: the producer's transaction commits or aborts. The
+// answer comes once the decision is durable, a marker is durable in every
+// partition of the transaction (and in the offsets partition if it
+// committed offsets), and the completion is durable. A retry of a
+// completed end gets the same answer; ending the other way is
+// INVALID_TXN_STATE, as is ending a transaction that never began.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	register(kmsg.EndTxn.Int16(), 0, 3, serveLater(func(b *Broker, _ *reqContext, req *kmsg.EndTxnRequest) func() (kmsg.Response, error) {
+		return func() (kmsg.Response, error) {
+			resp := kmsg.NewPtrEndTxnResponse()
+			if b.txns == nil {
+				resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+				return resp, nil
+			}
+			resp.ErrorCode = b.txns.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)
+			return resp, nil
+		}
+	}))
+}

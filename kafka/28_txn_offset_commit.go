@@ -1,0 +1,18 @@
+package kafka
+
+// TxnOffsetCommit, versions 0-3: offsets committed in the producer's
+// transaction, written to the offsets partition and held pending until
+// the transaction's marker (kafka/group/txn.go). v3 carries the member's
+// generation, checked as OffsetCommit does. Errors per partition as
+// OffsetCommit's.
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	register(kmsg.TxnOffsetCommit.Int16(), 0, 3, serveLater(func(b *Broker, _ *reqContext, req *kmsg.TxnOffsetCommitRequest) func() (kmsg.Response, error) {
+		wait := b.groups.TxnCommit(req)
+		return func() (kmsg.Response, error) { return wait(), nil }
+	}))
+}

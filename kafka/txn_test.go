@@ -1,0 +1,225 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// readAll consumes topic from the start until it has read want records or
+// the time runs out, and returns the values it read, sorted.
+func readAll(t *testing.T, addr, topic string, committed bool, want int) []string {
+	t.Helper()
+	opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100 * time.Millisecond)}
+	if committed {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	cl := must(kgo.NewClient(opts...))
+	defer cl.Close()
+	var got []string
+	deadline := time.Now().Add(5 * time.Second)
+	for len(got) < want && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	// A little longer: nothing more may come.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	cancel()
+	slices.Sort(got)
+	return got
+}
+
+func values(prefix string, n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, fmt.Sprintf("%s%02d", prefix, i))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestTransactionsWithFranzGo drives transactions with franz-go's
+// transactional producer: read_committed consumers see committed records
+// only, read_uncommitted ones everything but the markers; a transaction
+// left open holds read_committed consumers back until a new incarnation of
+// its producer fences it (its end fails) and aborts it; all of it holds
+// across a restart, after which the transactional id goes on.
+func TestTransactionsWithFranzGo(t *testing.T) {
+	dir := t.TempDir()
+	addr, stop := runBroker(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
+	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "out"); err != nil {
+		t.Fatal(err)
+	}
+	adm.Close()
+
+	txnProducer := func(addr string) *kgo.Client {
+		return must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("tx-1"), kgo.DefaultProduceTopic("out"),
+			kgo.TransactionTimeout(10*time.Second)))
+	}
+	inTxn := func(cl *kgo.Client, prefix string, n int, end kgo.TransactionEndTry) error {
+		t.Helper()
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range values(prefix, n) {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+				t.Fatalf("produce in a transaction: %v", err)
+			}
+		}
+		return cl.EndTransaction(ctx, end)
+	}
+	p := txnProducer(addr)
+	if err := inTxn(p, "a", 10, kgo.TryCommit); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	if err := inTxn(p, "x", 5, kgo.TryAbort); err != nil {
+		t.Fatalf("abort: %v", err)
+	}
+	if err := inTxn(p, "b", 3, kgo.TryCommit); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	committed := slices.Concat(values("a", 10), values("b", 3))
+	slices.Sort(committed)
+	if got := readAll(t, addr, "out", true, 13); !slices.Equal(got, committed) {
+		t.Fatalf("read_committed read %v, want %v", got, committed)
+	}
+	all := slices.Concat(committed, values("x", 5))
+	slices.Sort(all)
+	if got := readAll(t, addr, "out", false, 18); !slices.Equal(got, all) {
+		t.Fatalf("read_uncommitted read %v, want %v", got, all)
+	}
+
+	// A transaction left open: read_committed stops before it.
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range values("o", 2) {
+		if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A new incarnation fences p and aborts its transaction.
+	p2 := txnProducer(addr)
+	if err := inTxn(p2, "c", 4, kgo.TryCommit); err != nil {
+		t.Fatalf("the new incarnation's commit: %v", err)
+	}
+	if err := p.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Fatal("the fenced producer committed")
+	} else if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Logf("the fenced producer's commit: %v", err)
+	}
+	p.Close()
+	committed = slices.Concat(committed, values("c", 4))
+	slices.Sort(committed)
+	if got := readAll(t, addr, "out", true, 17); !slices.Equal(got, committed) {
+		t.Fatalf("read_committed after the fencing read %v, want %v", got, committed)
+	}
+	p2.Close()
+
+	stop()
+	addr, stop = runBroker(t, dir)
+	defer stop()
+	if got := readAll(t, addr, "out", true, 17); !slices.Equal(got, committed) {
+		t.Fatalf("read_committed after a restart read %v, want %v", got, committed)
+	}
+	p3 := txnProducer(addr)
+	defer p3.Close()
+	if err := inTxn(p3, "d", 2, kgo.TryCommit); err != nil {
+		t.Fatalf("commit after a restart: %v", err)
+	}
+	committed = slices.Concat(committed, values("d", 2))
+	slices.Sort(committed)
+	if got := readAll(t, addr, "out", true, 19); !slices.Equal(got, committed) {
+		t.Fatalf("read_committed after a restart and a commit read %v, want %v", got, committed)
+	}
+}
+
+// TestExactlyOnceConsumeTransformProduce runs franz-go's
+// GroupTransactSession, which reads from one topic and writes to another
+// with the group's offsets committed in the same transaction: every input
+// record comes out once, the group's offsets are at the end, and an
+// aborted round changes neither.
+func TestExactlyOnceConsumeTransformProduce(t *testing.T) {
+	addr := startBroker(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("in")))
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for _, topic := range []string{"in", "out"} {
+		if _, err := adm.CreateTopic(ctx, 2, 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, v := range values("r", 40) {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(addr), kgo.TransactionalID("eos"), kgo.DefaultProduceTopic("out"),
+		kgo.ConsumerGroup("eos-group"), kgo.ConsumeTopics("in"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.RequireStableFetchOffsets(), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	consumed, rounds := 0, 0
+	for consumed < 40 && ctx.Err() == nil {
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		fs := s.PollFetches(pctx)
+		pcancel()
+		if fs.NumRecords() == 0 {
+			continue
+		}
+		if err := s.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		abort := rounds == 0 // the first round is thrown away: read again
+		fs.EachRecord(func(r *kgo.Record) {
+			v := strings.ToUpper(string(r.Value))
+			if abort {
+				v = "aborted-" + v
+			}
+			s.Produce(ctx, &kgo.Record{Value: []byte(v)}, nil)
+		})
+		try := kgo.TryCommit
+		if abort {
+			try = kgo.TryAbort
+		}
+		ok, err := s.End(ctx, try)
+		if err != nil {
+			t.Fatalf("end round %d: %v", rounds, err)
+		}
+		if ok && !abort {
+			consumed += fs.NumRecords()
+		}
+		rounds++
+	}
+	want := values("R", 40)
+	if got := readAll(t, addr, "out", true, 40); !slices.Equal(got, want) {
+		t.Fatalf("read_committed of the output: %v, want each input once, upper-cased: %v", got, want)
+	}
+	offsets, err := adm.FetchOffsets(ctx, "eos-group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := int64(0)
+	offsets.Each(func(o kadm.OffsetResponse) { total += o.At })
+	if total != 40 {
+		t.Fatalf("the group's committed offsets add up to %d, want 40", total)
+	}
+}
