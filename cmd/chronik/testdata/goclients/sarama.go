@@ -10,11 +10,13 @@ import (
 )
 
 // runSarama: cluster admin (create, list, describe configs and cluster,
-// delete records, describe log dirs, create partitions, delete), an idempotent synchronous producer with
+// delete records, describe log dirs, create partitions, delete), an
+// idempotent synchronous producer with
 // acks=all per codec, a consumer group of two members committing, the
 // group's offsets, listing and description read back. version is the
 // Kafka version sarama is told the broker runs, which picks the request
-// versions it sends ("" is sarama's default).
+// versions it sends ("" is sarama's default). Then transactions
+// (saramaTransactions).
 func runSarama(addr, topic, group, version string) error {
 	cfg := sarama.NewConfig()
 	cfg.ClientID = "sarama-test"
@@ -190,6 +192,9 @@ func runSarama(addr, topic, group, version string) error {
 	}
 	if err := admin.DeleteTopic(topic); err != nil {
 		return fmt.Errorf("delete topic: %w", err)
+	}
+	if err := saramaTransactions(cfg, admin, addr, topic+"-txn"); err != nil {
+		return fmt.Errorf("transactions: %w", err)
 	}
 	return nil
 }

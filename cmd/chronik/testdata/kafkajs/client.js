@@ -2,7 +2,9 @@
 // in JavaScript): admin (create with configs, describe and alter configs,
 // create partitions, offsets by time, delete records, delete), an
 // idempotent producer with acks=all and gzip, a group of two consumers,
-// committed offsets, group listing, description and deletion.
+// committed offsets, group listing, description and deletion; then a
+// transactional producer (a commit with offsets sent, an abort) read back
+// by a read_committed consumer.
 //
 // Usage: node client.js HOST:PORT TOPIC GROUP
 // Prints "ok" on stdout, or exits non-zero saying what went wrong; kafkajs's
@@ -85,8 +87,41 @@ async function main() {
   if (lows.find(o => o.partition === 0).low !== '5') fail(`fetchTopicOffsets after deleteTopicRecords: ${JSON.stringify(lows)}`)
   await admin.deleteTopics({ topics: [topic] })
   if ((await admin.listTopics()).includes(topic)) fail('deleted topic still listed')
+  await transactions(admin, `${topic}-txn`, `${group}-txn`)
   await admin.disconnect()
   console.log('ok')
+}
+
+// transactions: a committed transaction that also commits the group's
+// offset, an aborted one; a read_committed consumer (kafkajs's default)
+// reads the committed records only.
+async function transactions(admin, txnTopic, txnGroup) {
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic: txnTopic, numPartitions: 1 }] })
+  const producer = kafka.producer({ transactionalId: `kafkajs-${txnTopic}`, idempotent: true, maxInFlightRequests: 1 })
+  await producer.connect()
+  const committed = await producer.transaction()
+  await committed.send({ topic: txnTopic, messages: [0, 1, 2].map(i => ({ value: `committed-${i}` })) })
+  await committed.sendOffsets({ consumerGroupId: txnGroup, topics: [{ topic: txnTopic, partitions: [{ partition: 0, offset: '2' }] }] })
+  await committed.commit()
+  const aborted = await producer.transaction()
+  await aborted.send({ topic: txnTopic, messages: [0, 1].map(i => ({ value: `aborted-${i}` })) })
+  await aborted.abort()
+  await producer.disconnect()
+
+  const offsets = await admin.fetchOffsets({ groupId: txnGroup, topics: [txnTopic] })
+  if (offsets[0].partitions[0].offset !== '2') fail(`offset committed in a transaction: ${JSON.stringify(offsets)}`)
+  const consumer = kafka.consumer({ groupId: `${txnGroup}-reader`, maxWaitTimeInMs: 100 })
+  await consumer.connect()
+  await consumer.subscribe({ topic: txnTopic, fromBeginning: true })
+  const read = []
+  await consumer.run({ eachMessage: async ({ message }) => { read.push(message.value.toString()) } })
+  for (let t = 0; read.length < 3; t++) {
+    if (t > 100) fail(`read_committed read ${read}`)
+    await new Promise(r => setTimeout(r, 100))
+  }
+  await new Promise(r => setTimeout(r, 500)) // nothing more may come
+  await consumer.disconnect()
+  if (read.sort().join() !== 'committed-0,committed-1,committed-2') fail(`read_committed read ${read}`)
 }
 
 main().catch(e => fail(e.stack || String(e)))
