@@ -12,7 +12,8 @@ import (
 )
 
 // The broker driven by Kafka clients other than franz-go, each with its own
-// protocol code: librdkafka (kcat), kafka-python, IBM/sarama,
+// protocol code: librdkafka (kcat, and confluent-kafka-python for
+// transactions), kafka-python, IBM/sarama,
 // segmentio/kafka-go and kafkajs. The clients are installed by .ci/run;
 // elsewhere a test whose client is missing is skipped, unless
 // CHRONIK_REQUIRE_CLIENTS is set, as .ci/run sets it.
@@ -102,6 +103,19 @@ func TestKafkaPython(t *testing.T) {
 	dir, addr := t.TempDir(), freeAddr(t)
 	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
 	runClient(t, "kafka-python", exec.Command(python, "testdata/kafka_python.py", addr, "py-topic", "py-group"))
+}
+
+// TestLibrdkafkaTransactions drives transactions with librdkafka's
+// transactional producer (through confluent-kafka-python): exactly-once
+// consume-transform-produce with the group's offsets in the transactions.
+func TestLibrdkafkaTransactions(t *testing.T) {
+	python := "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import confluent_kafka").Run(); err != nil {
+		missing(t, "confluent-kafka-python is not installed (apt-get install python3-confluent-kafka)")
+	}
+	dir, addr := t.TempDir(), freeAddr(t)
+	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
+	runClient(t, "librdkafka transactions", exec.Command(python, "testdata/librdkafka_txn.py", addr, "rdk-txn", "rdk-txn-group"))
 }
 
 // TestSarama drives the broker with IBM/sarama, telling it the broker runs
