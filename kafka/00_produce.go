@@ -9,7 +9,9 @@ package kafka
 // MESSAGE_TOO_LARGE, REQUEST_TIMED_OUT (the write queue is full: retry),
 // KAFKA_STORAGE_ERROR. Producing to the metadata log is refused.
 // Idempotent and transactional batches are checked against the producer's
-// sequence (see appendBatch); control batches are INVALID_RECORD.
+// sequence, and a transaction's first batch in a partition against its
+// coordinator (INVALID_TXN_STATE: see appendBatch); control batches are
+// INVALID_RECORD.
 
 import (
 	"time"
@@ -102,8 +104,10 @@ func produce(b *Broker, _ *reqContext, req *kmsg.ProduceRequest) func() (kmsg.Re
 // retry of a recent batch returns the offset it got (no append), a gap is
 // OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch INVALID_PRODUCER_EPOCH. A
 // transactional batch opens its producer's transaction in the partition
-// (the last stable offset stays below it until the marker). Control
-// batches are the coordinator's: a client's is INVALID_RECORD.
+// (the last stable offset stays below it until the marker), if the
+// coordinator has the transaction open with this partition added
+// (INVALID_TXN_STATE otherwise). Control batches are the coordinator's: a
+// client's is INVALID_RECORD.
 func appendBatch(part *partition, r *appendReq) (*segment.Appended, int64, int16) {
 	h, err := segment.ParseHeader(r.records)
 	if err == nil && h.Control() != r.marker {
@@ -128,6 +132,10 @@ func appendBatch(part *partition, r *appendReq) (*segment.Appended, int64, int16
 	dupBase, dup, code := ps.check(&h)
 	if code != 0 || dup {
 		return nil, dupBase, code
+	}
+	if _, open := ps.ongoing[h.ProducerID]; h.Transactional() && !open &&
+		(part.verifyTxn == nil || !part.verifyTxn(h.ProducerID, h.ProducerEpoch, part.topic, part.p)) {
+		return nil, 0, kerr.InvalidTxnState.Code
 	}
 	a, err := part.log.Append(r.records, 0, r.acks)
 	if err != nil {

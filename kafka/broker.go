@@ -99,6 +99,9 @@ type partition struct {
 	topic     string
 	p         int32
 	topicID   eventlog.UUID
+	// verifyTxn says whether a transactional batch may open its producer's
+	// transaction here (txn.Coordinator.Verify); nil refuses them all.
+	verifyTxn func(pid int64, epoch int16, topic string, p int32) bool
 }
 
 // NewBroker registers the node in the metadata log (on its first start, or
@@ -420,6 +423,9 @@ func (b *Broker) loadPartition(tp *eventlog.Topic, topic string, p int32) (*part
 		}
 	}
 	part := &partition{log: l, producers: ps, topic: topic, p: p, topicID: tp.ID}
+	if b.txns != nil {
+		part.verifyTxn = b.txns.Verify
+	}
 	if err := b.loadAborted(part); err != nil {
 		b.log.Error("cannot read the aborted transactions", "partition", name, "error", err)
 		return nil, kerr.KafkaStorageError.Code

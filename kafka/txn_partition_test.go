@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
@@ -24,6 +26,8 @@ func TestPartitionTransactions(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("open: %d", code)
 	}
+	// The coordinator's check, as if every transaction added the partition.
+	part.verifyTxn = func(int64, int16, string, int32) bool { return true }
 	seqs := map[int64]int32{}
 	produce := func(pid int64, txn bool) int64 {
 		t.Helper()
@@ -73,6 +77,17 @@ func TestPartitionTransactions(t *testing.T) {
 		t.Fatalf("a read of [0, 1] is told of %v", got)
 	}
 
+	// A transaction's first batch here that the coordinator does not know
+	// is refused; a later one of a transaction open here needs no check.
+	part.verifyTxn = func(pid int64, _ int16, _ string, _ int32) bool { return pid != 5 }
+	late := &appendReq{records: segmenttest.Batch{Idempotent: true, Transactional: true, ProducerID: 5,
+		Records: []segmenttest.Record{{Value: []byte("v")}}}.Build(), acks: -1}
+	part.appender.submit(part, late)
+	if <-late.done; late.code != kerr.InvalidTxnState.Code {
+		t.Fatalf("an unverified transactional batch: code %d, want INVALID_TXN_STATE", late.code)
+	}
+	part.verifyTxn = func(int64, int16, string, int32) bool { return true }
+
 	// A client may not write a control batch.
 	r := &appendReq{records: segment.BuildMarker(1, 0, true, 0, 1), acks: -1}
 	part.appender.submit(part, r)
@@ -94,6 +109,7 @@ func TestPartitionTransactions(t *testing.T) {
 		return p
 	}
 	part = rebuild()
+	part.verifyTxn = func(int64, int16, string, int32) bool { return true }
 	if got := lso(); got != open3 {
 		t.Fatalf("rebuilt LSO %d, want %d", got, open3)
 	}

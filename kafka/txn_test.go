@@ -12,6 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
 // readAll consumes topic from the start until it has read want records or
@@ -221,5 +224,70 @@ func TestExactlyOnceConsumeTransformProduce(t *testing.T) {
 	offsets.Each(func(o kadm.OffsetResponse) { total += o.At })
 	if total != 40 {
 		t.Fatalf("the group's committed offsets add up to %d, want 40", total)
+	}
+}
+
+// TestLateTransactionalBatchIsRefused: a transactional batch that reaches
+// a partition after its transaction ended (a delayed retry) is refused
+// with INVALID_TXN_STATE instead of opening a transaction that no marker
+// would end; the last stable offset stays at the high watermark.
+func TestLateTransactionalBatchIsRefused(t *testing.T) {
+	addr := startBroker(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := must(kgo.NewClient(kgo.SeedBrokers(addr)))
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "late"); err != nil {
+		t.Fatal(err)
+	}
+	id := "late-tx"
+	ip := kmsg.NewPtrInitProducerIDRequest()
+	ip.TransactionalID, ip.TransactionTimeoutMillis = &id, 60000
+	ipr, err := ip.RequestWith(ctx, cl)
+	if err != nil || ipr.ErrorCode != 0 {
+		t.Fatalf("init: %v %+v", err, ipr)
+	}
+	produce := func(seq int32) int16 {
+		t.Helper()
+		batch := segmenttest.Batch{Idempotent: true, Transactional: true, ProducerID: ipr.ProducerID, ProducerEpoch: ipr.ProducerEpoch,
+			BaseSequence: seq, Records: []segmenttest.Record{{Value: []byte("v")}}}.Build()
+		req := kmsg.NewPtrProduceRequest()
+		req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 5000
+		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "late", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batch}}}}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	if code := produce(0); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("a batch before AddPartitionsToTxn: code %d, want INVALID_TXN_STATE", code)
+	}
+	ap := kmsg.NewPtrAddPartitionsToTxnRequest()
+	ap.TransactionalID, ap.ProducerID, ap.ProducerEpoch = id, ipr.ProducerID, ipr.ProducerEpoch
+	ap.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "late", Partitions: []int32{0}}}
+	if apr, err := ap.RequestWith(ctx, cl); err != nil || apr.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("add partitions: %v %+v", err, apr)
+	}
+	if code := produce(0); code != 0 {
+		t.Fatalf("a batch of the open transaction: code %d", code)
+	}
+	et := kmsg.NewPtrEndTxnRequest()
+	et.TransactionalID, et.ProducerID, et.ProducerEpoch, et.Commit = id, ipr.ProducerID, ipr.ProducerEpoch, false
+	if etr, err := et.RequestWith(ctx, cl); err != nil || etr.ErrorCode != 0 {
+		t.Fatalf("abort: %v %+v", err, etr)
+	}
+	if code := produce(1); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("a batch after the abort: code %d, want INVALID_TXN_STATE", code)
+	}
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lo.IsolationLevel = 1
+	lo.Topics = []kmsg.ListOffsetsRequestTopic{{Topic: "late", Partitions: []kmsg.ListOffsetsRequestTopicPartition{{Partition: 0, Timestamp: -1}}}}
+	lor, err := lo.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off := lor.Topics[0].Partitions[0].Offset; off != 2 {
+		t.Fatalf("read_committed end offset %d, want 2 (the batch and the abort marker)", off)
 	}
 }

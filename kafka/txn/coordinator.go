@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -64,8 +65,9 @@ type Coordinator struct {
 	log *segment.Log
 	lg  *slog.Logger
 
-	mu     sync.Mutex // guards txns and closed, and orders appends to log
+	mu     sync.Mutex // guards txns, byPID and closed, and orders appends to log
 	txns   map[string]*txn
+	byPID  map[int64]*txn // by current producer id
 	closed bool
 
 	compacting    sync.Mutex
@@ -79,6 +81,17 @@ type txn struct {
 	mu sync.Mutex
 	id string
 	meta
+	// open is what Verify reads without mu: the producer and partitions of
+	// the open transaction, nil when none is open.
+	open atomic.Pointer[openTxn]
+}
+
+// openTxn is a transaction open for produce: its producer, epoch and
+// partitions (never changed once stored).
+type openTxn struct {
+	pid   int64
+	epoch int16
+	parts map[string]map[int32]bool
 }
 
 // meta is a transactional id's state, as its records store it.
@@ -103,9 +116,12 @@ func Open(l *segment.Log, cfg Config) (*Coordinator, error) {
 	if cfg.MaxTimeout <= 0 {
 		cfg.MaxTimeout = DefaultMaxTimeout
 	}
-	c := &Coordinator{cfg: cfg, log: l, lg: cfg.Logger, txns: map[string]*txn{}}
+	c := &Coordinator{cfg: cfg, log: l, lg: cfg.Logger, txns: map[string]*txn{}, byPID: map[int64]*txn{}}
 	if _, err := c.replayFrom(l.StartOffset()); err != nil {
 		return nil, err
+	}
+	for _, t := range c.txns {
+		c.published(t)
 	}
 	return c, nil
 }
@@ -365,7 +381,40 @@ func (c *Coordinator) commit(t *txn, next meta) int16 {
 		return kerr.CoordinatorNotAvailable.Code
 	}
 	t.meta = next
+	c.published(t)
 	return 0
+}
+
+// published makes t's meta what Verify sees, and indexes t by its
+// producer id.
+func (c *Coordinator) published(t *txn) {
+	if t.status == Ongoing {
+		t.open.Store(&openTxn{pid: t.pid, epoch: t.epoch, parts: t.parts})
+	} else {
+		t.open.Store(nil)
+	}
+	c.mu.Lock()
+	c.byPID[t.pid] = t
+	c.mu.Unlock()
+}
+
+// Verify reports whether a transactional batch of producer pid with epoch
+// may open the producer's transaction in a partition: the transaction is
+// open, with that epoch, and added the partition (AddPartitionsToTxn).
+// Without it, a batch that arrives late (a retry after its transaction
+// ended) would open a transaction no marker ever ends, holding
+// read_committed consumers back for good (the hanging transactions of
+// KIP-890). It takes no lock a transaction's end holds: the end waits for
+// its markers, which queue behind produced batches.
+func (c *Coordinator) Verify(pid int64, epoch int16, topic string, p int32) bool {
+	c.mu.Lock()
+	t := c.byPID[pid]
+	c.mu.Unlock()
+	if t == nil {
+		return false
+	}
+	o := t.open.Load()
+	return o != nil && o.pid == pid && o.epoch == epoch && o.parts[topic][p]
 }
 
 // Recover completes the transactions a crash left between their decision

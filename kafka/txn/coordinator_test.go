@@ -122,8 +122,14 @@ func TestTransactionLifecycle(t *testing.T) {
 	if code := add(c, "a", pid, epoch, "__consumer_offsets", 0); code != 0 {
 		t.Fatalf("add offsets: %d", code)
 	}
+	if !c.Verify(pid, epoch, "t", 1) || c.Verify(pid, epoch, "t", 2) || c.Verify(pid, epoch+1, "t", 1) || c.Verify(pid+1, epoch, "t", 1) {
+		t.Fatal("Verify: only the open transaction's producer, epoch and partitions may open it in a partition")
+	}
 	if code := c.EndTxn("a", pid, epoch, true); code != 0 {
 		t.Fatalf("commit: %d", code)
+	}
+	if c.Verify(pid, epoch, "t", 1) {
+		t.Fatal("Verify after the commit: a late batch would open a transaction no marker ends")
 	}
 	want := []string{"__consumer_offsets-0 pid 101 epoch 0 commit true", "t-0 pid 101 epoch 0 commit true", "t-1 pid 101 epoch 0 commit true"}
 	if got := m.take(); !reflect.DeepEqual(got, want) {
@@ -215,7 +221,13 @@ func TestTransactionTimeoutAndRecovery(t *testing.T) {
 	for id, x := range c.txns {
 		before[id] = x.meta
 	}
+	pidOpen, epochOpen := initPID(t, c, "open", -1, -1)
+	add(c, "open", pidOpen, epochOpen, "t", 3)
+	before["open"] = c.txns["open"].meta
 	c = reopen()
+	if !c.Verify(pidOpen, epochOpen, "t", 3) || c.Verify(pid, epoch, "t", 1) {
+		t.Fatal("Verify after a restart: the open transaction, and not the decided one")
+	}
 	for id, x := range c.txns {
 		want := before[id]
 		want.lastEpoch = -1 // not stored
@@ -243,7 +255,7 @@ func TestTransactionTimeoutAndRecovery(t *testing.T) {
 			t.Fatalf("%s after compaction and restart: %v, want %v", id, x.status, states[id])
 		}
 	}
-	if len(c.txns) != 2 {
+	if len(c.txns) != 3 {
 		t.Fatalf("%d ids after compaction", len(c.txns))
 	}
 }
