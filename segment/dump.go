@@ -1,6 +1,8 @@
 package segment
 
 import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"encoding/json"
 	"fmt"
 	"io"
@@ -112,6 +114,7 @@ type jsonBatch struct {
 	BaseSequence  int32        `json:"base_sequence"`
 	Transactional bool         `json:"transactional,omitempty"`
 	Control       bool         `json:"control,omitempty"`
+	ControlType   string       `json:"control_type,omitempty"` // a control batch's: COMMIT, ABORT, ...
 	Records       []jsonRecord `json:"records,omitempty"`
 	RecordsError  string       `json:"records_error,omitempty"`
 }
@@ -166,7 +169,7 @@ func (d *dumper) batch(b *FoundBatch) error {
 			LeaderEpoch: h.PartitionLeaderEpoch, BaseTimestamp: h.BaseTimestamp, MaxTimestamp: h.MaxTimestamp,
 			LogAppendTime: h.LogAppendTime(), Count: h.RecordCount, Codec: CodecName(h.Codec()), Size: len(batch), CRCOK: crcOK,
 			ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch, BaseSequence: h.BaseSequence,
-			Transactional: h.Transactional(), Control: h.Control()}
+			Transactional: h.Transactional(), Control: h.Control(), ControlType: controlName(h, batch)}
 		if recErr != nil {
 			jb.RecordsError = recErr.Error()
 		}
@@ -191,7 +194,7 @@ func (d *dumper) batch(b *FoundBatch) error {
 		flags += " transactional"
 	}
 	if h.Control() {
-		flags += " control"
+		flags += " control=" + controlName(h, batch)
 	}
 	timeKind := "create_time"
 	if h.LogAppendTime() {
@@ -213,6 +216,19 @@ func (d *dumper) batch(b *FoundBatch) error {
 		}
 	}
 	return nil
+}
+
+// controlName names a control batch's type as Kafka does (COMMIT, ABORT,
+// ...): what a transaction marker says.
+func controlName(h *BatchHeader, batch []byte) string {
+	if !h.Control() {
+		return ""
+	}
+	typ, ok := ControlType(batch)
+	if !ok {
+		return "unreadable"
+	}
+	return kmsg.ControlRecordKeyType(typ).String()
 }
 
 func quote(b []byte) string {

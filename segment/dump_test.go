@@ -16,8 +16,9 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-// dumpFixture writes a partition with every codec, headers, a null key and
-// a roll, on the real file system, and returns its directory.
+// dumpFixture writes a partition with every codec, headers, a null key, a
+// transaction and its commit marker, and a roll, on the real file system,
+// and returns its directory.
 func dumpFixture(t *testing.T) string {
 	t.Helper()
 	data := t.TempDir()
@@ -39,9 +40,15 @@ func dumpFixture(t *testing.T) string {
 		{BaseTimestamp: ts + 30, Codec: segment.CodecLZ4, Records: []segmenttest.Record{{Key: []byte("l"), Value: []byte("lz4")}}},
 		{BaseTimestamp: ts + 40, Codec: segment.CodecZstd, Records: []segmenttest.Record{{Key: []byte("z"), Value: []byte("zstd")}, {Value: []byte{0xff, 0xfe}}}},
 		{BaseTimestamp: ts + 50, Idempotent: true, ProducerID: 1000, ProducerEpoch: 1, BaseSequence: 0, Records: []segmenttest.Record{{Value: nil}}},
+		{BaseTimestamp: ts + 60, Idempotent: true, Transactional: true, ProducerID: 1001, Records: []segmenttest.Record{{Value: []byte("in a transaction")}}},
 	}
+	built := make([][]byte, 0, len(batches)+1)
 	for _, b := range batches {
-		a, err := l.Append(b.Build(), 4, 1)
+		built = append(built, b.Build())
+	}
+	built = append(built, segment.BuildMarker(1001, 0, true, 0, ts+70))
+	for _, b := range built {
+		a, err := l.Append(b, 4, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +123,7 @@ func TestDumpReportsDamage(t *testing.T) {
 		t.Errorf("bad CRC not shown:\n%s", out)
 	}
 	// The dump went on past the bad CRC to the later batches.
-	if res.Batches != 6 {
-		t.Errorf("dumped %d batches, want 6", res.Batches)
+	if res.Batches != 8 {
+		t.Errorf("dumped %d batches, want 8", res.Batches)
 	}
 }
