@@ -41,6 +41,10 @@ type Config struct {
 	// kept after its last write (producer.id.expiration.ms); 0 is
 	// DefaultProducerIDExpiration.
 	ProducerIDExpiration time.Duration
+	// TransactionalIDExpiration is how long a transactional id with no
+	// open transaction is kept after its last change
+	// (transactional.id.expiration.ms); 0 is txn.DefaultIDExpiration.
+	TransactionalIDExpiration time.Duration
 	// Cluster, when set, makes the broker one member of a cluster: metadata
 	// goes through the controller, which registers the brokers.
 	Cluster Cluster

@@ -25,6 +25,7 @@ import (
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/kafka"
 	"github.com/chronik-stream/chronik/kafka/group"
+	"github.com/chronik-stream/chronik/kafka/txn"
 	"github.com/chronik-stream/chronik/segment"
 )
 
@@ -54,6 +55,7 @@ func startCommand() *cli.Command {
 			&cli.DurationFlag{Name: "group-initial-rebalance-delay", Value: 3 * time.Second, EnvVars: []string{"CHRONIK_GROUP_INITIAL_REBALANCE_DELAY"}, Usage: "how long the first join of an empty consumer group waits for more members (Kafka's group.initial.rebalance.delay.ms)"},
 			&cli.DurationFlag{Name: "offsets-retention", Value: group.DefaultOffsetsRetention, EnvVars: []string{"CHRONIK_OFFSETS_RETENTION"}, Usage: "how long committed offsets nothing uses are kept: a consumer group's once it is empty, those of topics a group no longer consumes (Kafka's offsets.retention.minutes); checked every 10 minutes"},
 			&cli.DurationFlag{Name: "producer-id-expiration", Value: kafka.DefaultProducerIDExpiration, EnvVars: []string{"CHRONIK_PRODUCER_ID_EXPIRATION"}, Usage: "how long an idempotent producer's sequence state is kept after its last write (Kafka's producer.id.expiration.ms); checked every 10 minutes"},
+			&cli.DurationFlag{Name: "transactional-id-expiration", Value: txn.DefaultIDExpiration, EnvVars: []string{"CHRONIK_TRANSACTIONAL_ID_EXPIRATION"}, Usage: "how long a transactional id with no open transaction is kept after its last transaction (Kafka's transactional.id.expiration.ms); checked every 10 minutes"},
 			&cli.IntFlag{Name: "max-request-bytes", Value: kafka.DefaultMaxRequestBytes, EnvVars: []string{"CHRONIK_MAX_REQUEST_BYTES"}, Usage: "largest request accepted; a larger frame closes the connection"},
 		}, clusterFlags()...),
 		Action: runStart,
@@ -77,7 +79,7 @@ func runStart(c *cli.Context) error {
 	if c.Duration("group-initial-rebalance-delay") < 0 {
 		return cli.Exit("--group-initial-rebalance-delay must not be negative (0s: no delay)", 2)
 	}
-	for _, name := range []string{"offsets-retention", "producer-id-expiration"} {
+	for _, name := range []string{"offsets-retention", "producer-id-expiration", "transactional-id-expiration"} {
 		if c.Duration(name) < time.Minute {
 			return cli.Exit(fmt.Sprintf("--%s must be at least 1m (it is %v)", name, c.Duration(name)), 2)
 		}
@@ -152,8 +154,9 @@ func runStart(c *cli.Context) error {
 	b, err := kafka.NewBroker(kafka.Config{
 		NodeID: int32(nodeID), Host: host, Port: int32(port), ClusterID: clusterID, Cluster: kcluster,
 		AutoCreateTopics: c.Bool("auto-create-topics"), DefaultPartitions: int32(c.Int("default-partitions")),
-		ProducerIDExpiration: c.Duration("producer-id-expiration"),
-		Groups:               group.Config{InitialRebalanceDelay: c.Duration("group-initial-rebalance-delay"), OffsetsRetention: c.Duration("offsets-retention")},
+		ProducerIDExpiration:      c.Duration("producer-id-expiration"),
+		TransactionalIDExpiration: c.Duration("transactional-id-expiration"),
+		Groups:                    group.Config{InitialRebalanceDelay: c.Duration("group-initial-rebalance-delay"), OffsetsRetention: c.Duration("offsets-retention")},
 	}, store, meta, log)
 	if err != nil {
 		return cli.Exit(err.Error(), 1)

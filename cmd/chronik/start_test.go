@@ -194,6 +194,7 @@ func TestStartRefusesBadFlags(t *testing.T) {
 		{"--group-initial-rebalance-delay", "-1s", "must not be negative"},
 		{"--offsets-retention", "30s", "--offsets-retention must be at least 1m"},
 		{"--producer-id-expiration", "0s", "--producer-id-expiration must be at least 1m"},
+		{"--transactional-id-expiration", "59s", "--transactional-id-expiration must be at least 1m"},
 		{"--default-partitions", "0", "--default-partitions must be at least 1"},
 		{"--max-request-bytes", "100", "--max-request-bytes must be between"},
 		{"--advertised-addr", "0.0.0.0:9092", "set --advertised-addr"},

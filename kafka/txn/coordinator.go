@@ -78,8 +78,9 @@ type Coordinator struct {
 // the write that makes it durable: one change at a time per transactional
 // id, in the log's order.
 type txn struct {
-	mu sync.Mutex
-	id string
+	mu   sync.Mutex
+	id   string
+	gone bool // expired: removed from the coordinator
 	meta
 	// open is what Verify reads without mu: the producer and partitions of
 	// the open transaction, nil when none is open.
@@ -136,19 +137,30 @@ func (c *Coordinator) Close() {
 	c.mu.Unlock()
 }
 
-// get returns the transactional id's entry, created if create.
-func (c *Coordinator) get(id string, create bool) (*txn, int16) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return nil, kerr.NotCoordinator.Code
+// lock returns the transactional id's entry, created if create, with its
+// mu held.
+func (c *Coordinator) lock(id string, create bool) (*txn, int16) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, kerr.NotCoordinator.Code
+		}
+		t := c.txns[id]
+		if t == nil && create {
+			t = &txn{id: id, meta: meta{pid: -1, parts: map[string]map[int32]bool{}}}
+			c.txns[id] = t
+		}
+		c.mu.Unlock()
+		if t == nil {
+			return nil, 0
+		}
+		t.mu.Lock()
+		if !t.gone {
+			return t, 0
+		}
+		t.mu.Unlock() // expired meanwhile: look again
 	}
-	t := c.txns[id]
-	if t == nil && create {
-		t = &txn{id: id, meta: meta{pid: -1, parts: map[string]map[int32]bool{}}}
-		c.txns[id] = t
-	}
-	return t, 0
 }
 
 // InitProducerID serves InitProducerId for a transactional id: a new
@@ -161,11 +173,10 @@ func (c *Coordinator) InitProducerID(id string, timeoutMs int32, pid int64, epoc
 	if timeoutMs <= 0 || timeout > c.cfg.MaxTimeout {
 		return -1, -1, kerr.InvalidTransactionTimeout.Code
 	}
-	t, code := c.get(id, true)
+	t, code := c.lock(id, true)
 	if code != 0 {
 		return -1, -1, code
 	}
-	t.mu.Lock()
 	defer t.mu.Unlock()
 	next := t.meta
 	next.parts, next.status, next.timeout, next.updated = map[string]map[int32]bool{}, Empty, timeout, time.Now()
@@ -209,14 +220,13 @@ func (c *Coordinator) InitProducerID(id string, timeoutMs int32, pid int64, epoc
 // request: INVALID_PRODUCER_ID_MAPPING for an id or producer it does not
 // know, INVALID_PRODUCER_EPOCH for an older epoch (a fenced producer).
 func (c *Coordinator) check(id string, pid int64, epoch int16) (*txn, int16) {
-	t, code := c.get(id, false)
+	t, code := c.lock(id, false)
 	if code != 0 {
 		return nil, code
 	}
 	if t == nil {
 		return nil, kerr.InvalidProducerIDMapping.Code
 	}
-	t.mu.Lock()
 	switch {
 	case t.pid != pid:
 		code = kerr.InvalidProducerIDMapping.Code

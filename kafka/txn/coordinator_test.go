@@ -282,3 +282,39 @@ func FuzzApplyRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestExpireIdleTransactionalIDs: ids with no open transaction go once
+// idle for the expiration, durably (not back after a restart); an open
+// transaction's id stays however old; an expired id starts over.
+func TestExpireIdleTransactionalIDs(t *testing.T) {
+	c, _, reopen := testCoordinator(t, Config{})
+	pid, epoch := initPID(t, c, "done", -1, -1)
+	add(c, "done", pid, epoch, "t", 0)
+	if code := c.EndTxn("done", pid, epoch, true); code != 0 {
+		t.Fatal(code)
+	}
+	initPID(t, c, "empty", -1, -1)
+	openPID, openEpoch := initPID(t, c, "open", -1, -1)
+	add(c, "open", openPID, openEpoch, "t", 1)
+
+	if n, err := c.Expire(time.Now(), DefaultIDExpiration); n != 0 || err != nil {
+		t.Fatalf("expired %d (%v) of ids just used", n, err)
+	}
+	later := time.Now().Add(DefaultIDExpiration + time.Hour)
+	if n, err := c.Expire(later, DefaultIDExpiration); n != 2 || err != nil {
+		t.Fatalf("expired %d (%v), want the two ids without an open transaction", n, err)
+	}
+	if _, ok := c.txns["open"]; !ok || len(c.txns) != 1 {
+		t.Fatalf("ids left: %v", len(c.txns))
+	}
+	if code := c.EndTxn("done", pid, epoch, true); code != kerr.InvalidProducerIDMapping.Code {
+		t.Fatalf("an expired id's end: %d", code)
+	}
+	c = reopen()
+	if len(c.txns) != 1 || c.txns["open"] == nil {
+		t.Fatalf("after a restart, ids: %d", len(c.txns))
+	}
+	if p, e := initPID(t, c, "done", -1, -1); p == pid || e != 0 {
+		t.Fatalf("an expired id starts over: %d/%d", p, e)
+	}
+}
