@@ -61,6 +61,15 @@ func FuzzHandle(f *testing.F) {
 	to.TransactionalID, to.Group = txnID, "g"
 	to.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}}}
 	f.Add(requestFrame(to, 3))
+	dt := kmsg.NewPtrDescribeTransactionsRequest()
+	dt.TransactionalIDs = []string{txnID, "unknown"}
+	f.Add(requestFrame(dt, 0))
+	lt := kmsg.NewPtrListTransactionsRequest()
+	lt.StateFilters, lt.DurationFilterMillis = []string{"Ongoing", "Nope"}, 10
+	f.Add(requestFrame(lt, 1))
+	dp := kmsg.NewPtrDescribeProducersRequest()
+	dp.Topics = []kmsg.DescribeProducersRequestTopic{{Topic: "t", Partitions: []int32{0, 7}}}
+	f.Add(requestFrame(dp, 0))
 	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 1, 0, 0})
 
 	b := memBroker(f, segmenttest.NewMemFS())

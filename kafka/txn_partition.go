@@ -255,3 +255,37 @@ func (b *Broker) writeMarker(topic string, p int32, pid int64, epoch int16, comm
 	}
 	return b.saveAborted(part)
 }
+
+// activeProducer is a producer's state in a partition as DescribeProducers
+// reports it.
+type activeProducer struct {
+	pid      int64
+	epoch    int16
+	lastSeq  int32 // -1 with no batch known
+	lastSeen int64 // unix ms
+	txnStart int64 // first offset of its open transaction, -1 if none
+}
+
+// active lists the producers a partition holds state for, by id.
+func (ps *producers) active() []activeProducer {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	out := make([]activeProducer, 0, len(ps.byID))
+	for pid, e := range ps.byID {
+		a := activeProducer{pid: pid, epoch: e.epoch, lastSeq: -1, lastSeen: e.lastSeen, txnStart: -1}
+		if len(e.recent) > 0 {
+			a.lastSeq = e.recent[len(e.recent)-1].last
+		}
+		if first, ok := ps.ongoing[pid]; ok {
+			a.txnStart = first
+		}
+		out = append(out, a)
+	}
+	for pid, first := range ps.ongoing {
+		if ps.byID[pid] == nil { // its sequence state expired, its transaction not
+			out = append(out, activeProducer{pid: pid, epoch: -1, lastSeq: -1, txnStart: first})
+		}
+	}
+	slices.SortFunc(out, func(x, y activeProducer) int { return cmpInt(x.pid, y.pid) })
+	return out
+}

@@ -291,3 +291,69 @@ func TestLateTransactionalBatchIsRefused(t *testing.T) {
 		t.Fatalf("read_committed end offset %d, want 2 (the batch and the abort marker)", off)
 	}
 }
+
+// TestTransactionAdminAPIs: ListTransactions, DescribeTransactions and
+// DescribeProducers (through kadm, as kafka-transactions.sh uses them)
+// show an open transaction, where it starts in its partition, and its
+// completion.
+func TestTransactionAdminAPIs(t *testing.T) {
+	addr := startBroker(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
+	defer adm.Close()
+	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "adm"); err != nil {
+		t.Fatal(err)
+	}
+	p := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("adm-tx"), kgo.DefaultProduceTopic("adm"), kgo.RecordPartitioner(kgo.ManualPartitioner())))
+	defer p.Close()
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("v"), Partition: 1}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+	if err != nil || listed["adm-tx"].State != "Ongoing" {
+		t.Fatalf("list ongoing: %+v, %v", listed, err)
+	}
+	if none, err := adm.ListTransactions(ctx, nil, []string{"CompleteCommit"}); err != nil || len(none) != 0 {
+		t.Fatalf("list committed: %+v, %v", none, err)
+	}
+	described, err := adm.DescribeTransactions(ctx, "adm-tx")
+	d := described["adm-tx"]
+	if err != nil || d.State != "Ongoing" || d.ProducerID != listed["adm-tx"].ProducerID || d.StartTimestamp <= 0 {
+		t.Fatalf("describe: %+v, %v", d, err)
+	}
+	if _, ok := d.Topics["adm"][1]; !ok || len(d.Topics["adm"]) != 1 {
+		t.Fatalf("describe: the transaction's partitions %v, want adm-1", d.Topics)
+	}
+	if missing, _ := adm.DescribeTransactions(ctx, "no-such-id"); !errors.Is(missing["no-such-id"].Err, kerr.TransactionalIDNotFound) {
+		t.Fatalf("describe of an unknown id: %+v", missing["no-such-id"])
+	}
+	producerAt := func() int64 {
+		t.Helper()
+		dp, err := adm.DescribeProducers(ctx, kadm.TopicsSet{"adm": {1: {}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := dp["adm"].Partitions[1]
+		if part.Err != nil || len(part.ActiveProducers) != 1 || part.ActiveProducers[0].ProducerID != d.ProducerID {
+			t.Fatalf("describe producers: %+v", part)
+		}
+		return part.ActiveProducers[0].CurrentTxnStartOffset
+	}
+	if at := producerAt(); at != 0 {
+		t.Fatalf("the open transaction starts at %d in adm-1, want 0", at)
+	}
+	if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	if described, _ := adm.DescribeTransactions(ctx, "adm-tx"); described["adm-tx"].State != "CompleteCommit" {
+		t.Fatalf("after the commit: %+v", described["adm-tx"])
+	}
+	if at := producerAt(); at != -1 {
+		t.Fatalf("after the commit the producer's transaction starts at %d, want -1", at)
+	}
+}

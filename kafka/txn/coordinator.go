@@ -82,17 +82,9 @@ type txn struct {
 	id   string
 	gone bool // expired: removed from the coordinator
 	meta
-	// open is what Verify reads without mu: the producer and partitions of
-	// the open transaction, nil when none is open.
-	open atomic.Pointer[openTxn]
-}
-
-// openTxn is a transaction open for produce: its producer, epoch and
-// partitions (never changed once stored).
-type openTxn struct {
-	pid   int64
-	epoch int16
-	parts map[string]map[int32]bool
+	// snap is meta as last made durable, for readers that must not wait
+	// for mu (Verify, the admin APIs); its maps are never changed.
+	snap atomic.Pointer[meta]
 }
 
 // meta is a transactional id's state, as its records store it.
@@ -395,14 +387,12 @@ func (c *Coordinator) commit(t *txn, next meta) int16 {
 	return 0
 }
 
-// published makes t's meta what Verify sees, and indexes t by its
-// producer id.
+// published makes t's meta what Verify and the admin APIs see, and
+// indexes t by its producer id. A change never modifies the maps of the
+// meta it replaces: each builds its own.
 func (c *Coordinator) published(t *txn) {
-	if t.status == Ongoing {
-		t.open.Store(&openTxn{pid: t.pid, epoch: t.epoch, parts: t.parts})
-	} else {
-		t.open.Store(nil)
-	}
+	snap := t.meta
+	t.snap.Store(&snap)
 	c.mu.Lock()
 	c.byPID[t.pid] = t
 	c.mu.Unlock()
@@ -423,8 +413,8 @@ func (c *Coordinator) Verify(pid int64, epoch int16, topic string, p int32) bool
 	if t == nil {
 		return false
 	}
-	o := t.open.Load()
-	return o != nil && o.pid == pid && o.epoch == epoch && o.parts[topic][p]
+	m := t.snap.Load()
+	return m != nil && m.status == Ongoing && m.pid == pid && m.epoch == epoch && m.parts[topic][p]
 }
 
 // Recover completes the transactions a crash left between their decision
