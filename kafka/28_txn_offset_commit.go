@@ -4,7 +4,8 @@ package kafka
 // transaction, written to the offsets partition and held pending until
 // the transaction's marker (kafka/group/txn.go). v3 carries the member's
 // generation, checked as OffsetCommit does. Errors per partition as
-// OffsetCommit's.
+// OffsetCommit's, and INVALID_TXN_STATE unless the producer's transaction
+// is open and added the offsets (AddOffsetsToTxn).
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"

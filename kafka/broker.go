@@ -170,6 +170,9 @@ func (b *Broker) openGroups() error {
 		cfg.IsCoordinator = func() bool { id, _ := b.coordinator(); return id == b.cfg.NodeID }
 	}
 	cfg.PartitionExists = b.partitionExists
+	cfg.InTransaction = func(pid int64, epoch int16) bool {
+		return b.txns != nil && b.txns.Verify(pid, epoch, group.Topic, 0)
+	}
 	// Kafka's offsets.topic.segment.bytes: 100 MiB. No retention: a
 	// group's last commit may be years old; the partition is compacted
 	// instead (group.Coordinator.Compact).

@@ -54,7 +54,12 @@ type Config struct {
 	// CompactBytes is the size from which the offsets partition is
 	// compacted (Compact); 0 is DefaultCompactBytes.
 	CompactBytes int64
-	Logger       *slog.Logger
+	// InTransaction reports whether producer pid, at epoch, has an open
+	// transaction that added the offsets partition (AddOffsetsToTxn): only
+	// then may it commit offsets in it (TxnOffsetCommit), so that a marker
+	// is sure to end them. Nil refuses every TxnOffsetCommit.
+	InTransaction func(pid int64, epoch int16) bool
+	Logger        *slog.Logger
 }
 
 // DefaultConfig is Kafka's defaults.

@@ -92,7 +92,9 @@ func (c *Coordinator) writeAs(pid int64, epoch int16) func([]segment.Record, tim
 
 // TxnCommit serves TxnOffsetCommit: the offsets are written for the
 // producer's transaction and become committed with its commit marker. The
-// returned function blocks until they are durable.
+// transaction must be open with the offsets partition added
+// (INVALID_TXN_STATE otherwise). The returned function blocks until they
+// are durable.
 func (c *Coordinator) TxnCommit(req *kmsg.TxnOffsetCommitRequest) func() *kmsg.TxnOffsetCommitResponse {
 	resp := kmsg.NewPtrTxnOffsetCommitResponse()
 	errs := make([][]int16, len(req.Topics))
@@ -127,6 +129,10 @@ func (c *Coordinator) TxnCommit(req *kmsg.TxnOffsetCommitRequest) func() *kmsg.T
 	defer c.mu.Unlock()
 	if c.closed || !c.active() {
 		return failAll(kerr.NotCoordinator.Code)
+	}
+	if c.cfg.InTransaction == nil || !c.cfg.InTransaction(req.ProducerID, req.ProducerEpoch) {
+		// Pending offsets no marker would end would stay forever.
+		return failAll(kerr.InvalidTxnState.Code)
 	}
 	now := time.Now()
 	// v3 carries the member's generation (KIP-447): a member fenced by a

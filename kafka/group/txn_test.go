@@ -31,7 +31,12 @@ func txnCommitReq(group string, pid int64, topic string, offsets ...int64) *kmsg
 func TestTransactionalOffsets(t *testing.T) {
 	cfg := fastConfig()
 	cfg.CompactBytes = 1
+	cfg.InTransaction = func(pid int64, _ int16) bool { return pid != 9 }
 	c, reopen := testCoordinator(t, cfg)
+	r := within(t, time.Second, c.TxnCommit(txnCommitReq("g", 9, "t", 1)))
+	if code := r.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidTxnState.Code {
+		t.Fatalf("offsets of a producer whose transaction did not add them: code %d", code)
+	}
 	commitTxn := func(c *Coordinator, pid int64, offsets ...int64) {
 		t.Helper()
 		r := within(t, time.Second, c.TxnCommit(txnCommitReq("g", pid, "t", offsets...)))
