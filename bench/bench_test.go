@@ -229,3 +229,23 @@ func BenchmarkConsume(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTransactions: one transactional producer, each transaction a
+// 100 B record to each of 1 or 16 partitions and a commit, one after
+// another. chronik syncs the transaction's registration, its records, the
+// decision, a marker in each partition and the completion; target
+// chronik-tmpfs is the same without the disk, kfake the protocol in memory.
+func BenchmarkTransactions(b *testing.B) {
+	for _, parts := range []int32{1, 16} {
+		for _, target := range []string{"chronik", "chronik-tmpfs", "kfake"} {
+			b.Run(fmt.Sprintf("partitions=%d/target=%s", parts, target), func(b *testing.B) {
+				t := start(b, target)
+				r, err := Transactions(ctx(b), t.Addr, "txn", parts, b.N, 100, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				report(b, r, "txns")
+			})
+		}
+	}
+}

@@ -65,10 +65,15 @@ type Coordinator struct {
 	log *segment.Log
 	lg  *slog.Logger
 
-	mu     sync.Mutex // guards txns, byPID and closed, and orders appends to log
+	mu     sync.Mutex // guards txns and closed, and orders appends to log
 	txns   map[string]*txn
-	byPID  map[int64]*txn // by current producer id
 	closed bool
+
+	// byPID finds a producer's transactional id for Verify, which the
+	// produce path calls: under a lock of its own, never held across I/O
+	// (mu is, while the state partition is compacted).
+	pidMu sync.RWMutex
+	byPID map[int64]*txn
 
 	compacting    sync.Mutex
 	compactedSize int64
@@ -393,9 +398,9 @@ func (c *Coordinator) commit(t *txn, next meta) int16 {
 func (c *Coordinator) published(t *txn) {
 	snap := t.meta
 	t.snap.Store(&snap)
-	c.mu.Lock()
+	c.pidMu.Lock()
 	c.byPID[t.pid] = t
-	c.mu.Unlock()
+	c.pidMu.Unlock()
 }
 
 // Verify reports whether a transactional batch of producer pid with epoch
@@ -407,9 +412,9 @@ func (c *Coordinator) published(t *txn) {
 // KIP-890). It takes no lock a transaction's end holds: the end waits for
 // its markers, which queue behind produced batches.
 func (c *Coordinator) Verify(pid int64, epoch int16, topic string, p int32) bool {
-	c.mu.Lock()
+	c.pidMu.RLock()
 	t := c.byPID[pid]
-	c.mu.Unlock()
+	c.pidMu.RUnlock()
 	if t == nil {
 		return false
 	}

@@ -83,6 +83,7 @@ func (c *Coordinator) Expire(now time.Time, after time.Duration) (int, error) {
 		return 0, fmt.Errorf("txn: expire transactional ids: %w", err)
 	}
 	c.mu.Lock()
+	c.pidMu.Lock()
 	for _, t := range gone {
 		t.gone = true
 		delete(c.txns, t.id)
@@ -90,6 +91,7 @@ func (c *Coordinator) Expire(now time.Time, after time.Duration) (int, error) {
 			delete(c.byPID, t.pid)
 		}
 	}
+	c.pidMu.Unlock()
 	c.mu.Unlock()
 	c.lg.Info("expired idle transactional ids", "ids", len(gone), "idle_for", after)
 	return len(gone), nil
