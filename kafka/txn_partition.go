@@ -1,11 +1,6 @@
 package kafka
 
 import (
-	"encoding/binary"
-	"errors"
-	"fmt"
-	"hash/crc32"
-	"io/fs"
 	"math"
 	"slices"
 	"sync"
@@ -33,6 +28,7 @@ type txnState struct {
 	firstOpen atomic.Int64    // the lowest of those, math.MaxInt64 if none
 	aborted   atomic.Pointer[[]abortedTxn]
 	fileMu    sync.Mutex // orders writes of the aborted-txns file
+	fileSize  int64      // its valid bytes, under fileMu (0: none written yet)
 }
 
 func (t *txnState) init() {
@@ -112,108 +108,6 @@ func (t *txnState) abortedIn(from, to int64) []abortedTxn {
 	return out
 }
 
-// The aborted-txns file of a partition directory keeps the aborted
-// transactions for read_committed reads of any age (the producer state is
-// rebuilt from the last producer expiration's worth of the log only). It
-// is replaced whole after an abort marker is durable; one whose marker a
-// crash lost is dropped at open (its last offset is past the log's end),
-// and one a crash kept out of the file is found again by the rebuild,
-// which reads the markers of that window.
-//
-// Format (part of the on-disk format):
-//
-//	magic "CKAT" | count uint32 | count x (producer id, first, last int64) | CRC-32C of all before uint32
-const (
-	abortedTxnsFile  = "aborted-txns"
-	abortedTxnsMagic = "CKAT"
-	abortedEntrySize = 24
-)
-
-func encodeAborted(list []abortedTxn) []byte {
-	b := make([]byte, 8, 8+len(list)*abortedEntrySize+4)
-	copy(b, abortedTxnsMagic)
-	binary.BigEndian.PutUint32(b[4:], uint32(len(list)))
-	for _, a := range list {
-		b = binary.BigEndian.AppendUint64(b, uint64(a.pid))
-		b = binary.BigEndian.AppendUint64(b, uint64(a.first))
-		b = binary.BigEndian.AppendUint64(b, uint64(a.last))
-	}
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crc32c))
-}
-
-var crc32c = crc32.MakeTable(crc32.Castagnoli)
-
-// decodeAborted returns the list in b, if b is a whole, valid file.
-func decodeAborted(b []byte) ([]abortedTxn, bool) {
-	if len(b) < 12 || string(b[:4]) != abortedTxnsMagic {
-		return nil, false
-	}
-	n := binary.BigEndian.Uint32(b[4:])
-	if uint64(len(b)) != 12+uint64(n)*abortedEntrySize || binary.BigEndian.Uint32(b[len(b)-4:]) != crc32.Checksum(b[:len(b)-4], crc32c) {
-		return nil, false
-	}
-	list := make([]abortedTxn, n)
-	for i := range list {
-		e := b[8+i*abortedEntrySize:]
-		list[i] = abortedTxn{pid: int64(binary.BigEndian.Uint64(e)), first: int64(binary.BigEndian.Uint64(e[8:])), last: int64(binary.BigEndian.Uint64(e[16:]))}
-		if list[i].first > list[i].last || i > 0 && list[i].last <= list[i-1].last {
-			return nil, false
-		}
-	}
-	return list, true
-}
-
-// loadAborted adds a partition's aborted-txns file to the aborted list
-// the rebuild found, keeping the transactions whose marker is in the log,
-// and writes the file again if the rebuild found one it lacked (a crash
-// after the marker) or it holds one whose marker is gone. A damaged file
-// is an error: serving aborted records to read_committed consumers would
-// be wrong.
-func (b *Broker) loadAborted(part *partition) error {
-	path := b.partitionPath(part.topic, part.p, abortedTxnsFile)
-	data, err := segment.ReadFile(b.store.FS(), path, 64<<20)
-	var list []abortedTxn
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return err
-	default:
-		var ok bool
-		if list, ok = decodeAborted(data); !ok {
-			return fmt.Errorf("%s is damaged (%d bytes): remove it to serve the partition, and aborted transactions in it to read_committed consumers", path, len(data))
-		}
-	}
-	ps, end := part.producers, part.log.EndOffset()
-	kept := 0
-	for _, a := range list {
-		if a.last < end {
-			ps.addAborted(a)
-			kept++
-		}
-	}
-	if kept == len(list) && len(*ps.aborted.Load()) == kept {
-		return nil
-	}
-	return b.saveAborted(part)
-}
-
-// saveAborted replaces a partition's aborted-txns file with its aborted
-// list, leaving out what lies below the log start.
-func (b *Broker) saveAborted(part *partition) error {
-	ps := part.producers
-	ps.fileMu.Lock()
-	defer ps.fileMu.Unlock()
-	start := part.log.StartOffset()
-	var keep []abortedTxn
-	for _, a := range *ps.aborted.Load() {
-		if a.last >= start {
-			keep = append(keep, a)
-		}
-	}
-	path := b.partitionPath(part.topic, part.p, abortedTxnsFile)
-	return segment.ReplaceFile(b.store.FS(), path, path+".tmp", encodeAborted(keep))
-}
-
 // cutAtStable drops from data (whole batches read from a log) the batches
 // at or past the last stable offset, for a read_committed fetch.
 func cutAtStable(data []byte, lso int64) []byte {
@@ -253,7 +147,7 @@ func (b *Broker) writeMarker(topic string, p int32, pid int64, epoch int16, comm
 	if commit {
 		return nil
 	}
-	return b.saveAborted(part)
+	return b.saveAborted(part, r.a.Base)
 }
 
 // activeProducer is a producer's state in a partition as DescribeProducers

@@ -157,39 +157,108 @@ func batchSizeAt(data []byte, offset int64) int {
 	return 0
 }
 
-// TestAbortedFileDamaged: a damaged aborted-txns file keeps the partition
-// from opening (serving aborted records as committed would be wrong), with
-// an error that names the file.
-func TestAbortedFileDamaged(t *testing.T) {
+// TestAbortedFile: aborts are appended to the file one by one; a torn
+// last append is dropped (the rebuild finds that abort again in the log)
+// and the file rewritten; damage before the last entry keeps the
+// partition from opening (serving aborted records as committed would be
+// wrong), with an error that names the file; once most aborts lie below
+// the log start the file is rewritten without them.
+func TestAbortedFile(t *testing.T) {
 	fsys := segmenttest.NewMemFS()
 	b := memBroker(t, fsys)
 	if _, err := b.createTopic("t", 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	part, _ := b.openPartition("t", 0)
+	part.verifyTxn = func(int64, int16, string, int32) bool { return true }
+	abort := func(pid int64) {
+		t.Helper()
+		r := &appendReq{records: segmenttest.Batch{Idempotent: true, Transactional: true, ProducerID: pid,
+			Records: []segmenttest.Record{{Value: []byte("v")}}}.Build(), acks: -1}
+		part.appender.submit(part, r)
+		if <-r.done; r.code != 0 || r.a.Wait() != nil {
+			t.Fatalf("produce: %d", r.code)
+		}
+		if err := b.writeMarker("t", 0, pid, 0, false); err != nil {
+			t.Fatal(err)
+		}
+	}
 	path := b.partitionPath("t", 0, abortedTxnsFile)
-	data := encodeAborted([]abortedTxn{{1, 0, 1}})
-	data[9] ^= 1
+	read := func() []byte {
+		t.Helper()
+		data, err := segment.ReadFile(fsys, path, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	for pid := range int64(3) {
+		abort(pid)
+	}
+	data := read()
+	want := []abortedTxn{{0, 0, 1}, {1, 2, 3}, {2, 4, 5}}
+	if got, valid, ok := decodeAborted(data); !ok || valid != len(data) || !slices.Equal(got, want) || len(data) != abortedHeader+3*abortedEntrySize {
+		t.Fatalf("file holds %v (ok %v), want %v appended", got, ok, want)
+	}
+	reload := func() (*partition, error) {
+		p := &partition{log: part.log, producers: newProducers(), topic: "t", p: 0}
+		return p, b.loadAborted(p)
+	}
+
+	// A torn last append: the rest is read, the file made whole again.
+	torn := slices.Clone(data[:len(data)-5])
+	if err := segment.ReplaceFile(fsys, path, path+".tmp", torn); err != nil {
+		t.Fatal(err)
+	}
+	p, err := reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *p.producers.aborted.Load(); !slices.Equal(got, want[:2]) {
+		t.Fatalf("after a torn append: %v", got)
+	}
+	if got, valid, _ := decodeAborted(read()); valid != len(read()) || !slices.Equal(got, want[:2]) {
+		t.Fatalf("the file after a torn append was not made whole: %v", got)
+	}
+
+	// Damage before the last entry.
+	damaged := slices.Clone(data)
+	damaged[abortedHeader+3] ^= 1
+	if err := segment.ReplaceFile(fsys, path, path+".tmp", damaged); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reload(); err == nil || !bytes.Contains([]byte(err.Error()), []byte(abortedTxnsFile)) {
+		t.Fatalf("damaged file: %v", err)
+	}
+
+	// Aborts below the log start go when they are most of the file.
 	if err := segment.ReplaceFile(fsys, path, path+".tmp", data); err != nil {
 		t.Fatal(err)
 	}
-	err := b.loadAborted(&partition{log: part.log, producers: newProducers(), topic: "t", p: 0})
-	if err == nil || !bytes.Contains([]byte(err.Error()), []byte(abortedTxnsFile)) {
-		t.Fatalf("damaged file: %v", err)
+	if _, err := part.log.DeleteRecordsBefore(6); err != nil {
+		t.Fatal(err)
+	}
+	abort(3)
+	if got, _, _ := decodeAborted(read()); !slices.Equal(got, []abortedTxn{{3, 6, 7}}) {
+		t.Fatalf("after most aborts fell below the log start, the file holds %v", got)
+	}
+	if got := *part.producers.aborted.Load(); !slices.Equal(got, []abortedTxn{{3, 6, 7}}) {
+		t.Fatalf("after most aborts fell below the log start, memory holds %v", got)
 	}
 }
 
-// FuzzAbortedFile: any bytes decode to a valid list (ordered, ranges the
-// right way round) that encodes to the same bytes, or are refused.
+// FuzzAbortedFile: any bytes decode to aborts whose encoding is the valid
+// prefix, or are refused; never a panic.
 func FuzzAbortedFile(f *testing.F) {
 	f.Add(encodeAborted(nil))
 	f.Add(encodeAborted([]abortedTxn{{1, 0, 4}, {2, 3, 9}}))
+	f.Add(encodeAborted([]abortedTxn{{1, 0, 4}, {2, 3, 9}})[:40])
 	f.Fuzz(func(t *testing.T, b []byte) {
-		list, ok := decodeAborted(b)
+		list, valid, ok := decodeAborted(b)
 		if !ok {
 			return
 		}
-		if !bytes.Equal(encodeAborted(list), b) {
+		if !bytes.Equal(encodeAborted(list), b[:valid]) {
 			t.Fatalf("%x decoded to %v, which encodes differently", b, list)
 		}
 	})
