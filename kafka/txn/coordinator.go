@@ -259,19 +259,20 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts map
 	if t.status == PrepareCommit || t.status == PrepareAbort {
 		return setAll(kerr.ConcurrentTransactions.Code)
 	}
+	exists := func(topic string, p int32) bool {
+		return topic == c.cfg.OffsetsTopic || c.cfg.PartitionExists != nil && c.cfg.PartitionExists(topic, p)
+	}
 	unknown := false
 	for topic, ps := range parts {
 		for _, p := range ps {
-			if topic != c.cfg.OffsetsTopic && (c.cfg.PartitionExists == nil || !c.cfg.PartitionExists(topic, p)) {
-				unknown = true
-			}
+			unknown = unknown || !exists(topic, p)
 		}
 	}
 	if unknown {
 		setAll(kerr.OperationNotAttempted.Code)
 		for topic, ps := range parts {
 			for _, p := range ps {
-				if topic != c.cfg.OffsetsTopic && !c.cfg.PartitionExists(topic, p) {
+				if !exists(topic, p) {
 					out[topic][p] = kerr.UnknownTopicOrPartition.Code
 				}
 			}
