@@ -75,3 +75,20 @@ func keys(m map[int64]*producerEntry) []int64 {
 	}
 	return out
 }
+
+// TestExpiryInterval: expired state is looked for every ten minutes, or a
+// tenth of the shortest expiration when the flags make one short.
+func TestExpiryInterval(t *testing.T) {
+	b := memBroker(t, segmenttest.NewMemFS())
+	if got := b.expiryInterval(); got != 10*time.Minute {
+		t.Fatalf("with the defaults: %v, want 10m", got)
+	}
+	b.cfg.ProducerIDExpiration = 2 * time.Minute
+	if got := b.expiryInterval(); got != 12*time.Second {
+		t.Fatalf("with producers expiring after 2m: %v, want 12s", got)
+	}
+	b.cfg.TransactionalIDExpiration = time.Minute
+	if got := b.expiryInterval(); got != 6*time.Second {
+		t.Fatalf("with transactional ids expiring after 1m: %v, want 6s", got)
+	}
+}

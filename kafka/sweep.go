@@ -10,13 +10,12 @@ import (
 // topics' partitions, compacts the offsets and transaction state
 // partitions when they have grown, and ends transactions past their
 // timeout or left half-ended by a crash (at once on start, too);
-// every ten minutes (Kafka's producer.id.expiration.check.interval.ms and
-// offsets.retention.check.interval.ms) it expires idle producers' state,
-// committed offsets nothing uses and idle transactional ids.
+// every expiryInterval it expires idle producers' state, committed offsets
+// nothing uses and idle transactional ids.
 func (b *Broker) sweepLoop() {
 	t := time.NewTicker(3 * time.Second)
 	defer t.Stop()
-	expiry := time.NewTicker(10 * time.Minute)
+	expiry := time.NewTicker(b.expiryInterval())
 	defer expiry.Stop()
 	if b.txns != nil {
 		b.txns.Recover(time.Now())
@@ -28,11 +27,7 @@ func (b *Broker) sweepLoop() {
 		case now := <-expiry.C:
 			b.expireProducers(now)
 			if b.txns != nil {
-				after := b.cfg.TransactionalIDExpiration
-				if after <= 0 {
-					after = txn.DefaultIDExpiration
-				}
-				if _, err := b.txns.Expire(now, after); err != nil && !b.isClosing() {
+				if _, err := b.txns.Expire(now, b.txnIDExpiration()); err != nil && !b.isClosing() {
 					b.log.Warn("cannot expire transactional ids", "error", err)
 				}
 			}
@@ -52,4 +47,21 @@ func (b *Broker) sweepLoop() {
 			}
 		}
 	}
+}
+
+// expiryInterval is how often expired state is looked for: every ten
+// minutes (Kafka's producer.id.expiration.check.interval.ms and
+// offsets.retention.check.interval.ms), or a tenth of the shortest
+// expiration when that is shorter, so that state set to expire after a
+// minute does not stay ten.
+func (b *Broker) expiryInterval() time.Duration {
+	shortest := min(b.producerExpiration(), b.txnIDExpiration(), b.groups.OffsetsRetention())
+	return max(min(10*time.Minute, shortest/10), time.Second)
+}
+
+func (b *Broker) txnIDExpiration() time.Duration {
+	if b.cfg.TransactionalIDExpiration > 0 {
+		return b.cfg.TransactionalIDExpiration
+	}
+	return txn.DefaultIDExpiration
 }

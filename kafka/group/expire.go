@@ -10,6 +10,14 @@ import (
 // DefaultOffsetsRetention is Kafka's offsets.retention.minutes: 7 days.
 const DefaultOffsetsRetention = 7 * 24 * time.Hour
 
+// OffsetsRetention is how long offsets nothing uses are kept.
+func (c *Coordinator) OffsetsRetention() time.Duration {
+	if c.cfg.OffsetsRetention > 0 {
+		return c.cfg.OffsetsRetention
+	}
+	return DefaultOffsetsRetention
+}
+
 // ExpireOffsets deletes the committed offsets that nothing uses any more,
 // as Kafka does (KIP-211): all of a consumer group's once it has been
 // empty for the retention; those of a group without members (offsets
@@ -20,11 +28,7 @@ const DefaultOffsetsRetention = 7 * 24 * time.Hour
 // The tombstones are durable when it returns; it reports how many offsets
 // went.
 func (c *Coordinator) ExpireOffsets(now time.Time) (int, error) {
-	retention := c.cfg.OffsetsRetention
-	if retention <= 0 {
-		retention = DefaultOffsetsRetention
-	}
-	cutoff := now.Add(-retention).UnixMilli()
+	cutoff := now.Add(-c.OffsetsRetention()).UnixMilli()
 	c.mu.Lock()
 	if c.closed || !c.active() {
 		c.mu.Unlock()
