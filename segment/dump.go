@@ -24,6 +24,11 @@ type DumpOptions struct {
 	MaxBatchBytes int
 	// Progress, if set, is called as bytes are read, with the total.
 	Progress func(done, total int64)
+	// Describe, if set, says what a record of a data batch means (the
+	// internal partitions' records are Kafka's binary keys and values): its
+	// text is printed in place of the key and value, and in JSON beside
+	// them as "decoded".
+	Describe func(key, value []byte) string
 }
 
 // DefaultMaxBatchBytes is the decompression limit of Dump.
@@ -127,6 +132,7 @@ type jsonRecord struct {
 	Value     *string      `json:"value"`
 	ValueB64  []byte       `json:"value_base64,omitempty"`
 	Headers   []jsonHeader `json:"headers,omitempty"`
+	Decoded   string       `json:"decoded,omitempty"`
 }
 
 type jsonHeader struct {
@@ -175,6 +181,9 @@ func (d *dumper) batch(b *FoundBatch) error {
 		}
 		for _, r := range shown {
 			jr := jsonRecord{Offset: r.Offset, Timestamp: r.Timestamp}
+			if d.opts.Describe != nil && !h.Control() {
+				jr.Decoded = d.opts.Describe(r.Key, r.Value)
+			}
 			jr.Key, jr.KeyB64 = text(r.Key)
 			jr.Value, jr.ValueB64 = text(r.Value)
 			for _, hd := range r.Headers {
@@ -211,7 +220,11 @@ func (d *dumper) batch(b *FoundBatch) error {
 		for _, hd := range r.Headers {
 			fmt.Fprintf(&hs, " header:%s=%s", strconv.Quote(hd.Key), quote(hd.Value))
 		}
-		if _, err := fmt.Fprintf(d.w, "  record offset=%d time=%s key=%s value=%s%s\n", r.Offset, FormatTime(r.Timestamp), quote(r.Key), quote(r.Value), hs.String()); err != nil {
+		kv := fmt.Sprintf("key=%s value=%s", quote(r.Key), quote(r.Value))
+		if d.opts.Describe != nil && !h.Control() {
+			kv = d.opts.Describe(r.Key, r.Value)
+		}
+		if _, err := fmt.Fprintf(d.w, "  record offset=%d time=%s %s%s\n", r.Offset, FormatTime(r.Timestamp), kv, hs.String()); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/kafka/group"
+	"github.com/chronik-stream/chronik/kafka/txn"
 	"github.com/chronik-stream/chronik/segment"
 )
 
@@ -36,6 +38,8 @@ func logDumpCommand() *cli.Command {
 			"leader epoch, record count, compression codec, size, CRC check, timestamps and\n" +
 			"producer. Damage (a bad CRC, a torn tail, a gap in the offsets) prints as a\n" +
 			"line starting with \"damage\" where it is found, and the exit status is 3.\n\n" +
+			"With --records, the records of __consumer_offsets-0 and __transaction_state-0\n" +
+			"print decoded: committed offsets, groups, and transactional ids' states.\n\n" +
 			"The metadata log (<data-dir>/__chronik_metadata-0, its .log files, or a\n" +
 			".checkpoint snapshot) prints one line per event instead: offset, leader epoch,\n" +
 			"timestamp, type, entity and fields; --type keeps only some event types.\n\n" +
@@ -78,6 +82,7 @@ func runLogDump(c *cli.Context) error {
 	if isTerminal(os.Stderr) {
 		opts.Progress = progressPrinter()
 	}
+	opts.Describe = internalDecoder(c.Args().First())
 	var res segment.DumpResult
 	var err error
 	if path := c.Args().First(); eventlog.IsMetadataPath(path) {
@@ -111,6 +116,23 @@ func runLogDump(c *cli.Context) error {
 			msg += fmt.Sprintf(". The data directory is in use by %s: damage at the end of the newest segment can be a write in flight; dump again, or stop the broker for a settled view", holder)
 		}
 		return cli.Exit(msg, exitDamaged)
+	}
+	return nil
+}
+
+// internalDecoder returns the decoder of the records of the internal
+// partition path is (a partition directory, or a segment file in one), or
+// nil.
+func internalDecoder(path string) func(key, value []byte) string {
+	dir := filepath.Clean(path)
+	if strings.HasSuffix(dir, ".log") {
+		dir = filepath.Dir(dir)
+	}
+	switch filepath.Base(dir) {
+	case segment.PartitionDir(group.Topic, 0):
+		return group.DescribeRecord
+	case segment.PartitionDir(txn.Topic, 0):
+		return txn.DescribeRecord
 	}
 	return nil
 }
