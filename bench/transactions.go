@@ -30,7 +30,7 @@ func Transactions(ctx context.Context, addr, topic string, partitions int32, cou
 	defer cl.Close()
 	value := payload(size)
 	recs := make([]*kgo.Record, partitions)
-	r := &Result{Workload: fmt.Sprintf("transactions of %d records, one per partition", partitions), lat: latency.New(count)}
+	r := &Result{Workload: fmt.Sprintf("transactions, each a record to each of %d partition(s) and a commit", partitions), lat: latency.New(count)}
 	start := time.Now()
 	for range count {
 		t0 := time.Now()

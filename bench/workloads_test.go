@@ -49,7 +49,9 @@ func TestWorkloads(t *testing.T) {
 		check(r, err, 1000)
 		r, err = ConcurrentProducers(ctx, target.Addr, "cp", 4, 5, 10, p)
 		check(r, err, 20)
-		if ops, _ := p.Load(); ops < 20+5+10+1000+1000+20 {
+		r, err = Transactions(ctx, target.Addr, "tx", 3, 5, 10, p)
+		check(r, err, 5)
+		if ops, _ := p.Load(); ops < 20+5+10+1000+1000+20+5 {
 			t.Fatalf("%s: progress counted %d ops", target.Name, ops)
 		}
 	}

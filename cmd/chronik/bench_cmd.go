@@ -96,6 +96,18 @@ func benchCommand() *cli.Command {
 				}),
 			},
 			{
+				Name: "transactions", Usage: "one transactional producer: a record to each partition, then a commit, one transaction after another",
+				Flags: with(target, []cli.Flag{
+					&cli.IntFlag{Name: "count", Value: 10_000, Usage: "transactions to run"},
+					&cli.IntFlag{Name: "partitions", Value: 1, Usage: "partitions of the topic, each written in every transaction"},
+					&cli.IntFlag{Name: "record-size", Value: 100, Usage: "bytes per record value"},
+					&cli.StringFlag{Name: "topic", Value: "chronik-bench-txn", Usage: "topic to use (created if missing)"},
+				}),
+				Action: benchAction(func(ctx context.Context, c *cli.Context, addr string, p *bench.Progress) (*bench.Result, error) {
+					return bench.Transactions(ctx, addr, c.String("topic"), int32(c.Int("partitions")), c.Int("count"), c.Int("record-size"), p)
+				}),
+			},
+			{
 				Name: "disk", Usage: "the baseline: sequential writes + fdatasync into --data-dir",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "data-dir", Value: ".", Usage: "directory on the disk to measure"},
