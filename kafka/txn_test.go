@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -297,7 +298,7 @@ func TestLateTransactionalBatchIsRefused(t *testing.T) {
 // show an open transaction, where it starts in its partition, and its
 // completion.
 func TestTransactionAdminAPIs(t *testing.T) {
-	addr := startBroker(t, t.TempDir())
+	b, addr := brokerForTest(t, t.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
@@ -356,87 +357,35 @@ func TestTransactionAdminAPIs(t *testing.T) {
 	if at := producerAt(); at != -1 {
 		t.Fatalf("after the commit the producer's transaction starts at %d, want -1", at)
 	}
+
+	reg := prometheus.NewRegistry()
+	b.RegisterTxnMetrics(reg)
+	if got := metricValue(t, reg, "chronik_transactions_ended_total", "commit"); got != 1 {
+		t.Fatalf("committed transactions metric %v, want 1", got)
+	}
+	if got := metricValue(t, reg, "chronik_transactional_ids", "CompleteCommit"); got != 1 {
+		t.Fatalf("ids in CompleteCommit %v, want 1", got)
+	}
 }
 
-// TestConcurrentTransactions: eight transactional producers share four
-// partitions, each committing and aborting transactions in turn, while a
-// read_committed consumer reads: it gets every committed record once and
-// no aborted one. (With the race detector, this is also the test for the
-// locks a transaction's end takes against produce and fetch.)
-func TestConcurrentTransactions(t *testing.T) {
-	addr := startBroker(t, t.TempDir())
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
-	defer adm.Close()
-	if _, err := adm.CreateTopic(ctx, 4, 1, nil, "shared"); err != nil {
+// metricValue returns the value of the metric of family name whose one
+// label is value.
+func metricValue(t *testing.T, reg *prometheus.Registry, name, value string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
 		t.Fatal(err)
 	}
-	const producers, rounds, perTxn = 8, 20, 4
-	errs := make(chan error, producers)
-	for w := range producers {
-		go func() {
-			p, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID(fmt.Sprintf("shared-%d", w)), kgo.DefaultProduceTopic("shared"),
-				kgo.RecordPartitioner(kgo.ManualPartitioner()))
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer p.Close()
-			for r := range rounds {
-				if err := p.BeginTransaction(); err != nil {
-					errs <- err
-					return
-				}
-				commit := r%2 == 0
-				for i := range perTxn {
-					v := fmt.Sprintf("w%d-r%02d-%d-%v", w, r, i, commit)
-					if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte(v), Partition: int32((w + i) % 4)}).FirstErr(); err != nil {
-						errs <- err
-						return
-					}
-				}
-				end := kgo.TryAbort
-				if commit {
-					end = kgo.TryCommit
-				}
-				if err := p.EndTransaction(ctx, end); err != nil {
-					errs <- err
-					return
-				}
-			}
-			errs <- nil
-		}()
-	}
-	want := producers * rounds / 2 * perTxn
-	cons := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("shared"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(50*time.Millisecond)))
-	defer cons.Close()
-	seen := map[string]bool{}
-	done := 0
-	for (len(seen) < want || done < producers) && ctx.Err() == nil {
-		select {
-		case err := <-errs:
-			if err != nil {
-				t.Fatal(err)
-			}
-			done++
-		default:
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
 		}
-		pctx, pcancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		cons.PollFetches(pctx).EachRecord(func(r *kgo.Record) {
-			v := string(r.Value)
-			if strings.HasSuffix(v, "false") {
-				t.Errorf("read an aborted record: %s", v)
+		for _, m := range f.GetMetric() {
+			if m.GetLabel()[0].GetValue() == value {
+				return m.GetGauge().GetValue() + m.GetCounter().GetValue()
 			}
-			if seen[v] {
-				t.Errorf("read %s twice", v)
-			}
-			seen[v] = true
-		})
-		pcancel()
+		}
 	}
-	if len(seen) != want {
-		t.Fatalf("read %d committed records, want %d", len(seen), want)
-	}
+	t.Fatalf("no %s{%s}", name, value)
+	return 0
 }

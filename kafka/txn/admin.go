@@ -48,6 +48,13 @@ func (c *Coordinator) List() []Info {
 	return out
 }
 
+// Ended returns how many transactions completed since the start:
+// committed, aborted by their producer, and aborted by the coordinator (a
+// timeout, or a new incarnation of the producer).
+func (c *Coordinator) Ended() (committed, aborted, abortedByCoordinator int64) {
+	return c.ended[0].Load(), c.ended[1].Load(), c.ended[2].Load()
+}
+
 // Describe returns a transactional id's state; ok is false for an id the
 // coordinator does not know.
 func (c *Coordinator) Describe(id string) (Info, bool) {

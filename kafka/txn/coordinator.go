@@ -77,6 +77,10 @@ type Coordinator struct {
 
 	compacting    sync.Mutex
 	compactedSize int64
+
+	// ended counts completed transactions: committed, aborted by their
+	// producer, aborted by the coordinator (timeout, new incarnation).
+	ended [3]atomic.Int64
 }
 
 // txn is one transactional id; mu is held across a change of its meta and
@@ -365,7 +369,18 @@ func (c *Coordinator) end(t *txn, commit, bump bool) int16 {
 	if commit {
 		next.status = CompleteCommit
 	}
-	return c.commit(t, next)
+	code := c.commit(t, next)
+	if code == 0 {
+		switch {
+		case commit:
+			c.ended[0].Add(1)
+		case bump:
+			c.ended[2].Add(1)
+		default:
+			c.ended[1].Add(1)
+		}
+	}
+	return code
 }
 
 // commit writes next as t's state and, once durable, makes it t's. The
