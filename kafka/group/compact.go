@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/chronik-stream/chronik/internal/statelog"
 	"github.com/chronik-stream/chronik/segment"
 )
 
@@ -22,62 +23,31 @@ const DefaultCompactBytes = 64 << 20
 // applied to memory only once durable, so memory can lag the log. Kafka
 // compacts this partition by key; that would be wrong here, where deleting
 // a group (its metadata tombstone) also removes offsets committed in flight
-// that have no tombstone of their own. A crash at any point leaves a log
-// that replays to the same state: the old segments go only after the copy
-// is durable, and replaying old records before the copy is harmless.
-//
-// It reports whether it compacted.
+// that have no tombstone of their own. (statelog.Compactor says why a
+// crash at any point leaves a log that replays to the same state.) It
+// reports whether it compacted.
 func (c *Coordinator) Compact() (bool, error) {
-	c.compacting.Lock()
-	defer c.compacting.Unlock()
-	size := c.log.Size()
-	c.mu.Lock()
-	minBytes, last := c.cfg.CompactBytes, c.compactedSize
-	c.mu.Unlock()
-	if minBytes <= 0 {
-		minBytes = DefaultCompactBytes
-	}
-	if size < minBytes || size < 2*last {
-		return false, nil
-	}
 	start := time.Now()
-	// Replay what is durable now without holding up the groups, then,
-	// holding them, the rest up to the roll: no write can come between the
-	// state read and its copy.
 	scratch := &Coordinator{log: c.log, groups: map[string]*group{}}
-	next, err := scratch.replayFrom(c.log.StartOffset())
-	if err != nil {
-		return false, err
-	}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return false, nil
-	}
-	at, err := c.log.Roll()
-	if err == nil {
-		_, err = scratch.replayFrom(next)
-	}
-	var writes []appended
-	if err == nil {
-		writes = scratch.copyState(c.write)
-	}
-	c.mu.Unlock()
+	done, before, after, err := c.compactor.Run(statelog.Owner{
+		Hold:   &c.mu,
+		Closed: func() bool { return c.closed },
+		Replay: scratch.replayFrom,
+		Copy: func() []func() error {
+			var waits []func() error
+			for _, w := range scratch.copyState(c.write) {
+				waits = append(waits, w.wait)
+			}
+			return waits
+		},
+	})
 	if err != nil {
 		return false, fmt.Errorf("group: compact %s: %w", Topic, err)
 	}
-	if err := waitAll(writes); err != nil {
-		return false, fmt.Errorf("group: compact %s: %w", Topic, err)
+	if done {
+		c.lg.Info("compacted the offsets partition", "bytes_before", before, "bytes_after", after, "groups", len(scratch.groups), "took", time.Since(start))
 	}
-	if _, err := c.log.DeleteSegmentsBefore(at); err != nil {
-		return false, fmt.Errorf("group: compact %s: %w", Topic, err)
-	}
-	after := c.log.Size()
-	c.mu.Lock()
-	c.compactedSize = after
-	c.mu.Unlock()
-	c.lg.Info("compacted the offsets partition", "bytes_before", size, "bytes_after", after, "groups", len(scratch.groups), "took", time.Since(start))
-	return true, nil
+	return done, nil
 }
 
 // copyState writes c's state with write, in batches: each group's metadata

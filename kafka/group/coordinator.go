@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-stream/chronik/internal/statelog"
 	"github.com/chronik-stream/chronik/segment"
 )
 
@@ -85,8 +86,7 @@ type Coordinator struct {
 	pending map[int64]*pendingTxn
 	seq     uint64 // join order, for choosing a leader
 
-	compacting    sync.Mutex // one Compact at a time
-	compactedSize int64      // the partition's size after the last compaction
+	compactor statelog.Compactor
 }
 
 // Open replays the offsets partition l and returns its coordinator. Members
@@ -96,6 +96,10 @@ func Open(l *segment.Log, cfg Config) (*Coordinator, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Coordinator{cfg: cfg, log: l, lg: cfg.Logger, groups: map[string]*group{}}
+	c.compactor = statelog.Compactor{Log: l, MinBytes: cfg.CompactBytes}
+	if c.compactor.MinBytes <= 0 {
+		c.compactor.MinBytes = DefaultCompactBytes
+	}
 	if err := c.replay(); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-stream/chronik/internal/statelog"
 	"github.com/chronik-stream/chronik/segment"
 )
 
@@ -129,12 +130,13 @@ func (g *group) metadataValue() *kmsg.GroupMetadataValue {
 // Commit serves OffsetCommit. The returned function blocks until the
 // offsets are durable.
 func (c *Coordinator) Commit(req *kmsg.OffsetCommitRequest) func() *kmsg.OffsetCommitResponse {
-	resp := kmsg.NewPtrOffsetCommitResponse()
-	errs := make([][]int16, len(req.Topics))
+	sizes := make([]int, len(req.Topics))
 	for i, t := range req.Topics {
-		errs[i] = make([]int16, len(t.Partitions))
+		sizes[i] = len(t.Partitions)
 	}
+	errs := newCodes(sizes)
 	answer := func() *kmsg.OffsetCommitResponse {
+		resp := kmsg.NewPtrOffsetCommitResponse()
 		for i, t := range req.Topics {
 			rt := kmsg.NewOffsetCommitResponseTopic()
 			rt.Topic = t.Topic
@@ -148,11 +150,7 @@ func (c *Coordinator) Commit(req *kmsg.OffsetCommitRequest) func() *kmsg.OffsetC
 		return resp
 	}
 	failAll := func(code int16) func() *kmsg.OffsetCommitResponse {
-		for i := range errs {
-			for j := range errs[i] {
-				errs[i][j] = code
-			}
-		}
+		fillCodes(errs, code)
 		return answer
 	}
 	generation := req.Generation
@@ -186,27 +184,12 @@ func (c *Coordinator) Commit(req *kmsg.OffsetCommitRequest) func() *kmsg.OffsetC
 		}
 		c.touch(g, m, now)
 	}
-	type change struct {
-		i, j  int // the partition's place in the request
-		topic string
-		p     int32
-		o     offset
-	}
-	var recs []segment.Record
 	var changes []change
 	for i, t := range req.Topics {
 		for j, p := range t.Partitions {
 			meta := ""
 			if p.Metadata != nil {
 				meta = *p.Metadata
-			}
-			switch {
-			case len(meta) > MaxMetadataBytes:
-				errs[i][j] = kerr.OffsetMetadataTooLarge.Code
-				continue
-			case c.cfg.PartitionExists != nil && !c.cfg.PartitionExists(t.Topic, p.Partition):
-				errs[i][j] = kerr.UnknownTopicOrPartition.Code
-				continue
 			}
 			ts := now.UnixMilli()
 			if req.Version == 1 && p.Timestamp >= 0 {
@@ -216,53 +199,23 @@ func (c *Coordinator) Commit(req *kmsg.OffsetCommitRequest) func() *kmsg.OffsetC
 			if req.Version >= 6 {
 				epoch = p.LeaderEpoch
 			}
-			o := offset{offset: p.Offset, leaderEpoch: epoch, metadata: meta, timestamp: ts}
-			recs = append(recs, offsetRecord(g.name, t.Topic, p.Partition, o))
-			changes = append(changes, change{i, j, t.Topic, p.Partition, o})
+			ch := change{i, j, t.Topic, p.Partition, offset{offset: p.Offset, leaderEpoch: epoch, metadata: meta, timestamp: ts}}
+			if c.valid(errs, ch) {
+				changes = append(changes, ch)
+			}
 		}
 	}
-	if len(recs) == 0 {
+	if len(changes) == 0 {
 		return answer
 	}
 	c.groups[g.name] = g
-	// A commit of many partitions may not fit one batch (max.message.bytes:
-	// Kafka refuses it with INVALID_COMMIT_OFFSET_SIZE); it is written in
-	// batches and answered once all are durable. Each partition's answer is
-	// its batch's, and what is durable is applied: memory stays what a
-	// replay of the log gives.
-	writes := writeBatches(c.write, recs, now)
+	wait := c.writeChanges(g.name, changes, c.write, now, errs, func(ch change) {
+		if c.groups[g.name] == g { // not deleted since
+			g.setOffset(ch.topic, ch.p, ch.o)
+		}
+	})
 	return func() *kmsg.OffsetCommitResponse {
-		failed := make([]error, len(writes))
-		for b, w := range writes {
-			failed[b] = w.wait()
-		}
-		c.mu.Lock()
-		live := c.groups[g.name] == g // not deleted since
-		k := 0
-		for b, w := range writes {
-			for r := range w.n {
-				ch := changes[k]
-				k++
-				if err := failed[b]; err != nil {
-					errs[ch.i][ch.j] = kerr.CoordinatorNotAvailable.Code
-					if errors.Is(err, segment.ErrQueueFull) {
-						errs[ch.i][ch.j] = kerr.RequestTimedOut.Code
-					}
-					continue
-				}
-				if live {
-					ch.o.at = w.a.Base + int64(r)
-					g.setOffset(ch.topic, ch.p, ch.o)
-				}
-			}
-		}
-		c.mu.Unlock()
-		for _, err := range failed {
-			if err != nil {
-				c.lg.Error("cannot store committed offsets", "group", req.Group, "error", err)
-				break
-			}
-		}
+		wait()
 		return answer()
 	}
 }
@@ -337,25 +290,11 @@ func (c *Coordinator) replay() error {
 // replayFrom applies the durable records from offset off on, and returns
 // the offset after the last.
 func (c *Coordinator) replayFrom(off int64) (int64, error) {
-	buf := make([]byte, 0, 1<<20)
-	for off < c.log.HighWatermark() {
-		b, err := c.log.Read(off, 1<<20, buf[:0])
-		if err != nil {
-			return off, fmt.Errorf("group: replay %s: %w", Topic, err)
-		}
-		for len(b) > 0 {
-			h, err := segment.ParseHeader(b)
-			if err != nil {
-				return off, fmt.Errorf("group: replay %s: %w", Topic, err)
-			}
-			if err := c.replayBatch(&h, b[:h.Size()]); err != nil {
-				return off, fmt.Errorf("group: replay %s: %w", Topic, err)
-			}
-			off = h.LastOffset() + 1
-			b = b[h.Size():]
-		}
+	next, err := statelog.Replay(c.log, off, c.replayBatch)
+	if err != nil {
+		return next, fmt.Errorf("group: replay %s: %w", Topic, err)
 	}
-	return off, nil
+	return next, nil
 }
 
 // apply replays one record of the offsets partition.

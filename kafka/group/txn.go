@@ -96,12 +96,13 @@ func (c *Coordinator) writeAs(pid int64, epoch int16) func([]segment.Record, tim
 // (INVALID_TXN_STATE otherwise). The returned function blocks until they
 // are durable.
 func (c *Coordinator) TxnCommit(req *kmsg.TxnOffsetCommitRequest) func() *kmsg.TxnOffsetCommitResponse {
-	resp := kmsg.NewPtrTxnOffsetCommitResponse()
-	errs := make([][]int16, len(req.Topics))
+	sizes := make([]int, len(req.Topics))
 	for i, t := range req.Topics {
-		errs[i] = make([]int16, len(t.Partitions))
+		sizes[i] = len(t.Partitions)
 	}
+	errs := newCodes(sizes)
 	answer := func() *kmsg.TxnOffsetCommitResponse {
+		resp := kmsg.NewPtrTxnOffsetCommitResponse()
 		for i, t := range req.Topics {
 			rt := kmsg.NewTxnOffsetCommitResponseTopic()
 			rt.Topic = t.Topic
@@ -115,11 +116,7 @@ func (c *Coordinator) TxnCommit(req *kmsg.TxnOffsetCommitRequest) func() *kmsg.T
 		return resp
 	}
 	failAll := func(code int16) func() *kmsg.TxnOffsetCommitResponse {
-		for i := range errs {
-			for j := range errs[i] {
-				errs[i][j] = code
-			}
-		}
+		fillCodes(errs, code)
 		return answer
 	}
 	if req.Group == "" {
@@ -147,13 +144,6 @@ func (c *Coordinator) TxnCommit(req *kmsg.TxnOffsetCommitRequest) func() *kmsg.T
 		}
 		c.touch(g, m, now)
 	}
-	type change struct {
-		i, j  int
-		topic string
-		p     int32
-		o     offset
-	}
-	var recs []segment.Record
 	var changes []change
 	for i, t := range req.Topics {
 		for j, p := range t.Partitions {
@@ -161,50 +151,24 @@ func (c *Coordinator) TxnCommit(req *kmsg.TxnOffsetCommitRequest) func() *kmsg.T
 			if p.Metadata != nil {
 				meta = *p.Metadata
 			}
-			switch {
-			case len(meta) > MaxMetadataBytes:
-				errs[i][j] = kerr.OffsetMetadataTooLarge.Code
-				continue
-			case c.cfg.PartitionExists != nil && !c.cfg.PartitionExists(t.Topic, p.Partition):
-				errs[i][j] = kerr.UnknownTopicOrPartition.Code
-				continue
-			}
 			epoch := int32(-1)
 			if req.Version >= 2 {
 				epoch = p.LeaderEpoch
 			}
-			o := offset{offset: p.Offset, leaderEpoch: epoch, metadata: meta, timestamp: now.UnixMilli()}
-			recs = append(recs, offsetRecord(req.Group, t.Topic, p.Partition, o))
-			changes = append(changes, change{i, j, t.Topic, p.Partition, o})
-		}
-	}
-	if len(recs) == 0 {
-		return answer
-	}
-	writes := writeBatches(c.writeAs(req.ProducerID, req.ProducerEpoch), recs, now)
-	return func() *kmsg.TxnOffsetCommitResponse {
-		failed := make([]error, len(writes))
-		for b, w := range writes {
-			failed[b] = w.wait()
-		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		k := 0
-		for b, w := range writes {
-			for r := range w.n {
-				ch := changes[k]
-				k++
-				if err := failed[b]; err != nil {
-					errs[ch.i][ch.j] = kerr.CoordinatorNotAvailable.Code
-					if errors.Is(err, segment.ErrQueueFull) {
-						errs[ch.i][ch.j] = kerr.RequestTimedOut.Code
-					}
-					continue
-				}
-				ch.o.at = w.a.Base + int64(r)
-				c.addTxnOffset(req.ProducerID, req.ProducerEpoch, req.Group, ch.topic, ch.p, ch.o)
+			ch := change{i, j, t.Topic, p.Partition, offset{offset: p.Offset, leaderEpoch: epoch, metadata: meta, timestamp: now.UnixMilli()}}
+			if c.valid(errs, ch) {
+				changes = append(changes, ch)
 			}
 		}
+	}
+	if len(changes) == 0 {
+		return answer
+	}
+	wait := c.writeChanges(req.Group, changes, c.writeAs(req.ProducerID, req.ProducerEpoch), now, errs, func(ch change) {
+		c.addTxnOffset(req.ProducerID, req.ProducerEpoch, req.Group, ch.topic, ch.p, ch.o)
+	})
+	return func() *kmsg.TxnOffsetCommitResponse {
+		wait()
 		return answer()
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-stream/chronik/internal/statelog"
 	"github.com/chronik-stream/chronik/segment"
 )
 
@@ -75,8 +76,7 @@ type Coordinator struct {
 	pidMu sync.RWMutex
 	byPID map[int64]*txn
 
-	compacting    sync.Mutex
-	compactedSize int64
+	compactor statelog.Compactor
 
 	// ended counts completed transactions: committed, aborted by their
 	// producer, aborted by the coordinator (timeout, new incarnation).
@@ -119,6 +119,10 @@ func Open(l *segment.Log, cfg Config) (*Coordinator, error) {
 		cfg.MaxTimeout = DefaultMaxTimeout
 	}
 	c := &Coordinator{cfg: cfg, log: l, lg: cfg.Logger, txns: map[string]*txn{}, byPID: map[int64]*txn{}}
+	c.compactor = statelog.Compactor{Log: l, MinBytes: cfg.CompactBytes}
+	if c.compactor.MinBytes <= 0 {
+		c.compactor.MinBytes = DefaultCompactBytes
+	}
 	if _, err := c.replayFrom(l.StartOffset()); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-stream/chronik/internal/statelog"
 	"github.com/chronik-stream/chronik/segment"
 )
 
@@ -52,31 +53,22 @@ func buildBatch(recs []segment.Record, now time.Time) []byte {
 // replayFrom applies the durable records from offset off on, and returns
 // the offset after the last.
 func (c *Coordinator) replayFrom(off int64) (int64, error) {
-	buf := make([]byte, 0, 1<<20)
-	for off < c.log.HighWatermark() {
-		b, err := c.log.Read(off, 1<<20, buf[:0])
+	next, err := statelog.Replay(c.log, off, func(_ *segment.BatchHeader, batch []byte) error {
+		recs, err := segment.DecodeRecords(batch, maxValueBytes)
 		if err != nil {
-			return off, fmt.Errorf("txn: replay %s: %w", Topic, err)
+			return err
 		}
-		for len(b) > 0 {
-			h, err := segment.ParseHeader(b)
-			if err != nil {
-				return off, fmt.Errorf("txn: replay %s: %w", Topic, err)
+		for _, r := range recs {
+			if err := c.apply(r); err != nil {
+				return fmt.Errorf("offset %d: %w", r.Offset, err)
 			}
-			recs, err := segment.DecodeRecords(b[:h.Size()], maxValueBytes)
-			if err != nil {
-				return off, fmt.Errorf("txn: replay %s: %w", Topic, err)
-			}
-			for _, r := range recs {
-				if err := c.apply(r); err != nil {
-					return off, fmt.Errorf("txn: replay %s at offset %d: %w", Topic, r.Offset, err)
-				}
-			}
-			off = h.LastOffset() + 1
-			b = b[h.Size():]
 		}
+		return nil
+	})
+	if err != nil {
+		return next, fmt.Errorf("txn: replay %s: %w", Topic, err)
 	}
-	return off, nil
+	return next, nil
 }
 
 // apply replays one record: the id's state, or (a null value) its removal.
@@ -119,85 +111,54 @@ const DefaultCompactBytes = 16 << 20
 // Compact rewrites the state partition once it is at least CompactBytes
 // and twice its size after the last compaction: after a roll, each id's
 // state is written again and, once that is durable, the segments before
-// are deleted. The state is a replay of the log, not memory (memory takes
-// a change only once durable); a crash at any point leaves a log that
-// replays to the same state. It reports whether it compacted.
+// are deleted (statelog.Compactor). It reports whether it compacted.
 func (c *Coordinator) Compact() (bool, error) {
-	c.compacting.Lock()
-	defer c.compacting.Unlock()
-	size := c.log.Size()
-	c.mu.Lock()
-	minBytes, last := c.cfg.CompactBytes, c.compactedSize
-	c.mu.Unlock()
-	if minBytes <= 0 {
-		minBytes = DefaultCompactBytes
-	}
-	if size < minBytes || size < 2*last {
-		return false, nil
-	}
 	scratch := &Coordinator{log: c.log, txns: map[string]*txn{}}
-	next, err := scratch.replayFrom(c.log.StartOffset())
-	if err != nil {
-		return false, err
-	}
-	// Holding mu, no change is appended between the roll and the copy.
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return false, nil
-	}
-	at, err := c.log.Roll()
-	if err == nil {
-		_, err = scratch.replayFrom(next)
-	}
-	var writes []*segment.Appended
-	if err == nil {
-		ids := make([]string, 0, len(scratch.txns))
-		for id := range scratch.txns {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		// Batches of at most 256 KiB of records (one record more if it
-		// alone is larger), well under max.message.bytes.
-		now := time.Now()
-		var recs []segment.Record
-		bytes := 0
-		flush := func() {
-			var a *segment.Appended
-			if a, err = c.log.Append(buildBatch(recs, now), 0, -1); err == nil {
-				writes = append(writes, a)
-			}
-			recs, bytes = nil, 0
-		}
-		for _, id := range ids {
-			r := stateRecord(id, &scratch.txns[id].meta)
-			if len(recs) > 0 && bytes+len(r.Key)+len(r.Value) > 256<<10 {
-				if flush(); err != nil {
-					break
-				}
-			}
-			recs, bytes = append(recs, r), bytes+len(r.Key)+len(r.Value)
-		}
-		if err == nil && len(recs) > 0 {
-			flush()
-		}
-	}
-	c.mu.Unlock()
-	for _, a := range writes {
-		if err == nil {
-			err = a.Wait()
-		}
-	}
-	if err == nil {
-		_, err = c.log.DeleteSegmentsBefore(at)
-	}
+	done, before, after, err := c.compactor.Run(statelog.Owner{
+		Hold:   &c.mu,
+		Closed: func() bool { return c.closed },
+		Replay: scratch.replayFrom,
+		Copy:   func() []func() error { return c.copyState(scratch, time.Now()) },
+	})
 	if err != nil {
 		return false, fmt.Errorf("txn: compact %s: %w", Topic, err)
 	}
-	after := c.log.Size()
-	c.mu.Lock()
-	c.compactedSize = after
-	c.mu.Unlock()
-	c.lg.Info("compacted the transaction state partition", "bytes_before", size, "bytes_after", after, "transactional_ids", len(scratch.txns))
-	return true, nil
+	if done {
+		c.lg.Info("compacted the transaction state partition", "bytes_before", before, "bytes_after", after, "transactional_ids", len(scratch.txns))
+	}
+	return done, nil
+}
+
+// copyState appends each id's state in scratch, in batches of at most
+// 256 KiB of records (one record more if it alone is larger), well under
+// max.message.bytes, and returns the waits for them. The caller holds mu.
+func (c *Coordinator) copyState(scratch *Coordinator, now time.Time) []func() error {
+	ids := make([]string, 0, len(scratch.txns))
+	for id := range scratch.txns {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var waits []func() error
+	var recs []segment.Record
+	bytes := 0
+	flush := func() {
+		a, err := c.log.Append(buildBatch(recs, now), 0, -1)
+		if err != nil {
+			waits = append(waits, func() error { return err })
+		} else {
+			waits = append(waits, a.Wait)
+		}
+		recs, bytes = nil, 0
+	}
+	for _, id := range ids {
+		r := stateRecord(id, &scratch.txns[id].meta)
+		if len(recs) > 0 && bytes+len(r.Key)+len(r.Value) > 256<<10 {
+			flush()
+		}
+		recs, bytes = append(recs, r), bytes+len(r.Key)+len(r.Value)
+	}
+	if len(recs) > 0 {
+		flush()
+	}
+	return waits
 }
