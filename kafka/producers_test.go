@@ -79,16 +79,18 @@ func keys(m map[int64]*producerEntry) []int64 {
 // TestExpiryInterval: expired state is looked for every ten minutes, or a
 // tenth of the shortest expiration when the flags make one short.
 func TestExpiryInterval(t *testing.T) {
-	b := memBroker(t, segmenttest.NewMemFS())
-	if got := b.expiryInterval(); got != 10*time.Minute {
-		t.Fatalf("with the defaults: %v, want 10m", got)
-	}
-	b.cfg.ProducerIDExpiration = 2 * time.Minute
-	if got := b.expiryInterval(); got != 12*time.Second {
-		t.Fatalf("with producers expiring after 2m: %v, want 12s", got)
-	}
-	b.cfg.TransactionalIDExpiration = time.Minute
-	if got := b.expiryInterval(); got != 6*time.Second {
-		t.Fatalf("with transactional ids expiring after 1m: %v, want 6s", got)
+	day, week := 24*time.Hour, 7*24*time.Hour
+	for _, tc := range []struct {
+		expirations []time.Duration
+		want        time.Duration
+	}{
+		{[]time.Duration{day, week, week}, 10 * time.Minute},
+		{[]time.Duration{2 * time.Minute, week, week}, 12 * time.Second},
+		{[]time.Duration{day, time.Minute, week}, 6 * time.Second},
+		{[]time.Duration{time.Second}, time.Second},
+	} {
+		if got := expiryInterval(tc.expirations...); got != tc.want {
+			t.Errorf("expirations %v: every %v, want %v", tc.expirations, got, tc.want)
+		}
 	}
 }

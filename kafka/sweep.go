@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"slices"
 	"time"
 
 	"github.com/chronik-stream/chronik/kafka/txn"
@@ -15,7 +16,7 @@ import (
 func (b *Broker) sweepLoop() {
 	t := time.NewTicker(3 * time.Second)
 	defer t.Stop()
-	expiry := time.NewTicker(b.expiryInterval())
+	expiry := time.NewTicker(expiryInterval(b.producerExpiration(), b.txnIDExpiration(), b.groups.OffsetsRetention()))
 	defer expiry.Stop()
 	if b.txns != nil {
 		b.txns.Recover(time.Now())
@@ -49,14 +50,13 @@ func (b *Broker) sweepLoop() {
 	}
 }
 
-// expiryInterval is how often expired state is looked for: every ten
-// minutes (Kafka's producer.id.expiration.check.interval.ms and
-// offsets.retention.check.interval.ms), or a tenth of the shortest
+// expiryInterval is how often state with the given expirations is looked
+// for: every ten minutes (Kafka's producer.id.expiration.check.interval.ms
+// and offsets.retention.check.interval.ms), or a tenth of the shortest
 // expiration when that is shorter, so that state set to expire after a
-// minute does not stay ten.
-func (b *Broker) expiryInterval() time.Duration {
-	shortest := min(b.producerExpiration(), b.txnIDExpiration(), b.groups.OffsetsRetention())
-	return max(min(10*time.Minute, shortest/10), time.Second)
+// minute does not stay ten; at most every second.
+func expiryInterval(expirations ...time.Duration) time.Duration {
+	return max(min(10*time.Minute, slices.Min(expirations)/10), time.Second)
 }
 
 func (b *Broker) txnIDExpiration() time.Duration {
