@@ -121,6 +121,9 @@ func appendBatch(part *partition, r *appendReq) (*segment.Appended, int64, int16
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if r.marker {
+		if e := ps.byID[h.ProducerID]; e != nil && h.ProducerEpoch < e.epoch {
+			return nil, 0, kerr.InvalidProducerEpoch.Code // a marker of an older incarnation
+		}
 		a, err := part.log.Append(r.records, 0, r.acks)
 		if err != nil {
 			return nil, 0, errorCode(err)

@@ -389,3 +389,89 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, value string) flo
 	t.Fatalf("no %s{%s}", name, value)
 	return 0
 }
+
+// TestAbortOpenTransactionByMarker: an operator finds a transaction that
+// holds read_committed consumers back (DescribeProducers) and aborts it
+// with WriteTxnMarkers, as kafka-transactions.sh abort does: the stable
+// offset moves past it and its records stay unread; a marker of an older
+// epoch than the producer's is refused.
+func TestAbortOpenTransactionByMarker(t *testing.T) {
+	addr := startBroker(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := must(kgo.NewClient(kgo.SeedBrokers(addr)))
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "stuck"); err != nil {
+		t.Fatal(err)
+	}
+	newProducer := func() *kgo.Client {
+		return must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("stuck-tx"), kgo.DefaultProduceTopic("stuck")))
+	}
+	first := newProducer()
+	if err := first.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.ProduceSync(ctx, &kgo.Record{Value: []byte("committed")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	second := newProducer() // the next epoch
+	defer second.Close()
+	if err := second.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"open-1", "open-2"} {
+		if err := second.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dp, err := adm.DescribeProducers(ctx, kadm.TopicsSet{"stuck": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := dp["stuck"].Partitions[0].ActiveProducers
+	if len(open) != 1 || open[0].CurrentTxnStartOffset != 2 {
+		t.Fatalf("producers of stuck-0: %+v, want one with a transaction open at 2", open)
+	}
+	stable := func() int64 {
+		t.Helper()
+		lo := kmsg.NewPtrListOffsetsRequest()
+		lo.IsolationLevel = 1
+		lo.Topics = []kmsg.ListOffsetsRequestTopic{{Topic: "stuck", Partitions: []kmsg.ListOffsetsRequestTopicPartition{{Partition: 0, Timestamp: -1}}}}
+		resp, err := lo.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0].Offset
+	}
+	if got := stable(); got != 2 {
+		t.Fatalf("stable offset %d with the transaction open, want 2", got)
+	}
+	abort := func(epoch int16) int16 {
+		t.Helper()
+		req := kmsg.NewPtrWriteTxnMarkersRequest()
+		req.Markers = []kmsg.WriteTxnMarkersRequestMarker{{ProducerID: open[0].ProducerID, ProducerEpoch: epoch,
+			Topics: []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: "stuck", Partitions: []int32{0}}}}}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Markers[0].Topics[0].Partitions[0].ErrorCode
+	}
+	if code := abort(open[0].ProducerEpoch - 1); code != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("a marker of an older epoch: code %d, want INVALID_PRODUCER_EPOCH", code)
+	}
+	if code := abort(open[0].ProducerEpoch); code != 0 {
+		t.Fatalf("abort: code %d", code)
+	}
+	if got := stable(); got != 5 {
+		t.Fatalf("stable offset %d after the abort, want 5 (past the marker)", got)
+	}
+	if got := readAll(t, addr, "stuck", true, 1); !slices.Equal(got, []string{"committed"}) {
+		t.Fatalf("read_committed after the abort: %v", got)
+	}
+}
