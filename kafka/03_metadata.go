@@ -88,7 +88,7 @@ func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 				names = append(names, name)
 			}
 			names = append(names, eventlog.TopicName, group.Topic)
-			if b.txns != nil {
+			if b.cfg.Cluster == nil {
 				names = append(names, txn.Topic)
 			}
 			sort.Strings(names)
@@ -112,7 +112,7 @@ func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 				mp.Leader, mp.LeaderEpoch = s.Controller.Leader, int32(s.Controller.Term)
 				mp.Replicas, mp.ISR = s.Controller.Voters, s.Controller.Voters
 				mt.Partitions = append(mt.Partitions, mp)
-			case name == group.Topic || name == txn.Topic && b.txns != nil:
+			case name == group.Topic || name == txn.Topic && b.cfg.Cluster == nil:
 				// The committed offsets, on the group coordinator: this
 				// node; the transactions' state, on this single node.
 				mt.IsInternal = true

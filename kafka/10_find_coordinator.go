@@ -3,9 +3,8 @@ package kafka
 // FindCoordinator, versions 0-4 (v4: several keys at once): one broker
 // coordinates every group (this node alone; in a cluster the registered
 // broker with the lowest id, COORDINATOR_NOT_AVAILABLE while it is fenced).
-// A single node coordinates every transactional id too; a cluster does not
-// serve transactions yet: a transaction key gets COORDINATOR_NOT_AVAILABLE
-// with a message that says so.
+// The same broker coordinates every transactional id (kafka/txn), beside
+// the offsets its transactions commit.
 
 import (
 	"fmt"
@@ -28,12 +27,7 @@ func findCoordinator(b *Broker, req *kmsg.FindCoordinatorRequest) (kmsg.Response
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key = key
 		c.NodeID, c.Host, c.Port = -1, "", -1
-		if req.CoordinatorType != 0 && b.txns == nil {
-			msg := "transactions are not supported by a chronik cluster yet"
-			c.ErrorCode, c.ErrorMessage = kerr.CoordinatorNotAvailable.Code, &msg
-		} else if req.CoordinatorType != 0 {
-			c.NodeID, c.Host, c.Port = b.cfg.NodeID, b.cfg.Host, b.cfg.Port
-		} else if id, br := b.coordinator(); b.cfg.Cluster == nil {
+		if id, br := b.coordinator(); b.cfg.Cluster == nil {
 			c.NodeID, c.Host, c.Port = b.cfg.NodeID, b.cfg.Host, b.cfg.Port
 		} else if br == nil || br.Fenced {
 			msg := fmt.Sprintf("the group coordinator, broker %d, is not available", id)

@@ -8,7 +8,9 @@ package kafka
 // producer id with the next epoch, an open transaction aborted first;
 // INVALID_TRANSACTION_TIMEOUT above 15 minutes; PRODUCER_FENCED (before v4:
 // INVALID_PRODUCER_EPOCH) for a producer passing an epoch that is not the
-// current one. A cluster does not serve transactions yet: INVALID_REQUEST.
+// current one; NOT_COORDINATOR on a node of a cluster that does not
+// coordinate transactions (an idempotent producer's is forwarded to the
+// controller, a transactional one's is not).
 
 import (
 	"math"
@@ -24,12 +26,13 @@ func init() {
 func initProducerID(b *Broker, req *kmsg.InitProducerIDRequest) (kmsg.Response, error) {
 	resp := kmsg.NewPtrInitProducerIDResponse()
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
-	if req.TransactionalID != nil && *req.TransactionalID != "" {
-		if b.txns == nil {
-			resp.ErrorCode = kerr.InvalidRequest.Code
+	if transactional(req) {
+		tc, code := b.txnCoordinator()
+		if code != 0 {
+			resp.ErrorCode = code
 			return resp, nil
 		}
-		resp.ProducerID, resp.ProducerEpoch, resp.ErrorCode = b.txns.InitProducerID(*req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch)
+		resp.ProducerID, resp.ProducerEpoch, resp.ErrorCode = tc.InitProducerID(*req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch)
 		if resp.ErrorCode == kerr.ProducerFenced.Code && req.Version < 4 {
 			resp.ErrorCode = kerr.InvalidProducerEpoch.Code
 		}
@@ -46,4 +49,10 @@ func initProducerID(b *Broker, req *kmsg.InitProducerIDRequest) (kmsg.Response, 
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0
 	return resp, nil
+}
+
+// transactional reports whether an InitProducerId is a transactional
+// producer's.
+func transactional(req *kmsg.InitProducerIDRequest) bool {
+	return req.TransactionalID != nil && *req.TransactionalID != ""
 }

@@ -9,7 +9,6 @@ package kafka
 // KIP-890) is not served.
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -22,10 +21,10 @@ func init() {
 				parts[t.Topic] = append(parts[t.Topic], t.Partitions...)
 			}
 			var codes map[string]map[int32]int16
-			if b.txns == nil {
-				codes = allCodes(parts, kerr.CoordinatorNotAvailable.Code)
+			if tc, code := b.txnCoordinator(); code != 0 {
+				codes = allCodes(parts, code)
 			} else {
-				codes = b.txns.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, parts)
+				codes = tc.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, parts)
 			}
 			for _, t := range req.Topics {
 				rt := kmsg.NewAddPartitionsToTxnResponseTopic()

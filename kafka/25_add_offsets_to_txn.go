@@ -15,13 +15,14 @@ func init() {
 	register(kmsg.AddOffsetsToTxn.Int16(), 0, 3, serveLater(func(b *Broker, _ *reqContext, req *kmsg.AddOffsetsToTxnRequest) func() (kmsg.Response, error) {
 		return func() (kmsg.Response, error) {
 			resp := kmsg.NewPtrAddOffsetsToTxnResponse()
+			tc, code := b.txnCoordinator()
 			switch {
-			case b.txns == nil:
-				resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			case code != 0:
+				resp.ErrorCode = code
 			case req.Group == "":
 				resp.ErrorCode = kerr.InvalidGroupID.Code
 			default:
-				codes := b.txns.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, map[string][]int32{group.Topic: {0}})
+				codes := tc.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, map[string][]int32{group.Topic: {0}})
 				resp.ErrorCode = codes[group.Topic][0]
 			}
 			return resp, nil

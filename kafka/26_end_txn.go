@@ -8,7 +8,6 @@ package kafka
 // INVALID_TXN_STATE, as is ending a transaction that never began.
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -16,11 +15,12 @@ func init() {
 	register(kmsg.EndTxn.Int16(), 0, 3, serveLater(func(b *Broker, _ *reqContext, req *kmsg.EndTxnRequest) func() (kmsg.Response, error) {
 		return func() (kmsg.Response, error) {
 			resp := kmsg.NewPtrEndTxnResponse()
-			if b.txns == nil {
-				resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			tc, code := b.txnCoordinator()
+			if code != 0 {
+				resp.ErrorCode = code
 				return resp, nil
 			}
-			resp.ErrorCode = b.txns.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)
+			resp.ErrorCode = tc.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)
 			return resp, nil
 		}
 	}))

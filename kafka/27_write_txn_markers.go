@@ -1,12 +1,11 @@
 package kafka
 
 // WriteTxnMarkers, versions 0-1: markers that end producers' transactions
-// in partitions this node leads, each durable before the answer. Kafka's
-// coordinators send it to partition leaders; here the coordinator writes
-// its markers itself, and this serves the operator's abort of a
-// transaction that holds read_committed consumers back
-// (kafka-transactions.sh abort, Admin.abortTransaction): the partition's
-// open transaction of that producer ends. Per partition:
+// in partitions this node leads, each durable before the answer. The
+// transaction coordinator sends it for partitions other nodes of a cluster
+// lead (its own it writes itself); it also serves the operator's abort of
+// a transaction that holds read_committed consumers back
+// (kafka-transactions.sh abort, Admin.abortTransaction). Per partition:
 // UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC_EXCEPTION (internal topics),
 // INVALID_PRODUCER_EPOCH (older than the producer's), storage errors.
 

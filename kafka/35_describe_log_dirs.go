@@ -66,9 +66,7 @@ func (b *Broker) ledPartitions() []kmsg.DescribeLogDirsRequestTopic {
 		{Topic: eventlog.TopicName, Partitions: []int32{eventlog.PartitionID}},
 		{Topic: group.Topic, Partitions: []int32{0}},
 	}
-	if b.txns != nil {
-		out = append(out, kmsg.DescribeLogDirsRequestTopic{Topic: txn.Topic, Partitions: []int32{0}})
-	}
+	out = append(out, kmsg.DescribeLogDirsRequestTopic{Topic: txn.Topic, Partitions: []int32{0}})
 	b.meta.View(func(s *eventlog.State) {
 		for name, tp := range s.Topics {
 			t := kmsg.DescribeLogDirsRequestTopic{Topic: name}

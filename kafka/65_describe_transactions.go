@@ -3,7 +3,8 @@ package kafka
 // DescribeTransactions, version 0: each transactional id's state, producer
 // id and epoch, timeout, the start of its transaction and the partitions
 // in it; TRANSACTIONAL_ID_NOT_FOUND for one the coordinator does not
-// know, COORDINATOR_NOT_AVAILABLE in a cluster (no transactions there yet).
+// know, NOT_COORDINATOR on a node of a cluster that does not coordinate
+// transactions.
 
 import (
 	"sort"
@@ -21,12 +22,13 @@ func describeTransactions(b *Broker, req *kmsg.DescribeTransactionsRequest) (kms
 	for _, id := range req.TransactionalIDs {
 		d := kmsg.NewDescribeTransactionsResponseTransactionState()
 		d.TransactionalID, d.ProducerID, d.ProducerEpoch, d.StartTimestamp = id, -1, -1, -1
-		if b.txns == nil {
-			d.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		tc, code := b.txnCoordinator()
+		if code != 0 {
+			d.ErrorCode = code
 			resp.TransactionStates = append(resp.TransactionStates, d)
 			continue
 		}
-		in, ok := b.txns.Describe(id)
+		in, ok := tc.Describe(id)
 		if !ok {
 			d.ErrorCode = kerr.TransactionalIDNotFound.Code
 			resp.TransactionStates = append(resp.TransactionStates, d)

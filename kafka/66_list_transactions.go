@@ -3,8 +3,8 @@ package kafka
 // ListTransactions, versions 0-1: the transactional ids, their producer
 // ids and states, filtered by state names, producer ids and (v1) how long
 // their transaction has been open at least. A state name Kafka does not
-// have is listed back in UnknownStateFilters. Nothing in a cluster (no
-// transactions there yet).
+// have is listed back in UnknownStateFilters. In a cluster, the node that
+// coordinates transactions lists them; the others list none.
 
 import (
 	"time"
@@ -35,11 +35,12 @@ func listTransactions(b *Broker, req *kmsg.ListTransactionsRequest) (kmsg.Respon
 	for _, id := range req.ProducerIDFilters {
 		pids[id] = true
 	}
-	if b.txns == nil {
-		return resp, nil
+	tc, code := b.txnCoordinator()
+	if code != 0 {
+		return resp, nil // listed by the coordinator's node
 	}
 	now := time.Now()
-	for _, in := range b.txns.List() {
+	for _, in := range tc.List() {
 		switch {
 		case len(states) > 0 && !states[in.State.String()]:
 			continue

@@ -28,6 +28,7 @@ type appendReq struct {
 	records []byte
 	acks    int16
 	marker  bool          // a transaction marker of the coordinator's, not a client's batch
+	txnOK   bool          // the coordinator, on another node, has the batch's transaction open with the partition
 	done    chan struct{} // closed once the fields below are set
 
 	a       *segment.Appended // nil with code != 0 or for a duplicate

@@ -68,8 +68,9 @@ type Broker struct {
 
 	pids   producerIDs
 	groups *group.Coordinator
-	txns   *txn.Coordinator // nil in a cluster: transactions are not served there yet
+	txns   *txn.Coordinator // serves while this node coordinates transactions (txnCoordinator)
 	fwd    forwarder
+	peers  peers
 
 	closing   chan struct{} // closed when the server stops: long polls end
 	closeOnce sync.Once
@@ -84,6 +85,7 @@ func (b *Broker) stopWaits() {
 		b.txns.Close()
 	}
 	b.closeForwarder()
+	b.closePeers()
 }
 
 func (b *Broker) isClosing() bool {
@@ -115,6 +117,9 @@ func NewBroker(cfg Config, store *segment.Store, meta *eventlog.Log, log *slog.L
 	if cfg.Cluster != nil {
 		// The controller registers the brokers and sets the epoch.
 		if err := b.openGroups(); err != nil {
+			return nil, err
+		}
+		if err := b.openTxns(); err != nil {
 			return nil, err
 		}
 		go b.sweepLoop()
@@ -201,7 +206,7 @@ func (b *Broker) openTxns() error {
 		return fmt.Errorf("kafka: open %s-0: %w", txn.Topic, err)
 	}
 	b.txns, err = txn.Open(l, txn.Config{
-		NewProducerID:   b.newProducerID,
+		NewProducerID:   b.txnProducerID,
 		WriteMarker:     b.endTxnIn,
 		PartitionExists: b.partitionExists,
 		OffsetsTopic:    group.Topic,
@@ -220,7 +225,22 @@ func (b *Broker) endTxnIn(topic string, p int32, pid int64, epoch int16, commit 
 	if topic == group.Topic {
 		return b.groups.EndTxn(pid, epoch, commit)
 	}
+	if leader := b.leaderOf(topic, p); b.cfg.Cluster != nil && leader != b.cfg.NodeID && leader != -2 {
+		return b.remoteMarker(leader, topic, p, pid, epoch, commit)
+	}
 	return b.writeMarker(topic, p, pid, epoch, commit)
+}
+
+// leaderOf is a partition's leader as the metadata says, -1 for none, -2
+// for a partition the metadata does not have.
+func (b *Broker) leaderOf(topic string, p int32) int32 {
+	leader := int32(-2)
+	b.meta.View(func(s *eventlog.State) {
+		if t := s.Topics[topic]; t != nil && p >= 0 && int(p) < len(t.Partitions) {
+			leader = t.Partitions[p].Leader
+		}
+	})
+	return leader
 }
 
 // partitionExists reports whether the metadata has the topic partition.

@@ -18,8 +18,8 @@ func (b *Broker) sweepLoop() {
 	defer t.Stop()
 	expiry := time.NewTicker(expiryInterval(b.producerExpiration(), b.txnIDExpiration(), b.groups.OffsetsRetention()))
 	defer expiry.Stop()
-	if b.txns != nil {
-		b.txns.Recover(time.Now())
+	if tc, code := b.txnCoordinator(); code == 0 {
+		tc.Recover(time.Now())
 	}
 	for {
 		select {
@@ -27,8 +27,8 @@ func (b *Broker) sweepLoop() {
 			return
 		case now := <-expiry.C:
 			b.expireProducers(now)
-			if b.txns != nil {
-				if _, err := b.txns.Expire(now, b.txnIDExpiration()); err != nil && !b.isClosing() {
+			if tc, code := b.txnCoordinator(); code == 0 {
+				if _, err := tc.Expire(now, b.txnIDExpiration()); err != nil && !b.isClosing() {
 					b.log.Warn("cannot expire transactional ids", "error", err)
 				}
 			}
@@ -40,9 +40,9 @@ func (b *Broker) sweepLoop() {
 			if _, err := b.groups.Compact(); err != nil && !b.isClosing() {
 				b.log.Warn("cannot compact the offsets partition", "error", err)
 			}
-			if b.txns != nil {
-				b.txns.Recover(time.Now())
-				if _, err := b.txns.Compact(); err != nil && !b.isClosing() {
+			if tc, code := b.txnCoordinator(); code == 0 {
+				tc.Recover(time.Now())
+				if _, err := tc.Compact(); err != nil && !b.isClosing() {
 					b.log.Warn("cannot compact the transaction state partition", "error", err)
 				}
 			}

@@ -4,7 +4,9 @@
 // then a marker in every partition, then the completion). Its state is a
 // log of Kafka's own transaction-state records in an internal partition,
 // replayed at start; a transaction a crash left between the decision and
-// its completion is completed then.
+// its completion is completed then. In a cluster one broker's coordinator
+// serves (package kafka decides which, and carries markers to other
+// brokers' partitions).
 package txn
 
 import (

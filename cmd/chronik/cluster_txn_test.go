@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/segment/segmenttest"
+)
+
+// TestClusterTransactions: three processes; a transactional producer
+// writes to partitions led by every node, committing and aborting: the
+// coordinator (the group coordinator's node) writes the markers of the
+// partitions other nodes lead through them, and read_committed consumers
+// of any node read the committed records only. A transactional batch that
+// the coordinator did not have added to its transaction is refused by the
+// partition's leader on another node. Both metadata paths.
+func TestClusterTransactions(t *testing.T) {
+	t.Run("fast-path", func(t *testing.T) { testClusterTransactions(t) })
+	t.Run("raft-fallback", func(t *testing.T) { testClusterTransactions(t, "--disable-metadata-wal") })
+}
+
+func testClusterTransactions(t *testing.T, extra ...string) {
+	tc := startCluster(t, extra...)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	seeds := kgo.SeedBrokers(tc.kafka[1], tc.kafka[2], tc.kafka[3])
+	cl := kclient(t, seeds)
+	adm := kadm.NewClient(cl)
+	const parts = 6
+	for {
+		resp, err := adm.CreateTopic(ctx, parts, 1, nil, "ctx")
+		if err == nil && resp.Err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("create: %v %v", err, resp.Err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	leaders := map[int32]int32{}
+	for len(leaders) < parts && ctx.Err() == nil {
+		md, err := adm.Metadata(ctx, "ctx")
+		if err == nil {
+			for _, p := range md.Topics["ctx"].Partitions {
+				if p.Leader > 0 {
+					leaders[p.Partition] = p.Leader
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	nodes := map[int32]bool{}
+	for _, l := range leaders {
+		nodes[l] = true
+	}
+	if len(nodes) < 2 {
+		t.Fatalf("partition leaders %v: want several nodes", leaders)
+	}
+
+	p := kclient(t, seeds, kgo.TransactionalID("cluster-tx"), kgo.DefaultProduceTopic("ctx"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	inTxn := func(prefix string, commit bool) {
+		t.Helper()
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range int32(parts) {
+			if err := p.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%s-%d", prefix, i), Partition: i}).FirstErr(); err != nil {
+				t.Fatalf("produce in a transaction: %v", err)
+			}
+		}
+		end := kgo.TryAbort
+		if commit {
+			end = kgo.TryCommit
+		}
+		if err := p.EndTransaction(ctx, end); err != nil {
+			t.Fatalf("end (commit %v): %v", commit, err)
+		}
+	}
+	inTxn("a", true)
+	inTxn("x", false)
+	inTxn("b", true)
+	var want []string
+	for _, prefix := range []string{"a", "b"} {
+		for i := range parts {
+			want = append(want, fmt.Sprintf("%s-%d", prefix, i))
+		}
+	}
+	for id := 1; id <= 3; id++ {
+		if got := readCommitted(t, ctx, tc.kafka[id], "ctx", len(want)); !slices.Equal(got, want) {
+			t.Fatalf("read_committed through node %d: %v, want %v", id, got, want)
+		}
+	}
+
+	// A transactional batch whose transaction did not add the partition.
+	id := "cluster-late"
+	ip := kmsg.NewPtrInitProducerIDRequest()
+	ip.TransactionalID, ip.TransactionTimeoutMillis = &id, 60000
+	ipr, err := ip.RequestWith(ctx, cl)
+	if err != nil || ipr.ErrorCode != 0 {
+		t.Fatalf("init: %v %+v", err, ipr)
+	}
+	batch := segmenttest.Batch{Idempotent: true, Transactional: true, ProducerID: ipr.ProducerID, ProducerEpoch: ipr.ProducerEpoch,
+		Records: []segmenttest.Record{{Value: []byte("late")}}}.Build()
+	for part, leader := range leaders {
+		req := kmsg.NewPtrProduceRequest()
+		req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 5000
+		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "ctx", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: part, Records: batch}}}}
+		resp, err := cl.Broker(int(leader)).Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidTxnState.Code {
+			t.Fatalf("an unadded transactional batch to ctx-%d on node %d: code %d, want INVALID_TXN_STATE", part, leader, code)
+		}
+	}
+}
+
+// readCommitted reads topic from the start through one node with
+// read_committed until it has want records (or a few seconds pass), and a
+// little longer; it returns the values, sorted.
+func readCommitted(t *testing.T, ctx context.Context, addr, topic string, want int) []string {
+	t.Helper()
+	cons := kclient(t, kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(100*time.Millisecond))
+	defer cons.Close()
+	var got []string
+	deadline := time.Now().Add(10 * time.Second)
+	for len(got) < want && time.Now().Before(deadline) {
+		pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		cons.PollFetches(pctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		pcancel()
+	}
+	pctx, pcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	cons.PollFetches(pctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	pcancel()
+	slices.Sort(got)
+	return got
+}
+

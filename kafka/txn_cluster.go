@@ -1,0 +1,194 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/kafka/txn"
+	"github.com/chronik-stream/chronik/segment"
+)
+
+// Transactions in a cluster: the group coordinator's node (the registered
+// broker with the lowest id) coordinates every transactional id, beside
+// the offsets its transactions commit; the others answer NOT_COORDINATOR.
+
+// txnCoordinator returns the transaction coordinator if this node is the
+// one, or the error for the client: NOT_COORDINATOR (it looks again), or
+// COORDINATOR_NOT_AVAILABLE while the coordinator's node is fenced.
+func (b *Broker) txnCoordinator() (*txn.Coordinator, int16) {
+	if b.cfg.Cluster == nil {
+		return b.txns, 0
+	}
+	id, br := b.coordinator()
+	switch {
+	case br == nil || br.Fenced:
+		return nil, kerr.CoordinatorNotAvailable.Code
+	case id != b.cfg.NodeID:
+		return nil, kerr.NotCoordinator.Code
+	}
+	return b.txns, 0
+}
+
+// txnProducerID hands the coordinator a producer id: from this node's
+// block, or in a cluster from the controller's (an idempotent
+// InitProducerId forwarded to it), where the blocks are taken.
+func (b *Broker) txnProducerID() (int64, error) {
+	if b.cfg.Cluster == nil {
+		return b.newProducerID()
+	}
+	if _, self := b.cfg.Cluster.Controller(); self {
+		return b.newProducerID()
+	}
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.TransactionTimeoutMillis = 60000
+	resp, err := b.forward(req)
+	if err != nil {
+		return 0, err
+	}
+	r := resp.(*kmsg.InitProducerIDResponse)
+	if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+		return 0, fmt.Errorf("kafka: a producer id from the controller: %w", err)
+	}
+	return r.ProducerID, nil
+}
+
+// remoteMarker has a partition's leader on another node write a
+// transaction's marker (WriteTxnMarkers), as Kafka's coordinators do; it
+// returns once the leader answered that the marker is durable.
+func (b *Broker) remoteMarker(leader int32, topic string, p int32, pid int64, epoch int16, commit bool) error {
+	if leader < 0 {
+		return fmt.Errorf("kafka: %s-%d has no leader for the transaction's marker", topic, p)
+	}
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	req.Markers = []kmsg.WriteTxnMarkersRequestMarker{{ProducerID: pid, ProducerEpoch: epoch, Committed: commit,
+		Topics: []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: topic, Partitions: []int32{p}}}}}
+	resp, err := b.peerRequest(leader, req)
+	if err != nil {
+		return err
+	}
+	r := resp.(*kmsg.WriteTxnMarkersResponse)
+	if len(r.Markers) != 1 || len(r.Markers[0].Topics) != 1 || len(r.Markers[0].Topics[0].Partitions) != 1 {
+		return fmt.Errorf("kafka: broker %d answered WriteTxnMarkers for %s-%d with %d markers", leader, topic, p, len(r.Markers))
+	}
+	switch code := r.Markers[0].Topics[0].Partitions[0].ErrorCode; code {
+	case 0, kerr.UnknownTopicOrPartition.Code: // deleted meanwhile: nothing to end
+		return nil
+	default:
+		return fmt.Errorf("kafka: broker %d wrote no marker to %s-%d: %w", leader, topic, p, kerr.ErrorForCode(code))
+	}
+}
+
+// peers is a client for requests to the other brokers of a cluster,
+// addressed by broker id.
+type peers struct {
+	mu sync.Mutex
+	cl *kgo.Client
+}
+
+// peerRequest sends req to broker id and returns its answer.
+func (b *Broker) peerRequest(id int32, req kmsg.Request) (kmsg.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), forwardWait)
+	defer cancel()
+	b.peers.mu.Lock()
+	if b.peers.cl == nil {
+		// Seeded with this node, it learns the others' addresses from the
+		// metadata, and then addresses each by its id.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(net.JoinHostPort(b.cfg.Host, strconv.Itoa(int(b.cfg.Port)))), kgo.ClientID("chronik-peer"))
+		if err == nil {
+			if _, err = cl.Request(ctx, kmsg.NewPtrMetadataRequest()); err != nil {
+				cl.Close()
+			}
+		}
+		if err != nil {
+			b.peers.mu.Unlock()
+			return nil, fmt.Errorf("kafka: learn the brokers: %w", err)
+		}
+		b.peers.cl = cl
+	}
+	cl := b.peers.cl
+	b.peers.mu.Unlock()
+	resp, err := cl.Broker(int(id)).Request(ctx, req)
+	if err != nil {
+		// A broker that joined after the client learned the others: look
+		// again, once.
+		if _, merr := cl.Request(ctx, kmsg.NewPtrMetadataRequest()); merr == nil {
+			resp, err = cl.Broker(int(id)).Request(ctx, req)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kafka: request to broker %d: %w", id, err)
+	}
+	return resp, nil
+}
+
+// txnAdded asks the transaction coordinator, on another node of the
+// cluster, whether transactional id's open transaction, of producer pid at
+// epoch, added the partition: what a transaction's first batch in a
+// partition led here needs (see appendBatch). It is asked before the
+// batch is queued, never under the partition's lock.
+func (b *Broker) txnAdded(id string, pid int64, epoch int16, topic string, p int32) bool {
+	coord, br := b.coordinator()
+	if br == nil || br.Fenced || coord == b.cfg.NodeID {
+		return false
+	}
+	req := kmsg.NewPtrDescribeTransactionsRequest()
+	req.TransactionalIDs = []string{id}
+	resp, err := b.peerRequest(coord, req)
+	if err != nil {
+		b.log.Warn("cannot ask the transaction coordinator about a transactional batch", "coordinator", coord, "error", err)
+		return false
+	}
+	r := resp.(*kmsg.DescribeTransactionsResponse)
+	if len(r.TransactionStates) != 1 {
+		return false
+	}
+	d := r.TransactionStates[0]
+	if d.ErrorCode != 0 || d.State != txn.Ongoing.String() || d.ProducerID != pid || d.ProducerEpoch != epoch {
+		return false
+	}
+	for _, t := range d.Topics {
+		if t.Topic == topic && slices.Contains(t.Partitions, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *Broker) closePeers() {
+	b.peers.mu.Lock()
+	defer b.peers.mu.Unlock()
+	if b.peers.cl != nil {
+		b.peers.cl.Close()
+		b.peers.cl = nil
+	}
+}
+
+// remoteTxnCheck reports whether a produced batch is a transaction's first
+// in the partition that the coordinator on another node has open with the
+// partition. Only in a cluster, on a node that does not coordinate
+// transactions; elsewhere appendBatch asks the local coordinator.
+func (b *Broker) remoteTxnCheck(id *string, part *partition, records []byte) bool {
+	if b.cfg.Cluster == nil || id == nil || part.producers == nil {
+		return false
+	}
+	h, err := segment.ParseHeader(records)
+	if err != nil || !h.Transactional() || h.Control() {
+		return false
+	}
+	if _, code := b.txnCoordinator(); code == 0 {
+		return false
+	}
+	ps := part.producers
+	ps.mu.Lock()
+	_, open := ps.ongoing[h.ProducerID]
+	ps.mu.Unlock()
+	return !open && b.txnAdded(*id, h.ProducerID, h.ProducerEpoch, part.topic, part.p)
+}
