@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -99,6 +100,59 @@ func testClusterTransactions(t *testing.T, extra ...string) {
 		}
 	}
 
+	// Exactly once from one topic to another, the group's offsets in the
+	// transactions (the group and transaction coordinator is one node).
+	for _, topic := range []string{"eos-in", "eos-out"} {
+		if resp, err := adm.CreateTopic(ctx, 3, 1, nil, topic); err != nil || resp.Err != nil {
+			t.Fatalf("create %s: %v %v", topic, err, resp.Err)
+		}
+	}
+	for i := range 30 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "eos-in", Value: fmt.Appendf(nil, "r%02d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := kgo.NewGroupTransactSession(seeds, kgo.TransactionalID("cluster-eos"), kgo.DefaultProduceTopic("eos-out"),
+		kgo.ConsumerGroup("cluster-eos"), kgo.ConsumeTopics("eos-in"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.RequireStableFetchOffsets(), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for done := 0; done < 30 && ctx.Err() == nil; {
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		fs := s.PollFetches(pctx)
+		pcancel()
+		if fs.NumRecords() == 0 {
+			continue
+		}
+		if err := s.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { s.Produce(ctx, &kgo.Record{Value: bytes.ToUpper(r.Value)}, nil) })
+		if committed, err := s.End(ctx, kgo.TryCommit); err != nil {
+			t.Fatalf("end: %v", err)
+		} else if committed {
+			done += fs.NumRecords()
+		}
+	}
+	var upper []string
+	for i := range 30 {
+		upper = append(upper, fmt.Sprintf("R%02d", i))
+	}
+	if got := readCommitted(t, ctx, tc.kafka[2], "eos-out", 30); !slices.Equal(got, upper) {
+		t.Fatalf("exactly once through the cluster: %v, want %v", got, upper)
+	}
+	offsets, err := adm.FetchOffsets(ctx, "cluster-eos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := int64(0)
+	offsets.Each(func(o kadm.OffsetResponse) { total += o.At })
+	if total != 30 {
+		t.Fatalf("the group's offsets add up to %d, want 30", total)
+	}
+
 	// A transactional batch whose transaction did not add the partition.
 	id := "cluster-late"
 	ip := kmsg.NewPtrInitProducerIDRequest()
@@ -144,4 +198,3 @@ func readCommitted(t *testing.T, ctx context.Context, addr, topic string, want i
 	slices.Sort(got)
 	return got
 }
-
