@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -197,4 +198,103 @@ func readCommitted(t *testing.T, ctx context.Context, addr, topic string, want i
 	pcancel()
 	slices.Sort(got)
 	return got
+}
+
+// TestClusterTransactionCoordinatorKilled: the transaction coordinator's
+// node (node 1, the lowest id) is SIGKILLed while a producer commits
+// transactions over partitions of all three nodes; after it restarts, a
+// new incarnation of the producer commits again. Read through another
+// node with read_committed: every acknowledged transaction whole, the one
+// in flight at the kill whole or not at all, nothing else.
+func TestClusterTransactionCoordinatorKilled(t *testing.T) {
+	tc := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	seeds := kgo.SeedBrokers(tc.kafka[1], tc.kafka[2], tc.kafka[3])
+	adm := kadm.NewClient(kclient(t, seeds))
+	const parts = 3
+	for {
+		resp, err := adm.CreateTopic(ctx, parts, 1, nil, "ckill")
+		if err == nil && resp.Err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("create: %v %v", err, resp.Err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	newProducer := func() *kgo.Client {
+		return kclient(t, seeds, kgo.TransactionalID("ckill-tx"), kgo.DefaultProduceTopic("ckill"),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequestRetries(3), kgo.RetryTimeout(2*time.Second))
+	}
+	commitRound := func(p *kgo.Client, n int) error {
+		if err := p.BeginTransaction(); err != nil {
+			return err
+		}
+		for i := range int32(parts) {
+			if err := p.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "t%03d-%d", n, i), Partition: i}).FirstErr(); err != nil {
+				return err
+			}
+		}
+		return p.EndTransaction(ctx, kgo.TryCommit)
+	}
+	acked := map[int]bool{}
+	p := newProducer()
+	n := 0
+	for ; n < 20; n++ { // transactions before the kill, all acknowledged
+		if err := commitRound(p, n); err != nil {
+			t.Fatalf("transaction %d: %v", n, err)
+		}
+		acked[n] = true
+	}
+	inFlight := n
+	done := make(chan error, 1)
+	go func() { done <- commitRound(p, inFlight) }()
+	time.Sleep(5 * time.Millisecond)
+	tc.cmds[1].Process.Signal(syscall.SIGKILL)
+	tc.cmds[1].Wait()
+	p.Close() // abandoned with whatever it had in flight
+	if err := <-done; err == nil {
+		acked[inFlight] = true
+	}
+	tc.start(1)
+
+	// A new incarnation, once the coordinator is back, ends what was left
+	// open and commits one more.
+	n = inFlight + 1
+	p2 := newProducer()
+	for {
+		err := commitRound(p2, n)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("a transaction after the coordinator's restart: %v", err)
+		}
+		p2.Close()
+		time.Sleep(500 * time.Millisecond)
+		p2 = newProducer()
+	}
+	acked[n] = true
+
+	read := map[int]int{}
+	for _, v := range readCommitted(t, ctx, tc.kafka[2], "ckill", len(acked)*parts) {
+		var round, i int
+		fmt.Sscanf(v, "t%03d-%d", &round, &i)
+		read[round]++
+	}
+	for round := range acked {
+		if read[round] != parts {
+			t.Errorf("acknowledged transaction %d: %d of %d records read", round, read[round], parts)
+		}
+	}
+	for round, c := range read {
+		switch {
+		case acked[round]:
+		case round != inFlight:
+			t.Errorf("transaction %d was never committed, yet %d records of it were read", round, c)
+		case c != parts:
+			t.Errorf("transaction %d, in flight at the kill, was read in part: %d of %d records", round, c, parts)
+		}
+	}
 }
