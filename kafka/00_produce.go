@@ -55,7 +55,7 @@ func produce(b *Broker, _ *reqContext, req *kmsg.ProduceRequest) func() (kmsg.Re
 				continue
 			}
 			w := &pending{rp: rp, r: appendReq{records: p.Records, acks: req.Acks}, part: part}
-			w.r.txnOK = b.remoteTxnCheck(req.TransactionID, part, p.Records)
+			w.r.txnOK, w.r.txnSeen = b.remoteTxnCheck(req.TransactionID, part, p.Records)
 			part.appender.submit(part, &w.r)
 			waits = append(waits, w)
 		}
@@ -137,7 +137,10 @@ func appendBatch(part *partition, r *appendReq) (*segment.Appended, int64, int16
 	if code != 0 || dup {
 		return nil, dupBase, code
 	}
-	if _, open := ps.ongoing[h.ProducerID]; h.Transactional() && !open && !r.txnOK &&
+	// A remote check holds only if no marker of the producer came in since
+	// it was asked: the transaction it saw open may have ended meanwhile.
+	remoteOK := r.txnOK && ps.markers[h.ProducerID] == r.txnSeen
+	if _, open := ps.ongoing[h.ProducerID]; h.Transactional() && !open && !remoteOK &&
 		(part.verifyTxn == nil || !part.verifyTxn(h.ProducerID, h.ProducerEpoch, part.topic, part.p)) {
 		return nil, 0, kerr.InvalidTxnState.Code
 	}

@@ -29,6 +29,7 @@ type appendReq struct {
 	acks    int16
 	marker  bool          // a transaction marker of the coordinator's, not a client's batch
 	txnOK   bool          // the coordinator, on another node, has the batch's transaction open with the partition
+	txnSeen uint32        // with txnOK: the producer's markers in the partition when that was asked
 	done    chan struct{} // closed once the fields below are set
 
 	a       *segment.Appended // nil with code != 0 or for a duplicate

@@ -137,6 +137,11 @@ func (ps *producers) expire(cutoff int64) int {
 			n++
 		}
 	}
+	for id := range ps.markers {
+		if _, open := ps.ongoing[id]; !open && ps.byID[id] == nil {
+			delete(ps.markers, id)
+		}
+	}
 	return n
 }
 

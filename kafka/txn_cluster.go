@@ -173,22 +173,26 @@ func (b *Broker) closePeers() {
 
 // remoteTxnCheck reports whether a produced batch is a transaction's first
 // in the partition that the coordinator on another node has open with the
-// partition. Only in a cluster, on a node that does not coordinate
-// transactions; elsewhere appendBatch asks the local coordinator.
-func (b *Broker) remoteTxnCheck(id *string, part *partition, records []byte) bool {
+// partition, and how many markers of the producer the partition had when
+// it asked: appendBatch takes the answer only if none came in since (the
+// transaction may have ended between the question and the append). Only
+// in a cluster, on a node that does not coordinate transactions;
+// elsewhere appendBatch asks the local coordinator.
+func (b *Broker) remoteTxnCheck(id *string, part *partition, records []byte) (bool, uint32) {
 	if b.cfg.Cluster == nil || id == nil || part.producers == nil {
-		return false
+		return false, 0
 	}
 	h, err := segment.ParseHeader(records)
 	if err != nil || !h.Transactional() || h.Control() {
-		return false
+		return false, 0
 	}
 	if _, code := b.txnCoordinator(); code == 0 {
-		return false
+		return false, 0
 	}
 	ps := part.producers
 	ps.mu.Lock()
 	_, open := ps.ongoing[h.ProducerID]
+	seen := ps.markers[h.ProducerID]
 	ps.mu.Unlock()
-	return !open && b.txnAdded(*id, h.ProducerID, h.ProducerEpoch, part.topic, part.p)
+	return !open && b.txnAdded(*id, h.ProducerID, h.ProducerEpoch, part.topic, part.p), seen
 }

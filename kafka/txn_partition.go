@@ -24,8 +24,9 @@ type abortedTxn struct{ pid, first, last int64 }
 // ongoing is guarded by producers.mu; firstOpen and aborted are read
 // without it (by fetches).
 type txnState struct {
-	ongoing   map[int64]int64 // producer id -> first offset of its open transaction
-	firstOpen atomic.Int64    // the lowest of those, math.MaxInt64 if none
+	ongoing   map[int64]int64  // producer id -> first offset of its open transaction
+	markers   map[int64]uint32 // producer id -> markers appended for it (see remoteTxnCheck)
+	firstOpen atomic.Int64     // the lowest of those, math.MaxInt64 if none
 	aborted   atomic.Pointer[[]abortedTxn]
 	fileMu    sync.Mutex // orders writes of the aborted-txns file
 	fileSize  int64      // its valid bytes, under fileMu (0: none written yet)
@@ -33,6 +34,7 @@ type txnState struct {
 
 func (t *txnState) init() {
 	t.ongoing = map[int64]int64{}
+	t.markers = map[int64]uint32{}
 	t.firstOpen.Store(math.MaxInt64)
 	t.aborted.Store(new([]abortedTxn))
 }
@@ -52,6 +54,7 @@ func (t *txnState) begin(pid, base int64) {
 // end closes pid's transaction at its marker's offset; an aborted one
 // with batches here joins the aborted list.
 func (t *txnState) end(pid, marker int64, commit bool) {
+	t.markers[pid]++
 	first, ok := t.ongoing[pid]
 	if !ok {
 		return // a marker for a transaction that wrote nothing here

@@ -86,6 +86,29 @@ func TestPartitionTransactions(t *testing.T) {
 	if <-late.done; late.code != kerr.InvalidTxnState.Code {
 		t.Fatalf("an unverified transactional batch: code %d, want INVALID_TXN_STATE", late.code)
 	}
+	// A remote coordinator's yes counts only if no marker of the producer
+	// came in since it was asked.
+	if err := b.writeMarker("t", 0, 5, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, seen := range []uint32{0, 1} {
+		r := &appendReq{records: segmenttest.Batch{Idempotent: true, Transactional: true, ProducerID: 5,
+			Records: []segmenttest.Record{{Value: []byte("v")}}}.Build(), acks: -1, txnOK: true, txnSeen: seen}
+		part.appender.submit(part, r)
+		<-r.done
+		if want := map[uint32]int16{0: kerr.InvalidTxnState.Code, 1: 0}[seen]; r.code != want {
+			t.Fatalf("a remotely checked batch asked before %d marker(s), 1 since: code %d, want %d", seen, r.code, want)
+		}
+		if r.code == 0 {
+			r.a.Wait()
+		}
+	}
+	if err := b.writeMarker("t", 0, 5, 0, false); err != nil { // ends that transaction
+		t.Fatal(err)
+	}
+	if want = *part.producers.aborted.Load(); len(want) != 2 || want[1].pid != 5 {
+		t.Fatalf("aborted after producer 5's abort: %v", want)
+	}
 	part.verifyTxn = func(int64, int16, string, int32) bool { return true }
 
 	// A client may not write a control batch.
