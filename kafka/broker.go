@@ -45,6 +45,9 @@ type Config struct {
 	// open transaction is kept after its last change
 	// (transactional.id.expiration.ms); 0 is txn.DefaultIDExpiration.
 	TransactionalIDExpiration time.Duration
+	// TransactionMaxTimeout bounds the transaction timeouts producers ask
+	// for (transaction.max.timeout.ms); 0 is txn.DefaultMaxTimeout.
+	TransactionMaxTimeout time.Duration
 	// Cluster, when set, makes the broker one member of a cluster: metadata
 	// goes through the controller, which registers the brokers.
 	Cluster Cluster
@@ -206,6 +209,7 @@ func (b *Broker) openTxns() error {
 		return fmt.Errorf("kafka: open %s-0: %w", txn.Topic, err)
 	}
 	b.txns, err = txn.Open(l, txn.Config{
+		MaxTimeout:      b.cfg.TransactionMaxTimeout,
 		NewProducerID:   b.txnProducerID,
 		WriteMarker:     b.endTxnIn,
 		PartitionExists: b.partitionExists,

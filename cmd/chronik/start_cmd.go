@@ -55,6 +55,7 @@ func startCommand() *cli.Command {
 			&cli.DurationFlag{Name: "group-initial-rebalance-delay", Value: 3 * time.Second, EnvVars: []string{"CHRONIK_GROUP_INITIAL_REBALANCE_DELAY"}, Usage: "how long the first join of an empty consumer group waits for more members (Kafka's group.initial.rebalance.delay.ms)"},
 			&cli.DurationFlag{Name: "offsets-retention", Value: group.DefaultOffsetsRetention, EnvVars: []string{"CHRONIK_OFFSETS_RETENTION"}, Usage: "how long committed offsets nothing uses are kept: a consumer group's once it is empty, those of topics a group no longer consumes (Kafka's offsets.retention.minutes); checked every 10 minutes, or a tenth of the shortest of the three expirations when that is shorter"},
 			&cli.DurationFlag{Name: "producer-id-expiration", Value: kafka.DefaultProducerIDExpiration, EnvVars: []string{"CHRONIK_PRODUCER_ID_EXPIRATION"}, Usage: "how long an idempotent producer's sequence state is kept after its last write (Kafka's producer.id.expiration.ms); checked every 10 minutes, or a tenth of the shortest of the three expirations when that is shorter"},
+			&cli.DurationFlag{Name: "transaction-max-timeout", Value: txn.DefaultMaxTimeout, EnvVars: []string{"CHRONIK_TRANSACTION_MAX_TIMEOUT"}, Usage: "the longest transaction timeout a producer may ask for (Kafka's transaction.max.timeout.ms; Flink's exactly-once sink asks for 1h by default); at most --producer-id-expiration"},
 			&cli.DurationFlag{Name: "transactional-id-expiration", Value: txn.DefaultIDExpiration, EnvVars: []string{"CHRONIK_TRANSACTIONAL_ID_EXPIRATION"}, Usage: "how long a transactional id with no open transaction is kept after its last transaction (Kafka's transactional.id.expiration.ms); checked every 10 minutes, or a tenth of the shortest of the three expirations when that is shorter"},
 			&cli.IntFlag{Name: "max-request-bytes", Value: kafka.DefaultMaxRequestBytes, EnvVars: []string{"CHRONIK_MAX_REQUEST_BYTES"}, Usage: "largest request accepted; a larger frame closes the connection"},
 		}, clusterFlags()...),
@@ -83,6 +84,9 @@ func runStart(c *cli.Context) error {
 		if c.Duration(name) < time.Minute {
 			return cli.Exit(fmt.Sprintf("--%s must be at least 1m (it is %v)", name, c.Duration(name)), 2)
 		}
+	}
+	if d := c.Duration("transaction-max-timeout"); d < time.Second || d > c.Duration("producer-id-expiration") {
+		return cli.Exit(fmt.Sprintf("--transaction-max-timeout must be between 1s and --producer-id-expiration (%v); it is %v", c.Duration("producer-id-expiration"), d), 2)
 	}
 	if c.Int("default-partitions") < 1 {
 		return cli.Exit("--default-partitions must be at least 1", 2)
@@ -156,6 +160,7 @@ func runStart(c *cli.Context) error {
 		AutoCreateTopics: c.Bool("auto-create-topics"), DefaultPartitions: int32(c.Int("default-partitions")),
 		ProducerIDExpiration:      c.Duration("producer-id-expiration"),
 		TransactionalIDExpiration: c.Duration("transactional-id-expiration"),
+		TransactionMaxTimeout:     c.Duration("transaction-max-timeout"),
 		Groups:                    group.Config{InitialRebalanceDelay: c.Duration("group-initial-rebalance-delay"), OffsetsRetention: c.Duration("offsets-retention")},
 	}, store, meta, log)
 	if err != nil {

@@ -195,6 +195,7 @@ func TestStartRefusesBadFlags(t *testing.T) {
 		{"--offsets-retention", "30s", "--offsets-retention must be at least 1m"},
 		{"--producer-id-expiration", "0s", "--producer-id-expiration must be at least 1m"},
 		{"--transactional-id-expiration", "59s", "--transactional-id-expiration must be at least 1m"},
+		{"--transaction-max-timeout", "48h", "--transaction-max-timeout must be between 1s and --producer-id-expiration"},
 		{"--default-partitions", "0", "--default-partitions must be at least 1"},
 		{"--max-request-bytes", "100", "--max-request-bytes must be between"},
 		{"--advertised-addr", "0.0.0.0:9092", "set --advertised-addr"},
