@@ -153,7 +153,8 @@ func (ps *producers) expire(cutoff int64) int {
 // (A producer with batches on both sides of that line keeps only the
 // later ones: a retry of a batch over a day old is not recognised.) Open
 // transactions and the aborts in that window are rebuilt too (a
-// transaction lasts at most the coordinator's 15-minute timeout).
+// transaction lasts at most the coordinator's maximum timeout, which
+// --transaction-max-timeout keeps within the expiration).
 func loadProducers(l *segment.Log, expiration time.Duration) (*producers, error) {
 	ps := newProducers()
 	now := time.Now().UnixMilli()
