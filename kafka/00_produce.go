@@ -140,17 +140,30 @@ func appendBatch(part *partition, r *appendReq) (*segment.Appended, int64, int16
 	// A remote check holds only if no marker of the producer came in since
 	// it was asked: the transaction it saw open may have ended meanwhile.
 	remoteOK := r.txnOK && ps.markers[h.ProducerID] == r.txnSeen
-	if _, open := ps.ongoing[h.ProducerID]; h.Transactional() && !open && !remoteOK &&
-		(part.verifyTxn == nil || !part.verifyTxn(h.ProducerID, h.ProducerEpoch, part.topic, part.p)) {
+	_, open := ps.ongoing[h.ProducerID]
+	opens := h.Transactional() && !open
+	if opens && !remoteOK && (part.verifyTxn == nil || !part.verifyTxn(h.ProducerID, h.ProducerEpoch, part.topic, part.p)) {
 		return nil, 0, kerr.InvalidTxnState.Code
+	}
+	if opens {
+		// The transaction holds the stable offset back before its first
+		// batch can be durable: a sync of other writes may cover the batch
+		// as soon as it is written, and a read_committed fetch between
+		// that and a begin after the append would read it as committed.
+		// The log's end is where the batch goes (the appender appends one
+		// batch of the partition at a time), or below.
+		ps.begin(h.ProducerID, part.log.EndOffset())
 	}
 	a, err := part.log.Append(r.records, 0, r.acks)
 	if err != nil {
+		if opens {
+			ps.cancel(h.ProducerID)
+		}
 		return nil, 0, errorCode(err)
 	}
 	ps.record(&h, a.Base, time.Now().UnixMilli())
-	if h.Transactional() {
-		ps.begin(h.ProducerID, a.Base)
+	if opens {
+		ps.rebase(h.ProducerID, a.Base)
 	}
 	return a, 0, 0
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/internal/kafkatest"
 )
 
 // TestTransactionAdminAPIs: ListTransactions, DescribeTransactions and
@@ -192,7 +194,7 @@ func TestAbortOpenTransactionByMarker(t *testing.T) {
 	if got := stable(); got != 5 {
 		t.Fatalf("stable offset %d after the abort, want 5 (past the marker)", got)
 	}
-	if got := readAll(t, addr, "stuck", true, 1); !slices.Equal(got, []string{"committed"}) {
+	if got := kafkatest.ReadValues(t, addr, "stuck", true, 1); !slices.Equal(got, []string{"committed"}) {
 		t.Fatalf("read_committed after the abort: %v", got)
 	}
 }

@@ -51,6 +51,30 @@ func (t *txnState) begin(pid, base int64) {
 	}
 }
 
+// cancel forgets pid's open transaction without a marker: its first
+// batch was not written.
+func (t *txnState) cancel(pid int64) {
+	delete(t.ongoing, pid)
+	t.lowerFirstOpen()
+}
+
+// rebase moves pid's open transaction's start to base, its first batch's
+// offset now that it is known (begin set a lower bound). The stable offset
+// only rises: it never passes the batch in between.
+func (t *txnState) rebase(pid, base int64) {
+	t.ongoing[pid] = base
+	t.lowerFirstOpen()
+}
+
+// lowerFirstOpen sets firstOpen to the lowest open transaction's start.
+func (t *txnState) lowerFirstOpen() {
+	low := int64(math.MaxInt64)
+	for _, f := range t.ongoing {
+		low = min(low, f)
+	}
+	t.firstOpen.Store(low)
+}
+
 // end closes pid's transaction at its marker's offset; an aborted one
 // with batches here joins the aborted list.
 func (t *txnState) end(pid, marker int64, commit bool) {
@@ -59,15 +83,14 @@ func (t *txnState) end(pid, marker int64, commit bool) {
 	if !ok {
 		return // a marker for a transaction that wrote nothing here
 	}
-	delete(t.ongoing, pid)
-	low := int64(math.MaxInt64)
-	for _, f := range t.ongoing {
-		low = min(low, f)
-	}
-	t.firstOpen.Store(low)
+	// The abort is listed before the stable offset passes its batches: a
+	// read_committed fetch that reads the stable offset (without the lock)
+	// and then the aborted list must find it there.
 	if !commit {
 		t.addAborted(abortedTxn{pid: pid, first: first, last: marker})
 	}
+	delete(t.ongoing, pid)
+	t.lowerFirstOpen()
 }
 
 // addAborted adds a to the aborted list (kept by last offset), unless it

@@ -14,34 +14,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-stream/chronik/internal/kafkatest"
+	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
-
-// readAll consumes topic from the start until it has read want records or
-// the time runs out, and returns the values it read, sorted.
-func readAll(t *testing.T, addr, topic string, committed bool, want int) []string {
-	t.Helper()
-	opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100 * time.Millisecond)}
-	if committed {
-		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	}
-	cl := must(kgo.NewClient(opts...))
-	defer cl.Close()
-	var got []string
-	deadline := time.Now().Add(5 * time.Second)
-	for len(got) < want && time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-	}
-	// A little longer: nothing more may come.
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-	cancel()
-	slices.Sort(got)
-	return got
-}
 
 func values(prefix string, n int) []string {
 	var out []string
@@ -97,12 +73,12 @@ func TestTransactionsWithFranzGo(t *testing.T) {
 	}
 	committed := slices.Concat(values("a", 10), values("b", 3))
 	slices.Sort(committed)
-	if got := readAll(t, addr, "out", true, 13); !slices.Equal(got, committed) {
+	if got := kafkatest.ReadValues(t, addr, "out", true, 13); !slices.Equal(got, committed) {
 		t.Fatalf("read_committed read %v, want %v", got, committed)
 	}
 	all := slices.Concat(committed, values("x", 5))
 	slices.Sort(all)
-	if got := readAll(t, addr, "out", false, 18); !slices.Equal(got, all) {
+	if got := kafkatest.ReadValues(t, addr, "out", false, 18); !slices.Equal(got, all) {
 		t.Fatalf("read_uncommitted read %v, want %v", got, all)
 	}
 
@@ -128,7 +104,7 @@ func TestTransactionsWithFranzGo(t *testing.T) {
 	p.Close()
 	committed = slices.Concat(committed, values("c", 4))
 	slices.Sort(committed)
-	if got := readAll(t, addr, "out", true, 17); !slices.Equal(got, committed) {
+	if got := kafkatest.ReadValues(t, addr, "out", true, 17); !slices.Equal(got, committed) {
 		t.Fatalf("read_committed after the fencing read %v, want %v", got, committed)
 	}
 	p2.Close()
@@ -136,7 +112,7 @@ func TestTransactionsWithFranzGo(t *testing.T) {
 	stop()
 	addr, stop = runBroker(t, dir)
 	defer stop()
-	if got := readAll(t, addr, "out", true, 17); !slices.Equal(got, committed) {
+	if got := kafkatest.ReadValues(t, addr, "out", true, 17); !slices.Equal(got, committed) {
 		t.Fatalf("read_committed after a restart read %v, want %v", got, committed)
 	}
 	p3 := txnProducer(addr)
@@ -146,7 +122,7 @@ func TestTransactionsWithFranzGo(t *testing.T) {
 	}
 	committed = slices.Concat(committed, values("d", 2))
 	slices.Sort(committed)
-	if got := readAll(t, addr, "out", true, 19); !slices.Equal(got, committed) {
+	if got := kafkatest.ReadValues(t, addr, "out", true, 19); !slices.Equal(got, committed) {
 		t.Fatalf("read_committed after a restart and a commit read %v, want %v", got, committed)
 	}
 }
@@ -213,7 +189,7 @@ func TestExactlyOnceConsumeTransformProduce(t *testing.T) {
 		rounds++
 	}
 	want := values("R", 40)
-	if got := readAll(t, addr, "out", true, 40); !slices.Equal(got, want) {
+	if got := kafkatest.ReadValues(t, addr, "out", true, 40); !slices.Equal(got, want) {
 		t.Fatalf("read_committed of the output: %v, want each input once, upper-cased: %v", got, want)
 	}
 	offsets, err := adm.FetchOffsets(ctx, "eos-group")
@@ -373,4 +349,118 @@ func TestConcurrentTransactions(t *testing.T) {
 	if len(seen) != want {
 		t.Fatalf("read %d committed records, want %d", len(seen), want)
 	}
+}
+
+// TestReadCommittedAtEveryMoment: while eight producers commit and abort
+// transactions on four shared partitions, a raw read_committed fetcher
+// applies each response's aborted transactions as clients do (a
+// producer's batches from an aborted transaction's first offset are
+// skipped until its abort marker) and must never be left with an aborted
+// record. It caught the abort being listed after the stable offset had
+// already moved past its batches, which kgo's consumer hit about every
+// second run of TestConcurrentTransactions.
+func TestReadCommittedAtEveryMoment(t *testing.T) {
+	addr := startBroker(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl := must(kgo.NewClient(kgo.SeedBrokers(addr)))
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 4, 1, nil, "moment"); err != nil {
+		t.Fatal(err)
+	}
+	const producers, rounds = 8, 20
+	errs := make(chan error, producers)
+	for w := range producers {
+		go func() {
+			errs <- func() error {
+				p, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID(fmt.Sprintf("moment-%d", w)), kgo.DefaultProduceTopic("moment"),
+					kgo.RecordPartitioner(kgo.ManualPartitioner()))
+				if err != nil {
+					return err
+				}
+				defer p.Close()
+				for r := range rounds {
+					if err := p.BeginTransaction(); err != nil {
+						return err
+					}
+					commit := r%2 == 0
+					for i := range int32(4) {
+						v := fmt.Sprintf("w%d-r%02d-%d-%v", w, r, i, commit)
+						if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte(v), Partition: (int32(w) + i) % 4}).FirstErr(); err != nil {
+							return err
+						}
+					}
+					if err := p.EndTransaction(ctx, map[bool]kgo.TransactionEndTry{true: kgo.TryCommit, false: kgo.TryAbort}[commit]); err != nil {
+						return err
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	var offsets [4]int64
+	fetch := func() {
+		req := kmsg.NewPtrFetchRequest()
+		req.IsolationLevel, req.MaxWaitMillis, req.MaxBytes = 1, 20, 1<<20
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic = "moment"
+		for p := range int32(4) {
+			fp := kmsg.NewFetchRequestTopicPartition()
+			fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes = p, offsets[p], 1<<20
+			ft.Partitions = append(ft.Partitions, fp)
+		}
+		req.Topics = []kmsg.FetchRequestTopic{ft}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rp := range resp.Topics[0].Partitions {
+			aborted := map[int64][]int64{}
+			for _, a := range rp.AbortedTransactions {
+				aborted[a.ProducerID] = append(aborted[a.ProducerID], a.FirstOffset)
+			}
+			for pid := range aborted {
+				slices.Sort(aborted[pid])
+			}
+			for data := rp.RecordBatches; len(data) > 0; {
+				h, err := segment.ParseHeader(data)
+				if err != nil || h.Size() > len(data) {
+					t.Fatalf("p%d: a bad batch in a fetch response: %v", rp.Partition, err)
+				}
+				batch := data[:h.Size()]
+				data = data[h.Size():]
+				offsets[rp.Partition] = h.LastOffset() + 1
+				skip := h.Transactional() && len(aborted[h.ProducerID]) > 0 && h.BaseOffset >= aborted[h.ProducerID][0]
+				if h.Control() {
+					if typ, _ := segment.ControlType(batch); skip && typ == segment.ControlAbort {
+						aborted[h.ProducerID] = aborted[h.ProducerID][1:]
+					}
+					continue
+				}
+				if skip {
+					continue
+				}
+				recs, err := segment.DecodeRecords(batch, 1<<20)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v := string(recs[0].Value); strings.HasSuffix(v, "false") {
+					t.Fatalf("p%d: read_committed left aborted %s at %d (HW %d, LSO %d, aborted %v)", rp.Partition, v, h.BaseOffset,
+						rp.HighWatermark, rp.LastStableOffset, rp.AbortedTransactions)
+				}
+			}
+		}
+	}
+	for done := 0; done < producers; {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done++
+		default:
+			fetch()
+		}
+	}
+	fetch()
 }

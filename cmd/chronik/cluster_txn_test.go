@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-stream/chronik/internal/kafkatest"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
@@ -96,7 +97,7 @@ func testClusterTransactions(t *testing.T, extra ...string) {
 		}
 	}
 	for id := 1; id <= 3; id++ {
-		if got := readCommitted(t, ctx, tc.kafka[id], "ctx", len(want)); !slices.Equal(got, want) {
+		if got := kafkatest.ReadValues(t, tc.kafka[id], "ctx", true, len(want)); !slices.Equal(got, want) {
 			t.Fatalf("read_committed through node %d: %v, want %v", id, got, want)
 		}
 	}
@@ -141,7 +142,7 @@ func testClusterTransactions(t *testing.T, extra ...string) {
 	for i := range 30 {
 		upper = append(upper, fmt.Sprintf("R%02d", i))
 	}
-	if got := readCommitted(t, ctx, tc.kafka[2], "eos-out", 30); !slices.Equal(got, upper) {
+	if got := kafkatest.ReadValues(t, tc.kafka[2], "eos-out", true, 30); !slices.Equal(got, upper) {
 		t.Fatalf("exactly once through the cluster: %v, want %v", got, upper)
 	}
 	offsets, err := adm.FetchOffsets(ctx, "cluster-eos")
@@ -176,28 +177,6 @@ func testClusterTransactions(t *testing.T, extra ...string) {
 			t.Fatalf("an unadded transactional batch to ctx-%d on node %d: code %d, want INVALID_TXN_STATE", part, leader, code)
 		}
 	}
-}
-
-// readCommitted reads topic from the start through one node with
-// read_committed until it has want records (or a few seconds pass), and a
-// little longer; it returns the values, sorted.
-func readCommitted(t *testing.T, ctx context.Context, addr, topic string, want int) []string {
-	t.Helper()
-	cons := kclient(t, kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(100*time.Millisecond))
-	defer cons.Close()
-	var got []string
-	deadline := time.Now().Add(10 * time.Second)
-	for len(got) < want && time.Now().Before(deadline) {
-		pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		cons.PollFetches(pctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-		pcancel()
-	}
-	pctx, pcancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	cons.PollFetches(pctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-	pcancel()
-	slices.Sort(got)
-	return got
 }
 
 // TestClusterTransactionCoordinatorKilled: the transaction coordinator's
@@ -278,7 +257,7 @@ func TestClusterTransactionCoordinatorKilled(t *testing.T) {
 	acked[n] = true
 
 	read := map[int]int{}
-	for _, v := range readCommitted(t, ctx, tc.kafka[2], "ckill", len(acked)*parts) {
+	for _, v := range kafkatest.ReadValues(t, tc.kafka[2], "ckill", true, len(acked)*parts) {
 		var round, i int
 		fmt.Sscanf(v, "t%03d-%d", &round, &i)
 		read[round]++
