@@ -11,9 +11,12 @@ build:
 	$(GO) build -o $(BIN) ./cmd/chronik
 
 # The tests (with the race detector) also run every fuzz target over its
-# seed corpus and the regressions in testdata/fuzz.
+# seed corpus and the regressions in testdata/fuzz. The transaction tests
+# that read while producers commit and abort run again without it, a few
+# times: the detector slows them enough to hide ordering races.
 test: lint
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	$(GO) test -count=5 -run 'TestConcurrentTransactions|TestReadCommittedAtEveryMoment' ./kafka/
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
