@@ -17,7 +17,9 @@ func memLog(t *testing.T) *segment.Log {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	l, err := store.Open("t", 0, segment.DefaultConfig())
+	cfg := segment.DefaultConfig()
+	cfg.SegmentBytes, cfg.PreallocateBytes = 1<<20, 64<<10 // small: MemFS copies what it allocates
+	l, err := store.Open("t", 0, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +91,7 @@ func TestAppenderHandsOnTheQueue(t *testing.T) {
 	for i, r := range reqs {
 		select {
 		case <-r.done:
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second): // a hang, not a slow machine
 			t.Fatalf("batch %d was never appended", i)
 		}
 		if r.code != 0 || r.a == nil || r.a.Base != int64(i) {
@@ -98,7 +100,7 @@ func TestAppenderHandsOnTheQueue(t *testing.T) {
 	}
 	// Idle again, once the other goroutine is done: the next submit
 	// appends before it returns.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
 		ap.mu.Lock()
 		busy := ap.busy
 		ap.mu.Unlock()
