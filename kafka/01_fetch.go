@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/chronik-stream/chronik/segment"
 )
 
 func init() {
@@ -90,8 +88,10 @@ func fetchOnce(b *Broker, req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, tot
 					// Over the response budget: leave it for the next fetch.
 				case len(data) > 0:
 					if committed {
-						data = cutAtStable(data, rp.LastStableOffset)
-						rp.AbortedTransactions = abortedFor(part, p.FetchOffset, data)
+						var last int64
+						if data, last = cutAtStable(data, rp.LastStableOffset, p.FetchOffset); len(data) > 0 {
+							rp.AbortedTransactions = abortedFor(part, p.FetchOffset, last)
+						}
 					}
 					rp.RecordBatches = data
 					total += len(data)
@@ -131,19 +131,11 @@ func waitAny(chans []<-chan struct{}, d time.Duration) bool {
 	}
 }
 
-// abortedFor lists the aborted transactions among data, read from offset
-// from, for a read_committed fetch response.
-func abortedFor(part *partition, from int64, data []byte) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
-	if part.producers == nil || len(data) == 0 {
+// abortedFor lists the aborted transactions among the batches of a
+// read_committed fetch from offset from up to last, for its response.
+func abortedFor(part *partition, from, last int64) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	if part.producers == nil {
 		return nil
-	}
-	last := from
-	for pos := 0; pos < len(data); {
-		h, err := segment.ParseHeader(data[pos:])
-		if err != nil {
-			break
-		}
-		last, pos = h.LastOffset(), pos+h.Size()
 	}
 	var out []kmsg.FetchResponseTopicPartitionAbortedTransaction
 	for _, a := range part.producers.abortedIn(from, last) {

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"sync"
@@ -95,25 +96,14 @@ func (t *txnState) end(pid, marker int64, commit bool) {
 
 // addAborted adds a to the aborted list (kept by last offset), unless it
 // is there.
-func (t *txnState) addAborted(a abortedTxn) bool {
+func (t *txnState) addAborted(a abortedTxn) {
 	old := *t.aborted.Load()
-	i, found := slices.BinarySearchFunc(old, a.last, func(x abortedTxn, last int64) int { return cmpInt(x.last, last) })
+	i, found := slices.BinarySearchFunc(old, a.last, func(x abortedTxn, last int64) int { return cmp.Compare(x.last, last) })
 	if found {
-		return false
+		return
 	}
 	list := slices.Insert(slices.Clone(old), i, a)
 	t.aborted.Store(&list)
-	return true
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // stableOffset is the last stable offset: the high watermark, or the first
@@ -124,7 +114,7 @@ func (t *txnState) stableOffset(hw int64) int64 { return min(hw, t.firstOpen.Loa
 // know: those ending at or after from that began at or before to.
 func (t *txnState) abortedIn(from, to int64) []abortedTxn {
 	list := *t.aborted.Load()
-	i, _ := slices.BinarySearchFunc(list, from, func(x abortedTxn, off int64) int { return cmpInt(x.last, off) })
+	i, _ := slices.BinarySearchFunc(list, from, func(x abortedTxn, off int64) int { return cmp.Compare(x.last, off) })
 	var out []abortedTxn
 	for _, a := range list[i:] {
 		if a.first <= to {
@@ -135,17 +125,18 @@ func (t *txnState) abortedIn(from, to int64) []abortedTxn {
 }
 
 // cutAtStable drops from data (whole batches read from a log) the batches
-// at or past the last stable offset, for a read_committed fetch.
-func cutAtStable(data []byte, lso int64) []byte {
-	pos := 0
+// at or past the last stable offset, for a read_committed fetch, and
+// returns the last offset of what is left (before: none left).
+func cutAtStable(data []byte, lso, before int64) ([]byte, int64) {
+	pos, last := 0, before
 	for pos < len(data) {
 		h, err := segment.ParseHeader(data[pos:])
 		if err != nil || h.BaseOffset >= lso || pos+h.Size() > len(data) {
 			break
 		}
-		pos += h.Size()
+		pos, last = pos+h.Size(), h.LastOffset()
 	}
-	return data[:pos]
+	return data[:pos], last
 }
 
 // writeMarker ends a producer's transaction in a partition this node
@@ -206,6 +197,6 @@ func (ps *producers) active() []activeProducer {
 			out = append(out, activeProducer{pid: pid, epoch: -1, lastSeq: -1, txnStart: first})
 		}
 	}
-	slices.SortFunc(out, func(x, y activeProducer) int { return cmpInt(x.pid, y.pid) })
+	slices.SortFunc(out, func(x, y activeProducer) int { return cmp.Compare(x.pid, y.pid) })
 	return out
 }

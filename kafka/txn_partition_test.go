@@ -158,10 +158,10 @@ func TestPartitionTransactions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cut := cutAtStable(data, open3)
+	cut, last := cutAtStable(data, open3, 0)
 	h, _ := segment.ParseHeader(cut[len(cut)-batchSizeAt(cut, open3-1):])
-	if h.LastOffset() != open3-1 || !bytes.HasPrefix(data, cut) {
-		t.Fatalf("read_committed data ends at %d, want %d", h.LastOffset(), open3-1)
+	if h.LastOffset() != open3-1 || last != open3-1 || !bytes.HasPrefix(data, cut) {
+		t.Fatalf("read_committed data ends at %d (last %d), want %d", h.LastOffset(), last, open3-1)
 	}
 }
 
