@@ -127,3 +127,20 @@ func TestCompactor(t *testing.T) {
 		t.Fatalf("right after a compaction: %v, %v", done, err)
 	}
 }
+
+// TestSplit: batches of at most MaxBatchBytes of keys and values, in
+// order, a record larger than that alone in its batch.
+func TestSplit(t *testing.T) {
+	rec := func(n int) segment.Record { return segment.Record{Key: []byte("k"), Value: make([]byte, n-1)} }
+	recs := []segment.Record{rec(100 << 10), rec(100 << 10), rec(100 << 10), rec(300 << 10), rec(1)}
+	var sizes []int
+	for _, b := range Split(recs) {
+		sizes = append(sizes, len(b))
+	}
+	if fmt.Sprint(sizes) != "[2 1 1 1]" {
+		t.Fatalf("batches of %v records, want [2 1 1 1]", sizes)
+	}
+	if Split(nil) != nil {
+		t.Fatal("nothing split into something")
+	}
+}

@@ -47,25 +47,12 @@ func (c *Coordinator) write(recs []segment.Record, now time.Time) appended {
 	return appended{a: a, n: len(recs), err: err}
 }
 
-// maxBatchBytes bounds the record bytes of one batch that writeBatches
-// makes, well under the partition's max.message.bytes.
-const maxBatchBytes = 256 << 10
-
-// writeBatches writes recs with write, in order, in batches of at most
-// maxBatchBytes of records (one record more if it alone is larger): under
-// the partition's max.message.bytes however many there are.
+// writeBatches writes recs with write, in order, in batches the partition
+// accepts however many there are (statelog.Split).
 func writeBatches(write func([]segment.Record, time.Time) appended, recs []segment.Record, now time.Time) []appended {
 	var out []appended
-	start, bytes := 0, 0
-	for i, r := range recs {
-		if bytes+len(r.Key)+len(r.Value) > maxBatchBytes && i > start {
-			out = append(out, write(recs[start:i], now))
-			start, bytes = i, 0
-		}
-		bytes += len(r.Key) + len(r.Value)
-	}
-	if start < len(recs) {
-		out = append(out, write(recs[start:], now))
+	for _, batch := range statelog.Split(recs) {
+		out = append(out, write(batch, now))
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-stream/chronik/internal/statelog"
 	"github.com/chronik-stream/chronik/segment"
 )
 
@@ -47,32 +48,24 @@ func (c *Coordinator) Expire(now time.Time, after time.Duration) (int, error) {
 	if len(gone) == 0 {
 		return 0, nil
 	}
+	recs := make([]segment.Record, len(gone))
+	for i, t := range gone {
+		k := kmsg.NewTxnMetadataKey()
+		k.TransactionalID = t.id
+		recs[i] = segment.Record{Key: k.AppendTo(nil)}
+	}
 	var writes []*segment.Appended
-	var recs []segment.Record
-	bytes := 0
 	var err error
-	flush := func() {
+	for _, batch := range statelog.Split(recs) {
 		c.mu.Lock()
 		var a *segment.Appended
-		if a, err = c.log.Append(buildBatch(recs, now), 0, -1); err == nil {
+		if a, err = c.log.Append(buildBatch(batch, now), 0, -1); err == nil {
 			writes = append(writes, a)
 		}
 		c.mu.Unlock()
-		recs, bytes = nil, 0
-	}
-	for _, t := range gone {
-		k := kmsg.NewTxnMetadataKey()
-		k.TransactionalID = t.id
-		r := segment.Record{Key: k.AppendTo(nil)}
-		if len(recs) > 0 && bytes+len(r.Key) > 256<<10 {
-			if flush(); err != nil {
-				break
-			}
+		if err != nil {
+			break
 		}
-		recs, bytes = append(recs, r), bytes+len(r.Key)
-	}
-	if err == nil {
-		flush()
 	}
 	for _, a := range writes {
 		if err == nil {

@@ -129,36 +129,27 @@ func (c *Coordinator) Compact() (bool, error) {
 	return done, nil
 }
 
-// copyState appends each id's state in scratch, in batches of at most
-// 256 KiB of records (one record more if it alone is larger), well under
-// max.message.bytes, and returns the waits for them. The caller holds mu.
+// copyState appends each id's state in scratch, in batches the partition
+// accepts (statelog.Split), and returns the waits for them. The caller
+// holds mu.
 func (c *Coordinator) copyState(scratch *Coordinator, now time.Time) []func() error {
 	ids := make([]string, 0, len(scratch.txns))
 	for id := range scratch.txns {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	recs := make([]segment.Record, len(ids))
+	for i, id := range ids {
+		recs[i] = stateRecord(id, &scratch.txns[id].meta)
+	}
 	var waits []func() error
-	var recs []segment.Record
-	bytes := 0
-	flush := func() {
-		a, err := c.log.Append(buildBatch(recs, now), 0, -1)
+	for _, batch := range statelog.Split(recs) {
+		a, err := c.log.Append(buildBatch(batch, now), 0, -1)
 		if err != nil {
 			waits = append(waits, func() error { return err })
 		} else {
 			waits = append(waits, a.Wait)
 		}
-		recs, bytes = nil, 0
-	}
-	for _, id := range ids {
-		r := stateRecord(id, &scratch.txns[id].meta)
-		if len(recs) > 0 && bytes+len(r.Key)+len(r.Value) > 256<<10 {
-			flush()
-		}
-		recs, bytes = append(recs, r), bytes+len(r.Key)+len(r.Value)
-	}
-	if len(recs) > 0 {
-		flush()
 	}
 	return waits
 }
