@@ -20,14 +20,7 @@ type Info struct {
 }
 
 func info(id string, m *meta) Info {
-	in := Info{ID: id, ProducerID: m.pid, ProducerEpoch: m.epoch, Timeout: m.timeout, State: m.status, Started: m.started, Partitions: map[string][]int32{}}
-	for topic, ps := range m.parts {
-		for p := range ps {
-			in.Partitions[topic] = append(in.Partitions[topic], p)
-		}
-		sort.Slice(in.Partitions[topic], func(i, j int) bool { return in.Partitions[topic][i] < in.Partitions[topic][j] })
-	}
-	return in
+	return Info{ID: id, ProducerID: m.pid, ProducerEpoch: m.epoch, Timeout: m.timeout, State: m.status, Started: m.started, Partitions: m.partitionLists()}
 }
 
 // List returns every transactional id that has a producer, by id.

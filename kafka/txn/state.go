@@ -2,6 +2,8 @@ package txn
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -29,21 +31,23 @@ func stateRecord(id string, m *meta) segment.Record {
 	if !m.started.IsZero() {
 		v.StartTimestamp = m.started.UnixMilli()
 	}
-	topics := make([]string, 0, len(m.parts))
-	for topic := range m.parts {
-		topics = append(topics, topic)
-	}
-	sort.Strings(topics)
-	for _, topic := range topics {
+	parts := m.partitionLists()
+	for _, topic := range slices.Sorted(maps.Keys(parts)) {
 		vt := kmsg.NewTxnMetadataValueTopic()
-		vt.Topic = topic
-		for p := range m.parts[topic] {
-			vt.Partitions = append(vt.Partitions, p)
-		}
-		sort.Slice(vt.Partitions, func(i, j int) bool { return vt.Partitions[i] < vt.Partitions[j] })
+		vt.Topic, vt.Partitions = topic, parts[topic]
 		v.Topics = append(v.Topics, vt)
 	}
 	return segment.Record{Key: k.AppendTo(nil), Value: v.AppendTo(nil)}
+}
+
+// partitionLists returns the transaction's partitions by topic, each
+// list sorted.
+func (m *meta) partitionLists() map[string][]int32 {
+	out := make(map[string][]int32, len(m.parts))
+	for topic, ps := range m.parts {
+		out[topic] = slices.Sorted(maps.Keys(ps))
+	}
+	return out
 }
 
 func buildBatch(recs []segment.Record, now time.Time) []byte {
