@@ -72,7 +72,6 @@ type Broker struct {
 	pids   producerIDs
 	groups *group.Coordinator
 	txns   *txn.Coordinator // serves while this node coordinates transactions (txnCoordinator)
-	fwd    forwarder
 	peers  peers
 
 	closing   chan struct{} // closed when the server stops: long polls end
@@ -87,7 +86,6 @@ func (b *Broker) stopWaits() {
 	if b.txns != nil {
 		b.txns.Close()
 	}
-	b.closeForwarder()
 	b.closePeers()
 }
 

@@ -1,18 +1,13 @@
 package kafka
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"net"
 	"sort"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-stream/chronik/eventlog"
@@ -61,15 +56,6 @@ var forwarded = map[int16]bool{
 // retriable error.
 var errNoController = errors.New("kafka: no controller elected yet")
 
-// forwarder passes requests to the controller over the Kafka protocol and
-// relays its answers.
-type forwarder struct {
-	mu   sync.Mutex
-	addr string
-	id   int32
-	cl   *kgo.Client
-}
-
 // forwardWait bounds how long a forwarded request waits for a controller
 // to be reachable (one is being elected, or the old one just died), as
 // Kafka's forwarding brokers hold requests until a controller answers.
@@ -103,44 +89,9 @@ func (b *Broker) forwardOnce(req kmsg.Request) (kmsg.Response, error) {
 	if id == 0 || self {
 		return nil, errNoController
 	}
-	var addr string
-	b.meta.View(func(s *eventlog.State) {
-		if br := s.Brokers[id]; br != nil && len(br.Endpoints) > 0 {
-			addr = net.JoinHostPort(br.Endpoints[0].Host, strconv.Itoa(int(br.Endpoints[0].Port)))
-		}
-	})
-	if addr == "" {
-		return nil, errNoController
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), forwardWait)
-	defer cancel()
-	f := &b.fwd
-	f.mu.Lock()
-	if f.cl == nil || f.addr != addr || f.id != id {
-		if f.cl != nil {
-			f.cl.Close()
-		}
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("chronik-forwarder"))
-		if err != nil {
-			f.cl = nil
-			f.mu.Unlock()
-			return nil, err
-		}
-		// The seed connection knows no broker id: learn the ids once, then
-		// address the controller by its id (never back to this node).
-		if _, err := cl.Request(ctx, kmsg.NewPtrMetadataRequest()); err != nil {
-			cl.Close()
-			f.cl = nil
-			f.mu.Unlock()
-			return nil, fmt.Errorf("kafka: reach the controller at %s: %w", addr, err)
-		}
-		f.cl, f.addr, f.id = cl, addr, id
-	}
-	cl := f.cl
-	f.mu.Unlock()
-	resp, err := cl.Broker(int(id)).Request(ctx, req)
+	resp, err := b.peerRequest(id, req)
 	if err != nil {
-		return nil, fmt.Errorf("kafka: forward to the controller %d at %s: %w", id, addr, err)
+		return nil, fmt.Errorf("kafka: forward to the controller: %w", err)
 	}
 	return resp, nil
 }
@@ -200,13 +151,4 @@ func (b *Broker) metaCode(err error, def int16) int16 {
 		return kerr.NotController.Code
 	}
 	return def
-}
-
-func (b *Broker) closeForwarder() {
-	b.fwd.mu.Lock()
-	defer b.fwd.mu.Unlock()
-	if b.fwd.cl != nil {
-		b.fwd.cl.Close()
-		b.fwd.cl = nil
-	}
 }

@@ -87,7 +87,8 @@ func (b *Broker) remoteMarker(leader int32, topic string, p int32, pid int64, ep
 }
 
 // peers is a client for requests to the other brokers of a cluster,
-// addressed by broker id.
+// addressed by broker id: forwarded metadata requests, transaction
+// markers, transaction checks.
 type peers struct {
 	mu sync.Mutex
 	cl *kgo.Client
