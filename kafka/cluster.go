@@ -1,13 +1,18 @@
 package kafka
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net"
 	"sort"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-stream/chronik/eventlog"
@@ -151,4 +156,57 @@ func (b *Broker) metaCode(err error, def int16) int16 {
 		return kerr.NotController.Code
 	}
 	return def
+}
+
+// peers is a client for requests to the other brokers of a cluster,
+// addressed by broker id: forwarded metadata requests, transaction
+// markers, transaction checks.
+type peers struct {
+	mu sync.Mutex
+	cl *kgo.Client
+}
+
+// peerRequest sends req to broker id and returns its answer.
+func (b *Broker) peerRequest(id int32, req kmsg.Request) (kmsg.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), forwardWait)
+	defer cancel()
+	b.peers.mu.Lock()
+	if b.peers.cl == nil {
+		// Seeded with this node, it learns the others' addresses from the
+		// metadata, and then addresses each by its id.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(net.JoinHostPort(b.cfg.Host, strconv.Itoa(int(b.cfg.Port)))), kgo.ClientID("chronik-peer"))
+		if err == nil {
+			if _, err = cl.Request(ctx, kmsg.NewPtrMetadataRequest()); err != nil {
+				cl.Close()
+			}
+		}
+		if err != nil {
+			b.peers.mu.Unlock()
+			return nil, fmt.Errorf("kafka: learn the brokers: %w", err)
+		}
+		b.peers.cl = cl
+	}
+	cl := b.peers.cl
+	b.peers.mu.Unlock()
+	resp, err := cl.Broker(int(id)).Request(ctx, req)
+	if err != nil {
+		// A broker that joined after the client learned the others: look
+		// again, once.
+		if _, merr := cl.Request(ctx, kmsg.NewPtrMetadataRequest()); merr == nil {
+			resp, err = cl.Broker(int(id)).Request(ctx, req)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kafka: request to broker %d: %w", id, err)
+	}
+	return resp, nil
+}
+
+func (b *Broker) closePeers() {
+	b.peers.mu.Lock()
+	defer b.peers.mu.Unlock()
+	if b.peers.cl != nil {
+		b.peers.cl.Close()
+		b.peers.cl = nil
+	}
 }
