@@ -5,8 +5,9 @@ package kafka
 // one whole batch for the first partition with data) and the request's max
 // bytes, only below the high watermark (durable data). With MinBytes not
 // reached, the request waits up to MaxWaitMillis, woken by the partitions'
-// appends, not by polling. Fetch sessions are not kept (session id 0: full
-// fetches). OFFSET_OUT_OF_RANGE below the log start or above the end.
+// appends, not by polling. From v7 on, fetch sessions (fetch_session.go):
+// incremental fetches name only what changed and are answered only what
+// is new. OFFSET_OUT_OF_RANGE below the log start or above the end.
 // read_committed (isolation level 1) reads only below the last stable
 // offset (no open transaction's batches) and is told the aborted
 // transactions in what it reads, whose batches consumers skip.
@@ -18,90 +19,120 @@ import (
 )
 
 func init() {
-	// A fetch only reads, so all of it runs while the connection goes on.
+	// A fetch only reads, so all of it but its session's epoch runs while
+	// the connection goes on.
 	register(kmsg.Fetch.Int16(), 4, 12, serveLater(func(b *Broker, _ *reqContext, req *kmsg.FetchRequest) func() (kmsg.Response, error) {
-		return func() (kmsg.Response, error) { return fetch(b, req) }
+		plan := b.sessions.plan(req)
+		return func() (kmsg.Response, error) { return fetch(b, req, plan) }
 	}))
 }
 
 // maxFetchWait bounds MaxWaitMillis.
 const maxFetchWait = 30 * time.Second
 
-func fetch(b *Broker, req *kmsg.FetchRequest) (kmsg.Response, error) {
+func fetch(b *Broker, req *kmsg.FetchRequest, plan fetchPlan) (kmsg.Response, error) {
+	if plan.code != 0 {
+		resp := kmsg.NewPtrFetchResponse()
+		resp.ErrorCode = plan.code
+		return resp, nil
+	}
 	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	deadline := time.Now().Add(min(wait, maxFetchWait))
 	for {
-		resp, bytes, wakeups, failed := fetchOnce(b, req)
+		parts, bytes, wakeups, failed := fetchOnce(b, req, plan.targets)
 		// A partition's error is answered at once, as Kafka does: the client
 		// has to act on it (reset its offset, find the new leader).
 		if failed || bytes >= int(req.MinBytes) || len(wakeups) == 0 || !time.Now().Before(deadline) {
-			return resp, nil
+			return plan.respond(parts), nil
 		}
 		if !waitAny(append(wakeups, b.closing), time.Until(deadline)) || b.isClosing() {
-			resp, _, _, _ = fetchOnce(b, req)
-			return resp, nil
+			parts, _, _, _ = fetchOnce(b, req, plan.targets)
+			return plan.respond(parts), nil
 		}
 	}
 }
 
-// fetchOnce reads every requested partition once; it returns the
-// response, the bytes in it, the channels that signal new data and whether
-// a partition has an error.
-func fetchOnce(b *Broker, req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, total int, wakeups []<-chan struct{}, failed bool) {
-	resp = kmsg.NewPtrFetchResponse()
+// fetchOnce reads every target once; it returns each one's answer, the
+// bytes in them, the channels that signal new data and whether a
+// partition has an error.
+func fetchOnce(b *Broker, req *kmsg.FetchRequest, targets []fetchTarget) (parts []kmsg.FetchResponseTopicPartition, total int, wakeups []<-chan struct{}, failed bool) {
 	committed := req.IsolationLevel == 1 // read_committed
 	budget := int(req.MaxBytes)
 	if req.Version < 3 || budget <= 0 {
 		budget = 1 << 30
 	}
-	for _, t := range req.Topics {
-		rt := kmsg.NewFetchResponseTopic()
-		rt.Topic = t.Topic
-		for _, p := range t.Partitions {
-			rp := kmsg.NewFetchResponseTopicPartition()
-			rp.Partition = p.Partition
-			rp.RecordBatches = []byte{} // empty, not null: librdkafka refuses a null record set
-			part, code := b.openPartition(t.Topic, p.Partition)
-			if code != 0 {
-				rp.ErrorCode, failed = code, true
-				rt.Partitions = append(rt.Partitions, rp)
-				continue
-			}
-			l := part.log
-			wakeups = append(wakeups, l.Wait())
-			rp.HighWatermark = l.HighWatermark()
-			rp.LastStableOffset = rp.HighWatermark
-			if part.producers != nil {
-				rp.LastStableOffset = part.producers.stableOffset(rp.HighWatermark)
-			}
-			rp.LogStartOffset = l.StartOffset()
-			max := int(p.PartitionMaxBytes)
-			if total > 0 {
-				max = min(max, budget-total)
-			}
-			if max > 0 || total == 0 {
-				data, err := l.Read(p.FetchOffset, max, nil)
-				switch {
-				case err != nil:
-					rp.ErrorCode, failed = errorCode(err), true
-				case total > 0 && len(data) > budget-total:
-					// Over the response budget: leave it for the next fetch.
-				case len(data) > 0:
-					if committed {
-						var last int64
-						if data, last = cutAtStable(data, rp.LastStableOffset, p.FetchOffset); len(data) > 0 {
-							rp.AbortedTransactions = abortedFor(part, p.FetchOffset, last)
-						}
-					}
-					rp.RecordBatches = data
-					total += len(data)
+	parts = make([]kmsg.FetchResponseTopicPartition, len(targets))
+	for i, t := range targets {
+		rp := &parts[i]
+		rp.Default()
+		rp.Partition = t.p
+		rp.RecordBatches = []byte{} // empty, not null: librdkafka refuses a null record set
+		part, code := b.openPartition(t.topic, t.p)
+		if code != 0 {
+			rp.ErrorCode, failed = code, true
+			continue
+		}
+		l := part.log
+		wakeups = append(wakeups, l.Wait())
+		rp.HighWatermark = l.HighWatermark()
+		rp.LastStableOffset = rp.HighWatermark
+		if part.producers != nil {
+			rp.LastStableOffset = part.producers.stableOffset(rp.HighWatermark)
+		}
+		rp.LogStartOffset = l.StartOffset()
+		max := int(t.maxBytes)
+		if total > 0 {
+			max = min(max, budget-total)
+		}
+		if max <= 0 && total > 0 {
+			continue
+		}
+		data, err := l.Read(t.offset, max, nil)
+		switch {
+		case err != nil:
+			rp.ErrorCode, failed = errorCode(err), true
+		case total > 0 && len(data) > budget-total:
+			// Over the response budget: leave it for the next fetch.
+		case len(data) > 0:
+			if committed {
+				var last int64
+				if data, last = cutAtStable(data, rp.LastStableOffset, t.offset); len(data) > 0 {
+					rp.AbortedTransactions = abortedFor(part, t.offset, last)
 				}
 			}
-			rt.Partitions = append(rt.Partitions, rp)
+			rp.RecordBatches = data
+			total += len(data)
 		}
-		resp.Topics = append(resp.Topics, rt)
 	}
-	return resp, total, wakeups, failed
+	return parts, total, wakeups, failed
+}
+
+// respond builds the response of parts, the answers to the plan's targets
+// in order: all of them without a session or for a new one, only those
+// with something new for the client in an incremental fetch.
+func (p fetchPlan) respond(parts []kmsg.FetchResponseTopicPartition) *kmsg.FetchResponse {
+	resp := kmsg.NewPtrFetchResponse()
+	var left []bool // by target: left out of an incremental response
+	if p.session != nil {
+		resp.SessionID = p.session.id
+		left = p.session.told(p.targets, parts, p.incremental)
+	}
+	// Partitions of a topic in a row share its entry, as in Kafka's
+	// responses (a session's order may name a topic again later).
+	for i, rp := range parts {
+		if left != nil && left[i] {
+			continue
+		}
+		t := p.targets[i].topic
+		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != t {
+			rt := kmsg.NewFetchResponseTopic()
+			rt.Topic = t
+			resp.Topics = append(resp.Topics, rt)
+		}
+		rt := &resp.Topics[len(resp.Topics)-1]
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	return resp
 }
 
 // waitAny waits until one channel is closed or d passes.

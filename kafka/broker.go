@@ -74,6 +74,8 @@ type Broker struct {
 	txns   *txn.Coordinator // serves while this node coordinates transactions (txnCoordinator)
 	peers  peers
 
+	sessions *fetchSessions
+
 	closing   chan struct{} // closed when the server stops: long polls end
 	closeOnce sync.Once
 }
@@ -114,7 +116,8 @@ type partition struct {
 // NewBroker registers the node in the metadata log (on its first start, or
 // when its address changed) and returns the broker.
 func NewBroker(cfg Config, store *segment.Store, meta *eventlog.Log, log *slog.Logger) (*Broker, error) {
-	b := &Broker{cfg: cfg, store: store, meta: meta, log: log, parts: map[string]*partition{}, opening: map[string]*openCall{}, closing: make(chan struct{})}
+	b := &Broker{cfg: cfg, store: store, meta: meta, log: log, parts: map[string]*partition{}, opening: map[string]*openCall{}, closing: make(chan struct{}),
+		sessions: newFetchSessions()}
 	if cfg.Cluster != nil {
 		// The controller registers the brokers and sets the epoch.
 		if err := b.openGroups(); err != nil {

@@ -37,6 +37,13 @@ func FuzzHandle(f *testing.F) {
 	md.Topics = append(md.Topics, topic)
 	f.Add(requestFrame(md, 4))
 	f.Add(requestFrame(kmsg.NewPtrFetchRequest(), 11))
+	for _, epoch := range []int32{0, 1, -1} { // a new session, an incremental fetch, a close
+		fr := kmsg.NewPtrFetchRequest()
+		fr.SessionID, fr.SessionEpoch, fr.MaxWaitMillis = 1, epoch, 1
+		fr.Topics = []kmsg.FetchRequestTopic{{Topic: "t", Partitions: []kmsg.FetchRequestTopicPartition{{Partition: 0, PartitionMaxBytes: 1 << 10}}}}
+		fr.ForgottenTopics = []kmsg.FetchRequestForgottenTopic{{Topic: "t", Partitions: []int32{1}}}
+		f.Add(requestFrame(fr, 12))
+	}
 	f.Add(requestFrame(kmsg.NewPtrProduceRequest(), 7))
 	f.Add(requestFrame(kmsg.NewPtrCreateTopicsRequest(), 5))
 	f.Add(requestFrame(kmsg.NewPtrListOffsetsRequest(), 5))

@@ -50,3 +50,19 @@ func (m *Metrics) badRequest(reason string) {
 		m.errors.WithLabelValues(reason).Inc()
 	}
 }
+
+// RegisterMetrics exposes the broker's state with reg: its fetch sessions
+// and, where it coordinates transactions, the transactional ids by state
+// (how many transactions are open, or stuck between decision and
+// completion) and completed transactions by outcome.
+func (b *Broker) RegisterMetrics(reg prometheus.Registerer) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chronik_fetch_sessions", Help: "Fetch sessions cached (KIP-227)."},
+			func() float64 { n, _ := b.sessions.stats(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chronik_fetch_session_partitions", Help: "Partitions in the cached fetch sessions."},
+			func() float64 { _, n := b.sessions.stats(); return float64(n) }),
+	)
+	if b.txns != nil {
+		reg.MustRegister(txnCollector{b})
+	}
+}

@@ -82,7 +82,7 @@ func TestTransactionAdminAPIs(t *testing.T) {
 	}
 
 	reg := prometheus.NewRegistry()
-	b.RegisterTxnMetrics(reg)
+	b.RegisterMetrics(reg)
 	if got := metricValue(t, reg, "chronik_transactions_ended_total", "commit"); got != 1 {
 		t.Fatalf("committed transactions metric %v, want 1", got)
 	}

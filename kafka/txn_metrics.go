@@ -6,16 +6,7 @@ import (
 	"github.com/chronik-stream/chronik/kafka/txn"
 )
 
-// RegisterTxnMetrics exposes the transaction coordinator's state with
-// reg: transactional ids by state (how many transactions are open, or
-// stuck between decision and completion) and completed transactions by
-// outcome. Nothing in a cluster, which serves no transactions yet.
-func (b *Broker) RegisterTxnMetrics(reg prometheus.Registerer) {
-	if b.txns != nil {
-		reg.MustRegister(txnCollector{b})
-	}
-}
-
+// txnCollector exposes the transaction coordinator's state (RegisterMetrics).
 type txnCollector struct{ b *Broker }
 
 var (

@@ -182,7 +182,7 @@ func runStart(c *cli.Context) error {
 			return cli.Exit(fmt.Sprintf("cannot listen on --http-addr %s: %v", addr, err), 1)
 		}
 		registerStoreMetrics(reg, store, meta)
-		b.RegisterTxnMetrics(reg)
+		b.RegisterMetrics(reg)
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
