@@ -184,8 +184,13 @@ func (c *Coordinator) commit(t *txn, next meta) int16 {
 	}
 	if err != nil {
 		c.lg.Error("cannot store a transaction's state", "transactional_id", t.id, "error", err)
-		if errors.Is(err, segment.ErrQueueFull) {
+		switch {
+		case errors.Is(err, segment.ErrQueueFull):
 			return kerr.RequestTimedOut.Code
+		case errors.Is(err, segment.ErrBatchTooLarge):
+			// More partitions than one record of the state partition
+			// holds: not retriable, as in Kafka (the client aborts).
+			return kerr.UnknownServerError.Code
 		}
 		return kerr.CoordinatorNotAvailable.Code
 	}

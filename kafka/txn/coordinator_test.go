@@ -49,7 +49,9 @@ func testCoordinator(t *testing.T, cfg Config) (c *Coordinator, m *markers, reop
 	next := int64(100)
 	cfg.NewProducerID = func() (int64, error) { next++; return next, nil }
 	cfg.WriteMarker = m.write
-	cfg.PartitionExists = func(topic string, p int32) bool { return topic == "t" && p < 4 }
+	if cfg.PartitionExists == nil {
+		cfg.PartitionExists = func(topic string, p int32) bool { return topic == "t" && p < 4 }
+	}
 	cfg.OffsetsTopic = "__consumer_offsets"
 	var store *segment.Store
 	open := func() *Coordinator {
@@ -316,5 +318,37 @@ func TestExpireIdleTransactionalIDs(t *testing.T) {
 	}
 	if p, e := initPID(t, c, "done", -1, -1); p == pid || e != 0 {
 		t.Fatalf("an expired id starts over: %d/%d", p, e)
+	}
+}
+
+// TestStateTooLargeForARecord: partitions added beyond what one record of
+// the state partition holds are refused with a non-retriable error (a
+// retriable one had the client retry forever); the transaction keeps the
+// partitions it had and commits them, and its state survives a restart.
+func TestStateTooLargeForARecord(t *testing.T) {
+	c, m, reopen := testCoordinator(t, Config{PartitionExists: func(topic string, p int32) bool { return topic == "t" || topic == "big" }})
+	pid, epoch := initPID(t, c, "a", -1, -1)
+	if code := add(c, "a", pid, epoch, "t", 0); code != 0 {
+		t.Fatalf("add: %d", code)
+	}
+	many := make([]int32, segment.DefaultMaxMessageBytes/4)
+	for i := range many {
+		many[i] = int32(i)
+	}
+	if code := add(c, "a", pid, epoch, "big", many...); code != kerr.UnknownServerError.Code {
+		t.Fatalf("adding %d partitions: code %d, want UNKNOWN_SERVER_ERROR", len(many), code)
+	}
+	if c.Verify(pid, epoch, "big", 0) || !c.Verify(pid, epoch, "t", 0) {
+		t.Fatal("a refused addition changed the transaction's partitions")
+	}
+	if code := c.EndTxn("a", pid, epoch, true); code != 0 {
+		t.Fatalf("commit: %d", code)
+	}
+	if got := m.take(); !reflect.DeepEqual(got, []string{fmt.Sprintf("t-0 pid %d epoch %d commit true", pid, epoch)}) {
+		t.Fatalf("markers %v", got)
+	}
+	c = reopen()
+	if in, ok := c.Describe("a"); !ok || in.State != CompleteCommit {
+		t.Fatalf("after a restart: %+v", in)
 	}
 }
