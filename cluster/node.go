@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/gossip"
 	"github.com/chronik-stream/chronik/raft"
+	"github.com/chronik-stream/chronik/segment"
 )
 
 // NodeConfig configures a cluster member.
@@ -281,16 +283,14 @@ func (n *Node) fatal(err error) {
 // down for later starts.
 func (n *Node) bootstrapVoters() ([]int32, error) {
 	path := filepath.Join(n.cfg.RaftDir, "voters")
-	if b, err := os.ReadFile(path); err == nil {
-		var out []int32
-		for _, f := range strings.Fields(string(b)) {
-			v, err := strconv.Atoi(f)
-			if err != nil {
-				return nil, fmt.Errorf("cluster: %s: %q is not a node id", path, f)
-			}
-			out = append(out, int32(v))
+	if b, err := segment.ReadFile(segment.OSFS{}, path, maxVotersFile); err == nil {
+		ids, err := parseVoters(b, n.cfg.ID)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: %s: %w (it holds the voters this node bootstrapped with; restore it, or start with --voters)", path, err)
 		}
-		return out, nil
+		return ids, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	for last := (time.Time{}); ; time.Sleep(50 * time.Millisecond) {
 		ids := []int32{n.cfg.ID}
@@ -323,6 +323,31 @@ func (n *Node) bootstrapVoters() ([]int32, error) {
 		default:
 		}
 	}
+}
+
+// maxVotersFile bounds the voters file: ids of up to 10 digits, one a
+// line, for far more voters than a cluster has.
+const maxVotersFile = 4096
+
+// parseVoters reads a voters file: distinct positive node ids, one a line,
+// self among them.
+func parseVoters(b []byte, self int32) ([]int32, error) {
+	var ids []int32
+	for _, f := range strings.Fields(string(b)) {
+		v, err := strconv.ParseInt(f, 10, 32)
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("%q is not a node id", f)
+		}
+		if slices.Contains(ids, int32(v)) {
+			return nil, fmt.Errorf("node %d is listed twice", v)
+		}
+		ids = append(ids, int32(v))
+	}
+	if !slices.Contains(ids, self) {
+		return nil, fmt.Errorf("this node (%d) is not among the voters %v", self, ids)
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 func writeFileSynced(path string, data []byte) error {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -90,7 +89,7 @@ func DumpLog(w io.Writer, path string, opts DumpOptions) (segment.DumpResult, er
 }
 
 func dumpSnapshot(w io.Writer, path string, opts DumpOptions) error {
-	b, err := os.ReadFile(path)
+	b, err := segment.ReadFile(segment.OSFS{}, path, maxSnapshotBody)
 	if err != nil {
 		return err
 	}

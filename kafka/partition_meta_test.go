@@ -2,8 +2,10 @@ package kafka
 
 import (
 	"context"
+	"encoding/hex"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,4 +102,22 @@ func produceAndStop(ctx context.Context, t *testing.T, dir, topic string, n int)
 			t.Fatal(err)
 		}
 	}
+}
+
+// FuzzPartitionMeta: any partition.metadata file names a well-formed topic
+// id or none.
+func FuzzPartitionMeta(f *testing.F) {
+	f.Add([]byte("version: 0\ntopic_id: 0a1b2c3d-0000-4000-8000-00000000abcd\n"))
+	f.Add([]byte("topic_id: 0a1b2c3d-0000-4000-8000-00000000abc\n"))
+	f.Add([]byte("topic_id: \xff"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, ok := metaTopicID(b)
+		if !ok {
+			return
+		}
+		var u eventlog.UUID
+		if n, err := hex.Decode(u[:], []byte(strings.ReplaceAll(id, "-", ""))); err != nil || n != 16 || u.String() != id {
+			t.Fatalf("metaTopicID(%q) = %q, not a topic id as chronik writes them", b, id)
+		}
+	})
 }

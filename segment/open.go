@@ -209,7 +209,7 @@ func ReadFile(fsys FS, path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if size > limit {
-		return nil, fmt.Errorf("%s is %d bytes, larger than its log (%d)", path, size, limit)
+		return nil, fmt.Errorf("%s is %d bytes, more than such a file holds (%d)", path, size, limit)
 	}
 	b := make([]byte, size)
 	if _, err := f.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {

@@ -235,13 +235,33 @@ func registerStoreMetrics(reg *prometheus.Registry, store *segment.Store, meta *
 	)
 }
 
+// parseClusterID reads a cluster-id file: 1 to 64 letters, digits, '-'
+// or '_' (chronik writes 32 hex digits; Kafka's ids are 22 of base64url),
+// and a newline.
+func parseClusterID(b []byte) (string, bool) {
+	id := strings.TrimSpace(string(b))
+	if len(id) == 0 || len(id) > 64 {
+		return "", false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return "", false
+		}
+	}
+	return id, true
+}
+
 // loadClusterID reads the cluster id kept in the data directory, creating
 // it on the first start.
 func loadClusterID(dir string) (string, error) {
 	path := filepath.Join(dir, "cluster-id")
-	b, err := os.ReadFile(path)
+	b, err := segment.ReadFile(segment.OSFS{}, path, 4096)
 	if err == nil {
-		return strings.TrimSpace(string(b)), nil
+		id, ok := parseClusterID(b)
+		if !ok {
+			return "", fmt.Errorf("%s is damaged (%q is not a cluster id): restore it from a copy, or from the cluster id a node of the cluster logs at its start", path, b)
+		}
+		return id, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return "", err

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -179,6 +180,48 @@ func TestStartRefusesALockedDataDir(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "is in use by process") {
 		t.Fatalf("second node on one data dir: exit %d, %q", code, errOut)
 	}
+}
+
+// TestStartRefusesADamagedClusterID: a cluster-id file that holds no
+// cluster id stops the start with a sentence saying what to do, rather than
+// serving under a garbled id.
+func TestStartRefusesADamagedClusterID(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "cluster-id"), []byte("\x00\xffjunk\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := run(t, "start", "--data-dir", dir, "--kafka-addr", freeAddr(t))
+	if code != 1 || !strings.Contains(errOut, "cluster-id is damaged") || !strings.Contains(errOut, "restore it") {
+		t.Fatalf("a damaged cluster-id: exit %d, %q", code, errOut)
+	}
+}
+
+func TestParseClusterID(t *testing.T) {
+	for in, want := range map[string]string{
+		"0123456789abcdef0123456789abcdef\n": "0123456789abcdef0123456789abcdef",
+		"MkU3OEVBNTcwNTJENDM2Qk":             "MkU3OEVBNTcwNTJENDM2Qk",
+		"":                                   "",
+		"a b":                                "",
+		"id\x00":                             "",
+		strings.Repeat("a", 65):              "",
+	} {
+		if got, ok := parseClusterID([]byte(in)); got != want || ok != (want != "") {
+			t.Errorf("parseClusterID(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}
+
+// FuzzParseClusterID: any cluster-id file gives an id Kafka clients can
+// be told, or none.
+func FuzzParseClusterID(f *testing.F) {
+	f.Add([]byte("0123456789abcdef0123456789abcdef\n"))
+	f.Add([]byte("\xff\xfe"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, ok := parseClusterID(b)
+		if ok != (id != "") || len(id) > 64 || strings.ContainsAny(id, " \n\x00") || !utf8.ValidString(id) {
+			t.Fatalf("parseClusterID(%q) = %q, %v", b, id, ok)
+		}
+	})
 }
 
 // TestStartRefusesBadFlags: a bad flag value stops the start with exit
