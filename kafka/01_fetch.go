@@ -13,6 +13,8 @@ package kafka
 // transactions in what it reads, whose batches consumers skip.
 
 import (
+	"reflect"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -135,24 +137,31 @@ func (p fetchPlan) respond(parts []kmsg.FetchResponseTopicPartition) *kmsg.Fetch
 	return resp
 }
 
-// waitAny waits until one channel is closed or d passes.
+// waitAny waits until one channel is closed or d passes. One select over
+// all of them: a fetch of many partitions parks one goroutine, not one a
+// partition (a select takes at most maxSelect cases: beyond, one goroutine
+// a share).
 func waitAny(chans []<-chan struct{}, d time.Duration) bool {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
-	done := make(chan struct{})
+	if len(chans) < maxSelect {
+		return selectAny(chans, timer.C)
+	}
+	done, woke := make(chan struct{}), make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait() // none is left reading chans
 	defer close(done)
-	woke := make(chan struct{}, 1)
-	for _, c := range chans {
-		go func() {
-			select {
-			case <-c:
+	for len(chans) > 0 {
+		share := chans[:min(len(chans), maxSelect-1)]
+		chans = chans[len(share):]
+		wg.Go(func() {
+			if selectAny(share, done) {
 				select {
 				case woke <- struct{}{}:
 				default:
 				}
-			case <-done:
 			}
-		}()
+		})
 	}
 	select {
 	case <-woke:
@@ -160,6 +169,20 @@ func waitAny(chans []<-chan struct{}, d time.Duration) bool {
 	case <-timer.C:
 		return false
 	}
+}
+
+// maxSelect is the most cases reflect.Select takes.
+const maxSelect = 65536
+
+// selectAny waits until one of chans or stop is ready; true for one of chans.
+func selectAny[T any](chans []<-chan struct{}, stop <-chan T) bool {
+	cases := make([]reflect.SelectCase, len(chans)+1)
+	cases[0] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(stop)}
+	for i, c := range chans {
+		cases[i+1] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)}
+	}
+	chosen, _, _ := reflect.Select(cases)
+	return chosen != 0
 }
 
 // abortedFor lists the aborted transactions among the batches of a
