@@ -116,7 +116,7 @@ func runSarama(addr, topic, group, version string) error {
 			return fmt.Errorf("consumer group: %w", err)
 		}
 		groups = append(groups, cg)
-		h := &handler{mu: &mu, seen: seen, want: 4 * perPartition, done: cancel}
+		h := &handler{mu: &mu, seen: seen, want: parts * perPartition, done: cancel}
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				if err := cg.Consume(ctx, []string{topic}, h); err != nil && ctx.Err() == nil {
