@@ -4,21 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/gossip"
 	"github.com/chronik-stream/chronik/raft"
-	"github.com/chronik-stream/chronik/segment"
 )
 
 // NodeConfig configures a cluster member.
@@ -277,104 +273,6 @@ func (n *Node) fatal(err error) {
 	}
 }
 
-// bootstrapVoters returns the voters a bootstrap-expect cluster settled on:
-// from RaftDir if this node knew them before, else the first
-// BootstrapExpect nodes gossip shows (this one included), by id, written
-// down for later starts.
-func (n *Node) bootstrapVoters() ([]int32, error) {
-	path := filepath.Join(n.cfg.RaftDir, "voters")
-	if b, err := segment.ReadFile(segment.OSFS{}, path, maxVotersFile); err == nil {
-		ids, err := parseVoters(b, n.cfg.ID)
-		if err != nil {
-			return nil, fmt.Errorf("cluster: %s: %w (it holds the voters this node bootstrapped with; restore it, or start with --voters)", path, err)
-		}
-		return ids, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("cluster: %w", err)
-	}
-	for last := (time.Time{}); ; time.Sleep(50 * time.Millisecond) {
-		ids := []int32{n.cfg.ID}
-		for _, m := range n.gsp.Members() {
-			ids = append(ids, m.NodeID)
-		}
-		slices.Sort(ids)
-		if len(ids) >= n.cfg.BootstrapExpect {
-			ids = ids[:n.cfg.BootstrapExpect]
-			if !slices.Contains(ids, n.cfg.ID) {
-				return nil, fmt.Errorf("cluster: %d nodes with lower ids are already bootstrapping: start this node with --voters", n.cfg.BootstrapExpect)
-			}
-			var text strings.Builder
-			for _, id := range ids {
-				fmt.Fprintf(&text, "%d\n", id)
-			}
-			if err := writeFileSynced(path, []byte(text.String())); err != nil {
-				return nil, err
-			}
-			n.lg.Info("bootstrap: voters chosen", "voters", ids)
-			return ids, nil
-		}
-		if time.Since(last) > 5*time.Second {
-			n.lg.Info("bootstrap: waiting for nodes", "have", len(ids), "expect", n.cfg.BootstrapExpect)
-			last = time.Now()
-		}
-		select {
-		case <-n.quit:
-			return nil, errors.New("cluster: stopped while bootstrapping")
-		default:
-		}
-	}
-}
-
-// maxVotersFile bounds the voters file: ids of up to 10 digits, one a
-// line, for far more voters than a cluster has.
-const maxVotersFile = 4096
-
-// parseVoters reads a voters file: distinct positive node ids, one a line,
-// self among them.
-func parseVoters(b []byte, self int32) ([]int32, error) {
-	var ids []int32
-	for _, f := range strings.Fields(string(b)) {
-		v, err := strconv.ParseInt(f, 10, 32)
-		if err != nil || v < 0 {
-			return nil, fmt.Errorf("%q is not a node id", f)
-		}
-		if slices.Contains(ids, int32(v)) {
-			return nil, fmt.Errorf("node %d is listed twice", v)
-		}
-		ids = append(ids, int32(v))
-	}
-	if !slices.Contains(ids, self) {
-		return nil, fmt.Errorf("this node (%d) is not among the voters %v", self, ids)
-	}
-	slices.Sort(ids)
-	return ids, nil
-}
-
-func writeFileSynced(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		var d *os.File
-		if d, err = os.Open(filepath.Dir(path)); err == nil {
-			err = d.Sync()
-			d.Close()
-		}
-	}
-	return err
-}
-
 func (n *Node) driver() *raft.Driver {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -572,122 +470,6 @@ func (n *Node) recordClusterID() {
 	if _, err := n.Append(10*time.Second, &eventlog.ConfigChanged{ResourceType: eventlog.ResourceBroker, Name: "cluster.id", Value: n.cfg.ClusterID}); err != nil {
 		n.lg.Warn("controller: cannot record the cluster id", "error", err)
 	}
-}
-
-// reconcileBrokers, on the controller: registers brokers gossip reports
-// that the metadata lacks (or with a changed address), unfences those
-// back, and fences those failed for longer than FenceAfter.
-func (n *Node) reconcileBrokers() {
-	n.mu.Lock()
-	if !n.leading {
-		n.mu.Unlock()
-		return
-	}
-	ctrl := n.ctrl
-	live := map[int32]string{n.cfg.ID: n.cfg.KafkaAddr}
-	for id, m := range n.members {
-		live[id] = m.KafkaAddr
-	}
-	var overdue []int32
-	for id, at := range n.failed {
-		if time.Since(at) >= n.cfg.FenceAfter {
-			overdue = append(overdue, id)
-		}
-	}
-	n.mu.Unlock()
-	var events []eventlog.Event
-	var missing []int32
-	n.cfg.Meta.View(func(s *eventlog.State) {
-		for id, b := range s.Brokers {
-			if _, ok := live[id]; !ok && !b.Fenced {
-				missing = append(missing, id)
-			}
-		}
-		for id, addr := range live {
-			ep, err := endpoint(addr)
-			if err != nil {
-				n.lg.Warn("controller: bad Kafka address in gossip", "node", id, "address", addr)
-				continue
-			}
-			b := s.Brokers[id]
-			switch {
-			case b == nil || len(b.Endpoints) != 1 || b.Endpoints[0] != ep:
-				events = append(events, &eventlog.BrokerRegistered{BrokerID: id, Incarnation: eventlog.NewUUID(), Endpoints: []eventlog.Endpoint{ep}})
-			case b.Fenced && (ctrl == nil || ctrl.CaughtUp(id)):
-				// Back, and (on the fast path) caught up with the metadata.
-				events = append(events, &eventlog.BrokerUnfenced{BrokerID: id})
-				events = append(events, leadersBack(s, id)...)
-			}
-		}
-		for _, id := range overdue {
-			if b := s.Brokers[id]; b != nil && !b.Fenced {
-				events = append(events, &eventlog.BrokerFenced{BrokerID: id})
-				events = append(events, leadersAway(s, id)...)
-			}
-		}
-	})
-	// Brokers the metadata has and gossip does not (they failed before
-	// this node led): their grace starts now.
-	n.mu.Lock()
-	for _, id := range missing {
-		if _, ok := n.failed[id]; !ok {
-			n.failed[id] = time.Now()
-		}
-	}
-	n.mu.Unlock()
-	if len(events) > 0 {
-		// One batch: a broker's fencing and its partitions' new leaders
-		// commit together.
-		if _, err := n.Append(10*time.Second, events...); err != nil {
-			n.lg.Warn("controller: cannot record broker changes", "events", len(events), "error", err)
-		}
-	}
-}
-
-// leadersAway moves the partitions a fenced broker leads to another
-// unfenced in-sync replica, or leaves them without a leader (-1: clients
-// are told to wait) when it held the only copy.
-func leadersAway(s *eventlog.State, fenced int32) []eventlog.Event {
-	var out []eventlog.Event
-	for _, name := range sortedTopics(s) {
-		for i, p := range s.Topics[name].Partitions {
-			if p.Leader != fenced {
-				continue
-			}
-			next := int32(-1)
-			for _, r := range p.ISR {
-				if b := s.Brokers[r]; r != fenced && b != nil && !b.Fenced {
-					next = r
-					break
-				}
-			}
-			out = append(out, &eventlog.PartitionChanged{Topic: name, Partition: int32(i), Replicas: p.Replicas, ISR: p.ISR, Leader: next, LeaderEpoch: p.LeaderEpoch + 1})
-		}
-	}
-	return out
-}
-
-// leadersBack gives leaderless partitions back to a broker that returned
-// and is in their in-sync replicas.
-func leadersBack(s *eventlog.State, back int32) []eventlog.Event {
-	var out []eventlog.Event
-	for _, name := range sortedTopics(s) {
-		for i, p := range s.Topics[name].Partitions {
-			if p.Leader == -1 && slices.Contains(p.ISR, back) {
-				out = append(out, &eventlog.PartitionChanged{Topic: name, Partition: int32(i), Replicas: p.Replicas, ISR: p.ISR, Leader: back, LeaderEpoch: p.LeaderEpoch + 1})
-			}
-		}
-	}
-	return out
-}
-
-func sortedTopics(s *eventlog.State) []string {
-	names := make([]string, 0, len(s.Topics))
-	for name := range s.Topics {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	return names
 }
 
 func endpoint(addr string) (eventlog.Endpoint, error) {

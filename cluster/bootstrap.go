@@ -1,0 +1,113 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chronik-stream/chronik/segment"
+)
+
+// bootstrapVoters returns the voters a bootstrap-expect cluster settled on:
+// from RaftDir if this node knew them before, else the first
+// BootstrapExpect nodes gossip shows (this one included), by id, written
+// down for later starts.
+func (n *Node) bootstrapVoters() ([]int32, error) {
+	path := filepath.Join(n.cfg.RaftDir, "voters")
+	if b, err := segment.ReadFile(segment.OSFS{}, path, maxVotersFile); err == nil {
+		ids, err := parseVoters(b, n.cfg.ID)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: %s: %w (it holds the voters this node bootstrapped with; restore it, or start with --voters)", path, err)
+		}
+		return ids, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	for last := (time.Time{}); ; time.Sleep(50 * time.Millisecond) {
+		ids := []int32{n.cfg.ID}
+		for _, m := range n.gsp.Members() {
+			ids = append(ids, m.NodeID)
+		}
+		slices.Sort(ids)
+		if len(ids) >= n.cfg.BootstrapExpect {
+			ids = ids[:n.cfg.BootstrapExpect]
+			if !slices.Contains(ids, n.cfg.ID) {
+				return nil, fmt.Errorf("cluster: %d nodes with lower ids are already bootstrapping: start this node with --voters", n.cfg.BootstrapExpect)
+			}
+			var text strings.Builder
+			for _, id := range ids {
+				fmt.Fprintf(&text, "%d\n", id)
+			}
+			if err := writeFileSynced(path, []byte(text.String())); err != nil {
+				return nil, err
+			}
+			n.lg.Info("bootstrap: voters chosen", "voters", ids)
+			return ids, nil
+		}
+		if time.Since(last) > 5*time.Second {
+			n.lg.Info("bootstrap: waiting for nodes", "have", len(ids), "expect", n.cfg.BootstrapExpect)
+			last = time.Now()
+		}
+		select {
+		case <-n.quit:
+			return nil, errors.New("cluster: stopped while bootstrapping")
+		default:
+		}
+	}
+}
+
+// maxVotersFile bounds the voters file: ids of up to 10 digits, one a
+// line, for far more voters than a cluster has.
+const maxVotersFile = 4096
+
+// parseVoters reads a voters file: distinct positive node ids, one a line,
+// self among them.
+func parseVoters(b []byte, self int32) ([]int32, error) {
+	var ids []int32
+	for _, f := range strings.Fields(string(b)) {
+		v, err := strconv.ParseInt(f, 10, 32)
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("%q is not a node id", f)
+		}
+		if slices.Contains(ids, int32(v)) {
+			return nil, fmt.Errorf("node %d is listed twice", v)
+		}
+		ids = append(ids, int32(v))
+	}
+	if !slices.Contains(ids, self) {
+		return nil, fmt.Errorf("this node (%d) is not among the voters %v", self, ids)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+func writeFileSynced(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		var d *os.File
+		if d, err = os.Open(filepath.Dir(path)); err == nil {
+			err = d.Sync()
+			d.Close()
+		}
+	}
+	return err
+}
