@@ -115,7 +115,7 @@ func appendBatch(part *partition, r *appendReq) (*segment.Appended, int64, int16
 		return nil, 0, kerr.InvalidRecord.Code
 	}
 	if err != nil || h.ProducerID < 0 || part.producers == nil {
-		a, err := part.log.Append(r.records, 0, r.acks)
+		a, err := part.log.Append(r.records, part.epoch.Load(), r.acks)
 		return a, 0, errorCode(err)
 	}
 	ps := part.producers
@@ -125,7 +125,7 @@ func appendBatch(part *partition, r *appendReq) (*segment.Appended, int64, int16
 		if e := ps.byID[h.ProducerID]; e != nil && h.ProducerEpoch < e.epoch {
 			return nil, 0, kerr.InvalidProducerEpoch.Code // a marker of an older incarnation
 		}
-		a, err := part.log.Append(r.records, 0, r.acks)
+		a, err := part.log.Append(r.records, part.epoch.Load(), r.acks)
 		if err != nil {
 			return nil, 0, errorCode(err)
 		}
@@ -154,7 +154,7 @@ func appendBatch(part *partition, r *appendReq) (*segment.Appended, int64, int16
 		// batch of the partition at a time), or below.
 		ps.begin(h.ProducerID, part.log.EndOffset())
 	}
-	a, err := part.log.Append(r.records, 0, r.acks)
+	a, err := part.log.Append(r.records, part.epoch.Load(), r.acks)
 	if err != nil {
 		if opens {
 			ps.cancel(h.ProducerID)

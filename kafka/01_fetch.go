@@ -8,6 +8,7 @@ package kafka
 // appends, not by polling. From v7 on, fetch sessions (fetch_session.go):
 // incremental fetches name only what changed and are answered only what
 // is new. OFFSET_OUT_OF_RANGE below the log start or above the end.
+// The current leader epoch (v9+) is checked (leader_epoch.go).
 // read_committed (isolation level 1) reads only below the last stable
 // offset (no open transaction's batches) and is told the aborted
 // transactions in what it reads, whose batches consumers skip.
@@ -70,6 +71,9 @@ func fetchOnce(b *Broker, req *kmsg.FetchRequest, targets []fetchTarget) (parts 
 		rp.Partition = t.p
 		rp.RecordBatches = []byte{} // empty, not null: librdkafka refuses a null record set
 		part, code := b.openPartition(t.topic, t.p)
+		if code == 0 {
+			code = part.checkEpoch(t.epoch)
+		}
 		if code != 0 {
 			rp.ErrorCode, failed = code, true
 			continue

@@ -5,7 +5,9 @@ package kafka
 // the highest timestamp and that timestamp; any other timestamp finds the
 // first record at or after it, in the first batch whose max timestamp is
 // (as Kafka's time index does); none is offset -1. For read_committed
-// (isolation level 1), -1 is the last stable offset.
+// (isolation level 1), -1 is the last stable offset. Each offset comes
+// with its batch's leader epoch (the current one for -1), and the current
+// leader epoch (v4+) is checked (leader_epoch.go).
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -25,6 +27,9 @@ func listOffsets(b *Broker, req *kmsg.ListOffsetsRequest) (kmsg.Response, error)
 			rp.Partition = p.Partition
 			rp.Timestamp = -1
 			part, code := b.openPartition(t.Topic, p.Partition)
+			if code == 0 {
+				code = part.checkEpoch(p.CurrentLeaderEpoch)
+			}
 			if code != 0 {
 				rp.ErrorCode = code
 				rp.Offset = -1
@@ -32,7 +37,6 @@ func listOffsets(b *Broker, req *kmsg.ListOffsetsRequest) (kmsg.Response, error)
 				continue
 			}
 			l := part.log
-			rp.LeaderEpoch = 0
 			switch p.Timestamp {
 			case -2:
 				rp.Offset = l.StartOffset()
@@ -63,6 +67,13 @@ func listOffsets(b *Broker, req *kmsg.ListOffsetsRequest) (kmsg.Response, error)
 				default:
 					rp.Offset = -1
 				}
+			}
+			switch {
+			case rp.ErrorCode != 0 || rp.Offset < 0:
+			case p.Timestamp == -1:
+				rp.LeaderEpoch = part.epoch.Load()
+			default:
+				rp.LeaderEpoch = part.epochAt(rp.Offset)
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -111,6 +112,11 @@ type partition struct {
 	// verifyTxn says whether a transactional batch may open its producer's
 	// transaction here (txn.Coordinator.Verify); nil refuses them all.
 	verifyTxn func(pid int64, epoch int16, topic string, p int32) bool
+	// epoch is the partition's leader epoch as the metadata has it
+	// (raiseEpoch): produced batches are stamped with it.
+	epoch atomic.Int32
+	// fixedEpoch: an internal partition, whose epoch requests do not check.
+	fixedEpoch bool
 }
 
 // NewBroker registers the node in the metadata log (on its first start, or
@@ -362,17 +368,19 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 		if p != eventlog.PartitionID {
 			return nil, kerr.UnknownTopicOrPartition.Code
 		}
-		return &partition{log: b.meta.Segment()}, 0
+		part := &partition{log: b.meta.Segment(), fixedEpoch: true}
+		b.meta.View(func(s *eventlog.State) { part.epoch.Store(int32(s.Controller.Term)) })
+		return part, 0
 	case group.Topic:
 		if p != 0 {
 			return nil, kerr.UnknownTopicOrPartition.Code
 		}
-		return &partition{log: b.groups.Log()}, 0
+		return &partition{log: b.groups.Log(), fixedEpoch: true}, 0
 	case txn.Topic:
 		if p != 0 || b.txns == nil {
 			return nil, kerr.UnknownTopicOrPartition.Code
 		}
-		return &partition{log: b.txns.Log()}, 0
+		return &partition{log: b.txns.Log(), fixedEpoch: true}, 0
 	}
 	var tp *eventlog.Topic
 	b.meta.View(func(s *eventlog.State) { tp = s.Topics[topic] })
@@ -383,9 +391,11 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 		return nil, kerr.NotLeaderForPartition.Code
 	}
 	name := segment.PartitionDir(topic, p)
+	epoch := tp.Partitions[p].LeaderEpoch
 	b.mu.Lock()
 	if part := b.parts[name]; part != nil {
 		b.mu.Unlock()
+		part.raiseEpoch(epoch)
 		return part, 0
 	}
 	if c := b.opening[name]; c != nil {
@@ -396,6 +406,9 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 		if c.drop {
 			return b.openPartition(topic, p)
 		}
+		if c.part != nil {
+			c.part.raiseEpoch(epoch)
+		}
 		return c.part, c.code
 	}
 	c := &openCall{done: make(chan struct{})}
@@ -403,6 +416,9 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 	b.mu.Unlock()
 
 	c.part, c.code = b.loadPartition(tp, topic, p)
+	if c.part != nil {
+		c.part.raiseEpoch(epoch)
+	}
 	b.mu.Lock()
 	delete(b.opening, name)
 	if c.part != nil {

@@ -79,6 +79,7 @@ type sessionPart struct {
 	sessionKey
 	offset   int64
 	maxBytes int32
+	epoch    int32 // the client's current leader epoch
 
 	hw, lso, logStart int64
 }
@@ -89,6 +90,7 @@ type fetchTarget struct {
 	p        int32
 	offset   int64
 	maxBytes int32
+	epoch    int32        // the client's current leader epoch, -1 if not given
 	sp       *sessionPart // nil without a session
 }
 
@@ -135,10 +137,10 @@ func (c *fetchSessions) plan(req *kmsg.FetchRequest) fetchPlan {
 		for _, p := range t.Partitions {
 			k := sessionKey{t.Topic, p.Partition}
 			if sp := s.byKey[k]; sp != nil {
-				sp.offset, sp.maxBytes = p.FetchOffset, p.PartitionMaxBytes
+				sp.offset, sp.maxBytes, sp.epoch = p.FetchOffset, p.PartitionMaxBytes, p.CurrentLeaderEpoch
 				continue
 			}
-			sp := &sessionPart{sessionKey: k, offset: p.FetchOffset, maxBytes: p.PartitionMaxBytes, hw: -1}
+			sp := &sessionPart{sessionKey: k, offset: p.FetchOffset, maxBytes: p.PartitionMaxBytes, epoch: p.CurrentLeaderEpoch, hw: -1}
 			s.byKey[k] = sp
 			s.order = append(s.order, sp)
 			added++
@@ -172,7 +174,7 @@ func (c *fetchSessions) plan(req *kmsg.FetchRequest) fetchPlan {
 	}
 	targets := make([]fetchTarget, len(s.order))
 	for i, sp := range s.order {
-		targets[i] = fetchTarget{topic: sp.topic, p: sp.p, offset: sp.offset, maxBytes: sp.maxBytes, sp: sp}
+		targets[i] = fetchTarget{topic: sp.topic, p: sp.p, offset: sp.offset, maxBytes: sp.maxBytes, epoch: sp.epoch, sp: sp}
 	}
 	return fetchPlan{targets: targets, session: s, incremental: true}
 }
@@ -182,7 +184,7 @@ func requestTargets(req *kmsg.FetchRequest) []fetchTarget {
 	var out []fetchTarget
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
-			out = append(out, fetchTarget{topic: t.Topic, p: p.Partition, offset: p.FetchOffset, maxBytes: p.PartitionMaxBytes})
+			out = append(out, fetchTarget{topic: t.Topic, p: p.Partition, offset: p.FetchOffset, maxBytes: p.PartitionMaxBytes, epoch: p.CurrentLeaderEpoch})
 		}
 	}
 	return out
@@ -196,10 +198,10 @@ func (c *fetchSessions) create(targets []fetchTarget) fetchPlan {
 	for _, t := range targets {
 		k := sessionKey{t.topic, t.p}
 		if sp := s.byKey[k]; sp != nil {
-			sp.offset, sp.maxBytes = t.offset, t.maxBytes
+			sp.offset, sp.maxBytes, sp.epoch = t.offset, t.maxBytes, t.epoch
 			continue
 		}
-		sp := &sessionPart{sessionKey: k, offset: t.offset, maxBytes: t.maxBytes, hw: -1}
+		sp := &sessionPart{sessionKey: k, offset: t.offset, maxBytes: t.maxBytes, epoch: t.epoch, hw: -1}
 		s.byKey[k] = sp
 		s.order = append(s.order, sp)
 	}
@@ -208,7 +210,7 @@ func (c *fetchSessions) create(targets []fetchTarget) fetchPlan {
 	}
 	out := make([]fetchTarget, len(s.order))
 	for i, sp := range s.order {
-		out[i] = fetchTarget{topic: sp.topic, p: sp.p, offset: sp.offset, maxBytes: sp.maxBytes, sp: sp}
+		out[i] = fetchTarget{topic: sp.topic, p: sp.p, offset: sp.offset, maxBytes: sp.maxBytes, epoch: sp.epoch, sp: sp}
 	}
 	return fetchPlan{targets: out, session: s}
 }

@@ -80,6 +80,9 @@ func FuzzHandle(f *testing.F) {
 	wm := kmsg.NewPtrWriteTxnMarkersRequest()
 	wm.Markers = []kmsg.WriteTxnMarkersRequestMarker{{ProducerID: 1, Topics: []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: "t", Partitions: []int32{0}}}}}
 	f.Add(requestFrame(wm, 1))
+	oe := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	oe.Topics = []kmsg.OffsetForLeaderEpochRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetForLeaderEpochRequestTopicPartition{{Partition: 0, CurrentLeaderEpoch: -1, LeaderEpoch: 0}}}}
+	f.Add(requestFrame(oe, 4))
 	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 1, 0, 0})
 
 	b := memBroker(f, segmenttest.NewMemFS())

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -498,5 +499,39 @@ func TestTimestampLookupsFindTheRecord(t *testing.T) {
 			t.Fatalf("MaxTimestamp = %d at %d (%v %v), want 900 at 4", ts, off, ok, err)
 		}
 		e.append(batch(segment.CodecNone, 10, 20, 30, 40, 50))
+	}
+}
+
+// TestHeaderAt: the header of the batch holding an offset, in the active
+// segment and in sealed ones, with the epoch it was appended at; offsets
+// outside the durable log are out of range.
+func TestHeaderAt(t *testing.T) {
+	e := newEnv(t, smallConfig())
+	var bases []int64
+	for i := range 60 {
+		a, err := e.log.Append(segmenttest.Values(1000, strings.Repeat("x", 2000), "y"), int32(i/20), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		bases = append(bases, a.Base)
+	}
+	if e.log.Segments() < 2 {
+		t.Fatal("want sealed segments too")
+	}
+	for i, base := range bases {
+		for _, off := range []int64{base, base + 1} {
+			h, err := e.log.HeaderAt(off)
+			if err != nil || h.BaseOffset != base || h.PartitionLeaderEpoch != int32(i/20) {
+				t.Fatalf("HeaderAt(%d) = base %d epoch %d, %v; want base %d epoch %d", off, h.BaseOffset, h.PartitionLeaderEpoch, err, base, i/20)
+			}
+		}
+	}
+	for _, off := range []int64{-1, e.log.HighWatermark()} {
+		if _, err := e.log.HeaderAt(off); !errors.Is(err, segment.ErrOffsetOutOfRange) {
+			t.Fatalf("HeaderAt(%d): %v, want out of range", off, err)
+		}
 	}
 }

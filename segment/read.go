@@ -59,6 +59,31 @@ func (l *Log) Read(offset int64, maxBytes int, dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
+// HeaderAt returns the header of the durable batch holding offset, read
+// from the mapping (nothing copied but the header). An offset below the
+// log start or at or above the high watermark is ErrOffsetOutOfRange.
+func (l *Log) HeaderAt(offset int64) (BatchHeader, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return BatchHeader{}, ErrClosed
+	}
+	if offset < l.start || offset >= l.durable {
+		return BatchHeader{}, fmt.Errorf("%w: offset %d is outside [%d, %d)", ErrOffsetOutOfRange, offset, l.start, l.durable)
+	}
+	s := l.segmentFor(offset)
+	v, err := l.viewLocked(s)
+	if err != nil {
+		return BatchHeader{}, err
+	}
+	defer v.release()
+	pos, ok := findBatch(v.data, v.idx, s.base, offset)
+	if !ok {
+		return BatchHeader{}, fmt.Errorf("%w: offset %d not found in %s", ErrCorrupt, offset, s.path)
+	}
+	return ParseHeader(v.data[pos:])
+}
+
 // view is what a reader needs of one segment while it holds Log.mu.
 type view struct {
 	data    []byte // the durable bytes, mapped
