@@ -3,7 +3,8 @@ package kafka
 // DescribeConfigs, versions 0-4: topic configs (retention.ms,
 // retention.bytes, segment.bytes, segment.ms, max.message.bytes,
 // cleanup.policy), each with its value, and whether it is the default or
-// set on the topic. Broker configs are not served yet: INVALID_REQUEST.
+// set on the topic; and this node's broker configs, read-only
+// (broker_configs.go). Other resource types: INVALID_REQUEST.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -21,8 +22,13 @@ func describeConfigs(b *Broker, req *kmsg.DescribeConfigsRequest) (kmsg.Response
 	for _, r := range req.Resources {
 		rr := kmsg.NewDescribeConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
+		if r.ResourceType == kmsg.ConfigResourceTypeBroker {
+			b.describeBroker(r, &rr)
+			resp.Resources = append(resp.Resources, rr)
+			continue
+		}
 		if r.ResourceType != kmsg.ConfigResourceTypeTopic {
-			msg := "only topic configs are served"
+			msg := "only topic and broker configs are served"
 			rr.ErrorCode, rr.ErrorMessage = kerr.InvalidRequest.Code, &msg
 			resp.Resources = append(resp.Resources, rr)
 			continue
@@ -54,9 +60,13 @@ func describeConfigs(b *Broker, req *kmsg.DescribeConfigsRequest) (kmsg.Response
 			if set {
 				c.Source = kmsg.ConfigSourceDynamicTopicConfig
 			}
-			c.ConfigType = kmsg.ConfigTypeLong
-			if k == "cleanup.policy" {
+			switch k {
+			case "cleanup.policy":
 				c.ConfigType = kmsg.ConfigTypeList
+			case "segment.bytes", "max.message.bytes":
+				c.ConfigType = kmsg.ConfigTypeInt
+			default:
+				c.ConfigType = kmsg.ConfigTypeLong
 			}
 			rr.Configs = append(rr.Configs, c)
 		}

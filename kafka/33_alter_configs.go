@@ -20,7 +20,7 @@ func alterConfigs(b *Broker, req *kmsg.AlterConfigsRequest) (kmsg.Response, erro
 	for _, r := range req.Resources {
 		rr := kmsg.NewAlterConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
-		code, msg := int16(kerr.InvalidRequest.Code), "only topic configs can be altered"
+		code, msg := int16(kerr.InvalidRequest.Code), "only topic configs can be altered (broker configs are read-only: set them with chronik start's flags)"
 		if r.ResourceType == kmsg.ConfigResourceTypeTopic {
 			changes := map[string]*string{}
 			for _, c := range r.Configs {

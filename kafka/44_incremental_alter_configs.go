@@ -22,7 +22,7 @@ func incrementalAlterConfigs(b *Broker, req *kmsg.IncrementalAlterConfigsRequest
 		code, msg := int16(0), ""
 		changes := map[string]*string{}
 		if r.ResourceType != kmsg.ConfigResourceTypeTopic {
-			code, msg = kerr.InvalidRequest.Code, "only topic configs can be altered"
+			code, msg = kerr.InvalidRequest.Code, "only topic configs can be altered (broker configs are read-only: set them with chronik start's flags)"
 		}
 		for _, c := range r.Configs {
 			switch c.Op {

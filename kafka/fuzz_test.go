@@ -83,6 +83,9 @@ func FuzzHandle(f *testing.F) {
 	oe := kmsg.NewPtrOffsetForLeaderEpochRequest()
 	oe.Topics = []kmsg.OffsetForLeaderEpochRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetForLeaderEpochRequestTopicPartition{{Partition: 0, CurrentLeaderEpoch: -1, LeaderEpoch: 0}}}}
 	f.Add(requestFrame(oe, 4))
+	dc := kmsg.NewPtrDescribeConfigsRequest()
+	dc.Resources = []kmsg.DescribeConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeBroker, ResourceName: "1"}, {ResourceType: kmsg.ConfigResourceTypeBroker, ResourceName: "x"}}
+	f.Add(requestFrame(dc, 4))
 	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 1, 0, 0})
 
 	b := memBroker(f, segmenttest.NewMemFS())

@@ -76,3 +76,6 @@ func (c *Coordinator) ExpireOffsets(now time.Time) (int, error) {
 	}
 	return expired, waitAll(writes)
 }
+
+// Config is the coordinator's configuration, as it was opened with.
+func (c *Coordinator) Config() Config { return c.cfg }

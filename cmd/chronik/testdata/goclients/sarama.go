@@ -63,6 +63,13 @@ func runSarama(addr, topic, group, version string) error {
 	if !hasConfig(entries, "retention.ms", retention) {
 		return fmt.Errorf("describe config: retention.ms is not %s in %+v", retention, entries)
 	}
+	brokerEntries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.BrokerResource, Name: "1"})
+	if err != nil {
+		return fmt.Errorf("describe broker config: %w", err)
+	}
+	if !hasConfig(brokerEntries, "broker.id", "1") {
+		return fmt.Errorf("describe broker config: broker.id is not 1 in %+v", brokerEntries)
+	}
 	brokers, controller, err := admin.DescribeCluster()
 	if err != nil || len(brokers) != 1 || controller != 1 {
 		return fmt.Errorf("describe cluster: %v brokers, controller %d, %v", len(brokers), controller, err)
