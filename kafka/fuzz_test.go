@@ -86,6 +86,13 @@ func FuzzHandle(f *testing.F) {
 	dc := kmsg.NewPtrDescribeConfigsRequest()
 	dc.Resources = []kmsg.DescribeConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeBroker, ResourceName: "1"}, {ResourceType: kmsg.ConfigResourceTypeBroker, ResourceName: "x"}}
 	f.Add(requestFrame(dc, 4))
+	f.Add(requestFrame(kmsg.NewPtrDescribeACLsRequest(), 3))
+	ca := kmsg.NewPtrCreateACLsRequest()
+	ca.Creations = []kmsg.CreateACLsRequestCreation{{ResourceName: "t", Principal: "User:a", Host: "*"}}
+	f.Add(requestFrame(ca, 3))
+	da := kmsg.NewPtrDeleteACLsRequest()
+	da.Filters = []kmsg.DeleteACLsRequestFilter{{}}
+	f.Add(requestFrame(da, 3))
 	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 1, 0, 0})
 
 	b := memBroker(f, segmenttest.NewMemFS())
