@@ -144,7 +144,7 @@ func Open(st *segment.Store, opts Options) (*Log, error) {
 	}
 	l := &Log{seg: seg, store: st, dir: seg.Dir(), opts: opts, log: opts.Logger.With("log", TopicName+"-0"), epoch: opts.Epoch, lastSnapshot: time.Now()}
 	start := time.Now()
-	state, snapFile, err := loadSnapshot(st.FS(), l.dir, l.log)
+	state, snapFile, snapEpoch, err := loadSnapshot(st.FS(), l.dir, l.log)
 	if err != nil {
 		return nil, err
 	}
@@ -166,13 +166,11 @@ func Open(st *segment.Store, opts Options) (*Log, error) {
 	}
 	if snapFile != "" && snapOffset > 0 {
 		// What the snapshot covers ends with a batch of its epoch.
-		if _, epoch, _, err := readSnapshotEpoch(st.FS(), snapFile); err == nil {
-			switch {
-			case len(l.epochs) > 0 && l.epochs[0].epoch == epoch:
-				l.epochs[0].start = min(l.epochs[0].start, snapOffset-1)
-			case len(l.epochs) == 0 || l.epochs[0].start > snapOffset-1:
-				l.epochs = append([]epochStart{{epoch, snapOffset - 1}}, l.epochs...)
-			}
+		switch epoch := snapEpoch; {
+		case len(l.epochs) > 0 && l.epochs[0].epoch == epoch:
+			l.epochs[0].start = min(l.epochs[0].start, snapOffset-1)
+		case len(l.epochs) == 0 || l.epochs[0].start > snapOffset-1:
+			l.epochs = append([]epochStart{{epoch, snapOffset - 1}}, l.epochs...)
 		}
 	}
 	l.state, l.spec = state, spec

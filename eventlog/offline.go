@@ -23,7 +23,7 @@ func ReplayDir(dataDir string, log *slog.Logger) (*State, []segment.Damage, erro
 		log = slog.New(slog.DiscardHandler)
 	}
 	dir := filepath.Join(dataDir, segment.PartitionDir(TopicName, PartitionID))
-	s, _, err := loadSnapshot(segment.OSFS{}, dir, log)
+	s, _, _, err := loadSnapshot(segment.OSFS{}, dir, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s holds no metadata log (%w): is it a chronik data directory?", dataDir, err)
 	}

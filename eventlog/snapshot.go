@@ -232,11 +232,8 @@ func snapshots(fsys segment.FS, dir string) ([]string, error) {
 	return out, nil
 }
 
-func readSnapshotFile(fsys segment.FS, path string) (*State, error) {
-	s, _, _, err := readSnapshotEpoch(fsys, path)
-	return s, err
-}
-
+// readSnapshotEpoch reads and decodes a snapshot file: its state, the
+// epoch of the last batch it covers, and its bytes.
 func readSnapshotEpoch(fsys segment.FS, path string) (*State, int32, []byte, error) {
 	b, err := segment.ReadFile(fsys, path, maxSnapshotBody)
 	if err != nil {
@@ -262,17 +259,18 @@ func (l *Log) LatestSnapshot() ([]byte, int64, error) {
 	return nil, 0, errors.New("eventlog: no snapshot to send")
 }
 
-// loadSnapshot returns the state of the newest valid snapshot in dir (and
-// its path), or the empty state if there is none. A damaged snapshot is
-// reported and the next older one tried.
-func loadSnapshot(fsys segment.FS, dir string, log *slog.Logger) (*State, string, error) {
+// loadSnapshot returns the state of the newest valid snapshot in dir, its
+// path and the epoch of the last batch it covers, or the empty state if
+// there is none. A damaged snapshot is reported and the next older one
+// tried.
+func loadSnapshot(fsys segment.FS, dir string, log *slog.Logger) (*State, string, int32, error) {
 	names, err := snapshots(fsys, dir)
 	if err != nil {
-		return nil, "", fmt.Errorf("eventlog: list snapshots: %w", err)
+		return nil, "", 0, fmt.Errorf("eventlog: list snapshots: %w", err)
 	}
 	for _, name := range names {
 		path := filepath.Join(dir, name)
-		s, err := readSnapshotFile(fsys, path)
+		s, epoch, _, err := readSnapshotEpoch(fsys, path)
 		if err != nil {
 			log.Warn("damaged snapshot, trying an older one", "file", name, "error", err)
 			continue
@@ -281,9 +279,9 @@ func loadSnapshot(fsys segment.FS, dir string, log *slog.Logger) (*State, string
 			log.Warn("snapshot's name and contents disagree, trying an older one", "file", name, "offset", s.Offset)
 			continue
 		}
-		return s, path, nil
+		return s, path, epoch, nil
 	}
-	return NewState(), "", nil
+	return NewState(), "", 0, nil
 }
 
 // Snapshot writes a snapshot of the durable state now, keeps the newest
