@@ -308,6 +308,9 @@ func (l *Log) openActive(rp recoveryPoint, rpOK bool) error {
 	a := &activeFile{f: f, m: m, buf: m.Bytes(), mmapWrites: l.cfg.MmapWrites, idx: newIndexes(), allocated: fileSize, rolledAt: time.Now()}
 	s.active = a
 	data := a.buf[:fileSize]
+	if p, ok := m.(populater); ok {
+		p.Populate(len(data)) // the scan reads all of it
+	}
 	stop := scanBatchesParallel(data, 0, s.base, func(pos int, h *BatchHeader) {
 		a.idx.add(s.base, pos, h, l.cfg.IndexIntervalBytes)
 	})
