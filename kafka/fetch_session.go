@@ -133,16 +133,8 @@ func (c *fetchSessions) plan(req *kmsg.FetchRequest) fetchPlan {
 		return fetchPlan{code: kerr.InvalidFetchSessionEpoch.Code}
 	}
 	added := 0
-	for _, t := range req.Topics {
-		for _, p := range t.Partitions {
-			k := sessionKey{t.Topic, p.Partition}
-			if sp := s.byKey[k]; sp != nil {
-				sp.offset, sp.maxBytes, sp.epoch = p.FetchOffset, p.PartitionMaxBytes, p.CurrentLeaderEpoch
-				continue
-			}
-			sp := &sessionPart{sessionKey: k, offset: p.FetchOffset, maxBytes: p.PartitionMaxBytes, epoch: p.CurrentLeaderEpoch, hw: -1}
-			s.byKey[k] = sp
-			s.order = append(s.order, sp)
+	for _, t := range requestTargets(req) {
+		if s.set(t) {
 			added++
 		}
 	}
@@ -172,11 +164,30 @@ func (c *fetchSessions) plan(req *kmsg.FetchRequest) fetchPlan {
 	} else {
 		s.epoch++
 	}
-	targets := make([]fetchTarget, len(s.order))
-	for i, sp := range s.order {
-		targets[i] = fetchTarget{topic: sp.topic, p: sp.p, offset: sp.offset, maxBytes: sp.maxBytes, epoch: sp.epoch, sp: sp}
+	return fetchPlan{targets: s.targets(), session: s, incremental: true}
+}
+
+// set adds a partition to the session or updates where its client fetches
+// from; true if it was added.
+func (s *fetchSession) set(t fetchTarget) bool {
+	k := sessionKey{t.topic, t.p}
+	if sp := s.byKey[k]; sp != nil {
+		sp.offset, sp.maxBytes, sp.epoch = t.offset, t.maxBytes, t.epoch
+		return false
 	}
-	return fetchPlan{targets: targets, session: s, incremental: true}
+	sp := &sessionPart{sessionKey: k, offset: t.offset, maxBytes: t.maxBytes, epoch: t.epoch, hw: -1}
+	s.byKey[k] = sp
+	s.order = append(s.order, sp)
+	return true
+}
+
+// targets lists the session's partitions, in its order, for a fetch.
+func (s *fetchSession) targets() []fetchTarget {
+	out := make([]fetchTarget, len(s.order))
+	for i, sp := range s.order {
+		out[i] = fetchTarget{topic: sp.topic, p: sp.p, offset: sp.offset, maxBytes: sp.maxBytes, epoch: sp.epoch, sp: sp}
+	}
+	return out
 }
 
 // requestTargets lists a request's partitions in its order.
@@ -196,23 +207,12 @@ func requestTargets(req *kmsg.FetchRequest) []fetchTarget {
 func (c *fetchSessions) create(targets []fetchTarget) fetchPlan {
 	s := &fetchSession{epoch: 1, byKey: make(map[sessionKey]*sessionPart, len(targets))}
 	for _, t := range targets {
-		k := sessionKey{t.topic, t.p}
-		if sp := s.byKey[k]; sp != nil {
-			sp.offset, sp.maxBytes, sp.epoch = t.offset, t.maxBytes, t.epoch
-			continue
-		}
-		sp := &sessionPart{sessionKey: k, offset: t.offset, maxBytes: t.maxBytes, epoch: t.epoch, hw: -1}
-		s.byKey[k] = sp
-		s.order = append(s.order, sp)
+		s.set(t)
 	}
 	if !c.add(s) {
 		return fetchPlan{targets: targets}
 	}
-	out := make([]fetchTarget, len(s.order))
-	for i, sp := range s.order {
-		out[i] = fetchTarget{topic: sp.topic, p: sp.p, offset: sp.offset, maxBytes: sp.maxBytes, epoch: sp.epoch, sp: sp}
-	}
-	return fetchPlan{targets: out, session: s}
+	return fetchPlan{targets: s.targets(), session: s}
 }
 
 // add caches s under a new id if it fits, evicting idle sessions for it.
