@@ -161,7 +161,12 @@ func ValidateBatch(b []byte, maxBytes int) (BatchHeader, error) {
 
 // checkCRC compares a batch's CRC-32C with its header.
 func checkCRC(b []byte, h *BatchHeader) error {
-	if got := crc32.Checksum(b[offAttributes:], crc32c); got != h.CRC {
+	return crcMatches(crc32.Checksum(b[offAttributes:], crc32c), h)
+}
+
+// crcMatches compares a batch's computed CRC-32C with its header's.
+func crcMatches(got uint32, h *BatchHeader) error {
+	if got != h.CRC {
 		return fmt.Errorf("%w: CRC-32C is %08x, the header says %08x", ErrCorruptBatch, got, h.CRC)
 	}
 	return nil

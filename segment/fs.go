@@ -59,14 +59,6 @@ type Mapping interface {
 	Unmap() error
 }
 
-// populater is a Mapping that can fault in its first n bytes at once
-// (MADV_POPULATE_READ): a scan of a whole segment then takes one call into
-// the kernel instead of a page fault every 4 KiB (or every fault-around
-// block) when the page cache holds the file in small folios.
-type populater interface {
-	Populate(n int)
-}
-
 // ReplaceFile makes path hold data, whole or not at all: data is written to
 // tmp and synced, tmp renamed over path, and path's directory synced. On
 // failure tmp is removed and path is as it was (or, if only the directory

@@ -123,10 +123,3 @@ type osMapping struct{ m mmap.MMap }
 func (m osMapping) Bytes() []byte  { return m.m }
 func (m osMapping) Unmap() error   { return m.m.Unmap() }
 func (m osMapping) Dirty(int, int) {}
-
-// Populate faults in the first n bytes; best effort (Linux 5.14 and later).
-func (m osMapping) Populate(n int) {
-	if n = min(n, len(m.m)); n > 0 {
-		_ = unix.Madvise(m.m[:n], unix.MADV_POPULATE_READ)
-	}
-}

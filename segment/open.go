@@ -307,13 +307,21 @@ func (l *Log) openActive(rp recoveryPoint, rpOK bool) error {
 	}
 	a := &activeFile{f: f, m: m, buf: m.Bytes(), mmapWrites: l.cfg.MmapWrites, idx: newIndexes(), allocated: fileSize, rolledAt: time.Now()}
 	s.active = a
+	recovered := false
+	defer func() {
+		if !recovered { // the open fails: nothing of the file stays open
+			m.Unmap()
+			f.Close()
+			s.active = nil
+		}
+	}()
 	data := a.buf[:fileSize]
-	if p, ok := m.(populater); ok {
-		p.Populate(len(data)) // the scan reads all of it
-	}
-	stop := scanBatchesParallel(data, 0, s.base, func(pos int, h *BatchHeader) {
+	stop, err := scanBatchesParallel(data, 0, s.base, f, func(pos int, h *BatchHeader) {
 		a.idx.add(s.base, pos, h, l.cfg.IndexIntervalBytes)
 	})
+	if err != nil {
+		return fmt.Errorf("segment: recover %s: %w", s.path, err)
+	}
 	garbage := lastNonZero(data[stop.Pos:])
 	if !stop.Clean || garbage > 0 {
 		why := stop.Why
@@ -343,5 +351,6 @@ func (l *Log) openActive(rp recoveryPoint, rpOK bool) error {
 	if s.size > 0 {
 		l.log.Debug("recovered active segment", "file", filepath.Base(s.path), "bytes", s.size, "next_offset", s.next)
 	}
+	recovered = true
 	return nil
 }

@@ -2,7 +2,10 @@ package segment
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"runtime"
 	"sync"
 )
@@ -91,8 +94,18 @@ var scanWindow = 32 << 20
 // scanBatchesParallel is scanBatches with the CRC-32C checks, which are
 // most of the work, spread over the CPUs: it walks the headers of a window
 // of batches, checks their CRCs in parallel, and stops at the first bad one.
-func scanBatchesParallel(b []byte, pos int, next int64, fn func(pos int, h *BatchHeader)) scanStop {
+// With r (the file b maps), the CRCs are computed over bytes read from r a
+// chunk at a time instead of through the mapping: the kernel copies page
+// cache through its huge-page direct map, and the CRC runs over a buffer in
+// cache, where walking a mapping of a file held in small folios costs a
+// page fault and TLB misses every few pages (see the README's recovery
+// figures). An error reading r is returned as such, not as damage.
+func scanBatchesParallel(b []byte, pos int, next int64, r io.ReaderAt, fn func(pos int, h *BatchHeader)) (scanStop, error) {
 	workers := runtime.GOMAXPROCS(0)
+	checkers := make([]crcChecker, workers)
+	for i := range checkers {
+		checkers[i].r = r
+	}
 	type item struct {
 		pos int
 		h   BatchHeader
@@ -111,20 +124,26 @@ func scanBatchesParallel(b []byte, pos int, next int64, fn func(pos int, h *Batc
 			pos += h.Size()
 			next = h.LastOffset() + 1
 		}
-		// Check the window's CRCs: worker w takes every workers-th chunk
-		// of items and records the first bad index it sees.
+		// Check the window's CRCs: worker w takes the w-th share of the
+		// items and records the first bad index it sees.
 		bad := len(items)
+		var readErr error
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		per := max(1, (len(items)+workers-1)/workers)
-		for lo := 0; lo < len(items); lo += per {
+		for w, lo := 0, 0; lo < len(items); w, lo = w+1, lo+per {
 			hi := min(lo+per, len(items))
+			c := &checkers[w]
 			wg.Go(func() {
 				for i := lo; i < hi; i++ {
 					it := &items[i]
-					if checkCRC(b[it.pos:it.pos+it.h.Size()], &it.h) != nil {
+					if err := c.check(b, it.pos, &it.h); err != nil {
 						mu.Lock()
-						bad = min(bad, i)
+						if errors.Is(err, ErrCorruptBatch) {
+							bad = min(bad, i)
+						} else if readErr == nil {
+							readErr = err
+						}
 						mu.Unlock()
 						return
 					}
@@ -132,18 +151,54 @@ func scanBatchesParallel(b []byte, pos int, next int64, fn func(pos int, h *Batc
 			})
 		}
 		wg.Wait()
+		if readErr != nil {
+			return scanStop{}, readErr
+		}
 		for i := range items[:bad] {
 			fn(items[i].pos, &items[i].h)
 		}
 		if bad < len(items) {
 			it := items[bad]
-			err := checkCRC(b[it.pos:it.pos+it.h.Size()], &it.h)
-			return scanStop{Pos: it.pos, Next: it.h.BaseOffset, Why: err.Error()}
+			err := checkers[0].check(b, it.pos, &it.h)
+			if !errors.Is(err, ErrCorruptBatch) {
+				return scanStop{}, err
+			}
+			return scanStop{Pos: it.pos, Next: it.h.BaseOffset, Why: err.Error()}, nil
 		}
 		if stop != nil {
-			return *stop
+			return *stop, nil
 		}
 	}
+}
+
+// crcChecker checks batches' CRC-32Cs, over b or, with r, over the same
+// bytes read from r into buf a chunk at a time (buf is made on first use).
+type crcChecker struct {
+	r   io.ReaderAt
+	buf []byte
+}
+
+// crcChunk is how much a crcChecker reads at a time: small enough to stay
+// in a core's cache while its CRC is computed.
+const crcChunk = 256 << 10
+
+func (c *crcChecker) check(b []byte, pos int, h *BatchHeader) error {
+	if c.r == nil {
+		return checkCRC(b[pos:pos+h.Size()], h)
+	}
+	if c.buf == nil {
+		c.buf = make([]byte, crcChunk)
+	}
+	var crc uint32
+	for off, end := int64(pos+offAttributes), int64(pos+h.Size()); off < end; {
+		chunk := c.buf[:min(int64(len(c.buf)), end-off)]
+		if n, err := c.r.ReadAt(chunk, off); n < len(chunk) {
+			return fmt.Errorf("segment: read at %d: %w", off, err)
+		}
+		crc = crc32.Update(crc, crc32c, chunk)
+		off += int64(len(chunk))
+	}
+	return crcMatches(crc, h)
 }
 
 func allZero(b []byte) bool {

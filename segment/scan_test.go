@@ -1,9 +1,12 @@
 package segment
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math/rand/v2"
 	"testing"
 )
@@ -38,7 +41,11 @@ func TestScanParallelMatchesScan(t *testing.T) {
 		next := int64(0)
 		for range rng.IntN(200) {
 			n := 1 + rng.IntN(5)
-			data = append(data, testBatch(next, BatchHeaderSize+rng.IntN(300), n)...)
+			size := BatchHeaderSize + rng.IntN(300)
+			if rng.IntN(100) == 0 {
+				size = crcChunk/2 + rng.IntN(2*crcChunk) // read in more than one chunk
+			}
+			data = append(data, testBatch(next, size, n)...)
 			next += int64(n)
 		}
 		data = append(data, make([]byte, rng.IntN(100))...)
@@ -54,17 +61,35 @@ func TestScanParallelMatchesScan(t *testing.T) {
 		case 2: // cut short
 			data = data[:rng.IntN(len(data)+1)]
 		}
-		var want, got []string
+		var want []string
 		wantStop, _ := scanBatches(data, 0, 0, func(pos int, h *BatchHeader) error {
 			want = append(want, fmt.Sprint(pos, h.BaseOffset))
 			return nil
 		})
-		gotStop := scanBatchesParallel(data, 0, 0, func(pos int, h *BatchHeader) {
-			got = append(got, fmt.Sprint(pos, h.BaseOffset))
-		})
-		if fmt.Sprint(want) != fmt.Sprint(got) || wantStop != gotStop {
-			t.Fatalf("seed %d: parallel scan %v %+v, plain scan %v %+v", seed, len(got), gotStop, len(want), wantStop)
+		// The CRCs over the bytes in hand, and read from a file in chunks.
+		for _, r := range []io.ReaderAt{nil, bytes.NewReader(data)} {
+			var got []string
+			gotStop, err := scanBatchesParallel(data, 0, 0, r, func(pos int, h *BatchHeader) {
+				got = append(got, fmt.Sprint(pos, h.BaseOffset))
+			})
+			if err != nil || fmt.Sprint(want) != fmt.Sprint(got) || wantStop != gotStop {
+				t.Fatalf("seed %d, reader %v: parallel scan %v %+v %v, plain scan %v %+v", seed, r != nil, len(got), gotStop, err, len(want), wantStop)
+			}
 		}
+	}
+}
+
+type failingReader struct{}
+
+func (failingReader) ReadAt([]byte, int64) (int, error) { return 0, errors.New("EIO") }
+
+// TestScanReadErrorIsNotDamage: a file that cannot be read fails the scan
+// with the error; it is not taken for a torn tail to cut.
+func TestScanReadErrorIsNotDamage(t *testing.T) {
+	data := append(testBatch(0, 200, 1), testBatch(1, 300, 2)...)
+	stop, err := scanBatchesParallel(data, 0, 0, failingReader{}, func(int, *BatchHeader) {})
+	if err == nil || errors.Is(err, ErrCorruptBatch) {
+		t.Fatalf("scan over a failing file: %+v, %v", stop, err)
 	}
 }
 

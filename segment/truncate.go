@@ -121,9 +121,12 @@ func (l *Log) cutActiveLocked(seg *segment, pos int64) error {
 		return err
 	}
 	a.idx = newIndexes()
-	stop := scanBatchesParallel(a.buf[:pos], 0, seg.base, func(p int, h *BatchHeader) {
+	stop, err := scanBatchesParallel(a.buf[:pos], 0, seg.base, nil, func(p int, h *BatchHeader) {
 		a.idx.add(seg.base, p, h, l.cfg.IndexIntervalBytes)
 	})
+	if err != nil {
+		return err
+	}
 	seg.size, seg.next, seg.maxTs = pos, stop.Next, a.idx.maxTs
 	a.synced = min(a.synced, pos)
 	return nil
