@@ -48,6 +48,7 @@ func fetch(b *Broker, req *kmsg.FetchRequest, plan fetchPlan) (kmsg.Response, er
 		if failed || bytes >= int(req.MinBytes) || len(wakeups) == 0 || !time.Now().Before(deadline) {
 			return plan.respond(parts), nil
 		}
+		releaseParts(parts) // too little: read again after the wait
 		if !waitAny(append(wakeups, b.closing), time.Until(deadline)) || b.isClosing() {
 			parts, _, _, _ = fetchOnce(b, req, plan.targets)
 			return plan.respond(parts), nil
@@ -93,12 +94,13 @@ func fetchOnce(b *Broker, req *kmsg.FetchRequest, targets []fetchTarget) (parts 
 		if max <= 0 && total > 0 {
 			continue
 		}
-		data, err := l.Read(t.offset, max, nil)
+		data, err := l.ReadAlloc(t.offset, max, getFrame) // given back by releaseFetch
 		switch {
 		case err != nil:
 			rp.ErrorCode, failed = errorCode(err), true
 		case total > 0 && len(data) > budget-total:
 			// Over the response budget: leave it for the next fetch.
+			putFrame(data)
 		case len(data) > 0:
 			if committed {
 				var last int64
@@ -139,6 +141,22 @@ func (p fetchPlan) respond(parts []kmsg.FetchResponseTopicPartition) *kmsg.Fetch
 		rt.Partitions = append(rt.Partitions, rp)
 	}
 	return resp
+}
+
+// releaseFetch gives the record buffers of a fetch response back to the
+// frame pools (fetchOnce reads into them) once nothing refers to them any
+// more: its frame is made, or it is not answered.
+func releaseFetch(resp *kmsg.FetchResponse) {
+	for i := range resp.Topics {
+		releaseParts(resp.Topics[i].Partitions)
+	}
+}
+
+func releaseParts(parts []kmsg.FetchResponseTopicPartition) {
+	for i := range parts {
+		putFrame(parts[i].RecordBatches)
+		parts[i].RecordBatches = nil
+	}
 }
 
 // waitAny waits until one channel is closed or d passes. One select over

@@ -169,6 +169,7 @@ func (c *conn) write(p pendingReply) bool {
 		return true // acks=0 produce: no response
 	}
 	_, err = c.nc.Write(frame)
+	putFrame(frame) // written: nothing refers to it
 	return err == nil
 }
 
@@ -185,7 +186,11 @@ func (p *pendingReply) frame() ([]byte, error) {
 	resp.SetVersion(p.version)
 	// ApiVersions responses always use header v0.
 	flexHeader := resp.IsFlexible() && p.key != kmsg.ApiVersions.Int16()
-	return frameResponse(p.corr, flexHeader, resp), nil
+	frame := frameResponse(p.corr, flexHeader, resp)
+	if f, ok := resp.(*kmsg.FetchResponse); ok {
+		releaseFetch(f) // its records are copied into the frame
+	}
+	return frame, nil
 }
 
 // handle parses one request frame and starts serving it. An error closes

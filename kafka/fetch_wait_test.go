@@ -1,8 +1,11 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,4 +79,56 @@ func TestLongPollOfManyPartitionsParksOneGoroutine(t *testing.T) {
 	if during-before > 20 {
 		t.Fatalf("a long poll of 500 partitions runs %d more goroutines", during-before)
 	}
+}
+
+// TestPooledFetchBuffersStayApart: fetch buffers come from a pool and go
+// back once their response is framed; with consumers reading large
+// batches of several partitions at once, every record must come back with
+// its own partition's and offset's bytes (a buffer given back too early
+// would show another fetch's records).
+func TestPooledFetchBuffersStayApart(t *testing.T) {
+	_, addr := brokerForTest(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	prod := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("pooled"), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchMaxBytes(1<<20)))
+	defer prod.Close()
+	if _, err := kadm.NewClient(prod).CreateTopic(ctx, 4, 1, nil, "pooled"); err != nil {
+		t.Fatal(err)
+	}
+	value := func(p int32, i int) []byte {
+		v := bytes.Repeat([]byte{byte('a' + p)}, 20<<10)
+		copy(v, fmt.Sprintf("p%d-%d-", p, i))
+		return v
+	}
+	const perPartition = 150
+	for i := range perPartition {
+		for p := range int32(4) {
+			prod.Produce(ctx, &kgo.Record{Partition: p, Value: value(p, i)}, nil)
+		}
+	}
+	if err := prod.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for c := range 4 {
+		wg.Go(func() {
+			cons := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("pooled"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+				kgo.FetchMaxPartitionBytes(1<<20), kgo.FetchMaxBytes(4<<20)))
+			defer cons.Close()
+			seen := 0
+			for seen < 4*perPartition && ctx.Err() == nil {
+				cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+					if want := value(r.Partition, int(r.Offset)); !bytes.Equal(r.Value, want) {
+						t.Errorf("consumer %d: %d@%d holds %q..., want %q...", c, r.Partition, r.Offset, r.Value[:12], want[:12])
+					}
+					seen++
+				})
+			}
+			if seen != 4*perPartition {
+				t.Errorf("consumer %d read %d of %d records", c, seen, 4*perPartition)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -178,7 +178,7 @@ func skipTags(b []byte) ([]byte, error) {
 }
 
 func frameResponse(corr int32, flexHeader bool, resp kmsg.Response) []byte {
-	out := make([]byte, 8, 8+sizeHint(resp))
+	out := getFrame(8 + sizeHint(resp))[:8]
 	binary.BigEndian.PutUint32(out[4:], uint32(corr))
 	if flexHeader {
 		out = append(out, 0) // no tagged fields
