@@ -7,13 +7,17 @@ import (
 
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/internal/latency"
+	"github.com/chronik-stream/chronik/segment"
 )
 
 // BenchmarkClusterCreateTopic: three in-process nodes on loopback, each
 // syncing its logs to this disk; one topic created at a time through the
 // controller, on the fast path with quorum acks, with leader acks, and on
-// the Raft fallback path. Reports topics/s and latency.
+// the Raft fallback path; and the baseline in the same run, a single
+// node's metadata log on the same disk (mode=single-node: what a node
+// that is its own controller does). Reports topics/s and latency.
 func BenchmarkClusterCreateTopic(b *testing.B) {
+	b.Run("mode=single-node", benchSingleNodeCreate)
 	for _, mode := range []string{"fast-quorum", "fast-leader", "raft-fallback"} {
 		b.Run("mode="+mode, func(b *testing.B) {
 			all := startThree(b, mode == "raft-fallback")
@@ -56,4 +60,35 @@ func BenchmarkClusterCreateTopic(b *testing.B) {
 			latency.Report(b, "topics", int64(b.N), elapsed, lat)
 		})
 	}
+}
+
+// benchSingleNodeCreate appends the events of one topic at a time to a
+// single node's metadata log, each durable before the next.
+func benchSingleNodeCreate(b *testing.B) {
+	st, err := segment.OpenStore(b.TempDir(), segment.StoreOptions{RetentionCheckInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	cfg := segment.DefaultConfig()
+	cfg.SegmentBytes, cfg.PreallocateBytes = 1<<20, 64<<10 // as the cluster members'
+	meta, err := eventlog.Open(st, eventlog.Options{Segment: &cfg, SnapshotBytes: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer meta.Close()
+	if _, err := meta.Append(&eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()}); err != nil {
+		b.Fatal(err)
+	}
+	lat := latency.New(b.N)
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		t0 := time.Now()
+		if _, err := meta.Append(topicEvents(fmt.Sprint("t", i), 1)...); err != nil {
+			b.Fatal(err)
+		}
+		lat.Add(time.Since(t0))
+	}
+	latency.Report(b, "topics", int64(b.N), time.Since(start), lat)
 }
