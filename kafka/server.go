@@ -201,7 +201,8 @@ func sizeHint(resp kmsg.Response) int {
 		t := &f.Topics[i]
 		n += 64 + len(t.Topic)
 		for j := range t.Partitions {
-			n += 64 + len(t.Partitions[j].RecordBatches)
+			p := &t.Partitions[j]
+			n += 64 + len(p.RecordBatches) + 16*len(p.AbortedTransactions)
 		}
 	}
 	return n
