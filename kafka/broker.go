@@ -390,12 +390,20 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 	if tp.Partitions[p].Leader != b.cfg.NodeID {
 		return nil, kerr.NotLeaderForPartition.Code
 	}
+	part, code := b.sharedPartition(tp, topic, p)
+	if part != nil {
+		part.raiseEpoch(tp.Partitions[p].LeaderEpoch)
+	}
+	return part, code
+}
+
+// sharedPartition returns the open partition, or opens it: once, shared by
+// the requests that need it meanwhile.
+func (b *Broker) sharedPartition(tp *eventlog.Topic, topic string, p int32) (*partition, int16) {
 	name := segment.PartitionDir(topic, p)
-	epoch := tp.Partitions[p].LeaderEpoch
 	b.mu.Lock()
 	if part := b.parts[name]; part != nil {
 		b.mu.Unlock()
-		part.raiseEpoch(epoch)
 		return part, 0
 	}
 	if c := b.opening[name]; c != nil {
@@ -406,9 +414,6 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 		if c.drop {
 			return b.openPartition(topic, p)
 		}
-		if c.part != nil {
-			c.part.raiseEpoch(epoch)
-		}
 		return c.part, c.code
 	}
 	c := &openCall{done: make(chan struct{})}
@@ -416,9 +421,6 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 	b.mu.Unlock()
 
 	c.part, c.code = b.loadPartition(tp, topic, p)
-	if c.part != nil {
-		c.part.raiseEpoch(epoch)
-	}
 	b.mu.Lock()
 	delete(b.opening, name)
 	if c.part != nil {
