@@ -192,13 +192,7 @@ func TestExactlyOnceConsumeTransformProduce(t *testing.T) {
 	if got := kafkatest.ReadValues(t, addr, "out", true, 40); !slices.Equal(got, want) {
 		t.Fatalf("read_committed of the output: %v, want each input once, upper-cased: %v", got, want)
 	}
-	offsets, err := adm.FetchOffsets(ctx, "eos-group")
-	if err != nil {
-		t.Fatal(err)
-	}
-	total := int64(0)
-	offsets.Each(func(o kadm.OffsetResponse) { total += o.At })
-	if total != 40 {
+	if total := kafkatest.CommittedTotal(ctx, t, adm, "eos-group"); total != 40 {
 		t.Fatalf("the group's committed offsets add up to %d, want 40", total)
 	}
 }

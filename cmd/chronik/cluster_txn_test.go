@@ -145,13 +145,7 @@ func testClusterTransactions(t *testing.T, extra ...string) {
 	if got := kafkatest.ReadValues(t, tc.kafka[2], "eos-out", true, 30); !slices.Equal(got, upper) {
 		t.Fatalf("exactly once through the cluster: %v, want %v", got, upper)
 	}
-	offsets, err := adm.FetchOffsets(ctx, "cluster-eos")
-	if err != nil {
-		t.Fatal(err)
-	}
-	total := int64(0)
-	offsets.Each(func(o kadm.OffsetResponse) { total += o.At })
-	if total != 30 {
+	if total := kafkatest.CommittedTotal(ctx, t, adm, "cluster-eos"); total != 30 {
 		t.Fatalf("the group's offsets add up to %d, want 30", total)
 	}
 
