@@ -166,11 +166,11 @@ func Open(st *segment.Store, opts Options) (*Log, error) {
 	}
 	if snapFile != "" && snapOffset > 0 {
 		// What the snapshot covers ends with a batch of its epoch.
-		switch epoch := snapEpoch; {
-		case len(l.epochs) > 0 && l.epochs[0].epoch == epoch:
+		switch {
+		case len(l.epochs) > 0 && l.epochs[0].epoch == snapEpoch:
 			l.epochs[0].start = min(l.epochs[0].start, snapOffset-1)
 		case len(l.epochs) == 0 || l.epochs[0].start > snapOffset-1:
-			l.epochs = append([]epochStart{{epoch, snapOffset - 1}}, l.epochs...)
+			l.epochs = append([]epochStart{{snapEpoch, snapOffset - 1}}, l.epochs...)
 		}
 	}
 	l.state, l.spec = state, spec
