@@ -32,7 +32,9 @@ func (n *Node) bootstrapVoters() ([]int32, error) {
 	for last := (time.Time{}); ; time.Sleep(50 * time.Millisecond) {
 		ids := []int32{n.cfg.ID}
 		for _, m := range n.gsp.Members() {
-			ids = append(ids, m.NodeID)
+			if m.NodeID > 0 && !slices.Contains(ids, m.NodeID) {
+				ids = append(ids, m.NodeID)
+			}
 		}
 		slices.Sort(ids)
 		if len(ids) >= n.cfg.BootstrapExpect {
@@ -66,25 +68,42 @@ func (n *Node) bootstrapVoters() ([]int32, error) {
 // line, for far more voters than a cluster has.
 const maxVotersFile = 4096
 
-// parseVoters reads a voters file: distinct positive node ids, one a line,
-// self among them.
+// parseVoters reads a voters file: node ids, one a line, as CheckVoters
+// wants them; sorted.
 func parseVoters(b []byte, self int32) ([]int32, error) {
 	var ids []int32
 	for _, f := range strings.Fields(string(b)) {
 		v, err := strconv.ParseInt(f, 10, 32)
-		if err != nil || v < 0 {
+		if err != nil {
 			return nil, fmt.Errorf("%q is not a node id", f)
-		}
-		if slices.Contains(ids, int32(v)) {
-			return nil, fmt.Errorf("node %d is listed twice", v)
 		}
 		ids = append(ids, int32(v))
 	}
-	if !slices.Contains(ids, self) {
-		return nil, fmt.Errorf("this node (%d) is not among the voters %v", self, ids)
+	if err := CheckVoters(ids, self); err != nil {
+		return nil, err
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+
+// CheckVoters checks a list of voters: distinct positive node ids (Raft
+// takes 0 for "no node"), this node among them.
+func CheckVoters(ids []int32, self int32) error {
+	if self <= 0 {
+		return fmt.Errorf("node id %d cannot be a voter: the nodes of a cluster have positive ids", self)
+	}
+	for i, id := range ids {
+		if id <= 0 {
+			return fmt.Errorf("%d is not a voter's node id: the nodes of a cluster have positive ids", id)
+		}
+		if slices.Contains(ids[:i], id) {
+			return fmt.Errorf("node %d is listed twice", id)
+		}
+	}
+	if !slices.Contains(ids, self) {
+		return fmt.Errorf("this node (%d) is not among the voters %v: every node of a cluster is a voter for now", self, ids)
+	}
+	return nil
 }
 
 func writeFileSynced(path string, data []byte) error {

@@ -12,7 +12,7 @@ func TestParseVoters(t *testing.T) {
 	}{
 		{"1\n2\n3\n", []int32{1, 2, 3}},
 		{"3 1\n2", []int32{1, 2, 3}},
-		{"0\n1\n", []int32{0, 1}},
+		{"0\n1\n", nil},        // 0 is no node to Raft
 		{"", nil},              // self missing
 		{"2\n3\n", nil},        // self missing
 		{"1\n1\n2\n", nil},     // twice
@@ -27,7 +27,7 @@ func TestParseVoters(t *testing.T) {
 	}
 }
 
-// FuzzParseVoters: any voters file is read as distinct non-negative ids
+// FuzzParseVoters: any voters file is read as distinct positive ids
 // including this node, or refused with an error.
 func FuzzParseVoters(f *testing.F) {
 	f.Add([]byte("1\n2\n3\n"))
@@ -38,7 +38,7 @@ func FuzzParseVoters(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !slices.Contains(ids, 1) || !slices.IsSorted(ids) || len(slices.Compact(slices.Clone(ids))) != len(ids) || ids[0] < 0 {
+		if !slices.Contains(ids, 1) || !slices.IsSorted(ids) || len(slices.Compact(slices.Clone(ids))) != len(ids) || ids[0] <= 0 {
 			t.Fatalf("parseVoters(%q) = %v", b, ids)
 		}
 	})

@@ -133,8 +133,13 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	if cfg.Voters == nil && cfg.BootstrapExpect < 1 {
 		return nil, errors.New("cluster: give the voters, or how many nodes to wait for (bootstrap-expect)")
 	}
-	if cfg.Voters != nil && !slices.Contains(cfg.Voters, cfg.ID) {
-		return nil, fmt.Errorf("cluster: node %d is not one of the voters %v (non-voting brokers are not supported yet)", cfg.ID, cfg.Voters)
+	if cfg.ID <= 0 {
+		return nil, fmt.Errorf("cluster: node id %d: the nodes of a cluster have positive ids (Raft takes 0 for no node)", cfg.ID)
+	}
+	if cfg.Voters != nil {
+		if err := CheckVoters(cfg.Voters, cfg.ID); err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
 	}
 	n := &Node{cfg: cfg, lg: cfg.Logger, follower: NewFollower(cfg.Meta, cfg.Logger), members: map[int32]gossip.Meta{},
 		failed: map[int32]time.Time{}, roles: make(chan roleChange, 64), kick: make(chan struct{}, 1), quit: make(chan struct{}),

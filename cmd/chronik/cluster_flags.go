@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,27 +56,20 @@ func (m *clusterMember) NotController(err error) bool {
 func parseVoters(s string, self int32) ([]int32, error) {
 	var out []int32
 	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 || n > 1<<31-1 {
-			return nil, fmt.Errorf("--voters %q: each voter is a positive node id, as in --voters 1,2,3", s)
-		}
-		if slices.Contains(out, int32(n)) {
-			return nil, fmt.Errorf("--voters %q lists node %d twice", s, n)
+		n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("--voters %q: %q is not a node id; list the voters' ids, as in --voters 1,2,3", s, f)
 		}
 		out = append(out, int32(n))
 	}
-	if !slices.Contains(out, self) {
-		return nil, fmt.Errorf("--voters %q does not include this node (--node-id %d): every node of a cluster is a voter for now", s, self)
+	if err := cluster.CheckVoters(out, self); err != nil {
+		return nil, fmt.Errorf("--voters %q: %w (--node-id is %d)", s, err, self)
 	}
 	return out, nil
 }
 
 // startClusterNode starts Raft, shipping and gossip for this node.
 func startClusterNode(c *cli.Context, id int32, voters []int32, meta *eventlog.Log, kafkaAddr, clusterID string, log *slog.Logger) (*clusterMember, error) {
-	acks := c.String("metadata-acks")
-	if acks != "quorum" && acks != "leader" {
-		return nil, cli.Exit(fmt.Sprintf("--metadata-acks %q: use quorum or leader", acks), 2)
-	}
 	replAddr := c.String("replication-addr")
 	if host, _, err := net.SplitHostPort(replAddr); err != nil || host == "" || host == "0.0.0.0" || host == "::" {
 		return nil, cli.Exit(fmt.Sprintf("--replication-addr %q must be host:port that the other nodes can reach", replAddr), 2)
@@ -109,5 +101,5 @@ func startClusterNode(c *cli.Context, id int32, voters []int32, meta *eventlog.L
 		ln.Close()
 		return nil, cli.Exit(err.Error(), 1)
 	}
-	return &clusterMember{node: node, fatal: fatal, timeout: 10 * time.Second, leader: acks == "leader"}, nil
+	return &clusterMember{node: node, fatal: fatal, timeout: 10 * time.Second, leader: c.String("metadata-acks") == "leader"}, nil
 }

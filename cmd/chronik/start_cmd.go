@@ -105,17 +105,6 @@ func runStart(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("advertised address %q must be host:port that clients can reach (set --advertised-addr when listening on all interfaces)", advertised), 2)
 	}
 
-	start := time.Now()
-	dataDir := c.String("data-dir")
-	store, err := segment.OpenStore(dataDir, segment.StoreOptions{Profile: profile, Logger: log})
-	if err != nil {
-		return cli.Exit(err.Error(), 1)
-	}
-	defer store.Close()
-	clusterID, err := loadClusterID(dataDir)
-	if err != nil {
-		return cli.Exit(err.Error(), 1)
-	}
 	var voters []int32
 	if v := c.String("voters"); v != "" {
 		if voters, err = parseVoters(v, int32(nodeID)); err != nil {
@@ -127,6 +116,24 @@ func runStart(c *cli.Context) error {
 		return cli.Exit("--bootstrap-expect is a positive count of nodes, and replaces --voters: give one of them", 2)
 	}
 	clustered := voters != nil || expect > 0
+	if clustered && nodeID == 0 {
+		return cli.Exit("--node-id 0 cannot be a node of a cluster: give each node a positive --node-id (1, 2, 3, ...)", 2)
+	}
+	if acks := c.String("metadata-acks"); acks != "quorum" && acks != "leader" {
+		return cli.Exit(fmt.Sprintf("--metadata-acks %q: use quorum or leader", acks), 2)
+	}
+
+	start := time.Now()
+	dataDir := c.String("data-dir")
+	store, err := segment.OpenStore(dataDir, segment.StoreOptions{Profile: profile, Logger: log})
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	defer store.Close()
+	clusterID, err := loadClusterID(dataDir)
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
 	metaOpts := eventlog.Options{Logger: log, Replicated: clustered}
 	if clustered && c.Bool("disable-metadata-wal") {
 		// The fallback path writes committed entries as they come; Raft

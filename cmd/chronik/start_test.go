@@ -230,22 +230,32 @@ func FuzzParseClusterID(f *testing.F) {
 func TestStartRefusesBadFlags(t *testing.T) {
 	for _, tc := range []struct {
 		flag, value, want string
+		more              []string
 	}{
-		{"--log-level", "loud", "use debug, info, warn or error"},
-		{"--wal-profile", "extreme", "extreme"},
-		{"--node-id", "-1", "--node-id must be 0 or more"},
-		{"--group-initial-rebalance-delay", "-1s", "must not be negative"},
-		{"--offsets-retention", "30s", "--offsets-retention must be at least 1m"},
-		{"--producer-id-expiration", "0s", "--producer-id-expiration must be at least 1m"},
-		{"--transactional-id-expiration", "59s", "--transactional-id-expiration must be at least 1m"},
-		{"--transaction-max-timeout", "48h", "--transaction-max-timeout must be between 1s and --producer-id-expiration"},
-		{"--default-partitions", "0", "--default-partitions must be at least 1"},
-		{"--max-request-bytes", "100", "--max-request-bytes must be between"},
-		{"--advertised-addr", "0.0.0.0:9092", "set --advertised-addr"},
+		{"--log-level", "loud", "use debug, info, warn or error", nil},
+		{"--wal-profile", "extreme", "extreme", nil},
+		{"--node-id", "-1", "--node-id must be 0 or more", nil},
+		{"--group-initial-rebalance-delay", "-1s", "must not be negative", nil},
+		{"--offsets-retention", "30s", "--offsets-retention must be at least 1m", nil},
+		{"--producer-id-expiration", "0s", "--producer-id-expiration must be at least 1m", nil},
+		{"--transactional-id-expiration", "59s", "--transactional-id-expiration must be at least 1m", nil},
+		{"--transaction-max-timeout", "48h", "--transaction-max-timeout must be between 1s and --producer-id-expiration", nil},
+		{"--default-partitions", "0", "--default-partitions must be at least 1", nil},
+		{"--max-request-bytes", "100", "--max-request-bytes must be between", nil},
+		{"--advertised-addr", "0.0.0.0:9092", "set --advertised-addr", nil},
+		{"--voters", "1,0,2", "0 is not a voter's node id", nil},
+		{"--voters", "1,x", `"x" is not a node id`, nil},
+		{"--voters", "1,2,2", "node 2 is listed twice", nil},
+		{"--voters", "2,3", "this node (1) is not among the voters", nil},
+		{"--voters", "0,1", "node id 0 cannot be a voter", []string{"--node-id", "0"}},
+		{"--bootstrap-expect", "3", "--node-id 0 cannot be a node of a cluster", []string{"--node-id", "0"}},
+		{"--bootstrap-expect", "-1", "--bootstrap-expect is a positive count", nil},
+		{"--metadata-acks", "all", `--metadata-acks "all": use quorum or leader`, nil},
 	} {
-		t.Run(tc.flag, func(t *testing.T) {
+		t.Run(tc.flag+"="+tc.value, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
-			_, errOut, code := run(t, "start", "--data-dir", dir, "--kafka-addr", "127.0.0.1:1", tc.flag, tc.value)
+			args := append([]string{"start", "--data-dir", dir, "--kafka-addr", "127.0.0.1:1", tc.flag, tc.value}, tc.more...)
+			_, errOut, code := run(t, args...)
 			if code != 2 || !strings.Contains(errOut, tc.want) {
 				t.Fatalf("start %s %s: exit %d, stderr %q; want exit 2 and %q", tc.flag, tc.value, code, errOut, tc.want)
 			}
