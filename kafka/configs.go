@@ -1,8 +1,10 @@
 package kafka
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -91,4 +93,35 @@ func (b *Broker) changeTopicConfigs(topic string, changes map[string]*string, re
 	}
 	b.mu.Unlock()
 	return 0, ""
+}
+
+// topicConfig is the segment configuration of a topic: defaults, then the
+// topic's configs.
+func topicConfig(configs map[string]string) (segment.Config, error) {
+	cfg := segment.DefaultConfig()
+	for k, v := range configs {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil && k != "cleanup.policy" {
+			return cfg, fmt.Errorf("config %s=%q is not a number", k, v)
+		}
+		switch k {
+		case "retention.ms":
+			cfg.RetentionMs = time.Duration(n) * time.Millisecond
+		case "retention.bytes":
+			cfg.RetentionBytes = n
+		case "segment.bytes":
+			cfg.SegmentBytes = n
+		case "segment.ms":
+			cfg.SegmentMs = time.Duration(n) * time.Millisecond
+		case "max.message.bytes":
+			cfg.MaxMessageBytes = int(n)
+		case "cleanup.policy":
+			if v != "delete" {
+				return cfg, fmt.Errorf("cleanup.policy=%q is not supported: only delete", v)
+			}
+		default:
+			return cfg, fmt.Errorf("config %s is not supported", k)
+		}
+	}
+	return cfg, cfg.Validate()
 }
