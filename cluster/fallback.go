@@ -59,9 +59,13 @@ func (n *Node) appendRaft(timeout time.Duration, events ...eventlog.Event) (int6
 		delete(n.waiters, seq)
 		n.mu.Unlock()
 	}()
+	batch, err := n.cfg.Meta.EncodeBatch(events...)
+	if err != nil {
+		return 0, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := n.driver().Propose(ctx, encodeProposal(n.cfg.ID, seq, n.cfg.Meta.EncodeBatch(events...))); err != nil {
+	if err := n.driver().Propose(ctx, encodeProposal(n.cfg.ID, seq, batch)); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrTransferring) {
 			return 0, ErrNotController
 		}

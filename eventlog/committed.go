@@ -19,8 +19,12 @@ import (
 
 // EncodeBatch builds the batch a proposal carries: the events, stamped
 // with this node's clock (the same bytes then land on every node).
-func (l *Log) EncodeBatch(events ...Event) []byte {
-	return buildBatch(events, l.opts.Now().UnixMilli(), l.opts.CompressAbove)
+func (l *Log) EncodeBatch(events ...Event) ([]byte, error) {
+	recs := eventRecords(events)
+	if size := recordsSize(recs); size > maxBatchRecords {
+		return nil, fmt.Errorf("%w: %d events, %d bytes, at most %d", ErrTooLarge, len(events), size, maxBatchRecords)
+	}
+	return recordsBatch(recs, l.opts.Now().UnixMilli(), l.opts.CompressAbove), nil
 }
 
 // ErrReplayed: AppendCommitted found the batch already in the log (a

@@ -108,7 +108,9 @@ type Log struct {
 // group is one Append's events: validated, waiting to be written.
 type group struct {
 	events []Event
-	undo   tx // how to take them out of spec again
+	recs   []segment.Record // the events as records
+	size   int              // recordsSize(recs)
+	undo   tx               // how to take them out of spec again
 	done   chan struct{}
 	base   int64 // offset of the first event, once written
 	err    error
@@ -272,7 +274,10 @@ func (l *Log) Append(events ...Event) (int64, error) {
 	if len(events) == 0 {
 		return 0, errors.New("eventlog: nothing to append")
 	}
-	g := &group{events: events, done: make(chan struct{})}
+	g := &group{events: events, recs: eventRecords(events), done: make(chan struct{})}
+	if g.size = recordsSize(g.recs); g.size > maxBatchRecords {
+		return 0, fmt.Errorf("%w: %d events, %d bytes, at most %d", ErrTooLarge, len(events), g.size, maxBatchRecords)
+	}
 	l.wmu.Lock()
 	if l.failed != nil {
 		l.wmu.Unlock()
@@ -304,18 +309,26 @@ func (l *Log) Append(events ...Event) (int64, error) {
 func (l *Log) flush() {
 	for {
 		l.wmu.Lock()
-		groups := l.queue
-		l.queue = nil
-		if len(groups) == 0 {
+		if len(l.queue) == 0 {
 			l.flushing = false
 			l.wmu.Unlock()
 			return
 		}
+		// As many groups as fit in one batch, the rest for the next.
+		n, size := 1, l.queue[0].size
+		for n < len(l.queue) && size+l.queue[n].size <= maxBatchRecords {
+			size += l.queue[n].size
+			n++
+		}
+		groups := l.queue[:n:n]
+		l.queue = l.queue[n:]
 		var events []Event
+		var recs []segment.Record
 		for _, g := range groups {
 			events = append(events, g.events...)
+			recs = append(recs, g.recs...)
 		}
-		batch := buildBatch(events, l.opts.Now().UnixMilli(), l.opts.CompressAbove)
+		batch := recordsBatch(recs, l.opts.Now().UnixMilli(), l.opts.CompressAbove)
 		h, err := l.seg.Append(batch, l.epoch, -1)
 		if err != nil {
 			// Nothing was written: take these groups, and any accepted

@@ -11,6 +11,12 @@ import (
 // ErrRefused is wrapped by every error of an event that does not apply.
 var ErrRefused = errors.New("eventlog: event does not apply")
 
+// MaxTopicPartitions bounds the partition count a topic is created with,
+// far above what one request may create (a batch holds fewer
+// PartitionChanged events), so that a damaged event cannot make the state
+// allocate without a limit.
+const MaxTopicPartitions = 1 << 20
+
 // Broker is a registered broker.
 type Broker struct {
 	ID          int32      `json:"id"`
@@ -97,6 +103,11 @@ type tx struct {
 	s     *State
 	undo  []func()
 	owned bool
+	// made are the topics this tx put in the state, new or copied: nobody
+	// else holds them until it ends (readers wait for it), so its later
+	// events change them in place, and a topic of many partitions is not
+	// copied once per partition.
+	made map[*Topic]bool
 }
 
 func (t *tx) record(f func()) {
@@ -146,6 +157,10 @@ func (t *tx) deleteBroker(id int32) {
 }
 
 func (t *tx) putTopic(tp *Topic) {
+	if t.made == nil {
+		t.made = map[*Topic]bool{}
+	}
+	t.made[tp] = true
 	old, had := t.s.Topics[tp.Name]
 	t.s.Topics[tp.Name] = tp
 	t.s.TopicIDs[tp.ID] = tp.Name
@@ -294,8 +309,8 @@ func (t *tx) apply(ev Event) error {
 		if name, ok := s.TopicIDs[e.TopicID]; ok {
 			return refuse("topic id %s is already used by topic %q", e.TopicID, name)
 		}
-		if e.PartitionCount < 1 {
-			return refuse("topic %q: partition count %d must be at least 1", e.Name, e.PartitionCount)
+		if e.PartitionCount < 1 || e.PartitionCount > MaxTopicPartitions {
+			return refuse("topic %q: partition count %d must be between 1 and %d", e.Name, e.PartitionCount, MaxTopicPartitions)
 		}
 		if e.ReplicationFactor < 1 {
 			return refuse("topic %q: replication factor %d must be at least 1", e.Name, e.ReplicationFactor)
@@ -326,7 +341,7 @@ func (t *tx) apply(ev Event) error {
 			return refuse("%s-%d: leader epoch %d is older than %d", e.Topic, e.Partition, e.LeaderEpoch, tp.Partitions[e.Partition].LeaderEpoch)
 		}
 		p := Partition{Replicas: clone32(t, e.Replicas), ISR: clone32(t, e.ISR), Leader: e.Leader, LeaderEpoch: e.LeaderEpoch}
-		if t.owned {
+		if t.owned || t.made[tp] {
 			if int(e.Partition) == len(tp.Partitions) {
 				tp.Partitions = append(tp.Partitions, p)
 			} else {

@@ -1,0 +1,120 @@
+package eventlog
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/chronik-stream/chronik/segment"
+)
+
+// bigTopic is a topic of parts partitions whose events take about
+// parts × 570 bytes as records: the longest names Kafka allows.
+func bigTopic(prefix string, parts int32) []Event {
+	name := prefix + strings.Repeat("x", 249-len(prefix))
+	return createTopic(name, parts)
+}
+
+func metaSegment() *segment.Config {
+	cfg := segment.DefaultConfig()
+	cfg.SegmentBytes = DefaultSegmentBytes
+	cfg.RetentionMs = -1
+	return &cfg
+}
+
+// TestChangeTooLargeIsRefused: a change larger than one batch may hold is
+// ErrTooLarge and leaves nothing behind; the largest that fits is written
+// in one batch, which a reopen replays.
+func TestChangeTooLargeIsRefused(t *testing.T) {
+	e := newLogEnv(t, Options{SnapshotBytes: -1, Segment: metaSegment()})
+	e.append(reg(1, inc1))
+	huge := bigTopic("huge", 60_000)
+	if _, err := e.log.Append(huge...); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("append of %d events: %v, want ErrTooLarge", len(huge), err)
+	}
+	if _, err := e.log.EncodeBatch(huge...); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("EncodeBatch of %d events: %v, want ErrTooLarge", len(huge), err)
+	}
+	end := e.log.Offset()
+	if end != 1 {
+		t.Fatalf("log ends at %d after the refused change, want 1", end)
+	}
+
+	big := bigTopic("big", 40_000)
+	if size := recordsSize(eventRecords(big)); size < maxBatchRecords*3/4 || size > maxBatchRecords {
+		t.Fatalf("the test's largest change is %d bytes, want close to %d", size, maxBatchRecords)
+	}
+	e.append(big...)
+	e.reopen()
+	var parts int
+	e.log.View(func(s *State) {
+		for _, tp := range s.Topics {
+			parts += len(tp.Partitions)
+		}
+	})
+	if parts != 40_000 {
+		t.Fatalf("%d partitions after reopen, want 40000", parts)
+	}
+}
+
+// TestConcurrentLargeChangesSplitIntoBatches: changes queued while a batch
+// is written go into the next batches, each within the bound readers
+// decode, never all into one: every batch replays.
+func TestConcurrentLargeChangesSplitIntoBatches(t *testing.T) {
+	e := newLogEnv(t, Options{SnapshotBytes: -1, Segment: metaSegment()})
+	e.append(reg(1, inc1))
+	const writers, parts = 16, 10_000 // 16 × 5.7 MB: beyond maxDecodedBatch together
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			if _, err := e.log.Append(bigTopic(fmt.Sprintf("w%02d-", w), parts)...); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var batches int
+	for off := int64(0); off < e.log.Offset(); batches++ {
+		b, err := e.log.Segment().Read(off, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := segment.ParseHeader(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := decodeBatch(b[:h.Size()]); err != nil {
+			t.Fatalf("batch at %d: %v", off, err)
+		}
+		off = h.LastOffset() + 1
+	}
+	if batches < writers/4 {
+		t.Fatalf("%d batches for %d changes of %d events", batches, writers, parts+1)
+	}
+	e.reopen()
+	var topics int
+	e.log.View(func(s *State) { topics = len(s.Topics) })
+	if topics != writers {
+		t.Fatalf("%d topics after reopen, want %d", topics, writers)
+	}
+}
+
+// TestTopicPartitionCountIsBounded: a TopicCreated beyond
+// MaxTopicPartitions does not apply (and allocates nothing for it).
+func TestTopicPartitionCountIsBounded(t *testing.T) {
+	s := NewState()
+	Apply(s, reg(1, inc1))
+	for _, n := range []int32{0, MaxTopicPartitions + 1, 1<<31 - 1} {
+		err := Apply(s, &TopicCreated{Name: "t", TopicID: NewUUID(), PartitionCount: n, ReplicationFactor: 1})
+		if !errors.Is(err, ErrRefused) {
+			t.Errorf("TopicCreated with %d partitions: %v, want refused", n, err)
+		}
+	}
+}
