@@ -23,6 +23,9 @@ type Config struct {
 	MaxInflight int
 	// MaxEntriesPerMsg bounds the entries of one append message. Default 64.
 	MaxEntriesPerMsg int
+	// MaxBytesPerMsg bounds the entries' data in one append message, which
+	// holds at least one entry however large. Default 4 MiB.
+	MaxBytesPerMsg int
 	// Log, when set, is the log elections compare instead of Raft's own:
 	// the metadata log's (last epoch, last offset) on the fast path.
 	Log LogView
@@ -104,6 +107,9 @@ func New(cfg Config, st Restored) (*Node, error) {
 	}
 	if cfg.MaxEntriesPerMsg <= 0 {
 		cfg.MaxEntriesPerMsg = 64
+	}
+	if cfg.MaxBytesPerMsg <= 0 {
+		cfg.MaxBytesPerMsg = 4 << 20
 	}
 	if cfg.ID == None || !slices.Contains(cfg.Voters, cfg.ID) {
 		return nil, fmt.Errorf("raft: node %d is not one of the voters %v", cfg.ID, cfg.Voters)

@@ -31,6 +31,12 @@ func (n *Node) sendAppend(to int32) {
 	// An up-to-date follower gets an empty append: it carries the commit
 	// index now rather than at the next heartbeat.
 	ents := n.log.slice(pr.next, min(last+1, pr.next+uint64(n.cfg.MaxEntriesPerMsg)))
+	for i, size := 0, 0; i < len(ents); i++ {
+		if size += len(ents[i].Data); size > n.cfg.MaxBytesPerMsg && i > 0 {
+			ents = ents[:i]
+			break
+		}
+	}
 	n.send(Message{Type: MsgApp, To: to, Index: prev, LogTerm: prevTerm, Entries: ents, Commit: n.log.committed})
 	sent := prev + uint64(len(ents))
 	pr.inflight = append(pr.inflight, sent)
