@@ -5,11 +5,14 @@ package kafka
 // partition count of -1 takes the default; a replication factor other than
 // 1 (or -1) is INVALID_REPLICATION_FACTOR on a single node; an existing topic
 // is TOPIC_ALREADY_EXISTS; a bad name INVALID_TOPIC_EXCEPTION; an unknown or
-// bad config INVALID_CONFIG. ValidateOnly checks without creating. Manual
-// replica assignments are INVALID_REQUEST for now.
+// bad config (or one given twice) INVALID_CONFIG. More than 10,000
+// partitions in one request is POLICY_VIOLATION for every topic, as in
+// Kafka. ValidateOnly checks without creating. Manual replica assignments
+// are INVALID_REQUEST for now.
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -45,7 +48,12 @@ func createTopics(b *Broker, req *kmsg.CreateTopicsRequest) (kmsg.Response, erro
 		}
 		var configs []eventlog.ConfigEntry
 		cfgMap := map[string]string{}
+		twice, given := "", map[string]bool{}
 		for _, c := range t.Configs {
+			if given[c.Name] {
+				twice = c.Name
+			}
+			given[c.Name] = true
 			if c.Value != nil {
 				configs = append(configs, eventlog.ConfigEntry{Key: c.Name, Value: *c.Value})
 				cfgMap[c.Name] = *c.Value
@@ -69,6 +77,8 @@ func createTopics(b *Broker, req *kmsg.CreateTopicsRequest) (kmsg.Response, erro
 			fail(kerr.InvalidPartitions.Code, "the partition count must be at least 1")
 		} else if rf != 1 {
 			fail(kerr.InvalidReplicationFactor.Code, "replication factor 1 only: copying partition data between brokers is not supported yet")
+		} else if twice != "" {
+			fail(kerr.InvalidConfig.Code, "config "+twice+" is given more than once")
 		} else if _, err := topicConfig(cfgMap); err != nil {
 			fail(kerr.InvalidConfig.Code, err.Error())
 		} else {
@@ -76,6 +86,18 @@ func createTopics(b *Broker, req *kmsg.CreateTopicsRequest) (kmsg.Response, erro
 			specs = append(specs, topicSpec{t.Topic, parts, configs})
 			accepted = append(accepted, rt)
 		}
+	}
+	total := 0
+	for _, spec := range specs {
+		total += int(spec.partitions)
+	}
+	if total > maxPartitionsPerRequest {
+		msg := tooManyPartitions(total)
+		for _, rt := range accepted {
+			rt.ErrorCode, rt.ErrorMessage = kerr.PolicyViolation.Code, &msg
+			rt.NumPartitions, rt.ReplicationFactor = -1, -1
+		}
+		return resp, nil
 	}
 	if req.ValidateOnly || len(specs) == 0 {
 		return resp, nil
@@ -99,6 +121,15 @@ func createTopics(b *Broker, req *kmsg.CreateTopicsRequest) (kmsg.Response, erro
 		b.setCreated(rt, id, err)
 	}
 	return resp, nil
+}
+
+// maxPartitionsPerRequest bounds the partitions one CreateTopics or
+// CreatePartitions request makes, as in Kafka (which answers
+// POLICY_VIOLATION beyond it): one request is one atomic batch of events.
+const maxPartitionsPerRequest = 10_000
+
+func tooManyPartitions(n int) string {
+	return fmt.Sprintf("Excessively large number of partitions per request: %d, at most %d; make them in several requests", n, maxPartitionsPerRequest)
 }
 
 func (b *Broker) setCreated(rt *kmsg.CreateTopicsResponseTopic, id eventlog.UUID, err error) {

@@ -150,10 +150,14 @@ func namesWith(codes map[string]int16, code int16) []string {
 
 // metaCode is the Kafka error code of a failed metadata append: NOT_CONTROLLER
 // (retriable: the client finds the controller and tries there) when this
-// node is not the controller, otherwise def.
+// node is not the controller, POLICY_VIOLATION for a change too large for
+// one batch, otherwise def.
 func (b *Broker) metaCode(err error, def int16) int16 {
-	if b.cfg.Cluster != nil && b.cfg.Cluster.NotController(err) {
+	switch {
+	case b.cfg.Cluster != nil && b.cfg.Cluster.NotController(err):
 		return kerr.NotController.Code
+	case errors.Is(err, eventlog.ErrTooLarge):
+		return kerr.PolicyViolation.Code
 	}
 	return def
 }

@@ -88,8 +88,8 @@ func runStart(c *cli.Context) error {
 	if d := c.Duration("transaction-max-timeout"); d < time.Second || d > c.Duration("producer-id-expiration") {
 		return cli.Exit(fmt.Sprintf("--transaction-max-timeout must be between 1s and --producer-id-expiration (%v); it is %v", c.Duration("producer-id-expiration"), d), 2)
 	}
-	if c.Int("default-partitions") < 1 {
-		return cli.Exit("--default-partitions must be at least 1", 2)
+	if n := c.Int("default-partitions"); n < 1 || n > 10_000 {
+		return cli.Exit("--default-partitions must be between 1 and 10000 (the most one request may create)", 2)
 	}
 	maxReq := c.Int("max-request-bytes")
 	if maxReq < 1024 || maxReq > 1<<30 {

@@ -1,0 +1,130 @@
+package kafka
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestPartitionsPerRequestAreBounded: a CreateTopics or CreatePartitions
+// request that would make more than 10,000 partitions is POLICY_VIOLATION
+// for each of its topics, at once and without creating anything (before,
+// 2^31-1 partitions made the broker build as many events); 10,000 is
+// created; a config or a topic given twice is refused.
+func TestPartitionsPerRequestAreBounded(t *testing.T) {
+	addr := startBroker(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl := must(kgo.NewClient(kgo.SeedBrokers(addr)))
+	defer cl.Close()
+
+	create := func(validateOnly bool, topics map[string]int32, configs ...string) map[string]int16 {
+		t.Helper()
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.ValidateOnly = validateOnly
+		for name, n := range topics {
+			ct := kmsg.NewCreateTopicsRequestTopic()
+			ct.Topic, ct.NumPartitions, ct.ReplicationFactor = name, n, 1
+			for i := 0; i+1 < len(configs); i += 2 {
+				c := kmsg.NewCreateTopicsRequestTopicConfig()
+				c.Name, c.Value = configs[i], &configs[i+1]
+				ct.Configs = append(ct.Configs, c)
+			}
+			req.Topics = append(req.Topics, ct)
+		}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		codes := map[string]int16{}
+		for _, rt := range resp.Topics {
+			codes[rt.Topic] = rt.ErrorCode
+		}
+		return codes
+	}
+	grow := func(counts ...any) []int16 {
+		t.Helper()
+		req := kmsg.NewPtrCreatePartitionsRequest()
+		for i := 0; i < len(counts); i += 2 {
+			rt := kmsg.NewCreatePartitionsRequestTopic()
+			rt.Topic, rt.Count = counts[i].(string), int32(counts[i+1].(int))
+			req.Topics = append(req.Topics, rt)
+		}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var codes []int16
+		for _, rt := range resp.Topics {
+			codes = append(codes, rt.ErrorCode)
+		}
+		return codes
+	}
+	partitions := func(topic string) int {
+		t.Helper()
+		req := kmsg.NewPtrMetadataRequest()
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = &topic
+		req.Topics = append(req.Topics, mt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Topics[0].ErrorCode != 0 {
+			return 0
+		}
+		return len(resp.Topics[0].Partitions)
+	}
+	policy := kerr.PolicyViolation.Code
+
+	for _, validateOnly := range []bool{true, false} {
+		if got := create(validateOnly, map[string]int32{"huge": 1<<31 - 1}); got["huge"] != policy {
+			t.Errorf("2^31-1 partitions (validate only %v): error %d, want POLICY_VIOLATION", validateOnly, got["huge"])
+		}
+	}
+	if got := create(false, map[string]int32{"a": 6000, "b": 6000}); got["a"] != policy || got["b"] != policy {
+		t.Errorf("two topics of 6,000 partitions: %v, want POLICY_VIOLATION for both", got)
+	}
+	if got := create(false, map[string]int32{"dup": 1}, "retention.ms", "1000", "retention.ms", "2000"); got["dup"] != kerr.InvalidConfig.Code {
+		t.Errorf("a config given twice: error %d, want INVALID_CONFIG", got["dup"])
+	}
+	for _, name := range []string{"huge", "a", "b", "dup"} {
+		if n := partitions(name); n != 0 {
+			t.Errorf("refused topic %s exists with %d partitions", name, n)
+		}
+	}
+
+	if got := create(false, map[string]int32{"max": 10_000}); got["max"] != 0 {
+		t.Fatalf("10,000 partitions: error %d", got["max"])
+	}
+	if n := partitions("max"); n != 10_000 {
+		t.Fatalf("topic max has %d partitions, want 10000", n)
+	}
+
+	if got := create(false, map[string]int32{"g1": 1, "g2": 1}); got["g1"] != 0 || got["g2"] != 0 {
+		t.Fatalf("create g1, g2: %v", got)
+	}
+	if got := grow("g1", 1<<31-1); got[0] != policy {
+		t.Errorf("grow to 2^31-1: error %d, want POLICY_VIOLATION", got[0])
+	}
+	if got := grow("g1", 5001, "g2", 5002); got[0] != policy || got[1] != policy {
+		t.Errorf("grow by 5,000 and 5,001: %v, want POLICY_VIOLATION for both", got)
+	}
+	if got := grow("g1", 3, "g1", 4); got[0] != kerr.InvalidRequest.Code || got[1] != kerr.InvalidRequest.Code {
+		t.Errorf("a topic listed twice: %v, want INVALID_REQUEST", got)
+	}
+	if got := grow("g1", 5001, "g2", 5001); got[0] != 0 || got[1] != 0 {
+		t.Errorf("grow by 5,000 each: %v", got)
+	}
+	if a, b := partitions("g1"), partitions("g2"); a != 5001 || b != 5001 {
+		t.Errorf("g1, g2 have %d, %d partitions, want 5001", a, b)
+	}
+
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "max", Partition: 9999, Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatalf("produce after the refused requests: %v", err)
+	}
+}
