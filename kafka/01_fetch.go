@@ -3,11 +3,12 @@ package kafka
 // Fetch, versions 4-12: stored batches as they are, from the batch holding
 // the fetch offset on, up to each partition's max bytes (always at least
 // one whole batch for the first partition with data) and the request's max
-// bytes, only below the high watermark (durable data). With MinBytes not
-// reached, the request waits up to MaxWaitMillis, woken by the partitions'
-// appends, not by polling. From v7 on, fetch sessions (fetch_session.go):
-// incremental fetches name only what changed and are answered only what
-// is new. OFFSET_OUT_OF_RANGE below the log start or above the end.
+// bytes (at most 55 MiB, as Kafka's fetch.max.bytes), only below the high
+// watermark (durable data). With MinBytes not reached, the request waits
+// up to MaxWaitMillis, woken by the partitions' appends, not by polling.
+// From v7 on, fetch sessions (fetch_session.go): incremental fetches name
+// only what changed and are answered only what is new.
+// OFFSET_OUT_OF_RANGE below the log start or above the end.
 // The current leader epoch (v9+) is checked (leader_epoch.go).
 // read_committed (isolation level 1) reads only below the last stable
 // offset (no open transaction's batches) and is told the aborted
@@ -32,6 +33,11 @@ func init() {
 
 // maxFetchWait bounds MaxWaitMillis.
 const maxFetchWait = 30 * time.Second
+
+// maxFetchBytes bounds a response's records whatever MaxBytes asks, as
+// Kafka's fetch.max.bytes (55 MiB) does; a partition's first batch still
+// goes whole to a response that has nothing before it.
+const maxFetchBytes = 55 << 20
 
 func fetch(b *Broker, req *kmsg.FetchRequest, plan fetchPlan) (kmsg.Response, error) {
 	if plan.code != 0 {
@@ -62,8 +68,8 @@ func fetch(b *Broker, req *kmsg.FetchRequest, plan fetchPlan) (kmsg.Response, er
 func fetchOnce(b *Broker, req *kmsg.FetchRequest, targets []fetchTarget) (parts []kmsg.FetchResponseTopicPartition, total int, wakeups []<-chan struct{}, failed bool) {
 	committed := req.IsolationLevel == 1 // read_committed
 	budget := int(req.MaxBytes)
-	if req.Version < 3 || budget <= 0 {
-		budget = 1 << 30
+	if budget <= 0 || budget > maxFetchBytes {
+		budget = maxFetchBytes
 	}
 	parts = make([]kmsg.FetchResponseTopicPartition, len(targets))
 	for i, t := range targets {
@@ -87,10 +93,7 @@ func fetchOnce(b *Broker, req *kmsg.FetchRequest, targets []fetchTarget) (parts 
 			rp.LastStableOffset = part.producers.stableOffset(rp.HighWatermark)
 		}
 		rp.LogStartOffset = l.StartOffset()
-		max := int(t.maxBytes)
-		if total > 0 {
-			max = min(max, budget-total)
-		}
+		max := min(int(t.maxBytes), budget-total)
 		if max <= 0 && total > 0 {
 			continue
 		}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/segment"
+	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
 // TestWaitAny: a wait over many channels ends when any one of them is
@@ -131,4 +137,62 @@ func TestPooledFetchBuffersStayApart(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestFetchResponseIsBounded: a fetch asking for 2 GiB gets at most
+// maxFetchBytes of records (less than a batch under it), from several
+// partitions or from one, as Kafka's fetch.max.bytes bounds it: the broker
+// never reads what a client asks without a limit.
+func TestFetchResponseIsBounded(t *testing.T) {
+	b := memBroker(t, segmenttest.NewMemFS())
+	if _, err := b.createTopic("big", 4, []eventlog.ConfigEntry{{Key: "segment.bytes", Value: "67108864"}}); err != nil {
+		t.Fatal(err)
+	}
+	value := make([]byte, 1<<20-200)
+	batch := segment.BuildBatch(segment.AppendRecords(nil, []segment.Record{{Value: value}}), 1, segment.CodecNone, 0)
+	// Partitions 0-2 hold 20 MiB each, partition 3 60 MiB: beyond
+	// maxFetchBytes together and alone.
+	for p, n := range []int{20, 20, 20, 60} {
+		part, code := b.openPartition("big", int32(p))
+		if code != 0 {
+			t.Fatalf("open: code %d", code)
+		}
+		for range n {
+			a, err := part.log.Append(slices.Clone(batch), 0, -1)
+			if err == nil {
+				err = a.Wait()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, parts := range [][]int32{{0, 1, 2}, {3}} {
+		req := kmsg.NewPtrFetchRequest()
+		req.Version, req.MaxBytes, req.ReplicaID, req.SessionEpoch = 12, math.MaxInt32, -1, -1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = "big"
+		for _, p := range parts {
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.PartitionMaxBytes = p, math.MaxInt32
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		resp, err := fetch(b, req, b.sessions.plan(req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total := 0
+		for _, rt := range resp.(*kmsg.FetchResponse).Topics {
+			for _, rp := range rt.Partitions {
+				if rp.ErrorCode != 0 {
+					t.Fatalf("partition %d: error %d", rp.Partition, rp.ErrorCode)
+				}
+				total += len(rp.RecordBatches)
+			}
+		}
+		if total > maxFetchBytes || total < maxFetchBytes-len(batch) {
+			t.Fatalf("a fetch of 2 GiB from partitions %v got %d bytes of records, want just under %d", parts, total, maxFetchBytes)
+		}
+	}
 }
