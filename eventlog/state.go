@@ -106,8 +106,24 @@ type tx struct {
 	// made are the topics this tx put in the state, new or copied: nobody
 	// else holds them until it ends (readers wait for it), so its later
 	// events change them in place, and a topic of many partitions is not
-	// copied once per partition.
-	made map[*Topic]bool
+	// copied once per partition. The last one made is kept apart: most txs
+	// make one, and need no map.
+	lastMade *Topic
+	made     map[*Topic]bool
+}
+
+func (t *tx) noteMade(tp *Topic) {
+	if t.lastMade != nil {
+		if t.made == nil {
+			t.made = map[*Topic]bool{}
+		}
+		t.made[t.lastMade] = true
+	}
+	t.lastMade = tp
+}
+
+func (t *tx) madeHere(tp *Topic) bool {
+	return tp == t.lastMade || t.made[tp]
 }
 
 func (t *tx) record(f func()) {
@@ -157,10 +173,7 @@ func (t *tx) deleteBroker(id int32) {
 }
 
 func (t *tx) putTopic(tp *Topic) {
-	if t.made == nil {
-		t.made = map[*Topic]bool{}
-	}
-	t.made[tp] = true
+	t.noteMade(tp)
 	old, had := t.s.Topics[tp.Name]
 	t.s.Topics[tp.Name] = tp
 	t.s.TopicIDs[tp.ID] = tp.Name
@@ -341,7 +354,7 @@ func (t *tx) apply(ev Event) error {
 			return refuse("%s-%d: leader epoch %d is older than %d", e.Topic, e.Partition, e.LeaderEpoch, tp.Partitions[e.Partition].LeaderEpoch)
 		}
 		p := Partition{Replicas: clone32(t, e.Replicas), ISR: clone32(t, e.ISR), Leader: e.Leader, LeaderEpoch: e.LeaderEpoch}
-		if t.owned || t.made[tp] {
+		if t.owned || t.madeHere(tp) {
 			if int(e.Partition) == len(tp.Partitions) {
 				tp.Partitions = append(tp.Partitions, p)
 			} else {
