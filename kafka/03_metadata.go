@@ -6,11 +6,13 @@ package kafka
 // __consumer_offsets and (single node) __transaction_state. A null topic
 // list (v1+) or an empty one (v0) asks for every topic. A topic that does
 // not exist is created when the request allows it (v4+; always before) and
-// the broker runs with auto-create on; otherwise it is answered with
-// UNKNOWN_TOPIC_OR_PARTITION, and a bad name with INVALID_TOPIC_EXCEPTION.
+// the broker runs with auto-create on, all of a request's together
+// (autoCreate); otherwise it is answered with UNKNOWN_TOPIC_OR_PARTITION,
+// and a bad name with INVALID_TOPIC_EXCEPTION.
 
 import (
 	"errors"
+	"slices"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -31,46 +33,7 @@ func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 	autoCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
 	created := map[string]int16{}
 	if !all && autoCreate {
-		for _, t := range req.Topics {
-			if t.Topic == nil {
-				continue
-			}
-			name := *t.Topic
-			exists := false
-			b.meta.View(func(s *eventlog.State) { exists = s.Topics[name] != nil })
-			if exists || internalTopic(name) {
-				continue
-			}
-			if err := eventlog.ValidTopicName(name); err != nil {
-				created[name] = kerr.InvalidTopicException.Code
-				continue
-			}
-			if _, err := b.createTopic(name, b.cfg.DefaultPartitions, nil); err != nil && !errors.Is(err, eventlog.ErrRefused) {
-				created[name] = b.metaCode(err, kerr.KafkaStorageError.Code)
-			}
-		}
-	}
-	if forward := namesWith(created, kerr.NotController.Code); len(forward) > 0 {
-		// Not the controller: ask it to create them; until this node has
-		// the topics, the client is told to retry.
-		req := kmsg.NewPtrCreateTopicsRequest()
-		req.TimeoutMillis = 30_000
-		for _, name := range forward {
-			t := kmsg.NewCreateTopicsRequestTopic()
-			t.Topic, t.NumPartitions, t.ReplicationFactor = name, b.cfg.DefaultPartitions, -1
-			req.Topics = append(req.Topics, t)
-			created[name] = kerr.LeaderNotAvailable.Code
-		}
-		if _, err := b.forward(req); err != nil {
-			b.log.Debug("cannot forward topic creation to the controller", "error", err)
-		}
-		b.meta.View(func(s *eventlog.State) {
-			for _, name := range forward {
-				if s.Topics[name] != nil {
-					delete(created, name)
-				}
-			}
-		})
+		b.autoCreate(req.Topics, created)
 	}
 	b.meta.View(func(s *eventlog.State) {
 		for _, br := range liveBrokers(s) {
@@ -141,4 +104,77 @@ func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 		}
 	})
 	return resp, nil
+}
+
+// autoCreate creates the topics a Metadata request names that do not
+// exist, with the default partition count, as few batches as the bound on
+// partitions per request allows (a client asking for many new topics at
+// once waits for one sync, not one each). created gets each name that
+// could not be made and why: a bad name, a failure, or, where this node
+// is not the controller, LEADER_NOT_AVAILABLE while the controller (asked
+// in the same batches) creates them and until this node has them.
+func (b *Broker) autoCreate(topics []kmsg.MetadataRequestTopic, created map[string]int16) {
+	var missing []string
+	seen := map[string]bool{}
+	for _, t := range topics {
+		if t.Topic == nil || seen[*t.Topic] {
+			continue
+		}
+		name := *t.Topic
+		seen[name] = true
+		exists := false
+		b.meta.View(func(s *eventlog.State) { exists = s.Topics[name] != nil })
+		if exists || internalTopic(name) {
+			continue
+		}
+		if err := eventlog.ValidTopicName(name); err != nil {
+			created[name] = kerr.InvalidTopicException.Code
+			continue
+		}
+		missing = append(missing, name)
+	}
+	per := max(1, maxPartitionsPerRequest/int(b.cfg.DefaultPartitions))
+	for chunk := range slices.Chunk(missing, per) {
+		specs := make([]topicSpec, len(chunk))
+		for i, name := range chunk {
+			specs[i] = topicSpec{name: name, partitions: b.cfg.DefaultPartitions}
+		}
+		_, err := b.createTopics(specs)
+		if errors.Is(err, eventlog.ErrRefused) && len(specs) > 1 {
+			// One was created meanwhile: one at a time.
+			for _, spec := range specs {
+				if _, err := b.createTopic(spec.name, spec.partitions, nil); err != nil && !errors.Is(err, eventlog.ErrRefused) {
+					created[spec.name] = b.metaCode(err, kerr.KafkaStorageError.Code)
+				}
+			}
+			continue
+		}
+		if err != nil && !errors.Is(err, eventlog.ErrRefused) {
+			for _, name := range chunk {
+				created[name] = b.metaCode(err, kerr.KafkaStorageError.Code)
+			}
+		}
+	}
+	forward := namesWith(created, kerr.NotController.Code)
+	for chunk := range slices.Chunk(forward, per) {
+		// Not the controller: ask it to create them.
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.TimeoutMillis = 30_000
+		for _, name := range chunk {
+			t := kmsg.NewCreateTopicsRequestTopic()
+			t.Topic, t.NumPartitions, t.ReplicationFactor = name, b.cfg.DefaultPartitions, -1
+			req.Topics = append(req.Topics, t)
+			created[name] = kerr.LeaderNotAvailable.Code
+		}
+		if _, err := b.forward(req); err != nil {
+			b.log.Debug("cannot forward topic creation to the controller", "error", err)
+		}
+	}
+	b.meta.View(func(s *eventlog.State) {
+		for _, name := range forward {
+			if s.Topics[name] != nil {
+				delete(created, name)
+			}
+		}
+	})
 }

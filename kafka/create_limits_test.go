@@ -2,12 +2,15 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
 // TestPartitionsPerRequestAreBounded: a CreateTopics or CreatePartitions
@@ -126,5 +129,71 @@ func TestPartitionsPerRequestAreBounded(t *testing.T) {
 
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "max", Partition: 9999, Value: []byte("v")}).FirstErr(); err != nil {
 		t.Fatalf("produce after the refused requests: %v", err)
+	}
+}
+
+// TestAutoCreateInFewBatches: the new topics one Metadata request names are
+// created together, in as few metadata batches as the bound on partitions
+// per request allows, not one batch (and one sync) each; a bad name or a
+// name given twice does not stop the others.
+func TestAutoCreateInFewBatches(t *testing.T) {
+	b := memBroker(t, segmenttest.NewMemFS())
+	b.cfg.AutoCreateTopics = true
+	batches := func(from int64) int {
+		t.Helper()
+		n := 0
+		for off := from; off < b.meta.Segment().HighWatermark(); n++ {
+			h, err := b.meta.Segment().HeaderAt(off)
+			if err != nil {
+				t.Fatal(err)
+			}
+			off = h.LastOffset() + 1
+		}
+		return n
+	}
+	ask := func(names ...string) *kmsg.MetadataResponse {
+		t.Helper()
+		req := kmsg.NewPtrMetadataRequest()
+		req.Version, req.AllowAutoTopicCreation = 12, true
+		for _, name := range names {
+			mt := kmsg.NewMetadataRequestTopic()
+			mt.Topic = &name
+			req.Topics = append(req.Topics, mt)
+		}
+		resp, err := metadata(b, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.(*kmsg.MetadataResponse)
+	}
+	var names []string
+	for i := range 300 {
+		names = append(names, fmt.Sprintf("auto-%03d", i))
+	}
+	from := b.meta.Segment().HighWatermark()
+	resp := ask(append(names, "auto-007", "bad name")...)
+	for _, rt := range resp.Topics {
+		want := int16(0)
+		if *rt.Topic == "bad name" {
+			want = kerr.InvalidTopicException.Code
+		}
+		if rt.ErrorCode != want || want == 0 && len(rt.Partitions) != 1 {
+			t.Errorf("topic %s: error %d, %d partitions", *rt.Topic, rt.ErrorCode, len(rt.Partitions))
+		}
+	}
+	if n := batches(from); n != 1 {
+		t.Errorf("300 topics auto-created in %d batches, want 1", n)
+	}
+
+	b.cfg.DefaultPartitions = 4000 // two topics a batch
+	from = b.meta.Segment().HighWatermark()
+	resp = ask("wide-1", "wide-2", "wide-3", "wide-4", "wide-5")
+	for _, rt := range resp.Topics {
+		if rt.ErrorCode != 0 || len(rt.Partitions) != 4000 {
+			t.Errorf("topic %s: error %d, %d partitions", *rt.Topic, rt.ErrorCode, len(rt.Partitions))
+		}
+	}
+	if n := batches(from); n != 3 {
+		t.Errorf("5 topics of 4,000 partitions auto-created in %d batches, want 3", n)
 	}
 }
