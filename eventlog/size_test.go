@@ -118,3 +118,42 @@ func TestTopicPartitionCountIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestChangeNeverEditsWhatReadersHold: a change that copies a topic for
+// its configs and then moves one of its partitions, in one group, leaves
+// the topic readers got before as it was, and so does a group undone
+// after such edits; a topic it created or copied with its partitions it
+// edits in place.
+func TestChangeNeverEditsWhatReadersHold(t *testing.T) {
+	s := NewState()
+	if err := Apply(s, reg(1, inc1), reg(2, inc2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Apply(s, createTopic("t", 3)...); err != nil {
+		t.Fatal(err)
+	}
+	held := s.Topics["t"]
+	move := &PartitionChanged{Topic: "t", Partition: 1, Replicas: []int32{2}, ISR: []int32{2}, Leader: 2, LeaderEpoch: 1}
+	grow := &PartitionChanged{Topic: "t", Partition: 3, Replicas: []int32{2}, ISR: []int32{2}, Leader: 2}
+	cfg := &ConfigChanged{ResourceType: ResourceTopic, Resource: "t", Name: "retention.ms", Value: "1000"}
+
+	// Undone: the state's topic is the one readers hold, unchanged.
+	bad := &PartitionChanged{Topic: "t", Partition: 9, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}
+	if err := Apply(s, cfg, move, grow, bad); !errors.Is(err, ErrRefused) {
+		t.Fatalf("a group ending in a partition that does not exist: %v", err)
+	}
+	if s.Topics["t"] != held || held.Partitions[1].Leader != 1 || len(held.Partitions) != 3 {
+		t.Fatalf("after an undone group: topic %p (held %p), partition 1 led by %d, %d partitions", s.Topics["t"], held, held.Partitions[1].Leader, len(held.Partitions))
+	}
+
+	if err := Apply(s, cfg, move, grow); err != nil {
+		t.Fatal(err)
+	}
+	if held.Partitions[1].Leader != 1 || len(held.Partitions) != 3 || held.Configs["retention.ms"] != "" {
+		t.Fatalf("the topic readers held changed: partition 1 led by %d, %d partitions, configs %v", held.Partitions[1].Leader, len(held.Partitions), held.Configs)
+	}
+	now := s.Topics["t"]
+	if now.Partitions[1].Leader != 2 || len(now.Partitions) != 4 || now.Configs["retention.ms"] != "1000" {
+		t.Fatalf("the new topic: partition 1 led by %d, %d partitions, configs %v", now.Partitions[1].Leader, len(now.Partitions), now.Configs)
+	}
+}

@@ -103,11 +103,13 @@ type tx struct {
 	s     *State
 	undo  []func()
 	owned bool
-	// made are the topics this tx put in the state, new or copied: nobody
-	// else holds them until it ends (readers wait for it), so its later
+	// made are the topics this tx put in the state with partitions of
+	// their own (new, or copied with their partitions): nobody else holds
+	// those partitions until it ends (readers wait for it), so its later
 	// events change them in place, and a topic of many partitions is not
-	// copied once per partition. The last one made is kept apart: most txs
-	// make one, and need no map.
+	// copied once per partition. (A topic copied for its configs shares
+	// its partitions with the one it replaces.) The last one made is kept
+	// apart: most txs make one, and need no map.
 	lastMade *Topic
 	made     map[*Topic]bool
 }
@@ -173,7 +175,6 @@ func (t *tx) deleteBroker(id int32) {
 }
 
 func (t *tx) putTopic(tp *Topic) {
-	t.noteMade(tp)
 	old, had := t.s.Topics[tp.Name]
 	t.s.Topics[tp.Name] = tp
 	t.s.TopicIDs[tp.ID] = tp.Name
@@ -339,6 +340,7 @@ func (t *tx) apply(ev Event) error {
 			}
 		}
 		t.putTopic(tp)
+		t.noteMade(tp)
 	case *PartitionChanged:
 		tp, ok := s.Topics[e.Topic]
 		if !ok {
@@ -370,6 +372,7 @@ func (t *tx) apply(ev Event) error {
 			nt.Partitions[e.Partition] = p
 		}
 		t.putTopic(&nt)
+		t.noteMade(&nt)
 	case *TopicDeleted:
 		tp, ok := s.Topics[e.Name]
 		switch {
