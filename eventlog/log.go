@@ -321,7 +321,12 @@ func (l *Log) flush() {
 			n++
 		}
 		groups := l.queue[:n:n]
-		l.queue = l.queue[n:]
+		if n == len(l.queue) {
+			l.queue = nil
+		} else {
+			// A copy: the written groups must not stay reachable.
+			l.queue = slices.Clone(l.queue[n:])
+		}
 		var events []Event
 		var recs []segment.Record
 		for _, g := range groups {
