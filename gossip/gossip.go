@@ -82,6 +82,12 @@ func Start(cfg Config) (*Gossip, error) {
 	if cfg.Meta.NodeID <= 0 {
 		return nil, fmt.Errorf("gossip: node id %d must be positive", cfg.Meta.NodeID)
 	}
+	meta := cfg.Meta.Encode()
+	if len(meta) > maxMeta {
+		// memberlist would panic.
+		return nil, fmt.Errorf("gossip: this node's Kafka and replication addresses (%d and %d bytes) are too long to gossip: they may take %d bytes together; use shorter host names",
+			len(cfg.Meta.KafkaAddr), len(cfg.Meta.ReplicationAddr), maxMeta-metaOverhead)
+	}
 	host, port, err := splitHostPort(cfg.BindAddr, 7946)
 	if err != nil {
 		return nil, fmt.Errorf("gossip: --gossip-addr %q: %w", cfg.BindAddr, err)
@@ -104,7 +110,7 @@ func Start(cfg Config) (*Gossip, error) {
 			return nil, fmt.Errorf("gossip: advertise address %q: %w", cfg.AdvertiseAddr, err)
 		}
 	}
-	mlc.Delegate = &delegate{meta: cfg.Meta.Encode()}
+	mlc.Delegate = &delegate{meta: meta}
 	mlc.Events = g
 	mlc.Alive = g
 	mlc.Logger = log.New(&logWriter{l: cfg.Logger}, "", 0)

@@ -149,3 +149,26 @@ func TestJoinBeforeTheSeedIsUp(t *testing.T) {
 	defer g1.Shutdown()
 	eventually(t, "the early node to find the seed", 10*time.Second, func() bool { return len(g2.Members()) == 1 && len(g1.Members()) == 1 })
 }
+
+// TestAddressesTooLongToGossip: addresses beyond what memberlist's node
+// metadata holds are an error at start (memberlist itself would panic),
+// saying which flags to shorten; the longest that fit start.
+func TestAddressesTooLongToGossip(t *testing.T) {
+	host := func(n int) string { return strings.Repeat("h", n-5) + ":9092" }
+	for _, tc := range []struct {
+		kafka, repl int
+		ok          bool
+	}{
+		{250, 253, true},
+		{250, 254, false},
+		{400, 300, false},
+	} {
+		g, err := Start(Config{Meta: Meta{NodeID: 1, KafkaAddr: host(tc.kafka), ReplicationAddr: host(tc.repl)}, BindAddr: "127.0.0.1:0", Local: true})
+		if g != nil {
+			g.Shutdown()
+		}
+		if tc.ok != (err == nil) || err != nil && !strings.Contains(err.Error(), "use shorter host names") {
+			t.Errorf("addresses of %d and %d bytes: %v", tc.kafka, tc.repl, err)
+		}
+	}
+}

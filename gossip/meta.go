@@ -15,8 +15,12 @@ type Meta struct {
 
 const metaVersion = 1
 
-// maxMeta is memberlist's limit on node metadata.
+// maxMeta is memberlist's limit on node metadata (it panics beyond).
 const maxMeta = 512
+
+// metaOverhead is what Encode adds to the two addresses, at most: the
+// version, the node id and two length prefixes of up to 2 bytes.
+const metaOverhead = 1 + 4 + 2 + 2
 
 // ErrBadMeta is the error of DecodeMeta.
 var ErrBadMeta = errors.New("gossip: bad node metadata")
