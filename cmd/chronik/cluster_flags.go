@@ -68,12 +68,54 @@ func parseVoters(s string, self int32) ([]int32, error) {
 	return out, nil
 }
 
+// checkClusterFlags checks the cluster's flags before anything starts: the
+// addresses other nodes connect to, the seeds to join, the fencing grace.
+func checkClusterFlags(c *cli.Context) error {
+	repl := c.String("replication-addr")
+	if host, port, err := splitAddr(repl); err != nil || !reachable(host, port) {
+		return fmt.Errorf("--replication-addr %q must be host:port that the other nodes can reach", repl)
+	}
+	if v := c.String("gossip-addr"); v != "" {
+		if _, _, err := splitAddr(v); err != nil {
+			return fmt.Errorf("--gossip-addr %q: %v", v, err)
+		}
+	}
+	if j := c.String("join"); j != "" {
+		for _, seed := range strings.Split(j, ",") {
+			host, port, err := splitAddr(strings.TrimSpace(seed))
+			if err != nil || !reachable(host, port) {
+				return fmt.Errorf("--join %q: %q is not the host:port of another node's gossip address", j, seed)
+			}
+		}
+	}
+	if d := c.Duration("fence-after"); d <= 0 {
+		return fmt.Errorf("--fence-after %v: give how long a failed broker keeps its partitions, e.g. 5s", d)
+	}
+	return nil
+}
+
+// splitAddr splits host:port, the port a number from 0 to 65535.
+func splitAddr(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, errors.New("not host:port")
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q is not a number from 0 to 65535", p)
+	}
+	return host, port, nil
+}
+
+// reachable says whether host:port is one others can connect to: a host
+// named, not every interface, and a port chosen.
+func reachable(host string, port int) bool {
+	return host != "" && host != "0.0.0.0" && host != "::" && port > 0
+}
+
 // startClusterNode starts Raft, shipping and gossip for this node.
 func startClusterNode(c *cli.Context, id int32, voters []int32, meta *eventlog.Log, kafkaAddr, clusterID string, log *slog.Logger) (*clusterMember, error) {
 	replAddr := c.String("replication-addr")
-	if host, _, err := net.SplitHostPort(replAddr); err != nil || host == "" || host == "0.0.0.0" || host == "::" {
-		return nil, cli.Exit(fmt.Sprintf("--replication-addr %q must be host:port that the other nodes can reach", replAddr), 2)
-	}
 	ln, err := net.Listen("tcp", replAddr)
 	if err != nil {
 		return nil, cli.Exit(fmt.Sprintf("cannot listen on --replication-addr %s: %v (is another node running there?)", replAddr, err), 1)

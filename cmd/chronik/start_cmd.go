@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -95,13 +94,19 @@ func runStart(c *cli.Context) error {
 	if maxReq < 1024 || maxReq > 1<<30 {
 		return cli.Exit("--max-request-bytes must be between 1024 and 1073741824", 2)
 	}
+	for _, name := range []string{"kafka-addr", "http-addr"} {
+		if v := c.String(name); v != "" {
+			if _, _, err := splitAddr(v); err != nil {
+				return cli.Exit(fmt.Sprintf("--%s %q: %v", name, v, err), 2)
+			}
+		}
+	}
 	advertised := c.String("advertised-addr")
 	if advertised == "" {
 		advertised = c.String("kafka-addr")
 	}
-	host, portStr, err := net.SplitHostPort(advertised)
-	port, perr := strconv.Atoi(portStr)
-	if err != nil || perr != nil || host == "" || host == "0.0.0.0" || host == "::" {
+	host, port, err := splitAddr(advertised)
+	if err != nil || !reachable(host, port) {
 		return cli.Exit(fmt.Sprintf("advertised address %q must be host:port that clients can reach (set --advertised-addr when listening on all interfaces)", advertised), 2)
 	}
 
@@ -121,6 +126,11 @@ func runStart(c *cli.Context) error {
 	}
 	if acks := c.String("metadata-acks"); acks != "quorum" && acks != "leader" {
 		return cli.Exit(fmt.Sprintf("--metadata-acks %q: use quorum or leader", acks), 2)
+	}
+	if clustered {
+		if err := checkClusterFlags(c); err != nil {
+			return cli.Exit(err.Error(), 2)
+		}
 	}
 
 	start := time.Now()

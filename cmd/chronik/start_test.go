@@ -252,6 +252,14 @@ func TestStartRefusesBadFlags(t *testing.T) {
 		{"--bootstrap-expect", "3", "--node-id 0 cannot be a node of a cluster", []string{"--node-id", "0"}},
 		{"--bootstrap-expect", "-1", "--bootstrap-expect is a positive count", nil},
 		{"--metadata-acks", "all", `--metadata-acks "all": use quorum or leader`, nil},
+		{"--http-addr", "bad", `--http-addr "bad": not host:port`, nil},
+		{"--kafka-addr", "127.0.0.1:99999", `port "99999" is not a number from 0 to 65535`, nil},
+		{"--advertised-addr", "kafka1:0", "must be host:port that clients can reach", nil},
+		{"--replication-addr", "0.0.0.0:9291", "must be host:port that the other nodes can reach", []string{"--voters", "1"}},
+		{"--gossip-addr", "nonsense", `--gossip-addr "nonsense": not host:port`, []string{"--voters", "1"}},
+		{"--join", ":::", "is not the host:port of another node's gossip address", []string{"--voters", "1"}},
+		{"--join", "10.0.0.1:7946,", `"" is not the host:port`, []string{"--voters", "1"}},
+		{"--fence-after", "-1s", "--fence-after -1s: give how long", []string{"--voters", "1"}},
 	} {
 		t.Run(tc.flag+"="+tc.value, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
