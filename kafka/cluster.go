@@ -54,6 +54,7 @@ var forwarded = map[int16]bool{
 	kmsg.CreatePartitions.Int16():        true,
 	kmsg.AlterConfigs.Int16():            true,
 	kmsg.IncrementalAlterConfigs.Int16(): true,
+	kmsg.ElectLeaders.Int16():            true,
 	kmsg.InitProducerID.Int16():          true,
 }
 

@@ -93,6 +93,14 @@ func FuzzHandle(f *testing.F) {
 	da := kmsg.NewPtrDeleteACLsRequest()
 	da.Filters = []kmsg.DeleteACLsRequestFilter{{}}
 	f.Add(requestFrame(da, 3))
+	el := kmsg.NewPtrElectLeadersRequest()
+	el.ElectionType = 1
+	el.Topics = []kmsg.ElectLeadersRequestTopic{{Topic: "t", Partitions: []int32{0, 5}}}
+	f.Add(requestFrame(el, 2))
+	f.Add(requestFrame(kmsg.NewPtrElectLeadersRequest(), 1)) // every partition
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: "t", Count: 3}, {Topic: "t", Count: 4}}
+	f.Add(requestFrame(cp, 3))
 	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 1, 0, 0})
 
 	b := memBroker(f, segmenttest.NewMemFS())
