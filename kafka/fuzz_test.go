@@ -101,6 +101,10 @@ func FuzzHandle(f *testing.F) {
 	cp := kmsg.NewPtrCreatePartitionsRequest()
 	cp.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: "t", Count: 3}, {Topic: "t", Count: 4}}
 	f.Add(requestFrame(cp, 3))
+	pa := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+	pa.Topics = []kmsg.AlterPartitionAssignmentsRequestTopic{{Topic: "t", Partitions: []kmsg.AlterPartitionAssignmentsRequestTopicPartition{{Partition: 0, Replicas: []int32{1, 2}}, {Partition: 1}}}}
+	f.Add(requestFrame(pa, 1))
+	f.Add(requestFrame(kmsg.NewPtrListPartitionReassignmentsRequest(), 0))
 	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 1, 0, 0})
 
 	b := memBroker(f, segmenttest.NewMemFS())

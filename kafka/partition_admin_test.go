@@ -104,3 +104,96 @@ func TestElectLeadersOfAFencedBroker(t *testing.T) {
 		t.Errorf("election type 7: %+v", resp)
 	}
 }
+
+// TestPartitionReassignments: kadm lists no reassignment in progress;
+// assigning a partition its own replicas again is done; moving it, or
+// cancelling, or bad replicas, or a changed replica count when forbidden,
+// each gets its error and changes nothing.
+func TestPartitionReassignments(t *testing.T) {
+	addr := startBroker(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
+	defer adm.Close()
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "r"); err != nil {
+		t.Fatal(err)
+	}
+	listed, err := adm.ListPartitionReassignments(ctx, kadm.TopicsSet{"r": {0: {}}})
+	if err != nil || len(listed) != 0 {
+		t.Fatalf("list: %v %v, want none", listed, err)
+	}
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign("r", 0, []int32{1})
+	req.CancelAssign("r", 1)
+	res, err := adm.AlterPartitionAssignments(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res["r"][0].Err; err != nil {
+		t.Errorf("the current replicas again: %v", err)
+	}
+	if err := res["r"][1].Err; !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		t.Errorf("cancel for a partition that does not exist: %v", err)
+	}
+	for _, tc := range []struct {
+		replicas []int32
+		forbidRF bool
+		want     *kerr.Error
+	}{
+		{nil, false, kerr.NoReassignmentInProgress},
+		{[]int32{}, false, kerr.InvalidReplicaAssignment},
+		{[]int32{7}, false, kerr.InvalidReplicaAssignment},
+		{[]int32{1, 1}, false, kerr.InvalidReplicaAssignment},
+		{[]int32{1, 7}, true, kerr.InvalidReplicaAssignment},
+	} {
+		var req kadm.AlterPartitionAssignmentsReq
+		req.Assign("r", 0, tc.replicas)
+		c := ctx
+		if tc.forbidRF {
+			c = kadm.ForbidAlterRf(ctx)
+		}
+		res, err := adm.AlterPartitionAssignments(c, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := res["r"][0].Err; !errors.Is(err, tc.want) {
+			t.Errorf("assign %v (replication factor change forbidden: %v): %v, want %v", tc.replicas, tc.forbidRF, err, tc.want)
+		}
+	}
+	md, err := adm.Metadata(ctx, "r")
+	if err != nil || len(md.Topics["r"].Partitions[0].Replicas) != 1 || md.Topics["r"].Partitions[0].Replicas[0] != 1 {
+		t.Fatalf("replicas after: %+v %v", md.Topics["r"].Partitions, err)
+	}
+}
+
+// TestReassignWithTwoBrokers: with another broker registered, moving a
+// partition there is refused as not supported, or, when the request
+// forbids changing the replica count and the count changes,
+// INVALID_REPLICATION_FACTOR.
+func TestReassignWithTwoBrokers(t *testing.T) {
+	b := memBroker(t, segmenttest.NewMemFS())
+	if _, err := b.createTopic("t", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.meta.Append(&eventlog.BrokerRegistered{BrokerID: 2, Incarnation: eventlog.NewUUID(),
+		Endpoints: []eventlog.Endpoint{{Listener: "PLAINTEXT", Host: "127.0.0.1", Port: 9093}}}); err != nil {
+		t.Fatal(err)
+	}
+	b.meta.View(func(s *eventlog.State) {
+		for _, tc := range []struct {
+			replicas []int32
+			allowRF  bool
+			want     int16
+		}{
+			{[]int32{2}, true, kerr.InvalidReplicaAssignment.Code},
+			{[]int32{2}, false, kerr.InvalidReplicaAssignment.Code},
+			{[]int32{1, 2}, true, kerr.InvalidReplicaAssignment.Code},
+			{[]int32{1, 2}, false, kerr.InvalidReplicationFactor.Code},
+			{[]int32{1}, false, 0},
+		} {
+			if code, msg := reassign(s, "t", 0, tc.replicas, tc.allowRF); code != tc.want {
+				t.Errorf("reassign to %v (allow a new count: %v): %d %q, want %d", tc.replicas, tc.allowRF, code, msg, tc.want)
+			}
+		}
+	})
+}
