@@ -61,6 +61,11 @@ const recordOverhead = 5 + 1 + 10 + 5 + 5 + 5 + 1
 // follower or proposed to Raft, fits in one frame.
 const maxBatchRecords = 24 << 20
 
+// maxStoredBatch bounds a metadata batch as stored: maxBatchRecords that
+// compression made no smaller (zstd adds a little to such data), and the
+// header.
+const maxStoredBatch = maxBatchRecords + 1<<20
+
 // ErrTooLarge: a metadata change too large to be written in one batch (it
 // must be atomic): the request should be split.
 var ErrTooLarge = errors.New("eventlog: metadata change too large for one batch")

@@ -24,8 +24,9 @@ const (
 	DefaultSnapshotBytes    = 4 << 20
 	DefaultSnapshotInterval = 10 * time.Minute
 	// DefaultSegmentBytes is the metadata log's segment size: small, since
-	// whole segments are deleted once snapshots cover them.
-	DefaultSegmentBytes = 16 << 20
+	// whole segments are deleted once snapshots cover them, yet above the
+	// largest batch the log writes (maxStoredBatch).
+	DefaultSegmentBytes = 32 << 20
 	// snapshotsKept is how many snapshots stay on disk: the newest, and one
 	// to fall back on if it is damaged.
 	snapshotsKept = 2
@@ -140,6 +141,9 @@ func Open(st *segment.Store, opts Options) (*Log, error) {
 	if opts.Segment != nil {
 		cfg = *opts.Segment
 	}
+	// Every batch the log may write, a change of up to maxBatchRecords
+	// that does not compress, must be accepted.
+	cfg.MaxMessageBytes = max(cfg.MaxMessageBytes, maxStoredBatch)
 	seg, err := st.Open(TopicName, PartitionID, cfg)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"testing"
 	"time"
@@ -17,7 +19,8 @@ import (
 // request that would make more than 10,000 partitions is POLICY_VIOLATION
 // for each of its topics, at once and without creating anything (before,
 // 2^31-1 partitions made the broker build as many events); 10,000 is
-// created; a config or a topic given twice is refused.
+// created, also as 10,000 topics whose names make a metadata batch that
+// compresses little; a config or a topic given twice is refused.
 func TestPartitionsPerRequestAreBounded(t *testing.T) {
 	addr := startBroker(t, t.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -106,6 +109,20 @@ func TestPartitionsPerRequestAreBounded(t *testing.T) {
 	}
 	if n := partitions("max"); n != 10_000 {
 		t.Fatalf("topic max has %d partitions, want 10000", n)
+	}
+
+	// 10,000 topics of the longest random names: a metadata batch that
+	// compresses little, over a data partition's max.message.bytes.
+	long := map[string]int32{}
+	for len(long) < 10_000 {
+		b := make([]byte, 125)
+		rand.Read(b)
+		long[hex.EncodeToString(b)[:249]] = 1
+	}
+	for name, code := range create(false, long) {
+		if code != 0 {
+			t.Fatalf("create of 10,000 topics with long names: %s: error %d", name[:8], code)
+		}
 	}
 
 	if got := create(false, map[string]int32{"g1": 1, "g2": 1}); got["g1"] != 0 || got["g2"] != 0 {
