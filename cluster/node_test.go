@@ -23,11 +23,6 @@ type member struct {
 	fallback bool
 }
 
-func startMember(t testing.TB, id int32, dir string, join ...string) *member {
-	t.Helper()
-	return startMemberMode(t, false, id, dir, join...)
-}
-
 // startMemberMode starts a member on the fast path or, with fallback, on
 // the Raft fallback path.
 func startMemberMode(t testing.TB, fallback bool, id int32, dir string, join ...string) *member {

@@ -239,9 +239,7 @@ func (c *Coordinator) Fetch(name string, topics []kmsg.OffsetFetchRequestTopic, 
 		for _, topic := range sortedKeys(g.offsets) {
 			t := kmsg.NewOffsetFetchRequestTopic()
 			t.Topic = topic
-			for _, p := range sortedKeys(g.offsets[topic]) {
-				t.Partitions = append(t.Partitions, p)
-			}
+			t.Partitions = append(t.Partitions, sortedKeys(g.offsets[topic])...)
 			topics = append(topics, t)
 		}
 	}
