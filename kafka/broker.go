@@ -27,7 +27,7 @@ type Config struct {
 	// does not exist (auto.create.topics.enable).
 	AutoCreateTopics bool
 	// DefaultPartitions is the partition count of auto-created topics and of
-	// CreateTopics asking for -1 (num.partitions).
+	// CreateTopics asking for -1 (num.partitions): 1 to 10,000.
 	DefaultPartitions int32
 	// ClusterID is reported in Metadata responses, unless the metadata
 	// holds the cluster's (ClusterIDConfig, which a cluster's first
@@ -102,6 +102,9 @@ func (b *Broker) isClosing() bool {
 // NewBroker registers the node in the metadata log (on its first start, or
 // when its address changed) and returns the broker.
 func NewBroker(cfg Config, store *segment.Store, meta *eventlog.Log, log *slog.Logger) (*Broker, error) {
+	if cfg.DefaultPartitions < 1 || cfg.DefaultPartitions > maxPartitionsPerRequest {
+		return nil, fmt.Errorf("kafka: default partitions %d: between 1 and %d", cfg.DefaultPartitions, maxPartitionsPerRequest)
+	}
 	b := &Broker{cfg: cfg, store: store, meta: meta, log: log, parts: map[string]*partition{}, opening: map[string]*openCall{}, closing: make(chan struct{}),
 		sessions: newFetchSessions()}
 	if cfg.Cluster != nil {
