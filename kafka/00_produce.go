@@ -1,8 +1,9 @@
 package kafka
 
 // Produce, versions 3-10 (record batch v2): each partition's records must
-// be one RecordBatch v2; it is validated (CRC, lengths, max.message.bytes)
-// and appended (leader epoch 0: one node leads every partition for good).
+// be one RecordBatch v2; it is validated (CRC, lengths, max.message.bytes,
+// and, decompressed, every record: segment.CheckRecords, as Kafka checks
+// them) and appended, stamped with the partition's leader epoch.
 // acks=0 gets no response; acks=1 and acks=-1 (all replicas: here, this
 // node) are answered once the batch is durable. Per-partition errors: UNKNOWN_TOPIC_OR_PARTITION,
 // CORRUPT_MESSAGE, INVALID_RECORD, UNSUPPORTED_FOR_MESSAGE_FORMAT,

@@ -99,6 +99,7 @@ func (b *Broker) changeTopicConfigs(topic string, changes map[string]*string, re
 // topic's configs.
 func topicConfig(configs map[string]string) (segment.Config, error) {
 	cfg := segment.DefaultConfig()
+	cfg.CheckRecords = true // what clients produce
 	for k, v := range configs {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil && k != "cleanup.policy" {

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -541,6 +542,25 @@ func TestMalformedRequests(t *testing.T) {
 	produce.Topics = append(produce.Topics, pt)
 	if resp, err := produce.RequestWith(ctx, cl); err != nil || resp.Topics[0].Partitions[0].ErrorCode != kerr.CorruptMessage.Code {
 		t.Errorf("bad CRC: %v %+v, want CORRUPT_MESSAGE", err, resp)
+	}
+
+	// Batches whose CRC matches but whose records do not hold together
+	// (a record's offset delta out of order), or whose compressed records
+	// do not decompress: INVALID_RECORD and CORRUPT_MESSAGE, nothing stored.
+	reorder := segment.BuildBatch(segment.AppendRecords(nil, []segment.Record{{Value: []byte("a")}, {Value: []byte("b")}}), 2, segment.CodecNone, 0)
+	reorder[len(reorder)-5] = 4 // the second record's offset delta: 2, not 1
+	notZstd := segment.BuildBatch(bytes.Repeat([]byte{1, 2, 3}, 20), 1, segment.CodecZstd, 0)
+	for _, tc := range []struct {
+		batch []byte
+		want  int16
+	}{
+		{segmenttest.FixCRC(reorder), kerr.InvalidRecord.Code},
+		{notZstd, kerr.CorruptMessage.Code},
+	} {
+		pt.Partitions[0].Records = tc.batch
+		if resp, err := produce.RequestWith(ctx, cl); err != nil || resp.Topics[0].Partitions[0].ErrorCode != tc.want {
+			t.Errorf("a batch with bad records: %v %+v, want error %d", err, resp, tc.want)
+		}
 	}
 
 	// Invalid topic names: INVALID_TOPIC_EXCEPTION from CreateTopics and

@@ -56,9 +56,12 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // it is durable, whatever acks was.
 func (l *Log) Append(batch []byte, epoch int32, acks int16) (*Appended, error) {
 	l.mu.RLock()
-	maxBytes, segBytes := l.cfg.MaxMessageBytes, l.cfg.SegmentBytes
+	maxBytes, segBytes, check := l.cfg.MaxMessageBytes, l.cfg.SegmentBytes, l.cfg.CheckRecords
 	l.mu.RUnlock()
 	h, err := ValidateBatch(batch, maxBytes)
+	if err == nil && check {
+		err = CheckRecords(batch, &h)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -40,6 +40,10 @@ type Config struct {
 	// faults into the file system, which made mapped appends 1.5-4x slower
 	// than pwrite here: see the README's performance section.
 	MmapWrites bool
+	// CheckRecords makes Append check every record of a batch too
+	// (CheckRecords), decompressing it, as a Kafka broker checks what
+	// clients produce; logs the broker writes itself need not.
+	CheckRecords bool
 	// RecoveryPointInterval is how often, at most, the synced position is
 	// recorded for crash recovery. Damage found before it at open is
 	// corruption; damage after it is a torn tail.
