@@ -1,24 +1,17 @@
 package kafka
 
 import (
-	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestACLsAreOff: the ACL APIs answer SECURITY_DISABLED, as a Kafka broker
 // without an authorizer does; kadm reports it for each.
 func TestACLsAreOff(t *testing.T) {
-	_, addr := brokerForTest(t, t.TempDir())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
-	defer adm.Close()
+	ctx, adm := adminForTest(t)
 	b := kadm.NewACLs().Topics("t").Allow("User:alice").AllowHosts("*").Operations(kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral)
 	created, err := adm.CreateACLs(ctx, b)
 	if err != nil || len(created) != 1 || !errors.Is(created[0].Err, kerr.SecurityDisabled) {

@@ -1,14 +1,11 @@
 package kafka
 
 import (
-	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-stream/chronik/eventlog"
@@ -19,11 +16,7 @@ import (
 // no election, asked by name or for all; an unknown one is
 // UNKNOWN_TOPIC_OR_PARTITION.
 func TestElectLeadersWithKadm(t *testing.T) {
-	addr := startBroker(t, t.TempDir())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
-	defer adm.Close()
+	ctx, adm := adminForTest(t)
 	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "led"); err != nil {
 		t.Fatal(err)
 	}
@@ -110,11 +103,7 @@ func TestElectLeadersOfAFencedBroker(t *testing.T) {
 // cancelling, or bad replicas, or a changed replica count when forbidden,
 // each gets its error and changes nothing.
 func TestPartitionReassignments(t *testing.T) {
-	addr := startBroker(t, t.TempDir())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
-	defer adm.Close()
+	ctx, adm := adminForTest(t)
 	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "r"); err != nil {
 		t.Fatal(err)
 	}

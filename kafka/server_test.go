@@ -35,6 +35,18 @@ func startBroker(t *testing.T, dir string) string {
 	return addr
 }
 
+// adminForTest runs a broker, stopped when the test ends, and returns an
+// admin client of it and a context of 30 s, both ended with the test.
+func adminForTest(t *testing.T) (context.Context, *kadm.Client) {
+	t.Helper()
+	addr := startBroker(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
+	t.Cleanup(adm.Close)
+	return ctx, adm
+}
+
 // runBroker runs a broker and returns its address and how to stop it.
 func runBroker(t *testing.T, dir string) (string, func()) {
 	t.Helper()
