@@ -105,6 +105,19 @@ func FuzzHandle(f *testing.F) {
 	pa.Topics = []kmsg.AlterPartitionAssignmentsRequestTopic{{Topic: "t", Partitions: []kmsg.AlterPartitionAssignmentsRequestTopicPartition{{Partition: 0, Replicas: []int32{1, 2}}, {Partition: 1}}}}
 	f.Add(requestFrame(pa, 1))
 	f.Add(requestFrame(kmsg.NewPtrListPartitionReassignmentsRequest(), 0))
+	dq := kmsg.NewPtrDescribeClientQuotasRequest()
+	dq.Components = []kmsg.DescribeClientQuotasRequestComponent{{EntityType: "user", MatchType: 2}, {EntityType: "user"}}
+	f.Add(requestFrame(dq, 1))
+	aq := kmsg.NewPtrAlterClientQuotasRequest()
+	aq.Entries = []kmsg.AlterClientQuotasRequestEntry{{Entity: []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "user"}}, Ops: []kmsg.AlterClientQuotasRequestEntryOp{{Key: "k", Value: 1}}}}
+	f.Add(requestFrame(aq, 1))
+	ds := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+	ds.Users = []kmsg.DescribeUserSCRAMCredentialsRequestUser{{Name: "a"}, {Name: "a"}, {Name: "b"}}
+	f.Add(requestFrame(ds, 0))
+	as := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	as.Deletions = []kmsg.AlterUserSCRAMCredentialsRequestDeletion{{Name: "a", Mechanism: 1}}
+	as.Upsertions = []kmsg.AlterUserSCRAMCredentialsRequestUpsertion{{Name: "b", Mechanism: 2, Iterations: 4096}}
+	f.Add(requestFrame(as, 0))
 	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 1, 0, 0})
 
 	b := memBroker(f, segmenttest.NewMemFS())
