@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
@@ -156,18 +157,7 @@ func TestPartitionsPerRequestAreBounded(t *testing.T) {
 func TestAutoCreateInFewBatches(t *testing.T) {
 	b := memBroker(t, segmenttest.NewMemFS())
 	b.cfg.AutoCreateTopics = true
-	batches := func(from int64) int {
-		t.Helper()
-		n := 0
-		for off := from; off < b.meta.Segment().HighWatermark(); n++ {
-			h, err := b.meta.Segment().HeaderAt(off)
-			if err != nil {
-				t.Fatal(err)
-			}
-			off = h.LastOffset() + 1
-		}
-		return n
-	}
+	batches := func(from int64) int { return metaBatches(t, b, from) }
 	ask := func(names ...string) *kmsg.MetadataResponse {
 		t.Helper()
 		req := kmsg.NewPtrMetadataRequest()
@@ -213,4 +203,71 @@ func TestAutoCreateInFewBatches(t *testing.T) {
 	if n := batches(from); n != 3 {
 		t.Errorf("5 topics of 4,000 partitions auto-created in %d batches, want 3", n)
 	}
+}
+
+// metaBatches counts the metadata log's batches from offset from on.
+func metaBatches(t *testing.T, b *Broker, from int64) int {
+	t.Helper()
+	n := 0
+	for off := from; off < b.meta.Segment().HighWatermark(); n++ {
+		h, err := b.meta.Segment().HeaderAt(off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off = h.LastOffset() + 1
+	}
+	return n
+}
+
+// TestDeleteTopicsInOneBatch: the topics one DeleteTopics request deletes
+// go in one metadata batch; a topic named twice (by name and by id) is
+// INVALID_REQUEST and stays; an unknown one UNKNOWN_TOPIC_OR_PARTITION.
+func TestDeleteTopicsInOneBatch(t *testing.T) {
+	b := memBroker(t, segmenttest.NewMemFS())
+	var specs []topicSpec
+	for i := range 300 {
+		specs = append(specs, topicSpec{name: fmt.Sprintf("d-%03d", i), partitions: 2})
+	}
+	ids, err := b.createTopics(append(specs, topicSpec{name: "twice", partitions: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	req.Version = 6
+	named := func(name string) kmsg.DeleteTopicsRequestTopic {
+		dt := kmsg.NewDeleteTopicsRequestTopic()
+		dt.Topic = &name
+		return dt
+	}
+	for _, spec := range specs {
+		req.Topics = append(req.Topics, named(spec.name))
+	}
+	byID := kmsg.NewDeleteTopicsRequestTopic()
+	byID.TopicID = ids[len(ids)-1]
+	req.Topics = append(req.Topics, named("twice"), byID, named("nope"))
+	from := b.meta.Segment().HighWatermark()
+	resp, err := deleteTopics(b, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range resp.(*kmsg.DeleteTopicsResponse).Topics {
+		want := int16(0)
+		switch *rt.Topic {
+		case "twice":
+			want = kerr.InvalidRequest.Code
+		case "nope":
+			want = kerr.UnknownTopicOrPartition.Code
+		}
+		if rt.ErrorCode != want {
+			t.Errorf("delete %s: error %d, want %d", *rt.Topic, rt.ErrorCode, want)
+		}
+	}
+	if n := metaBatches(t, b, from); n != 1 {
+		t.Errorf("300 topics deleted in %d batches, want 1", n)
+	}
+	b.meta.View(func(s *eventlog.State) {
+		if len(s.Topics) != 1 || s.Topics["twice"] == nil {
+			t.Errorf("topics left: %d, want only twice", len(s.Topics))
+		}
+	})
 }
