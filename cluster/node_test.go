@@ -34,7 +34,8 @@ type memberOpts struct {
 	fallback     bool
 	fs           segment.FS // nil: the real file system
 	onFatal      func(error)
-	compactEvery int // RaftCompactEntries
+	compactEvery int   // RaftCompactEntries
+	segmentBytes int64 // of the metadata log; 0: 1 MiB
 }
 
 func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...string) *member {
@@ -46,6 +47,9 @@ func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...s
 	}
 	cfg := segment.DefaultConfig()
 	cfg.SegmentBytes, cfg.PreallocateBytes = 1<<20, 64<<10
+	if o.segmentBytes > 0 {
+		cfg.SegmentBytes = o.segmentBytes
+	}
 	meta, err := eventlog.Open(st, eventlog.Options{Replicated: !fallback, Segment: &cfg, SnapshotBytes: -1, KeepSegments: fallback})
 	if err != nil {
 		t.Fatal(err)

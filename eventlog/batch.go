@@ -58,13 +58,23 @@ const recordOverhead = 5 + 1 + 10 + 5 + 5 + 5 + 1
 // maxBatchRecords bounds the records section of a metadata batch the log
 // writes (a change larger than that is ErrTooLarge), well below what
 // readers decode (maxDecodedBatch), and so that a batch, shipped to a
-// follower or proposed to Raft, fits in one frame.
+// follower or proposed to Raft, fits in one frame. A log of small segments
+// bounds it lower (batchBound).
 const maxBatchRecords = 24 << 20
 
-// maxStoredBatch bounds a metadata batch as stored: maxBatchRecords that
-// compression made no smaller (zstd adds a little to such data), and the
-// header.
-const maxStoredBatch = maxBatchRecords + 1<<20
+// batchBound is the bound on a batch's records in a log of segments of
+// segBytes: maxBatchRecords, or less so that the batch, stored, fits in a
+// segment.
+func batchBound(segBytes int64) int {
+	return int(min(maxBatchRecords, segBytes-segBytes/8))
+}
+
+// storedBound bounds a batch as stored whose records are at most bound:
+// records that compression made no smaller (zstd adds a little to such
+// data), and the header.
+func storedBound(bound int) int {
+	return bound + bound/64 + 4096
+}
 
 // ErrTooLarge: a metadata change too large to be written in one batch (it
 // must be atomic): the request should be split.

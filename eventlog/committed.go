@@ -21,8 +21,8 @@ import (
 // with this node's clock (the same bytes then land on every node).
 func (l *Log) EncodeBatch(events ...Event) ([]byte, error) {
 	recs := eventRecords(events)
-	if size := recordsSize(recs); size > maxBatchRecords {
-		return nil, fmt.Errorf("%w: %d events, %d bytes, at most %d", ErrTooLarge, len(events), size, maxBatchRecords)
+	if size := recordsSize(recs); size > l.maxBatch {
+		return nil, fmt.Errorf("%w: %d events, %d bytes, at most %d", ErrTooLarge, len(events), size, l.maxBatch)
 	}
 	return recordsBatch(recs, l.opts.Now().UnixMilli(), l.opts.CompressAbove), nil
 }

@@ -25,7 +25,7 @@ const (
 	DefaultSnapshotInterval = 10 * time.Minute
 	// DefaultSegmentBytes is the metadata log's segment size: small, since
 	// whole segments are deleted once snapshots cover them, yet above the
-	// largest batch the log writes (maxStoredBatch).
+	// largest batch the log writes (storedBound of maxBatchRecords).
 	DefaultSegmentBytes = 32 << 20
 	// snapshotsKept is how many snapshots stay on disk: the newest, and one
 	// to fall back on if it is damaged.
@@ -101,6 +101,10 @@ type Log struct {
 	// cmu serialises Commit and TruncateTo. Lock order: cmu, wmu, smu.
 	cmu sync.Mutex
 
+	// maxBatch bounds the records of a batch (batchBound): a larger
+	// change is ErrTooLarge.
+	maxBatch int
+
 	snapMu       sync.Mutex // one snapshot at a time
 	sinceSnap    int64      // bytes appended since the last snapshot (under wmu)
 	lastSnapshot time.Time  // under wmu
@@ -141,14 +145,16 @@ func Open(st *segment.Store, opts Options) (*Log, error) {
 	if opts.Segment != nil {
 		cfg = *opts.Segment
 	}
-	// Every batch the log may write, a change of up to maxBatchRecords
-	// that does not compress, must be accepted.
-	cfg.MaxMessageBytes = max(cfg.MaxMessageBytes, maxStoredBatch)
+	// Every batch the log may write, a change of up to its bound that does
+	// not compress, must be accepted.
+	bound := batchBound(cfg.SegmentBytes)
+	cfg.MaxMessageBytes = max(cfg.MaxMessageBytes, storedBound(bound))
 	seg, err := st.Open(TopicName, PartitionID, cfg)
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{seg: seg, store: st, dir: seg.Dir(), opts: opts, log: opts.Logger.With("log", TopicName+"-0"), epoch: opts.Epoch, lastSnapshot: time.Now()}
+	l := &Log{seg: seg, store: st, dir: seg.Dir(), opts: opts, log: opts.Logger.With("log", TopicName+"-0"), epoch: opts.Epoch, lastSnapshot: time.Now(),
+		maxBatch: bound}
 	start := time.Now()
 	state, snapFile, snapEpoch, err := loadSnapshot(st.FS(), l.dir, l.log)
 	if err != nil {
@@ -279,8 +285,8 @@ func (l *Log) Append(events ...Event) (int64, error) {
 		return 0, errors.New("eventlog: nothing to append")
 	}
 	g := &group{events: events, recs: eventRecords(events), done: make(chan struct{})}
-	if g.size = recordsSize(g.recs); g.size > maxBatchRecords {
-		return 0, fmt.Errorf("%w: %d events, %d bytes, at most %d", ErrTooLarge, len(events), g.size, maxBatchRecords)
+	if g.size = recordsSize(g.recs); g.size > l.maxBatch {
+		return 0, fmt.Errorf("%w: %d events, %d bytes, at most %d", ErrTooLarge, len(events), g.size, l.maxBatch)
 	}
 	l.wmu.Lock()
 	if l.failed != nil {
@@ -320,7 +326,7 @@ func (l *Log) flush() {
 		}
 		// As many groups as fit in one batch, the rest for the next.
 		n, size := 1, l.queue[0].size
-		for n < len(l.queue) && size+l.queue[n].size <= maxBatchRecords {
+		for n < len(l.queue) && size+l.queue[n].size <= l.maxBatch {
 			size += l.queue[n].size
 			n++
 		}
