@@ -4,8 +4,9 @@ package kafka
 // be one RecordBatch v2; it is validated (CRC, lengths, max.message.bytes,
 // and, decompressed, every record: segment.CheckRecords, as Kafka checks
 // them) and appended, stamped with the partition's leader epoch.
-// acks=0 gets no response; acks=1 and acks=-1 (all replicas: here, this
-// node) are answered once the batch is durable. Per-partition errors: UNKNOWN_TOPIC_OR_PARTITION,
+// acks=0 gets no response (a partition that fails closes the connection,
+// as in Kafka); acks=1 and acks=-1 (all replicas: here, this node) are
+// answered once the batch is durable. Per-partition errors: UNKNOWN_TOPIC_OR_PARTITION,
 // CORRUPT_MESSAGE, INVALID_RECORD, UNSUPPORTED_FOR_MESSAGE_FORMAT,
 // MESSAGE_TOO_LARGE, REQUEST_TIMED_OUT (the write queue is full: retry),
 // KAFKA_STORAGE_ERROR. Producing to the metadata log is refused.
@@ -15,6 +16,7 @@ package kafka
 // INVALID_RECORD.
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -64,10 +66,23 @@ func produce(b *Broker, _ *reqContext, req *kmsg.ProduceRequest) func() (kmsg.Re
 	}
 	if req.Acks == 0 {
 		// No response; waiting for the appends (not the syncs) tells the
-		// connection that the request's frame is no longer read.
+		// connection that the request's frame is no longer read. A
+		// partition that failed closes the connection, as in Kafka: the
+		// client learns that something went wrong and refreshes its
+		// metadata.
 		return func() (kmsg.Response, error) {
+			var failed int16
 			for _, w := range waits {
 				<-w.r.done
+				failed = max(failed, w.r.code)
+			}
+			for _, rt := range resp.Topics {
+				for _, rp := range rt.Partitions {
+					failed = max(failed, rp.ErrorCode)
+				}
+			}
+			if failed != 0 {
+				return nil, fmt.Errorf("kafka: an acks=0 produce failed (error %d): closing the connection", failed)
 			}
 			return nil, nil
 		}
