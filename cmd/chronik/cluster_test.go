@@ -268,6 +268,28 @@ func testClusterOfThree(t *testing.T, extra ...string) {
 	}
 	clients[killed] = tc.client(killed)
 	clients[killed].Request(ctx, kmsg.NewPtrMetadataRequest())
+
+	// ElectLeaders sent to every node (those not the controller forward
+	// it): each partition is led by its one replica again, the returned
+	// node's too, so none needs an election.
+	var some string
+	for name := range created {
+		some = max(some, name)
+	}
+	for _, id := range []int{1, 2, 3} {
+		req := kmsg.NewPtrElectLeadersRequest()
+		rt := kmsg.NewElectLeadersRequestTopic()
+		rt.Topic = some
+		rt.Partitions = []int32{0}
+		req.Topics = append(req.Topics, rt)
+		r, err := clients[id].Broker(id).Request(ctx, req)
+		if err != nil {
+			t.Fatalf("ElectLeaders through node %d: %v", id, err)
+		}
+		if rp := r.(*kmsg.ElectLeadersResponse).Topics[0].Partitions[0]; rp.ErrorCode != kerr.ElectionNotNeeded.Code {
+			t.Errorf("ElectLeaders through node %d: error %d, want ELECTION_NOT_NEEDED", id, rp.ErrorCode)
+		}
+	}
 	var agreed int64
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		e1, e2, e3 := metaEnd(1), metaEnd(2), metaEnd(3)
