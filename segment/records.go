@@ -3,6 +3,7 @@ package segment
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -62,6 +63,10 @@ func DecodeRecords(batch []byte, limit int) ([]Record, error) {
 // that would decompress without end is refused instead.
 const MaxRecordsSection = 64 << 20
 
+// decompressing holds a slot for each records section CheckRecords is
+// decompressing: as many as the CPUs that can do it, at most 8.
+var decompressing = make(chan struct{}, max(2, min(runtime.GOMAXPROCS(0), 8)))
+
 // CheckRecords checks the records section of a batch that ValidateBatch
 // accepted, as a Kafka broker does before it appends a produced batch: it
 // decompresses (up to MaxRecordsSection), and every record must be whole
@@ -74,6 +79,13 @@ const MaxRecordsSection = 64 << 20
 func CheckRecords(batch []byte, h *BatchHeader) error {
 	if h.RecordCount <= 0 || int64(h.LastOffsetDelta) != int64(h.RecordCount)-1 {
 		return fmt.Errorf("%w: %d records with lastOffsetDelta %d: want at least one, and lastOffsetDelta one less", ErrInvalidBatch, h.RecordCount, h.LastOffsetDelta)
+	}
+	if h.Codec() != CodecNone {
+		// At most a few records sections are decompressed at once, each
+		// up to MaxRecordsSection: the memory checks take stays bounded
+		// however many produce requests come in.
+		decompressing <- struct{}{}
+		defer func() { <-decompressing }()
 	}
 	data, err := Decompress(h.Codec(), batch[BatchHeaderSize:], MaxRecordsSection)
 	if err != nil {
