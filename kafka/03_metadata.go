@@ -139,19 +139,10 @@ func (b *Broker) autoCreate(topics []kmsg.MetadataRequestTopic, created map[stri
 		for i, name := range chunk {
 			specs[i] = topicSpec{name: name, partitions: b.cfg.DefaultPartitions}
 		}
-		_, err := b.createTopics(specs)
-		if errors.Is(err, eventlog.ErrRefused) && len(specs) > 1 {
-			// One was created meanwhile: one at a time.
-			for _, spec := range specs {
-				if _, err := b.createTopic(spec.name, spec.partitions, nil); err != nil && !errors.Is(err, eventlog.ErrRefused) {
-					created[spec.name] = b.metaCode(err, kerr.KafkaStorageError.Code)
-				}
-			}
-			continue
-		}
-		if err != nil && !errors.Is(err, eventlog.ErrRefused) {
-			for _, name := range chunk {
-				created[name] = b.metaCode(err, kerr.KafkaStorageError.Code)
+		_, errs := b.createTopicsEach(specs)
+		for i, err := range errs {
+			if err != nil && !errors.Is(err, eventlog.ErrRefused) {
+				created[chunk[i]] = b.metaCode(err, kerr.KafkaStorageError.Code)
 			}
 		}
 	}

@@ -102,23 +102,9 @@ func createTopics(b *Broker, req *kmsg.CreateTopicsRequest) (kmsg.Response, erro
 	if req.ValidateOnly || len(specs) == 0 {
 		return resp, nil
 	}
-	ids, err := b.createTopics(specs)
-	if errors.Is(err, eventlog.ErrRefused) && len(specs) > 1 {
-		// A topic was created meanwhile by another request: one at a time,
-		// so that only that one fails.
-		for i, spec := range specs {
-			var id eventlog.UUID
-			id, err = b.createTopic(spec.name, spec.partitions, spec.configs)
-			b.setCreated(accepted[i], id, err)
-		}
-		return resp, nil
-	}
+	ids, errs := b.createTopicsEach(specs)
 	for i, rt := range accepted {
-		var id eventlog.UUID
-		if err == nil {
-			id = ids[i]
-		}
-		b.setCreated(rt, id, err)
+		b.setCreated(rt, ids[i], errs[i])
 	}
 	return resp, nil
 }

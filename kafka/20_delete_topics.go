@@ -66,19 +66,12 @@ func deleteTopics(b *Broker, req *kmsg.DeleteTopicsRequest) (kmsg.Response, erro
 	}
 	var batch []int // indexes of the topics of the next batch
 	deleteNow := func() {
-		events := make([]eventlog.Event, len(batch))
+		groups := make([][]eventlog.Event, len(batch))
 		for j, i := range batch {
-			events[j] = &eventlog.TopicDeleted{Name: found[i].Name, TopicID: found[i].ID}
+			groups[j] = []eventlog.Event{&eventlog.TopicDeleted{Name: found[i].Name, TopicID: found[i].ID}}
 		}
-		_, err := b.appendMeta(events...)
-		for j, i := range batch {
-			if errors.Is(err, eventlog.ErrRefused) && len(batch) > 1 {
-				// One was deleted meanwhile: one at a time.
-				_, err := b.appendMeta(events[j])
-				b.deleted(&resp.Topics[i], found[i], err)
-				continue
-			}
-			b.deleted(&resp.Topics[i], found[i], err)
+		for j, err := range b.appendEach(groups) { // one deleted meanwhile: one at a time
+			b.deleted(&resp.Topics[batch[j]], found[batch[j]], err)
 		}
 		batch = batch[:0]
 	}

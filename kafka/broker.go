@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -290,32 +291,57 @@ func (b *Broker) createTopic(name string, partitions int32, configs []eventlog.C
 }
 
 // createTopics appends topics in one batch (one sync): all are created or,
-// if one does not apply, none. Files a crash left behind under the same
-// names are removed first, so that a new topic never starts with an old
-// one's data.
+// if one does not apply, none.
 func (b *Broker) createTopics(specs []topicSpec) ([]eventlog.UUID, error) {
-	var events []eventlog.Event
+	groups, ids, err := b.prepareTopics(specs)
+	if err == nil {
+		_, err = b.appendMeta(slices.Concat(groups...)...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// createTopicsEach creates topics in one batch or, if one does not apply
+// (another request created it meanwhile), one at a time (appendEach): the
+// id and the error of each.
+func (b *Broker) createTopicsEach(specs []topicSpec) ([]eventlog.UUID, []error) {
+	groups, ids, err := b.prepareTopics(specs)
+	if err != nil {
+		errs := make([]error, len(specs))
+		for i := range errs {
+			errs[i] = err
+		}
+		return ids, errs
+	}
+	return ids, b.appendEach(groups)
+}
+
+// prepareTopics returns the events that create each topic and its
+// partitions, all led by this node, and the topics' new ids. Files a crash
+// left behind under the same names are removed first, so that a new topic
+// never starts with an old one's data.
+func (b *Broker) prepareTopics(specs []topicSpec) ([][]eventlog.Event, []eventlog.UUID, error) {
+	groups := make([][]eventlog.Event, len(specs))
 	ids := make([]eventlog.UUID, len(specs))
 	for i, t := range specs {
 		if internalTopic(t.name) {
 			// Its files are the broker's own: never dropped for a new topic.
-			return nil, fmt.Errorf("%w: topic %s is internal", eventlog.ErrRefused, t.name)
+			return nil, ids, fmt.Errorf("%w: topic %s is internal", eventlog.ErrRefused, t.name)
 		}
 		for p := range t.partitions {
 			if err := b.dropAbsentPartition(t.name, p); err != nil {
-				return nil, err
+				return nil, ids, err
 			}
 		}
 		ids[i] = eventlog.NewUUID()
-		events = append(events, &eventlog.TopicCreated{Name: t.name, TopicID: ids[i], PartitionCount: t.partitions, ReplicationFactor: 1, Configs: t.configs})
+		groups[i] = append(groups[i], &eventlog.TopicCreated{Name: t.name, TopicID: ids[i], PartitionCount: t.partitions, ReplicationFactor: 1, Configs: t.configs})
 		for p := range t.partitions {
-			events = append(events, b.placePartition(t.name, p))
+			groups[i] = append(groups[i], b.placePartition(t.name, p))
 		}
 	}
-	if _, err := b.appendMeta(events...); err != nil {
-		return nil, err
-	}
-	return ids, nil
+	return groups, ids, nil
 }
 
 // liveBrokers returns the unfenced brokers, by id: the ones clients are

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -43,6 +44,22 @@ func (b *Broker) appendMeta(events ...eventlog.Event) (int64, error) {
 		return b.cfg.Cluster.Append(events...)
 	}
 	return b.meta.Append(events...)
+}
+
+// appendEach appends groups of events in one batch or, if one group does
+// not apply (another request changed the same thing meanwhile), each on
+// its own, so that only that one fails: the error of each group.
+func (b *Broker) appendEach(groups [][]eventlog.Event) []error {
+	errs := make([]error, len(groups))
+	_, err := b.appendMeta(slices.Concat(groups...)...)
+	for i, g := range groups {
+		if errors.Is(err, eventlog.ErrRefused) && len(groups) > 1 {
+			_, errs[i] = b.appendMeta(g...)
+		} else {
+			errs[i] = err
+		}
+	}
+	return errs
 }
 
 // forwarded are the APIs a node that is not the controller passes on to

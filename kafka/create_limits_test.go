@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -268,6 +269,30 @@ func TestDeleteTopicsInOneBatch(t *testing.T) {
 	b.meta.View(func(s *eventlog.State) {
 		if len(s.Topics) != 1 || s.Topics["twice"] == nil {
 			t.Errorf("topics left: %d, want only twice", len(s.Topics))
+		}
+	})
+}
+
+// TestCreateTopicsEachAloneWhenOneIsTaken: topics created together whose
+// batch does not apply, because one of them was created meanwhile, are
+// created one at a time, and only that one fails.
+func TestCreateTopicsEachAloneWhenOneIsTaken(t *testing.T) {
+	b := memBroker(t, segmenttest.NewMemFS())
+	specs := []topicSpec{{name: "a", partitions: 1}, {name: "taken", partitions: 1}, {name: "c", partitions: 2}}
+	groups, _, err := b.prepareTopics(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.createTopic("taken", 1, nil); err != nil { // after the check, before the batch
+		t.Fatal(err)
+	}
+	errs := b.appendEach(groups)
+	if errs[0] != nil || !errors.Is(errs[1], eventlog.ErrRefused) || errs[2] != nil {
+		t.Fatalf("errors %v, want only the taken topic refused", errs)
+	}
+	b.meta.View(func(s *eventlog.State) {
+		if s.Topics["a"] == nil || s.Topics["c"] == nil || len(s.Topics["c"].Partitions) != 2 {
+			t.Errorf("a and c not created: %v", s.Topics)
 		}
 	})
 }
