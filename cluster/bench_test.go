@@ -39,11 +39,7 @@ func BenchmarkClusterCreateTopic(b *testing.B) {
 					b.Fatal("no controller")
 				}
 			}
-			lat := latency.New(b.N)
-			b.ResetTimer()
-			start := time.Now()
-			for i := range b.N {
-				t0 := time.Now()
+			timeCreates(b, func(i int) error {
 				evs := topicEvents(fmt.Sprint("t", i), ctrl.id)
 				var err error
 				if mode == "fast-leader" {
@@ -51,13 +47,8 @@ func BenchmarkClusterCreateTopic(b *testing.B) {
 				} else {
 					_, err = ctrl.node.Append(10*time.Second, evs...)
 				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				lat.Add(time.Since(t0))
-			}
-			elapsed := time.Since(start)
-			latency.Report(b, "topics", int64(b.N), elapsed, lat)
+				return err
+			})
 		})
 	}
 }
@@ -80,12 +71,21 @@ func benchSingleNodeCreate(b *testing.B) {
 	if _, err := meta.Append(&eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()}); err != nil {
 		b.Fatal(err)
 	}
+	timeCreates(b, func(i int) error {
+		_, err := meta.Append(topicEvents(fmt.Sprint("t", i), 1)...)
+		return err
+	})
+}
+
+// timeCreates runs create(i) for i up to b.N, one after another, and
+// reports topics/s and the latency of each.
+func timeCreates(b *testing.B, create func(i int) error) {
 	lat := latency.New(b.N)
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
 		t0 := time.Now()
-		if _, err := meta.Append(topicEvents(fmt.Sprint("t", i), 1)...); err != nil {
+		if err := create(i); err != nil {
 			b.Fatal(err)
 		}
 		lat.Add(time.Since(t0))

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/chronik-stream/chronik/eventlog"
-	"github.com/chronik-stream/chronik/internal/latency"
 	"github.com/chronik-stream/chronik/segment"
 )
 
@@ -256,23 +255,14 @@ func BenchmarkShipCommit(b *testing.B) {
 	if err != nil || c.WaitCommitted(off+1, 10*time.Second) != nil {
 		b.Fatal(err)
 	}
-	lat := latency.New(b.N)
-	b.ResetTimer()
-	start := time.Now()
-	for i := range b.N {
-		t0 := time.Now()
+	timeCreates(b, func(i int) error {
 		evs := createTopic(fmt.Sprint("t", i))
 		off, err := n1.log.Append(evs...)
 		if err != nil {
-			b.Fatal(err)
+			return err
 		}
-		if err := c.WaitCommitted(off+int64(len(evs)), 10*time.Second); err != nil {
-			b.Fatal(err)
-		}
-		lat.Add(time.Since(t0))
-	}
-	elapsed := time.Since(start)
-	latency.Report(b, "topics", int64(b.N), elapsed, lat)
+		return c.WaitCommitted(off+int64(len(evs)), 10*time.Second)
+	})
 }
 
 // TestFarBehindFollowerGetsASnapshot: the controller's log no longer holds
