@@ -162,18 +162,28 @@ func (c *Controller) advance() {
 	}
 	slices.Sort(ends)
 	quorum := len(ends)/2 + 1
-	candidate := ends[len(ends)-quorum]
+	// Batches are shipped while this node syncs them, so followers may
+	// hold more than this node does; the commit point waits for this
+	// node's own copy too (the client's answer waits for it anyway, and
+	// the readers' state here can take only what is durable here).
+	candidate := min(ends[len(ends)-quorum], own)
 	if candidate <= c.commit || c.log.EpochBefore(candidate) != c.epoch {
 		c.mu.Unlock()
 		return
 	}
-	c.commit = candidate
-	close(c.waitc)
-	c.waitc = make(chan struct{})
 	c.mu.Unlock()
+	// Apply before announcing: a client answered once its change is
+	// committed then finds it in this node's metadata.
 	if err := c.log.Commit(candidate); err != nil {
 		c.lg.Error("cannot apply committed metadata", "offset", candidate, "error", err)
 	}
+	c.mu.Lock()
+	if candidate > c.commit {
+		c.commit = candidate
+		close(c.waitc)
+		c.waitc = make(chan struct{})
+	}
+	c.mu.Unlock()
 }
 
 func (c *Controller) stopped() bool {
@@ -256,10 +266,13 @@ func (c *Controller) session(id int32, addr string) error {
 	}
 	buf := make([]byte, 0, 1<<20)
 	for {
+		// Each batch is shipped once written, while this node syncs it:
+		// a commit then waits for the slower of the two syncs, not both in
+		// turn.
 		seg := c.log.Segment()
-		wait := seg.Wait()
-		if end < seg.HighWatermark() {
-			b, err := seg.Read(end, 1<<20, buf[:0])
+		wait := c.log.Written()
+		if end < seg.EndOffset() {
+			b, err := seg.ReadWritten(end, 1<<20, buf[:0])
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/segment"
+	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
 // node is one member's metadata log and its follower endpoint.
@@ -26,7 +27,13 @@ type node struct {
 
 func startNode(t testing.TB, id int32, dir string) *node {
 	t.Helper()
-	st, err := segment.OpenStore(dir, segment.StoreOptions{RetentionCheckInterval: -1})
+	return startNodeFS(t, id, dir, nil)
+}
+
+// startNodeFS is startNode on the file system fs (nil: the real one).
+func startNodeFS(t testing.TB, id int32, dir string, fs segment.FS) *node {
+	t.Helper()
+	st, err := segment.OpenStore(dir, segment.StoreOptions{FS: fs, RetentionCheckInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,4 +334,65 @@ func TestFarBehindFollowerGetsASnapshot(t *testing.T) {
 	if e, _ := again.End(); e != end {
 		t.Fatalf("after a restart the follower ends at %d, want %d", e, end)
 	}
+}
+
+// TestShipsWhileSyncing: the controller ships a batch as soon as it is
+// written, so the followers hold it while the controller's own sync is
+// still running; it is committed (and visible anywhere) only once the
+// controller's copy is durable too.
+func TestShipsWhileSyncing(t *testing.T) {
+	dir := t.TempDir()
+	disk := segmenttest.NewMemFS()
+	n1, n2, n3 := startNodeFS(t, 1, dir+"/1", disk), startNode(t, 2, dir+"/2"), startNode(t, 3, dir+"/3")
+	n1.log.SetEpoch(1)
+	c := NewController(n1.log, 1, 1, []int32{1, 2, 3}, peersOf(n1, n1, n2, n3), nil)
+	defer c.Stop()
+	appendCommitted(t, c, n1.log, &eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
+	before := c.Committed()
+
+	release := disk.HoldSyncs()
+	defer release() // a failing test must not leave the log's sync waiting
+	done := make(chan error, 1)
+	go func() {
+		off, err := n1.log.Append(createTopic("t")...)
+		if err == nil {
+			err = c.WaitCommitted(off+2, 10*time.Second)
+		}
+		done <- err
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		e2, _ := n2.log.End()
+		e3, _ := n3.log.End()
+		if e2 == before+2 && e3 == before+2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the followers did not get the batch while the controller synced it: ends %d and %d, want %d", e2, e3, before+2)
+		}
+	}
+	// Both followers acknowledged it (their acks may still be on the way):
+	// a majority holds it, but not the controller.
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("the change was answered before the controller's copy was durable (err %v)", err)
+	default:
+	}
+	if got := c.Committed(); got != before {
+		t.Fatalf("commit point %d moved past the controller's durable log (%d)", got, before)
+	}
+	for _, n := range []*node{n1, n2, n3} {
+		if len(topics(n.log)) != 0 {
+			t.Fatalf("node %d shows a change that is not committed", n.id)
+		}
+	}
+
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := topics(n1.log); len(got) != 1 {
+		t.Fatalf("the controller's readers do not see the committed change when it is answered: %v", got)
+	}
+	converged(t, before+2, n1, n2, n3)
 }

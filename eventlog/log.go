@@ -91,6 +91,9 @@ type Log struct {
 	queue    []*group // accepted, not yet written; in order
 	flushing bool     // a goroutine is writing the queue
 	failed   error
+	// wrote is closed and replaced when a batch is written (before it is
+	// durable): the controller ships it then.
+	wrote chan struct{}
 
 	// smu guards state: the durable events applied, what readers see.
 	smu   sync.RWMutex
@@ -154,7 +157,7 @@ func Open(st *segment.Store, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l := &Log{seg: seg, store: st, dir: seg.Dir(), opts: opts, log: opts.Logger.With("log", TopicName+"-0"), epoch: opts.Epoch, lastSnapshot: time.Now(),
-		maxBatch: bound}
+		maxBatch: bound, wrote: make(chan struct{})}
 	start := time.Now()
 	state, snapFile, snapEpoch, err := loadSnapshot(st.FS(), l.dir, l.log)
 	if err != nil {
@@ -363,6 +366,8 @@ func (l *Log) flush() {
 		l.spec.Offset = h.Last + 1
 		l.sinceSnap += int64(len(batch))
 		l.noteEpochLocked(l.epoch, h.Base)
+		close(l.wrote)
+		l.wrote = make(chan struct{})
 		l.wmu.Unlock()
 
 		err = h.Wait()

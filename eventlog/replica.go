@@ -39,6 +39,15 @@ func (l *Log) End() (int64, int32) {
 	return l.seg.EndOffset(), l.lastEpochLocked()
 }
 
+// Written returns a channel that is closed when this log next writes a
+// batch of its own (as the controller), before the batch is durable: the
+// controller ships batches from then on (segment.Log.ReadWritten).
+func (l *Log) Written() <-chan struct{} {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	return l.wrote
+}
+
 func (l *Log) lastEpochLocked() int32 {
 	if len(l.epochs) == 0 {
 		return -1

@@ -535,3 +535,48 @@ func TestHeaderAt(t *testing.T) {
 		}
 	}
 }
+
+// TestReadWritten: ReadWritten serves batches written but not yet durable,
+// which Read does not.
+func TestReadWritten(t *testing.T) {
+	e := newEnv(t, smallConfig())
+	e.append(segmenttest.Values(1, "a", "b")) // offsets 0-1, durable
+	release := e.fs.HoldSyncs()
+	defer release()
+	a, err := e.log.Append(segmenttest.Values(2, "c"), 7, 1) // offset 2, written
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := e.log.Read(2, 1<<20, nil); err != nil || len(b) != 0 {
+		t.Fatalf("Read served the undurable batch: %d bytes, %v", len(b), err)
+	}
+	if _, err := e.log.Read(3, 1<<20, nil); !errors.Is(err, segment.ErrOffsetOutOfRange) {
+		t.Fatalf("Read past the high watermark: %v", err)
+	}
+	for _, tc := range []struct {
+		offset int64
+		want   []int64
+		err    error
+	}{
+		{0, []int64{0, 2}, nil},
+		{2, []int64{2}, nil},
+		{3, nil, nil},
+		{4, nil, segment.ErrOffsetOutOfRange},
+	} {
+		b, err := e.log.ReadWritten(tc.offset, 1<<20, nil)
+		if !errors.Is(err, tc.err) {
+			t.Fatalf("ReadWritten(%d): err %v, want %v", tc.offset, err, tc.err)
+		}
+		if got := bases(t, b); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Fatalf("ReadWritten(%d): bases %v, want %v", tc.offset, got, tc.want)
+		}
+	}
+	release()
+	if err := a.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.log.Read(2, 1<<20, nil)
+	if got := bases(t, b); err != nil || fmt.Sprint(got) != "[2]" {
+		t.Fatalf("Read after the sync: bases %v, %v", got, err)
+	}
+}

@@ -38,19 +38,46 @@ func (l *Log) Read(offset int64, maxBytes int, dst []byte) ([]byte, error) {
 // filled (nil, and no call, when there is nothing to read or on an error
 // before the copy).
 func (l *Log) ReadAlloc(offset int64, maxBytes int, alloc func(n int) []byte) ([]byte, error) {
+	return l.read(offset, maxBytes, alloc, false)
+}
+
+// ReadWritten is Read up to the log end instead of the high watermark: it
+// also returns batches written but not yet durable. A controller ships its
+// metadata batches to the followers while it syncs them (Raft allows the
+// leader's write and the followers' in parallel); anything else must not
+// serve such batches, since a failed sync drops them.
+func (l *Log) ReadWritten(offset int64, maxBytes int, dst []byte) ([]byte, error) {
+	n := len(dst)
+	out, err := l.read(offset, maxBytes, func(size int) []byte {
+		dst = slices.Grow(dst, size)[:n+size]
+		return dst[n:]
+	}, true)
+	if out == nil {
+		return dst[:n], err
+	}
+	return dst, err
+}
+
+// read serves ReadAlloc and ReadWritten: up to the high watermark, or with
+// written up to the log end.
+func (l *Log) read(offset int64, maxBytes int, alloc func(n int) []byte, written bool) ([]byte, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
 		return nil, ErrClosed
 	}
-	if offset < l.start || offset > l.durable {
-		return nil, fmt.Errorf("%w: offset %d is outside [%d, %d]", ErrOffsetOutOfRange, offset, l.start, l.durable)
+	last := l.durable
+	if written {
+		last = l.next
 	}
-	if offset == l.durable {
+	if offset < l.start || offset > last {
+		return nil, fmt.Errorf("%w: offset %d is outside [%d, %d]", ErrOffsetOutOfRange, offset, l.start, last)
+	}
+	if offset == last {
 		return nil, nil
 	}
 	s := l.segmentFor(offset)
-	v, err := l.viewLocked(s)
+	v, err := l.viewLocked(s, written)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +114,7 @@ func (l *Log) HeaderAt(offset int64) (BatchHeader, error) {
 		return BatchHeader{}, fmt.Errorf("%w: offset %d is outside [%d, %d)", ErrOffsetOutOfRange, offset, l.start, l.durable)
 	}
 	s := l.segmentFor(offset)
-	v, err := l.viewLocked(s)
+	v, err := l.viewLocked(s, false)
 	if err != nil {
 		return BatchHeader{}, err
 	}
@@ -101,17 +128,22 @@ func (l *Log) HeaderAt(offset int64) (BatchHeader, error) {
 
 // view is what a reader needs of one segment while it holds Log.mu.
 type view struct {
-	data    []byte // the durable bytes, mapped
+	data    []byte // the durable (or written) bytes, mapped
 	f       File   // the same bytes, for pread
 	idx     *indexes
 	release func()
 }
 
-// viewLocked returns the durable bytes of s and its indexes. Callers hold
-// mu (read or write) until they call release.
-func (l *Log) viewLocked(s *segment) (view, error) {
+// viewLocked returns the durable bytes of s (with written, every byte
+// written) and its indexes. Callers hold mu (read or write) until they call
+// release.
+func (l *Log) viewLocked(s *segment, written bool) (view, error) {
 	if a := s.active; a != nil {
-		return view{data: a.buf[:a.synced], f: a.f, idx: &a.idx, release: func() {}}, nil
+		end := a.synced
+		if written {
+			end = s.size
+		}
+		return view{data: a.buf[:end], f: a.f, idx: &a.idx, release: func() {}}, nil
 	}
 	data, f, idx, err := l.cache.acquire(s, s.size, s.next, l.cfg.IndexIntervalBytes)
 	if err != nil {
@@ -134,7 +166,7 @@ func (l *Log) LookupTime(ts int64) (offset int64, found bool, err error) {
 		if s.maxTs < ts {
 			continue
 		}
-		v, err := l.viewLocked(s)
+		v, err := l.viewLocked(s, false)
 		if err != nil {
 			return 0, false, err
 		}
@@ -184,7 +216,7 @@ func (l *Log) MaxTimestamp() (ts, offset int64, ok bool, err error) {
 		return ts, offset, false, nil
 	}
 	// offset is the base of the batch: find the record.
-	v, err := l.viewLocked(in)
+	v, err := l.viewLocked(in, false)
 	if err != nil {
 		return 0, 0, false, err
 	}
@@ -234,7 +266,7 @@ func (l *Log) Headers(since int64, fn func(h *BatchHeader, batch []byte) error) 
 		if s.active == nil && s.maxTs > 0 && s.maxTs < since {
 			continue // a segment of batches without timestamps is read
 		}
-		v, err := l.viewLocked(s)
+		v, err := l.viewLocked(s, false)
 		if err != nil {
 			return err
 		}

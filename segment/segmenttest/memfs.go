@@ -40,6 +40,7 @@ type MemFS struct {
 	capacity   int64 // 0: unlimited
 	written    int64 // bytes passed to WriteAt, for Written
 	allocated  int64
+	held       chan struct{} // non-nil: file syncs wait until it is closed
 }
 
 type inode struct {
@@ -61,6 +62,26 @@ var _ segment.FS = (*MemFS)(nil)
 
 // FailSyncs makes the next n Sync calls fail with ErrInjected.
 func (m *MemFS) FailSyncs(n int) { m.mu.Lock(); m.failSyncs = n; m.mu.Unlock() }
+
+// HoldSyncs makes file syncs wait, as on a disk slow to make writes
+// durable, until release is called (more than once is harmless).
+func (m *MemFS) HoldSyncs() (release func()) {
+	held := make(chan struct{})
+	m.mu.Lock()
+	m.held = held
+	m.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			m.mu.Lock()
+			if m.held == held {
+				m.held = nil
+			}
+			m.mu.Unlock()
+			close(held)
+		})
+	}
+}
 
 // Written returns how many bytes were written with WriteAt so far.
 func (m *MemFS) Written() int64 { m.mu.Lock(); defer m.mu.Unlock(); return m.written }
@@ -442,6 +463,11 @@ func (f *memFile) Allocate(off, n int64) error {
 
 func (f *memFile) Sync() error {
 	f.fs.mu.Lock()
+	if held := f.fs.held; held != nil {
+		f.fs.mu.Unlock()
+		<-held
+		f.fs.mu.Lock()
+	}
 	defer f.fs.mu.Unlock()
 	if err := f.check("fdatasync"); err != nil {
 		return err
