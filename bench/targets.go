@@ -52,7 +52,7 @@ func StartChronik(dir string, profile segment.Profile) (*Target, error) {
 		store.Close()
 		return nil, err
 	}
-	srv := kafka.NewServer(b, 0, log, nil)
+	srv := kafka.NewServer(b, kafka.ServerOptions{}, log, nil)
 	go srv.Serve(ln)
 	return &Target{Name: "chronik", Addr: ln.Addr().String(), close: func() {
 		srv.Close()

@@ -38,8 +38,9 @@ type pendingReply struct {
 	key, version int16
 	corr         int32
 	start        time.Time
-	// request is the request's frame, given back to the pool once the
-	// response is written (putFrame): set for produce requests only.
+	// request is the request's frame, given back to the pool and to the
+	// server's count of queued bytes once the response is written: set for
+	// produce requests only (others are counted until they are started).
 	request []byte
 }
 
@@ -78,18 +79,26 @@ func (s *Server) serveConn(nc net.Conn) {
 			s.log.Warn("closing connection: bad request size", "remote", nc.RemoteAddr(), "size", size, "max", s.maxFrame)
 			return
 		}
+		// The frame's bytes are counted before they are allocated, and
+		// until the request is served (a produce's until it is answered).
+		if s.queued.Acquire(s.closed, int64(size)) != nil {
+			return // closing
+		}
 		frame := getFrame(int(size))
 		if _, err := io.ReadFull(r, frame); err != nil {
+			s.queued.Release(int64(size))
 			return
 		}
 		p, err := s.handle(frame, rc)
+		if p.key == kmsg.Produce.Int16() && err == nil {
+			p.request = frame
+		} else {
+			s.queued.Release(int64(size))
+		}
 		if err != nil {
 			s.metrics.badRequest("request")
 			s.log.Debug("closing connection", "remote", nc.RemoteAddr(), "error", err)
 			return
-		}
-		if p.key == kmsg.Produce.Int16() {
-			p.request = frame
 		}
 		if !c.push(p) {
 			return
@@ -104,6 +113,7 @@ func (c *conn) push(p pendingReply) bool {
 	c.mu.Lock()
 	if c.failed {
 		c.mu.Unlock()
+		c.s.unqueue(p)
 		return false
 	}
 	if !c.writing && p.wait == nil {
@@ -134,10 +144,14 @@ func (c *conn) writer() {
 	for {
 		c.mu.Lock()
 		if len(c.queue) == 0 || c.failed {
+			dropped := c.queue
 			c.queue = nil
 			c.writing = false
 			c.cond.Broadcast()
 			c.mu.Unlock()
+			for _, p := range dropped {
+				c.s.unqueue(p)
+			}
 			return
 		}
 		p := c.queue[0]
@@ -159,6 +173,7 @@ func (c *conn) writer() {
 func (c *conn) write(p pendingReply) bool {
 	frame, err := p.frame()
 	// The request is served: nothing refers to its frame any more.
+	c.s.unqueue(p)
 	putFrame(p.request)
 	c.s.metrics.observe(p.key, p.start)
 	if err != nil {
@@ -171,6 +186,15 @@ func (c *conn) write(p pendingReply) bool {
 	_, err = c.nc.Write(frame)
 	putFrame(frame) // written: nothing refers to it
 	return err == nil
+}
+
+// unqueue counts a request as served. Only the caller that writes its
+// response gives its frame back to the pool: a request that will not be
+// answered may still be running.
+func (s *Server) unqueue(p pendingReply) {
+	if p.request != nil {
+		s.queued.Release(int64(len(p.request)))
+	}
 }
 
 // frame waits for the response if it has to and returns its frame, size

@@ -121,7 +121,7 @@ func FuzzHandle(f *testing.F) {
 	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 1, 0, 0})
 
 	b := memBroker(f, segmenttest.NewMemFS())
-	s := NewServer(b, 0, slog.New(slog.DiscardHandler), nil)
+	s := NewServer(b, ServerOptions{}, slog.New(slog.DiscardHandler), nil)
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		if len(frame) < 8 {
 			return // serveConn refuses frames shorter than a header

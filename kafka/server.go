@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"log/slog"
@@ -8,11 +9,29 @@ import (
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sync/semaphore"
 )
 
 // DefaultMaxRequestBytes is the largest request frame accepted (Kafka's
 // socket.request.max.bytes).
 const DefaultMaxRequestBytes = 100 << 20
+
+// DefaultMaxQueuedRequestBytes bounds the request frames held at once over
+// all connections (Kafka's queued.max.request.bytes, which is unbounded
+// by default): read, or being read, and not yet served.
+const DefaultMaxQueuedRequestBytes = 512 << 20
+
+// ServerOptions bound what clients may make a Server hold.
+type ServerOptions struct {
+	// MaxRequestBytes is the largest request frame accepted; a larger one
+	// closes the connection. 0 means DefaultMaxRequestBytes.
+	MaxRequestBytes int32
+	// MaxQueuedRequestBytes bounds the request frames held at once over
+	// all connections: a connection whose next frame does not fit waits
+	// (its client is held back by TCP) until served requests make room.
+	// 0 means DefaultMaxQueuedRequestBytes; never below MaxRequestBytes.
+	MaxQueuedRequestBytes int64
+}
 
 // maxPipelined is how many requests of one connection may be in flight:
 // read and started, their responses not yet written.
@@ -71,6 +90,12 @@ type Server struct {
 	maxFrame int32
 	log      *slog.Logger
 	metrics  *Metrics // may be nil
+	// queued holds a request frame's bytes from before it is allocated
+	// until it is served: many connections announcing large frames cannot
+	// make the server allocate more than this.
+	queued *semaphore.Weighted
+	closed context.Context // done once Close begins
+	close  context.CancelFunc
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -78,13 +103,20 @@ type Server struct {
 	wg    sync.WaitGroup
 }
 
-// NewServer returns a server for b; maxRequestBytes <= 0 means the
-// default; metrics may be nil.
-func NewServer(b *Broker, maxRequestBytes int32, log *slog.Logger, metrics *Metrics) *Server {
-	if maxRequestBytes <= 0 {
-		maxRequestBytes = DefaultMaxRequestBytes
+// NewServer returns a server for b; metrics may be nil.
+func NewServer(b *Broker, opts ServerOptions, log *slog.Logger, metrics *Metrics) *Server {
+	if opts.MaxRequestBytes <= 0 {
+		opts.MaxRequestBytes = DefaultMaxRequestBytes
 	}
-	return &Server{b: b, maxFrame: maxRequestBytes, log: log, metrics: metrics, conns: map[net.Conn]struct{}{}}
+	if opts.MaxQueuedRequestBytes <= 0 {
+		opts.MaxQueuedRequestBytes = DefaultMaxQueuedRequestBytes
+	}
+	// One request of the largest size must fit.
+	queued := max(opts.MaxQueuedRequestBytes, int64(opts.MaxRequestBytes))
+	s := &Server{b: b, maxFrame: opts.MaxRequestBytes, log: log, metrics: metrics, conns: map[net.Conn]struct{}{},
+		queued: semaphore.NewWeighted(queued)}
+	s.closed, s.close = context.WithCancel(context.Background())
+	return s
 }
 
 // Serve accepts connections on ln until Close.
@@ -111,6 +143,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // Close stops accepting, closes every connection and waits for the
 // requests in flight to finish.
 func (s *Server) Close() error {
+	s.close() // connections waiting to read a frame stop
 	s.mu.Lock()
 	if s.ln != nil {
 		s.ln.Close()

@@ -114,7 +114,7 @@ func newTestBroker(t *testing.T, dir string) (*Broker, string, func()) {
 	if _, err := b.OpenPartitions(); err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(b, 0, log, nil)
+	srv := NewServer(b, ServerOptions{}, log, nil)
 	go srv.Serve(ln)
 	return b, ln.Addr().String(), func() {
 		srv.Close()

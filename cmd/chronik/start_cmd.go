@@ -57,6 +57,7 @@ func startCommand() *cli.Command {
 			&cli.DurationFlag{Name: "transaction-max-timeout", Value: txn.DefaultMaxTimeout, EnvVars: []string{"CHRONIK_TRANSACTION_MAX_TIMEOUT"}, Usage: "the longest transaction timeout a producer may ask for (Kafka's transaction.max.timeout.ms; Flink's exactly-once sink asks for 1h by default); at most --producer-id-expiration"},
 			&cli.DurationFlag{Name: "transactional-id-expiration", Value: txn.DefaultIDExpiration, EnvVars: []string{"CHRONIK_TRANSACTIONAL_ID_EXPIRATION"}, Usage: "how long a transactional id with no open transaction is kept after its last transaction (Kafka's transactional.id.expiration.ms); checked every 10 minutes, or a tenth of the shortest of the three expirations when that is shorter"},
 			&cli.IntFlag{Name: "max-request-bytes", Value: kafka.DefaultMaxRequestBytes, EnvVars: []string{"CHRONIK_MAX_REQUEST_BYTES"}, Usage: "largest request accepted; a larger frame closes the connection"},
+			&cli.Int64Flag{Name: "max-queued-request-bytes", Value: kafka.DefaultMaxQueuedRequestBytes, EnvVars: []string{"CHRONIK_MAX_QUEUED_REQUEST_BYTES"}, Usage: "the most bytes of requests held at once over all connections, read and not yet served (Kafka's queued.max.request.bytes); a connection whose next request does not fit waits; at least --max-request-bytes"},
 		}, clusterFlags()...),
 		Action: runStart,
 	}
@@ -93,6 +94,9 @@ func runStart(c *cli.Context) error {
 	maxReq := c.Int("max-request-bytes")
 	if maxReq < 1024 || maxReq > 1<<30 {
 		return cli.Exit("--max-request-bytes must be between 1024 and 1073741824", 2)
+	}
+	if q := c.Int64("max-queued-request-bytes"); q < int64(maxReq) {
+		return cli.Exit(fmt.Sprintf("--max-queued-request-bytes (%d) must be at least --max-request-bytes (%d): a request of the largest size must fit", q, maxReq), 2)
 	}
 	for _, name := range []string{"kafka-addr", "http-addr"} {
 		if v := c.String(name); v != "" {
@@ -192,7 +196,7 @@ func runStart(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("cannot listen on %s: %v (is another broker running there? use --kafka-addr)", c.String("kafka-addr"), err), 1)
 	}
 	reg := prometheus.NewRegistry()
-	srv := kafka.NewServer(b, int32(maxReq), log, kafka.NewMetrics(reg))
+	srv := kafka.NewServer(b, kafka.ServerOptions{MaxRequestBytes: int32(maxReq), MaxQueuedRequestBytes: c.Int64("max-queued-request-bytes")}, log, kafka.NewMetrics(reg))
 	if addr := c.String("http-addr"); addr != "" {
 		hln, err := net.Listen("tcp", addr)
 		if err != nil {
