@@ -25,10 +25,19 @@ import (
 func init() {
 	// A fetch only reads, so all of it but its session's epoch runs while
 	// the connection goes on.
-	register(kmsg.Fetch.Int16(), 4, 12, serveLater(func(b *Broker, _ *reqContext, req *kmsg.FetchRequest) func() (kmsg.Response, error) {
+	register(kmsg.Fetch.Int16(), 4, 12, func(b *Broker, _ *reqContext, r kmsg.Request) reply {
+		req := r.(*kmsg.FetchRequest)
 		plan := b.sessions.plan(req)
-		return func() (kmsg.Response, error) { return fetch(b, req, plan) }
-	}))
+		var held int64 // of the fetch memory, until the response is written
+		return reply{
+			wait: func() (kmsg.Response, error) {
+				resp, n := fetch(b, req, plan)
+				held = n
+				return resp, nil
+			},
+			written: func() { b.fetchMem.give(held) },
+		}
+	})
 }
 
 // maxFetchWait bounds MaxWaitMillis.
@@ -39,41 +48,59 @@ const maxFetchWait = 30 * time.Second
 // goes whole to a response that has nothing before it.
 const maxFetchBytes = 55 << 20
 
-func fetch(b *Broker, req *kmsg.FetchRequest, plan fetchPlan) (kmsg.Response, error) {
+// fetch answers a fetch, waiting for data as it asks; it returns the
+// response and the bytes of the broker's fetch memory it holds, to be given
+// back once the response is written.
+func fetch(b *Broker, req *kmsg.FetchRequest, plan fetchPlan) (*kmsg.FetchResponse, int64) {
 	if plan.code != 0 {
 		resp := kmsg.NewPtrFetchResponse()
 		resp.ErrorCode = plan.code
-		return resp, nil
+		return resp, 0
 	}
 	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	deadline := time.Now().Add(min(wait, maxFetchWait))
 	for {
-		parts, bytes, wakeups, failed := fetchOnce(b, req, plan.targets)
+		r := fetchOnce(b, req, plan.targets)
 		// A partition's error is answered at once, as Kafka does: the client
 		// has to act on it (reset its offset, find the new leader).
-		if failed || bytes >= int(req.MinBytes) || len(wakeups) == 0 || !time.Now().Before(deadline) {
-			return plan.respond(parts), nil
+		if r.failed || r.bytes >= int(req.MinBytes) || len(r.wakeups) == 0 || !time.Now().Before(deadline) {
+			return plan.respond(r.parts), r.held
 		}
-		releaseParts(parts) // too little: read again after the wait
-		if !waitAny(append(wakeups, b.closing), time.Until(deadline)) || b.isClosing() {
-			parts, _, _, _ = fetchOnce(b, req, plan.targets)
-			return plan.respond(parts), nil
+		r.release() // too little: read again after the wait
+		if !waitAny(append(r.wakeups, b.closing), time.Until(deadline)) || b.isClosing() {
+			r = fetchOnce(b, req, plan.targets)
+			return plan.respond(r.parts), r.held
 		}
 	}
 }
 
-// fetchOnce reads every target once; it returns each one's answer, the
-// bytes in them, the channels that signal new data and whether a
-// partition has an error.
-func fetchOnce(b *Broker, req *kmsg.FetchRequest, targets []fetchTarget) (parts []kmsg.FetchResponseTopicPartition, total int, wakeups []<-chan struct{}, failed bool) {
+// fetchRead is what one pass over a fetch's partitions read.
+type fetchRead struct {
+	b       *Broker
+	parts   []kmsg.FetchResponseTopicPartition // by target
+	bytes   int                                // of records in parts
+	held    int64                              // of the broker's fetch memory
+	wakeups []<-chan struct{}                  // closed when there may be more to read
+	failed  bool                               // a partition has an error
+}
+
+// release gives back what a read that is not answered holds.
+func (r *fetchRead) release() {
+	releaseParts(r.parts)
+	r.b.fetchMem.give(r.held)
+}
+
+// fetchOnce reads every target once.
+func fetchOnce(b *Broker, req *kmsg.FetchRequest, targets []fetchTarget) fetchRead {
 	committed := req.IsolationLevel == 1 // read_committed
 	budget := int(req.MaxBytes)
 	if budget <= 0 || budget > maxFetchBytes {
 		budget = maxFetchBytes
 	}
-	parts = make([]kmsg.FetchResponseTopicPartition, len(targets))
+	r := fetchRead{b: b, parts: make([]kmsg.FetchResponseTopicPartition, len(targets))}
+	starved := false
 	for i, t := range targets {
-		rp := &parts[i]
+		rp := &r.parts[i]
 		rp.Default()
 		rp.Partition = t.p
 		rp.RecordBatches = []byte{} // empty, not null: librdkafka refuses a null record set
@@ -82,28 +109,39 @@ func fetchOnce(b *Broker, req *kmsg.FetchRequest, targets []fetchTarget) (parts 
 			code = part.checkEpoch(t.epoch)
 		}
 		if code != 0 {
-			rp.ErrorCode, failed = code, true
+			rp.ErrorCode, r.failed = code, true
 			continue
 		}
 		l := part.log
-		wakeups = append(wakeups, l.Wait())
+		r.wakeups = append(r.wakeups, l.Wait())
 		rp.HighWatermark = l.HighWatermark()
 		rp.LastStableOffset = rp.HighWatermark
 		if part.producers != nil {
 			rp.LastStableOffset = part.producers.stableOffset(rp.HighWatermark)
 		}
 		rp.LogStartOffset = l.StartOffset()
-		max := min(int(t.maxBytes), budget-total)
-		if max <= 0 && total > 0 {
+		want := min(int(t.maxBytes), budget-r.bytes)
+		if want <= 0 && r.bytes > 0 {
 			continue
 		}
-		data, err := l.ReadAlloc(t.offset, max, getFrame) // given back by releaseFetch
+		if t.offset == rp.HighWatermark {
+			continue // nothing to read: no memory needed
+		}
+		granted := b.fetchMem.take(int64(max(want, 1)))
+		if granted == 0 {
+			starved = true // as if there were no data yet
+			continue
+		}
+		data, err := l.ReadAlloc(t.offset, min(want, int(granted)), getFrame) // given back by releaseFetch
+		read := len(data)
 		switch {
 		case err != nil:
-			rp.ErrorCode, failed = errorCode(err), true
-		case total > 0 && len(data) > budget-total:
-			// Over the response budget: leave it for the next fetch.
+			rp.ErrorCode, r.failed = errorCode(err), true
+		case r.bytes > 0 && len(data) > min(budget-r.bytes, int(granted)):
+			// Over the response's budget or the memory granted (only a
+			// first batch goes beyond): leave it for the next fetch.
 			putFrame(data)
+			read = 0
 		case len(data) > 0:
 			if committed {
 				var last int64
@@ -112,10 +150,16 @@ func fetchOnce(b *Broker, req *kmsg.FetchRequest, targets []fetchTarget) (parts 
 				}
 			}
 			rp.RecordBatches = data
-			total += len(data)
+			r.bytes += len(data)
 		}
+		// A first batch larger than granted goes whole.
+		b.fetchMem.settle(granted, int64(read))
+		r.held += int64(read)
 	}
-	return parts, total, wakeups, failed
+	if starved {
+		r.wakeups = append(r.wakeups, b.fetchMem.wait())
+	}
+	return r
 }
 
 // respond builds the response of parts, the answers to the plan's targets

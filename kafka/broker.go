@@ -48,6 +48,9 @@ type Config struct {
 	// TransactionMaxTimeout bounds the transaction timeouts producers ask
 	// for (transaction.max.timeout.ms); 0 is txn.DefaultMaxTimeout.
 	TransactionMaxTimeout time.Duration
+	// FetchMemory bounds the record bytes fetch responses hold at once,
+	// read and not yet written (see fetchMemory); 0 is DefaultFetchMemory.
+	FetchMemory int64
 	// Cluster, when set, makes the broker one member of a cluster: metadata
 	// goes through the controller, which registers the brokers.
 	Cluster Cluster
@@ -75,6 +78,7 @@ type Broker struct {
 	peers  peers
 
 	sessions *fetchSessions
+	fetchMem *fetchMemory
 
 	closing   chan struct{} // closed when the server stops: long polls end
 	closeOnce sync.Once
@@ -106,8 +110,11 @@ func NewBroker(cfg Config, store *segment.Store, meta *eventlog.Log, log *slog.L
 	if cfg.DefaultPartitions < 1 || cfg.DefaultPartitions > maxPartitionsPerRequest {
 		return nil, fmt.Errorf("kafka: default partitions %d: between 1 and %d", cfg.DefaultPartitions, maxPartitionsPerRequest)
 	}
+	if cfg.FetchMemory <= 0 {
+		cfg.FetchMemory = DefaultFetchMemory
+	}
 	b := &Broker{cfg: cfg, store: store, meta: meta, log: log, parts: map[string]*partition{}, opening: map[string]*openCall{}, closing: make(chan struct{}),
-		sessions: newFetchSessions()}
+		sessions: newFetchSessions(), fetchMem: newFetchMemory(cfg.FetchMemory)}
 	if cfg.Cluster != nil {
 		// The controller registers the brokers and sets the epoch.
 		if err := b.openGroups(); err != nil {

@@ -113,7 +113,7 @@ func (c *conn) push(p pendingReply) bool {
 	c.mu.Lock()
 	if c.failed {
 		c.mu.Unlock()
-		c.s.unqueue(p)
+		c.s.drop(p)
 		return false
 	}
 	if !c.writing && p.wait == nil {
@@ -150,7 +150,7 @@ func (c *conn) writer() {
 			c.cond.Broadcast()
 			c.mu.Unlock()
 			for _, p := range dropped {
-				c.s.unqueue(p)
+				c.s.drop(p)
 			}
 			return
 		}
@@ -172,6 +172,9 @@ func (c *conn) writer() {
 // write waits for a response if it has to, and writes it.
 func (c *conn) write(p pendingReply) bool {
 	frame, err := p.frame()
+	if p.written != nil {
+		defer p.written()
+	}
 	// The request is served: nothing refers to its frame any more.
 	c.s.unqueue(p)
 	putFrame(p.request)
@@ -194,6 +197,14 @@ func (c *conn) write(p pendingReply) bool {
 func (s *Server) unqueue(p pendingReply) {
 	if p.request != nil {
 		s.queued.Release(int64(len(p.request)))
+	}
+}
+
+// drop gives up a request that will not be answered.
+func (s *Server) drop(p pendingReply) {
+	s.unqueue(p)
+	if p.written != nil {
+		p.written()
 	}
 }
 

@@ -44,6 +44,9 @@ type reply struct {
 	resp kmsg.Response
 	wait func() (kmsg.Response, error)
 	err  error
+	// written, if set, runs once the response is written or given up
+	// (after wait, if wait ran).
+	written func()
 }
 
 // reqContext is what a handler may know of a request beyond its body.

@@ -57,6 +57,7 @@ func startCommand() *cli.Command {
 			&cli.DurationFlag{Name: "transaction-max-timeout", Value: txn.DefaultMaxTimeout, EnvVars: []string{"CHRONIK_TRANSACTION_MAX_TIMEOUT"}, Usage: "the longest transaction timeout a producer may ask for (Kafka's transaction.max.timeout.ms; Flink's exactly-once sink asks for 1h by default); at most --producer-id-expiration"},
 			&cli.DurationFlag{Name: "transactional-id-expiration", Value: txn.DefaultIDExpiration, EnvVars: []string{"CHRONIK_TRANSACTIONAL_ID_EXPIRATION"}, Usage: "how long a transactional id with no open transaction is kept after its last transaction (Kafka's transactional.id.expiration.ms); checked every 10 minutes, or a tenth of the shortest of the three expirations when that is shorter"},
 			&cli.IntFlag{Name: "max-request-bytes", Value: kafka.DefaultMaxRequestBytes, EnvVars: []string{"CHRONIK_MAX_REQUEST_BYTES"}, Usage: "largest request accepted; a larger frame closes the connection"},
+			&cli.Int64Flag{Name: "max-fetch-memory-bytes", Value: kafka.DefaultFetchMemory, EnvVars: []string{"CHRONIK_MAX_FETCH_MEMORY_BYTES"}, Usage: "the most bytes of records all fetch responses hold at once, read and not yet sent (at least 1 MiB); beyond it a fetch waits as if there were no data, except that a partition's first batch always goes to a response that has nothing else"},
 			&cli.Int64Flag{Name: "max-queued-request-bytes", Value: kafka.DefaultMaxQueuedRequestBytes, EnvVars: []string{"CHRONIK_MAX_QUEUED_REQUEST_BYTES"}, Usage: "the most bytes of requests held at once over all connections, read and not yet served (Kafka's queued.max.request.bytes); a connection whose next request does not fit waits; at least --max-request-bytes"},
 		}, clusterFlags()...),
 		Action: runStart,
@@ -94,6 +95,9 @@ func runStart(c *cli.Context) error {
 	maxReq := c.Int("max-request-bytes")
 	if maxReq < 1024 || maxReq > 1<<30 {
 		return cli.Exit("--max-request-bytes must be between 1024 and 1073741824", 2)
+	}
+	if m := c.Int64("max-fetch-memory-bytes"); m < 1<<20 {
+		return cli.Exit(fmt.Sprintf("--max-fetch-memory-bytes (%d) must be at least 1048576 (1 MiB)", m), 2)
 	}
 	if q := c.Int64("max-queued-request-bytes"); q < int64(maxReq) {
 		return cli.Exit(fmt.Sprintf("--max-queued-request-bytes (%d) must be at least --max-request-bytes (%d): a request of the largest size must fit", q, maxReq), 2)
@@ -182,6 +186,7 @@ func runStart(c *cli.Context) error {
 		ProducerIDExpiration:      c.Duration("producer-id-expiration"),
 		TransactionalIDExpiration: c.Duration("transactional-id-expiration"),
 		TransactionMaxTimeout:     c.Duration("transaction-max-timeout"),
+		FetchMemory:               c.Int64("max-fetch-memory-bytes"),
 		Groups:                    group.Config{InitialRebalanceDelay: c.Duration("group-initial-rebalance-delay"), OffsetsRetention: c.Duration("offsets-retention")},
 	}, store, meta, log)
 	if err != nil {

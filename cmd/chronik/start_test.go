@@ -243,6 +243,7 @@ func TestStartRefusesBadFlags(t *testing.T) {
 		{"--default-partitions", "0", "--default-partitions must be between 1 and 10000", nil},
 		{"--default-partitions", "10001", "--default-partitions must be between 1 and 10000", nil},
 		{"--max-request-bytes", "100", "--max-request-bytes must be between", nil},
+		{"--max-fetch-memory-bytes", "1000", "--max-fetch-memory-bytes (1000) must be at least 1048576", nil},
 		{"--max-queued-request-bytes", "1000", "--max-queued-request-bytes (1000) must be at least --max-request-bytes", nil},
 		{"--advertised-addr", "0.0.0.0:9092", "set --advertised-addr", nil},
 		{"--voters", "1,0,2", "0 is not a voter's node id", nil},
