@@ -243,10 +243,39 @@ type inProcCluster struct {
 	mu      sync.Mutex
 	waiters map[string]chan struct{}
 	applied map[int32]int
+	watches map[int32]*appendWatch
+}
+
+// appendWatch is a node's transport that notes, on the driver's goroutine,
+// the appends the node sends before its own copy of their entries is
+// durable, and whether it already counted that copy towards a commit.
+type appendWatch struct {
+	Transport
+	mu      sync.Mutex
+	d       *Driver // set once started
+	early   int     // appends sent before the sender's copy was durable
+	counted int     // of those, appends whose entries counted as the sender's (must be none)
+}
+
+func (w *appendWatch) Send(m Message) {
+	w.mu.Lock()
+	if d := w.d; d != nil && m.Type == MsgApp && len(m.Entries) > 0 {
+		n, last := d.node, m.Entries[len(m.Entries)-1].Index
+		st := d.cfg.Storage
+		if last >= st.firstIndex()+uint64(len(st.state.Entries)) { // not saved yet
+			w.early++
+			if n.prs[n.id].match >= last {
+				w.counted++
+			}
+		}
+	}
+	w.mu.Unlock()
+	w.Transport.Send(m)
 }
 
 func newInProcCluster(t testing.TB) *inProcCluster {
-	c := &inProcCluster{drivers: map[int32]*Driver{}, trs: map[int32]*TCPTransport{}, waiters: map[string]chan struct{}{}, applied: map[int32]int{}}
+	c := &inProcCluster{drivers: map[int32]*Driver{}, trs: map[int32]*TCPTransport{}, waiters: map[string]chan struct{}{}, applied: map[int32]int{},
+		watches: map[int32]*appendWatch{}}
 	lns := map[int32]net.Listener{}
 	peers := map[int32]string{}
 	for id := int32(1); id <= 3; id++ {
@@ -272,7 +301,8 @@ func newInProcCluster(t testing.TB) *inProcCluster {
 				dd.Step(m)
 			}
 		}, nil)
-		dd, err := NewDriver(DriverConfig{Node: Config{ID: id, Voters: []int32{1, 2, 3}, Seed: uint64(id)}, Storage: st, Restored: restored, Transport: tr,
+		w := &appendWatch{Transport: tr}
+		dd, err := NewDriver(DriverConfig{Node: Config{ID: id, Voters: []int32{1, 2, 3}, Seed: uint64(id)}, Storage: st, Restored: restored, Transport: w,
 			Apply: func(e Entry) {
 				c.mu.Lock()
 				c.applied[id]++
@@ -288,7 +318,10 @@ func newInProcCluster(t testing.TB) *inProcCluster {
 		dmu.Lock()
 		d = dd
 		dmu.Unlock()
-		c.drivers[id], c.trs[id] = dd, tr
+		w.mu.Lock()
+		w.d = dd
+		w.mu.Unlock()
+		c.drivers[id], c.trs[id], c.watches[id] = dd, tr, w
 		t.Cleanup(func() {
 			dd.Stop()
 			tr.Close()
@@ -333,6 +366,33 @@ func (c *inProcCluster) commit(ctx context.Context, leader *Driver, data string)
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// TestLeaderSendsWhilePersisting: the leader sends its appends before its
+// own copy is durable (the Raft thesis, 10.2.1), and does not count that
+// copy towards a commit until it is.
+func TestLeaderSendsWhilePersisting(t *testing.T) {
+	c := newInProcCluster(t)
+	leader := c.waitLeader(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 50 {
+		if err := c.commit(ctx, leader, fmt.Sprint("e", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	early, counted := 0, 0
+	for _, w := range c.watches {
+		w.mu.Lock()
+		early, counted = early+w.early, counted+w.counted
+		w.mu.Unlock()
+	}
+	if early < 50 {
+		t.Fatalf("%d of 50 proposals were sent before the leader's copy was durable", early)
+	}
+	if counted > 0 {
+		t.Fatalf("the leader counted its own undurable copy towards a commit %d times", counted)
 	}
 }
 

@@ -43,9 +43,10 @@ type DriverConfig struct {
 var ErrStopped = errors.New("raft: driver stopped")
 
 // Driver runs a Node: one goroutine turns a clock into ticks, feeds it
-// received messages and proposals, persists what each Ready asks (synced)
-// before any of its messages leave, applies committed entries and reports
-// role changes.
+// received messages and proposals, persists what each Ready asks (synced;
+// a follower's or candidate's messages leave only after, a leader's
+// appends while it persists), applies committed entries and reports role
+// changes.
 type Driver struct {
 	cfg   DriverConfig
 	node  *Node
@@ -204,13 +205,26 @@ func (d *Driver) ready() error {
 		if rd.Empty() {
 			return nil
 		}
+		// A leader sends its appends while it persists its own entries (the
+		// Raft thesis, 10.2.1): its own copy counts towards a commit only
+		// once Advance finds it durable, and its term and vote were made
+		// durable before it asked for votes. Anything else is sent once
+		// what it promises (a vote, acknowledged entries) is durable.
+		early := d.node.role == Leader
+		if early {
+			for _, m := range rd.Messages {
+				d.cfg.Transport.Send(m)
+			}
+		}
 		if rd.HardState != nil || rd.Snapshot != nil || len(rd.Entries) > 0 {
 			if err := d.cfg.Storage.Save(rd.HardState, rd.Snapshot, rd.Entries); err != nil {
 				return fmt.Errorf("persist: %w", err)
 			}
 		}
-		for _, m := range rd.Messages {
-			d.cfg.Transport.Send(m)
+		if !early {
+			for _, m := range rd.Messages {
+				d.cfg.Transport.Send(m)
+			}
 		}
 		if rd.Snapshot != nil && d.cfg.ApplySnapshot != nil {
 			d.cfg.ApplySnapshot(*rd.Snapshot)
