@@ -6,7 +6,11 @@ package kafka
 // them) and appended, stamped with the partition's leader epoch.
 // acks=0 gets no response (a partition that fails closes the connection,
 // as in Kafka); acks=1 and acks=-1 (all replicas: here, this node) are
-// answered once the batch is durable. Per-partition errors: UNKNOWN_TOPIC_OR_PARTITION,
+// answered once the batch is durable. A topic with
+// message.timestamp.type=LogAppendTime has each batch stamped with its
+// append time (returned as the partition's LogAppendTime); acks=-1 to a
+// partition with fewer in-sync replicas than min.insync.replicas is
+// NOT_ENOUGH_REPLICAS. Per-partition errors: UNKNOWN_TOPIC_OR_PARTITION,
 // CORRUPT_MESSAGE, INVALID_RECORD, UNSUPPORTED_FOR_MESSAGE_FORMAT,
 // MESSAGE_TOO_LARGE, REQUEST_TIMED_OUT (the write queue is full: retry),
 // KAFKA_STORAGE_ERROR. Producing to the metadata log is refused.
@@ -53,6 +57,9 @@ func produce(b *Broker, _ *reqContext, req *kmsg.ProduceRequest) func() (kmsg.Re
 				continue
 			}
 			part, code := b.openPartition(t.Topic, p.Partition)
+			if code == 0 && req.Acks == -1 && !b.enoughReplicas(part) {
+				code = kerr.NotEnoughReplicas.Code
+			}
 			if code != 0 {
 				rp.ErrorCode = code
 				continue
@@ -98,8 +105,11 @@ func produce(b *Broker, _ *reqContext, req *kmsg.ProduceRequest) func() (kmsg.Re
 				continue
 			case w.r.a == nil: // a retry of a batch already written
 				w.rp.BaseOffset = w.r.dupBase
+				if h, err := w.part.log.HeaderAt(w.r.dupBase); err == nil && h.LogAppendTime() {
+					w.rp.LogAppendTime = h.MaxTimestamp
+				}
 			default:
-				w.rp.BaseOffset = w.r.a.Base
+				w.rp.BaseOffset, w.rp.LogAppendTime = w.r.a.Base, w.r.a.LogAppendTime
 				if err := w.r.a.Wait(); err != nil {
 					w.rp.ErrorCode = errorCode(err)
 					w.rp.BaseOffset = -1

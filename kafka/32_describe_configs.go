@@ -63,8 +63,10 @@ func describeConfigs(b *Broker, req *kmsg.DescribeConfigsRequest) (kmsg.Response
 			switch k {
 			case "cleanup.policy":
 				c.ConfigType = kmsg.ConfigTypeList
-			case "segment.bytes", "max.message.bytes":
+			case "segment.bytes", "max.message.bytes", "min.insync.replicas":
 				c.ConfigType = kmsg.ConfigTypeInt
+			case "message.timestamp.type":
+				c.ConfigType = kmsg.ConfigTypeString
 			default:
 				c.ConfigType = kmsg.ConfigTypeLong
 			}

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -22,6 +23,12 @@ var topicConfigKeys = func() map[string]string {
 		"segment.ms":        strconv.FormatInt(d.SegmentMs.Milliseconds(), 10),
 		"max.message.bytes": strconv.Itoa(d.MaxMessageBytes),
 		"cleanup.policy":    "delete",
+		// CreateTime keeps the producer's timestamps; LogAppendTime stamps
+		// each batch with the time it is appended.
+		"message.timestamp.type": "CreateTime",
+		// acks=all produce is NOT_ENOUGH_REPLICAS while the partition has
+		// fewer in-sync replicas than this.
+		"min.insync.replicas": "1",
 	}
 }()
 
@@ -85,14 +92,42 @@ func (b *Broker) changeTopicConfigs(topic string, changes map[string]*string, re
 	}
 	// Open partitions take the new configuration at once.
 	cfg, _ := topicConfig(next)
+	minISR := minInsyncReplicas(next)
 	b.mu.Lock()
 	for p := range len(tp.Partitions) {
 		if part := b.parts[segment.PartitionDir(topic, int32(p))]; part != nil {
 			part.log.SetConfig(cfg)
+			part.minISR.Store(minISR)
 		}
 	}
 	b.mu.Unlock()
 	return 0, ""
+}
+
+// minInsyncReplicas is a topic's min.insync.replicas (valid configs).
+func minInsyncReplicas(configs map[string]string) int32 {
+	n, err := strconv.ParseInt(configs["min.insync.replicas"], 10, 32)
+	if err != nil {
+		return 1
+	}
+	return int32(n)
+}
+
+// enoughReplicas says whether an acks=all produce may go to part: its
+// partition has at least min.insync.replicas in-sync replicas (Kafka
+// answers NOT_ENOUGH_REPLICAS before appending otherwise).
+func (b *Broker) enoughReplicas(part *partition) bool {
+	want := part.minISR.Load()
+	if want <= 1 {
+		return true // the leader itself is in sync
+	}
+	isr := 0
+	b.meta.View(func(s *eventlog.State) {
+		if t := s.Topics[part.topic]; t != nil && int(part.p) < len(t.Partitions) {
+			isr = len(t.Partitions[part.p].ISR)
+		}
+	})
+	return isr >= int(want)
 }
 
 // topicConfig is the segment configuration of a topic: defaults, then the
@@ -102,7 +137,7 @@ func topicConfig(configs map[string]string) (segment.Config, error) {
 	cfg.CheckRecords = true // what clients produce
 	for k, v := range configs {
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil && k != "cleanup.policy" {
+		if err != nil && k != "cleanup.policy" && k != "message.timestamp.type" {
 			return cfg, fmt.Errorf("config %s=%q is not a number", k, v)
 		}
 		switch k {
@@ -119,6 +154,15 @@ func topicConfig(configs map[string]string) (segment.Config, error) {
 		case "cleanup.policy":
 			if v != "delete" {
 				return cfg, fmt.Errorf("cleanup.policy=%q is not supported: only delete", v)
+			}
+		case "message.timestamp.type":
+			if v != "CreateTime" && v != "LogAppendTime" {
+				return cfg, fmt.Errorf("message.timestamp.type=%q: use CreateTime or LogAppendTime", v)
+			}
+			cfg.LogAppendTime = v == "LogAppendTime"
+		case "min.insync.replicas":
+			if n < 1 || n > math.MaxInt32 {
+				return cfg, fmt.Errorf("min.insync.replicas=%d: at least 1", n)
 			}
 		default:
 			return cfg, fmt.Errorf("config %s is not supported", k)

@@ -30,6 +30,8 @@ type partition struct {
 	epoch atomic.Int32
 	// fixedEpoch: an internal partition, whose epoch requests do not check.
 	fixedEpoch bool
+	// minISR is the topic's min.insync.replicas.
+	minISR atomic.Int32
 }
 
 // OpenPartitions opens (and so recovers) every partition this node leads,
@@ -184,6 +186,7 @@ func (b *Broker) loadPartition(tp *eventlog.Topic, topic string, p int32) (*part
 		}
 	}
 	part := &partition{log: l, producers: ps, topic: topic, p: p, topicID: tp.ID}
+	part.minISR.Store(minInsyncReplicas(tp.Configs))
 	if b.txns != nil {
 		part.verifyTxn = b.txns.Verify
 	}

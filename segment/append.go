@@ -13,6 +13,9 @@ import (
 type Appended struct {
 	// Base and Last are the offsets of the batch's first and last record.
 	Base, Last int64
+	// LogAppendTime is the time, in milliseconds, the batch was stamped
+	// with (Config.LogAppendTime), or -1.
+	LogAppendTime int64
 
 	log  *Log
 	end  int64  // offset after the batch
@@ -56,7 +59,7 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // it is durable, whatever acks was.
 func (l *Log) Append(batch []byte, epoch int32, acks int16) (*Appended, error) {
 	l.mu.RLock()
-	maxBytes, segBytes, check := l.cfg.MaxMessageBytes, l.cfg.SegmentBytes, l.cfg.CheckRecords
+	maxBytes, segBytes, check, stamp := l.cfg.MaxMessageBytes, l.cfg.SegmentBytes, l.cfg.CheckRecords, l.cfg.LogAppendTime
 	l.mu.RUnlock()
 	h, err := ValidateBatch(batch, maxBytes)
 	if err == nil && check {
@@ -65,13 +68,18 @@ func (l *Log) Append(batch []byte, epoch int32, acks int16) (*Appended, error) {
 	if err != nil {
 		return nil, err
 	}
+	appendTime := int64(-1)
+	if stamp {
+		appendTime = time.Now().UnixMilli()
+		stampAppendTime(batch, &h, appendTime)
+	}
 	if int64(len(batch)) > segBytes {
 		return nil, fmt.Errorf("%w: %d bytes exceeds segment.bytes %d", ErrBatchTooLarge, len(batch), segBytes)
 	}
 	if err := l.c.reserve(); err != nil {
 		return nil, err
 	}
-	req := &Appended{log: l, size: len(batch), done: make(chan struct{})}
+	req := &Appended{log: l, size: len(batch), done: make(chan struct{}), LogAppendTime: appendTime}
 	l.mu.Lock()
 	if err := l.appendLocked(batch, &h, epoch, req); err != nil {
 		l.mu.Unlock()
@@ -81,7 +89,7 @@ func (l *Log) Append(batch []byte, epoch int32, acks int16) (*Appended, error) {
 	l.c.enqueue(req)
 	l.mu.Unlock()
 	if acks == 0 {
-		return &Appended{Base: req.Base, Last: req.Last, done: closedChan}, nil
+		return &Appended{Base: req.Base, Last: req.Last, LogAppendTime: appendTime, done: closedChan}, nil
 	}
 	return req, nil
 }

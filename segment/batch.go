@@ -86,6 +86,18 @@ func (h *BatchHeader) LastOffset() int64 { return h.BaseOffset + int64(h.LastOff
 // Codec is the compression codec from the attributes.
 func (h *BatchHeader) Codec() int { return int(h.Attributes & 0x7) }
 
+// stampAppendTime makes batch a LogAppendTime batch of time ms: the
+// timestamp type bit of its attributes set, its max timestamp ms, and its
+// CRC computed again over them; h follows.
+func stampAppendTime(batch []byte, h *BatchHeader, ms int64) {
+	h.Attributes |= 0x8
+	h.MaxTimestamp = ms
+	binary.BigEndian.PutUint16(batch[offAttributes:], uint16(h.Attributes))
+	binary.BigEndian.PutUint64(batch[offMaxTimestamp:], uint64(ms))
+	h.CRC = crc32.Checksum(batch[offAttributes:], crc32c)
+	binary.BigEndian.PutUint32(batch[offCRC:], h.CRC)
+}
+
 // LogAppendTime reports whether the batch's timestamps are broker-assigned.
 func (h *BatchHeader) LogAppendTime() bool { return h.Attributes&0x8 != 0 }
 

@@ -44,6 +44,12 @@ type Config struct {
 	// (CheckRecords), decompressing it, as a Kafka broker checks what
 	// clients produce; logs the broker writes itself need not.
 	CheckRecords bool
+	// LogAppendTime stamps each appended batch with the time of its append
+	// (Kafka's message.timestamp.type=LogAppendTime): its max timestamp
+	// becomes that time, the timestamp type bit of its attributes is set
+	// (every record's timestamp is then the max timestamp) and its CRC is
+	// computed again.
+	LogAppendTime bool
 	// RecoveryPointInterval is how often, at most, the synced position is
 	// recorded for crash recovery. Damage found before it at open is
 	// corruption; damage after it is a torn tail.

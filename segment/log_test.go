@@ -580,3 +580,56 @@ func TestReadWritten(t *testing.T) {
 		t.Fatalf("Read after the sync: bases %v, %v", got, err)
 	}
 }
+
+// TestLogAppendTime: with LogAppendTime each batch gets its append time as
+// its max timestamp and timestamp type, with a CRC that matches, and
+// every record reads back with that time.
+func TestLogAppendTime(t *testing.T) {
+	cfg := smallConfig()
+	cfg.LogAppendTime = true
+	e := newEnv(t, cfg)
+	before := time.Now().UnixMilli()
+	a := e.append(segmenttest.Values(1000, "a", "b", "c")) // producer time 1000 ms
+	after := time.Now().UnixMilli()
+	if a.LogAppendTime < before || a.LogAppendTime > after {
+		t.Fatalf("append time %d outside [%d, %d]", a.LogAppendTime, before, after)
+	}
+	b, err := e.log.Read(0, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := segment.ValidateBatch(b, 0) // the CRC covers the stamp
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.LogAppendTime() || h.MaxTimestamp != a.LogAppendTime {
+		t.Fatalf("stored header: log append time %v, max timestamp %d, want %d", h.LogAppendTime(), h.MaxTimestamp, a.LogAppendTime)
+	}
+	recs, err := segment.DecodeRecords(b, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Timestamp != a.LogAppendTime {
+			t.Fatalf("record %d has timestamp %d, want the append time %d", r.Offset, r.Timestamp, a.LogAppendTime)
+		}
+	}
+	if off, found, err := e.log.LookupTime(a.LogAppendTime); err != nil || !found || off != 0 {
+		t.Fatalf("lookup of the append time: %d %v %v", off, found, err)
+	}
+	if _, found, _ := e.log.LookupTime(a.LogAppendTime + 1); found {
+		t.Fatal("lookup after the append time found a record")
+	}
+
+	// Without it the producer's time stays.
+	cfg.LogAppendTime = false
+	if err := e.log.SetConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	a = e.append(segmenttest.Values(1000, "d"))
+	b, _ = e.log.Read(a.Base, 1<<20, nil)
+	h, _ = segment.ValidateBatch(b, 0)
+	if a.LogAppendTime != -1 || h.LogAppendTime() || h.MaxTimestamp != 1000 {
+		t.Fatalf("create time batch: append time %d, header %v/%d", a.LogAppendTime, h.LogAppendTime(), h.MaxTimestamp)
+	}
+}
