@@ -35,15 +35,23 @@ func startBroker(t *testing.T, dir string) string {
 	return addr
 }
 
-// adminForTest runs a broker, stopped when the test ends, and returns an
-// admin client of it and a context of 30 s, both ended with the test.
-func adminForTest(t *testing.T) (context.Context, *kadm.Client) {
+// brokerAdmin runs a broker, stopped when the test ends, and returns its
+// address, a context of 30 s and an admin client of it, both ended with the
+// test.
+func brokerAdmin(t *testing.T) (string, context.Context, *kadm.Client) {
 	t.Helper()
 	addr := startBroker(t, t.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
 	t.Cleanup(adm.Close)
+	return addr, ctx, adm
+}
+
+// adminForTest is brokerAdmin without the address.
+func adminForTest(t *testing.T) (context.Context, *kadm.Client) {
+	t.Helper()
+	_, ctx, adm := brokerAdmin(t)
 	return ctx, adm
 }
 

@@ -60,12 +60,7 @@ func produceRaw(t *testing.T, ctx context.Context, addr, topic string, acks int1
 // back by consumers; a CreateTime topic keeps the producer's; switching a
 // topic's type takes effect on its open partitions.
 func TestMessageTimestampType(t *testing.T) {
-	addr := startBroker(t, t.TempDir())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cl := must(kgo.NewClient(kgo.SeedBrokers(addr)))
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	addr, ctx, adm := brokerAdmin(t)
 	for topic, typ := range map[string]string{"appended": "LogAppendTime", "created": "CreateTime"} {
 		res, err := adm.CreateTopics(ctx, 1, 1, map[string]*string{"message.timestamp.type": kadm.StringPtr(typ)}, topic)
 		if err != nil || res[topic].Err != nil {
@@ -110,12 +105,7 @@ func TestMessageTimestampType(t *testing.T) {
 // than its partition has is NOT_ENOUGH_REPLICAS and writes nothing;
 // acks=1 goes through; lowering the config lets acks=all through.
 func TestMinInsyncReplicas(t *testing.T) {
-	addr := startBroker(t, t.TempDir())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cl := must(kgo.NewClient(kgo.SeedBrokers(addr)))
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	addr, ctx, adm := brokerAdmin(t)
 	res, err := adm.CreateTopics(ctx, 1, 1, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "strict")
 	if err != nil || res["strict"].Err != nil {
 		t.Fatalf("create: %v %v", err, res["strict"].Err)
