@@ -127,12 +127,17 @@ func fetchOnce(b *Broker, req *kmsg.FetchRequest, targets []fetchTarget) fetchRe
 		if t.offset == rp.HighWatermark {
 			continue // nothing to read: no memory needed
 		}
-		granted := b.fetchMem.take(int64(max(want, 1)))
-		if granted == 0 {
-			starved = true // as if there were no data yet
-			continue
+		// Memory for what can be read; an offset out of range reads
+		// nothing but its error (or, if the log moved meanwhile, one batch).
+		granted, limit := int64(0), 1
+		if t.offset >= rp.LogStartOffset && t.offset < rp.HighWatermark {
+			if granted = b.fetchMem.take(int64(max(want, 1))); granted == 0 {
+				starved = true // as if there were no data yet
+				continue
+			}
+			limit = min(want, int(granted))
 		}
-		data, err := l.ReadAlloc(t.offset, min(want, int(granted)), getFrame) // given back by releaseFetch
+		data, err := l.ReadAlloc(t.offset, limit, getFrame) // given back by releaseFetch
 		read := len(data)
 		switch {
 		case err != nil:

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -92,7 +93,13 @@ func TestFetchMemoryIsBounded(t *testing.T) {
 		t.Fatal("the first fetch read nothing")
 	}
 
-	// None left: a fetch waits, and is woken when bytes come back.
+	// None left: an offset out of range is still told at once...
+	bad := request(1, 10*time.Second)
+	bad.Topics[0].Partitions[0].FetchOffset = 1 << 40
+	if resp, _ := fetch(b, bad, b.sessions.plan(bad)); resp.Topics[0].Partitions[0].ErrorCode != kerr.OffsetOutOfRange.Code {
+		t.Fatalf("a fetch out of range with no memory left: error %d", resp.Topics[0].Partitions[0].ErrorCode)
+	}
+	// ...and a fetch waits, and is woken when bytes come back.
 	done := make(chan int64, 1)
 	go func() {
 		req := request(1, 10*time.Second)
