@@ -90,14 +90,13 @@ func (b *Broker) changeTopicConfigs(topic string, changes map[string]*string, re
 	if _, err := b.appendMeta(events...); err != nil {
 		return b.metaCode(err, kerr.InvalidConfig.Code), err.Error()
 	}
-	// Open partitions take the new configuration at once.
-	cfg, _ := topicConfig(next)
-	minISR := minInsyncReplicas(next)
+	// Open partitions here take the new configuration at once (others on
+	// their next request or sweep).
+	b.meta.View(func(s *eventlog.State) { tp = s.Topics[topic] })
 	b.mu.Lock()
 	for p := range len(tp.Partitions) {
 		if part := b.parts[segment.PartitionDir(topic, int32(p))]; part != nil {
-			part.log.SetConfig(cfg)
-			part.minISR.Store(minISR)
+			part.configure(tp)
 		}
 	}
 	b.mu.Unlock()

@@ -88,27 +88,35 @@ func (b *Broker) writePartitionMeta(topic string, p int32, id eventlog.UUID) err
 // sweepPartitions closes and deletes the open partitions whose topic was
 // deleted (or replaced by a new topic of the same name), as the metadata
 // this node follows says: in a cluster the controller cannot delete other
-// nodes' files.
+// nodes' files. The others take their topic's configs if they changed.
 func (b *Broker) sweepPartitions() {
 	type open struct {
 		topic string
 		p     int32
 		id    eventlog.UUID
+		part  *partition
+		now   *eventlog.Topic // the topic as the metadata has it
 	}
-	var gone []open
+	var gone, kept []open
 	b.mu.Lock()
 	var all []open
 	for _, part := range b.parts {
-		all = append(all, open{part.topic, part.p, part.topicID})
+		all = append(all, open{topic: part.topic, p: part.p, id: part.topicID, part: part})
 	}
 	b.mu.Unlock()
 	b.meta.View(func(s *eventlog.State) {
 		for _, o := range all {
 			if t := s.Topics[o.topic]; t == nil || t.ID != o.id || int(o.p) >= len(t.Partitions) {
 				gone = append(gone, o)
+			} else {
+				o.now = t
+				kept = append(kept, o)
 			}
 		}
 	})
+	for _, o := range kept {
+		o.part.configure(o.now) // a config changed through another node
+	}
 	for _, o := range gone {
 		if err := b.dropPartition(o.topic, o.p); err != nil {
 			b.log.Warn("cannot remove a deleted topic's partition", "topic", o.topic, "partition", o.p, "error", err)

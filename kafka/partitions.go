@@ -32,6 +32,29 @@ type partition struct {
 	fixedEpoch bool
 	// minISR is the topic's min.insync.replicas.
 	minISR atomic.Int32
+	// configured is the topic entity the configuration was last taken
+	// from: the metadata replaces a topic's entity when its configs (or
+	// anything else of it) change.
+	configured atomic.Pointer[eventlog.Topic]
+}
+
+// configure takes the configs of tp, the partition's topic as the metadata
+// has it now, unless it has them already: a config changed through any
+// node reaches the partition's leader on its next request, or within a
+// sweep (sweepPartitions).
+func (part *partition) configure(tp *eventlog.Topic) {
+	if part.configured.Load() == tp {
+		return
+	}
+	cfg, err := topicConfig(tp.Configs)
+	if err == nil {
+		err = part.log.SetConfig(cfg)
+	}
+	if err != nil {
+		return // the configs were checked when set
+	}
+	part.minISR.Store(minInsyncReplicas(tp.Configs))
+	part.configured.Store(tp)
 }
 
 // OpenPartitions opens (and so recovers) every partition this node leads,
@@ -106,6 +129,7 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 	part, code := b.sharedPartition(tp, topic, p)
 	if part != nil {
 		part.raiseEpoch(tp.Partitions[p].LeaderEpoch)
+		part.configure(tp)
 	}
 	return part, code
 }
@@ -187,6 +211,7 @@ func (b *Broker) loadPartition(tp *eventlog.Topic, topic string, p int32) (*part
 	}
 	part := &partition{log: l, producers: ps, topic: topic, p: p, topicID: tp.ID}
 	part.minISR.Store(minInsyncReplicas(tp.Configs))
+	part.configured.Store(tp)
 	if b.txns != nil {
 		part.verifyTxn = b.txns.Verify
 	}
