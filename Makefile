@@ -36,13 +36,18 @@ bench:
 # in memory), kfake, kfake-blackhole, disk. Each of
 # the BENCHCOUNT rounds runs every target once, one after another, so that
 # the machine's drift (this disk's sync latency moved 2.5x within minutes)
-# falls on all of them alike instead of on whichever ran last.
+# falls on all of them alike instead of on whichever ran last. Produce
+# runs long enough (3,000,000 records of 100 B, 1,000,000 of 1 KiB) for
+# the steady rate: runs of 300,000 records, a fifth of a second, were
+# dominated by the start of client and broker, for every target.
 # Compare with: benchstat -col /target bench-broker.txt
 bench-broker:
 	@set -e; for i in $$(seq $(BENCHCOUNT)); do \
 	  echo "== round $$i of $(BENCHCOUNT)" >&2; \
 	  $(GO) test -run '^$$' -bench 'CreateTopics|FirstMessage|SingleMessage' -benchtime 3000x -count 1 -timeout 60m ./bench/; \
-	  $(GO) test -run '^$$' -bench 'Produce|Consume|ConcurrentProducers' -benchtime 300000x -count 1 -timeout 60m ./bench/; \
+	  $(GO) test -run '^$$' -bench 'Produce/size=100/' -benchtime 3000000x -count 1 -timeout 60m ./bench/; \
+	  $(GO) test -run '^$$' -bench 'Produce/size=1024/' -benchtime 1000000x -count 1 -timeout 60m ./bench/; \
+	  $(GO) test -run '^$$' -bench 'Consume|ConcurrentProducers' -benchtime 300000x -count 1 -timeout 60m ./bench/; \
 	done > bench-broker.txt
 	@cat bench-broker.txt
 
