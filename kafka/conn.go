@@ -81,19 +81,19 @@ func (s *Server) serveConn(nc net.Conn) {
 		}
 		// The frame's bytes are counted before they are allocated, and
 		// until the request is served (a produce's until it is answered).
-		if s.queued.Acquire(s.closed, int64(size)) != nil {
+		if !s.hold(int64(size)) {
 			return // closing
 		}
 		frame := getFrame(int(size))
 		if _, err := io.ReadFull(r, frame); err != nil {
-			s.queued.Release(int64(size))
+			s.unhold(int64(size))
 			return
 		}
 		p, err := s.handle(frame, rc)
 		if p.key == kmsg.Produce.Int16() && err == nil {
 			p.request = frame
 		} else {
-			s.queued.Release(int64(size))
+			s.unhold(int64(size))
 		}
 		if err != nil {
 			s.metrics.badRequest("request")
@@ -196,7 +196,7 @@ func (c *conn) write(p pendingReply) bool {
 // answered may still be running.
 func (s *Server) unqueue(p pendingReply) {
 	if p.request != nil {
-		s.queued.Release(int64(len(p.request)))
+		s.unhold(int64(len(p.request)))
 	}
 }
 

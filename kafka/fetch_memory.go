@@ -17,6 +17,7 @@ const DefaultFetchMemory = 512 << 20
 // beyond the budget: every fetch makes progress, and the budget is
 // exceeded by at most one batch per response.
 type fetchMemory struct {
+	size    int64
 	mu      sync.Mutex
 	avail   int64
 	freed   chan struct{} // closed and replaced when bytes come back, if watched
@@ -24,7 +25,7 @@ type fetchMemory struct {
 }
 
 func newFetchMemory(n int64) *fetchMemory {
-	return &fetchMemory{avail: n, freed: make(chan struct{})}
+	return &fetchMemory{size: n, avail: n, freed: make(chan struct{})}
 }
 
 // take grants up to n bytes: fewer, or none, when less is left.
@@ -63,6 +64,9 @@ func (m *fetchMemory) wait() <-chan struct{} {
 	m.watched = true
 	return m.freed
 }
+
+// inUse is what fetch responses hold now.
+func (m *fetchMemory) inUse() int64 { return m.size - m.left() }
 
 // left is what the budget has left (negative when a first batch went
 // beyond it).

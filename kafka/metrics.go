@@ -61,8 +61,21 @@ func (b *Broker) RegisterMetrics(reg prometheus.Registerer) {
 			func() float64 { n, _ := b.sessions.stats(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chronik_fetch_session_partitions", Help: "Partitions in the cached fetch sessions."},
 			func() float64 { _, n := b.sessions.stats(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chronik_fetch_memory_bytes", Help: "Record bytes fetch responses hold, read and not yet written (--max-fetch-memory-bytes bounds it, but for first batches)."},
+			func() float64 { return float64(b.fetchMem.inUse()) }),
 	)
 	if b.txns != nil {
 		reg.MustRegister(txnCollector{b})
 	}
+}
+
+// RegisterMetrics exposes the request bytes the server holds and how often
+// a connection waited for room (--max-queued-request-bytes).
+func (s *Server) RegisterMetrics(reg prometheus.Registerer) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chronik_kafka_queued_request_bytes", Help: "Bytes of request frames read, or being read, and not yet served."},
+			func() float64 { return float64(s.queuedBytes.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "chronik_kafka_queued_request_waits_total", Help: "Request frames that waited for room under --max-queued-request-bytes."},
+			func() float64 { return float64(s.queuedWaits.Load()) }),
+	)
 }

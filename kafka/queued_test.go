@@ -53,6 +53,9 @@ func TestQueuedRequestBytesAreBounded(t *testing.T) {
 	if got := after.TotalAlloc - before.TotalAlloc; got > 40<<20 {
 		t.Fatalf("50 announced frames of 4 MiB made the server allocate %d MiB, bound %d MiB", got>>20, queued>>20)
 	}
+	if held, waits := srv.queuedBytes.Load(), srv.queuedWaits.Load(); held > queued || waits == 0 {
+		t.Fatalf("the metrics say %d bytes held (bound %d) and %d waits", held, queued, waits)
+	}
 
 	// A request now waits for room...
 	c, err := net.Dial("tcp", ln.Addr().String())
@@ -79,5 +82,11 @@ func TestQueuedRequestBytesAreBounded(t *testing.T) {
 	}
 	if corr := binary.BigEndian.Uint32(head[4:]); corr != 7 {
 		t.Fatalf("answer with correlation id %d, want 7", corr)
+	}
+	// Every frame's bytes come back.
+	for deadline := time.Now().Add(5 * time.Second); srv.queuedBytes.Load() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes still held once every request was served or dropped", srv.queuedBytes.Load())
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sync/semaphore"
@@ -96,9 +97,11 @@ type Server struct {
 	// queued holds a request frame's bytes from before it is allocated
 	// until it is served: many connections announcing large frames cannot
 	// make the server allocate more than this.
-	queued *semaphore.Weighted
-	closed context.Context // done once Close begins
-	close  context.CancelFunc
+	queued      *semaphore.Weighted
+	queuedBytes atomic.Int64    // held now, for the metrics
+	queuedWaits atomic.Int64    // frames that waited for room
+	closed      context.Context // done once Close begins
+	close       context.CancelFunc
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -165,6 +168,25 @@ func (s *Server) Close() error {
 	s.b.stopWaits()
 	s.wg.Wait()
 	return nil
+}
+
+// hold takes n bytes of the queued-request bound, waiting for room; false
+// when the server closes first.
+func (s *Server) hold(n int64) bool {
+	if !s.queued.TryAcquire(n) {
+		s.queuedWaits.Add(1)
+		if s.queued.Acquire(s.closed, n) != nil {
+			return false
+		}
+	}
+	s.queuedBytes.Add(n)
+	return true
+}
+
+// unhold gives n bytes of the queued-request bound back.
+func (s *Server) unhold(n int64) {
+	s.queuedBytes.Add(-n)
+	s.queued.Release(n)
 }
 
 // parseRequestHeader reads the client id and skips, for flexible

@@ -209,6 +209,7 @@ func runStart(c *cli.Context) error {
 		}
 		registerStoreMetrics(reg, store, meta)
 		b.RegisterMetrics(reg)
+		srv.RegisterMetrics(reg)
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })

@@ -298,7 +298,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		t.Fatalf("/healthz: %q", body)
 	}
 	body := get("/metrics")
-	for _, want := range []string{"chronik_wal_syncs_total", "chronik_metadata_offset", "go_goroutines"} {
+	for _, want := range []string{"chronik_wal_syncs_total", "chronik_metadata_offset", "go_goroutines", "chronik_fetch_memory_bytes", "chronik_kafka_queued_request_bytes", "chronik_kafka_queued_request_waits_total"} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("/metrics has no %q", want)
 		}
