@@ -45,17 +45,8 @@ func TestFetchMemoryIsBounded(t *testing.T) {
 	b.fetchMem = newFetchMemory(budget)
 
 	request := func(minBytes int32, wait time.Duration) *kmsg.FetchRequest {
-		req := kmsg.NewPtrFetchRequest()
-		req.Version, req.ReplicaID, req.SessionEpoch = 12, -1, -1
+		req := fetchRequest("wide", []int32{0, 1, 2, 3}, 1<<20)
 		req.MaxBytes, req.MinBytes, req.MaxWaitMillis = 50<<20, minBytes, int32(wait.Milliseconds())
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = "wide"
-		for p := range int32(4) {
-			rp := kmsg.NewFetchRequestTopicPartition()
-			rp.Partition, rp.PartitionMaxBytes = p, 1<<20
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		req.Topics = append(req.Topics, rt)
 		return req
 	}
 	recordBytes := func(resp *kmsg.FetchResponse) int64 {

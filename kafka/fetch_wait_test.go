@@ -168,16 +168,8 @@ func TestFetchResponseIsBounded(t *testing.T) {
 		}
 	}
 	for _, parts := range [][]int32{{0, 1, 2}, {3}} {
-		req := kmsg.NewPtrFetchRequest()
-		req.Version, req.MaxBytes, req.ReplicaID, req.SessionEpoch = 12, math.MaxInt32, -1, -1
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = "big"
-		for _, p := range parts {
-			rp := kmsg.NewFetchRequestTopicPartition()
-			rp.Partition, rp.PartitionMaxBytes = p, math.MaxInt32
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		req.Topics = append(req.Topics, rt)
+		req := fetchRequest("big", parts, math.MaxInt32)
+		req.MaxBytes = math.MaxInt32
 		resp, _ := fetch(b, req, b.sessions.plan(req))
 		total := 0
 		for _, rt := range resp.Topics {
@@ -192,4 +184,20 @@ func TestFetchResponseIsBounded(t *testing.T) {
 			t.Fatalf("a fetch of 2 GiB from partitions %v got %d bytes of records, want just under %d", parts, total, maxFetchBytes)
 		}
 	}
+}
+
+// fetchRequest is a Fetch v12 without a session, as a consumer sends it,
+// for the given partitions of topic, each with partMax bytes at most.
+func fetchRequest(topic string, parts []int32, partMax int32) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.ReplicaID, req.SessionEpoch = 12, -1, -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	for _, p := range parts {
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.PartitionMaxBytes = p, partMax
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	return req
 }

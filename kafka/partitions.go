@@ -53,6 +53,11 @@ func (part *partition) configure(tp *eventlog.Topic) {
 	if err != nil {
 		return // the configs were checked when set
 	}
+	part.took(tp)
+}
+
+// took records that the log is configured as tp says.
+func (part *partition) took(tp *eventlog.Topic) {
 	part.minISR.Store(minInsyncReplicas(tp.Configs))
 	part.configured.Store(tp)
 }
@@ -210,8 +215,7 @@ func (b *Broker) loadPartition(tp *eventlog.Topic, topic string, p int32) (*part
 		}
 	}
 	part := &partition{log: l, producers: ps, topic: topic, p: p, topicID: tp.ID}
-	part.minISR.Store(minInsyncReplicas(tp.Configs))
-	part.configured.Store(tp)
+	part.took(tp) // opened with topicConfig(tp.Configs)
 	if b.txns != nil {
 		part.verifyTxn = b.txns.Verify
 	}

@@ -210,11 +210,14 @@ func (d *Driver) ready() error {
 		// once Advance finds it durable, and its term and vote were made
 		// durable before it asked for votes. Anything else is sent once
 		// what it promises (a vote, acknowledged entries) is durable.
-		early := d.node.role == Leader
-		if early {
+		send := func() {
 			for _, m := range rd.Messages {
 				d.cfg.Transport.Send(m)
 			}
+		}
+		early := d.node.role == Leader
+		if early {
+			send()
 		}
 		if rd.HardState != nil || rd.Snapshot != nil || len(rd.Entries) > 0 {
 			if err := d.cfg.Storage.Save(rd.HardState, rd.Snapshot, rd.Entries); err != nil {
@@ -222,9 +225,7 @@ func (d *Driver) ready() error {
 			}
 		}
 		if !early {
-			for _, m := range rd.Messages {
-				d.cfg.Transport.Send(m)
-			}
+			send()
 		}
 		if rd.Snapshot != nil && d.cfg.ApplySnapshot != nil {
 			d.cfg.ApplySnapshot(*rd.Snapshot)

@@ -94,8 +94,15 @@ func stampAppendTime(batch []byte, h *BatchHeader, ms int64) {
 	h.MaxTimestamp = ms
 	binary.BigEndian.PutUint16(batch[offAttributes:], uint16(h.Attributes))
 	binary.BigEndian.PutUint64(batch[offMaxTimestamp:], uint64(ms))
-	h.CRC = crc32.Checksum(batch[offAttributes:], crc32c)
-	binary.BigEndian.PutUint32(batch[offCRC:], h.CRC)
+	h.CRC = setCRC(batch)
+}
+
+// setCRC computes a batch's CRC-32C (of the bytes after the CRC field),
+// writes it and returns it.
+func setCRC(batch []byte) uint32 {
+	crc := crc32.Checksum(batch[offAttributes:], crc32c)
+	binary.BigEndian.PutUint32(batch[offCRC:], crc)
+	return crc
 }
 
 // LogAppendTime reports whether the batch's timestamps are broker-assigned.

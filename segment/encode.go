@@ -2,7 +2,6 @@ package segment
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -64,7 +63,7 @@ func BuildBatchAs(records []byte, n int, codec int, ts int64, p BatchProducer) [
 	be.PutUint32(b[53:], uint32(p.Sequence))
 	be.PutUint32(b[57:], uint32(n))
 	b = append(b, records...)
-	be.PutUint32(b[17:], crc32.Checksum(b[21:], crc32c))
+	setCRC(b)
 	return b
 }
 

@@ -22,15 +22,7 @@ func (l *Log) segmentFor(offset int64) *segment {
 // durable data: at the high watermark it returns no bytes. An offset below
 // the log start or above the high watermark is ErrOffsetOutOfRange.
 func (l *Log) Read(offset int64, maxBytes int, dst []byte) ([]byte, error) {
-	n := len(dst)
-	out, err := l.ReadAlloc(offset, maxBytes, func(size int) []byte {
-		dst = slices.Grow(dst, size)[:n+size]
-		return dst[n:]
-	})
-	if out == nil {
-		return dst[:n], err
-	}
-	return dst, err
+	return l.readInto(offset, maxBytes, dst, false)
 }
 
 // ReadAlloc is Read into a buffer of its own: it calls alloc with the
@@ -47,18 +39,23 @@ func (l *Log) ReadAlloc(offset int64, maxBytes int, alloc func(n int) []byte) ([
 // leader's write and the followers' in parallel); anything else must not
 // serve such batches, since a failed sync drops them.
 func (l *Log) ReadWritten(offset int64, maxBytes int, dst []byte) ([]byte, error) {
+	return l.readInto(offset, maxBytes, dst, true)
+}
+
+// readInto serves Read and ReadWritten: read, appending to dst.
+func (l *Log) readInto(offset int64, maxBytes int, dst []byte, written bool) ([]byte, error) {
 	n := len(dst)
 	out, err := l.read(offset, maxBytes, func(size int) []byte {
 		dst = slices.Grow(dst, size)[:n+size]
 		return dst[n:]
-	}, true)
+	}, written)
 	if out == nil {
 		return dst[:n], err
 	}
 	return dst, err
 }
 
-// read serves ReadAlloc and ReadWritten: up to the high watermark, or with
+// read serves ReadAlloc and readInto: up to the high watermark, or with
 // written up to the log end.
 func (l *Log) read(offset int64, maxBytes int, alloc func(n int) []byte, written bool) ([]byte, error) {
 	l.mu.RLock()
