@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chronik-stream/chronik/bench"
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/internal/latency"
 	"github.com/chronik-stream/chronik/segment"
@@ -13,11 +14,15 @@ import (
 // BenchmarkClusterCreateTopic: three in-process nodes on loopback, each
 // syncing its logs to this disk; one topic created at a time through the
 // controller, on the fast path with quorum acks, with leader acks, and on
-// the Raft fallback path; and the baseline in the same run, a single
+// the Raft fallback path; and the baselines in the same run, a single
 // node's metadata log on the same disk (mode=single-node: what a node
-// that is its own controller does). Reports topics/s and latency.
+// that is its own controller does) and the disk syncing three files at
+// once (mode=disk-3-files: a 512 B write to each, then their fdatasyncs
+// in parallel, one round at a time; what three nodes sharing one disk ask
+// of it for each change). Reports topics/s (rounds/s) and latency.
 func BenchmarkClusterCreateTopic(b *testing.B) {
 	b.Run("mode=single-node", benchSingleNodeCreate)
+	b.Run("mode=disk-3-files", func(b *testing.B) { benchDiskRounds(b, 3) })
 	for _, mode := range []string{"fast-quorum", "fast-leader", "raft-fallback"} {
 		b.Run("mode="+mode, func(b *testing.B) {
 			all := startThree(b, mode == "raft-fallback")
@@ -39,7 +44,7 @@ func BenchmarkClusterCreateTopic(b *testing.B) {
 					b.Fatal("no controller")
 				}
 			}
-			timeCreates(b, func(i int) error {
+			latency.Sequential(b, "topics", b.N, func(i int) error {
 				evs := topicEvents(fmt.Sprint("t", i), ctrl.id)
 				var err error
 				if mode == "fast-leader" {
@@ -71,24 +76,18 @@ func benchSingleNodeCreate(b *testing.B) {
 	if _, err := meta.Append(&eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()}); err != nil {
 		b.Fatal(err)
 	}
-	timeCreates(b, func(i int) error {
+	latency.Sequential(b, "topics", b.N, func(i int) error {
 		_, err := meta.Append(topicEvents(fmt.Sprint("t", i), 1)...)
 		return err
 	})
 }
 
-// timeCreates runs create(i) for i up to b.N, one after another, and
-// reports topics/s and the latency of each.
-func timeCreates(b *testing.B, create func(i int) error) {
-	lat := latency.New(b.N)
-	b.ResetTimer()
-	start := time.Now()
-	for i := range b.N {
-		t0 := time.Now()
-		if err := create(i); err != nil {
-			b.Fatal(err)
-		}
-		lat.Add(time.Since(t0))
+// benchDiskRounds times b.N rounds of a 512 B write to each of files zeroed
+// files and their fdatasyncs in parallel.
+func benchDiskRounds(b *testing.B, files int) {
+	r, err := bench.DiskWrite(b.TempDir(), b.N*512*files, 512, files, true)
+	if err != nil {
+		b.Fatal(err)
 	}
-	latency.Report(b, "topics", int64(b.N), time.Since(start), lat)
+	latency.Report(b, "rounds", r.Ops, r.Elapsed, r.Samples())
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/internal/latency"
 	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
@@ -262,7 +263,7 @@ func BenchmarkShipCommit(b *testing.B) {
 	if err != nil || c.WaitCommitted(off+1, 10*time.Second) != nil {
 		b.Fatal(err)
 	}
-	timeCreates(b, func(i int) error {
+	latency.Sequential(b, "topics", b.N, func(i int) error {
 		evs := createTopic(fmt.Sprint("t", i))
 		off, err := n1.log.Append(evs...)
 		if err != nil {

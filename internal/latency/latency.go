@@ -74,3 +74,27 @@ func Report(b Reporter, unit string, ops int64, elapsed time.Duration, s *Sample
 	}
 	b.ReportMetric(0, "ns/op")
 }
+
+// Benchmark is the part of testing.B that Sequential uses.
+type Benchmark interface {
+	Reporter
+	ResetTimer()
+	Fatal(args ...any)
+}
+
+// Sequential runs op(i) for i up to n, one after another, each timed, and
+// reports ops/s in unit/s and the latencies: a benchmark's b.N operations
+// when n is b.N. The first error fails the benchmark.
+func Sequential(b Benchmark, unit string, n int, op func(i int) error) {
+	s := New(n)
+	b.ResetTimer()
+	start := time.Now()
+	for i := range n {
+		t0 := time.Now()
+		if err := op(i); err != nil {
+			b.Fatal(err)
+		}
+		s.Add(time.Since(t0))
+	}
+	Report(b, unit, int64(n), time.Since(start), s)
+}
