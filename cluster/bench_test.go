@@ -25,25 +25,7 @@ func BenchmarkClusterCreateTopic(b *testing.B) {
 	b.Run("mode=disk-3-files", func(b *testing.B) { benchDiskRounds(b, 3) })
 	for _, mode := range []string{"fast-quorum", "fast-leader", "raft-fallback"} {
 		b.Run("mode="+mode, func(b *testing.B) {
-			all := startThree(b, mode == "raft-fallback")
-			defer func() {
-				for _, m := range all {
-					m.stop()
-				}
-			}()
-			var ctrl *member
-			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-				done := true
-				for _, m := range all {
-					m.meta.View(func(s *eventlog.State) { done = done && len(s.Brokers) == 3 })
-				}
-				if ctrl = controllerOf(all); ctrl != nil && done {
-					break
-				}
-				if time.Now().After(deadline) {
-					b.Fatal("no controller")
-				}
-			}
+			_, ctrl := benchCluster(b, mode == "raft-fallback")
 			latency.Sequential(b, "topics", b.N, func(i int) error {
 				evs := topicEvents(fmt.Sprint("t", i), ctrl.id)
 				var err error
@@ -55,6 +37,63 @@ func BenchmarkClusterCreateTopic(b *testing.B) {
 				return err
 			})
 		})
+	}
+}
+
+// BenchmarkClusterCreateVisible: as BenchmarkClusterCreateTopic with quorum
+// acks, each create followed by the wait until every node has applied it
+// (polled every 20 µs): how soon after its answer a change is on the
+// followers.
+func BenchmarkClusterCreateVisible(b *testing.B) {
+	for _, mode := range []string{"fast-quorum", "raft-fallback"} {
+		b.Run("mode="+mode, func(b *testing.B) {
+			all, ctrl := benchCluster(b, mode == "raft-fallback")
+			latency.Sequential(b, "topics", b.N, func(i int) error {
+				name := fmt.Sprint("t", i)
+				if _, err := ctrl.node.Append(10*time.Second, topicEvents(name, ctrl.id)...); err != nil {
+					return err
+				}
+				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Microsecond) {
+					seen := 0
+					for _, m := range all {
+						m.meta.View(func(s *eventlog.State) {
+							if s.Topics[name] != nil {
+								seen++
+							}
+						})
+					}
+					if seen == len(all) {
+						return nil
+					}
+					if time.Now().After(deadline) {
+						return fmt.Errorf("topic %s is on %d of %d nodes after 10 s", name, seen, len(all))
+					}
+				}
+			})
+		})
+	}
+}
+
+// benchCluster starts three in-process nodes, stopped when b ends, and
+// returns them and the controller once every node knows all three.
+func benchCluster(b *testing.B, fallback bool) ([]*member, *member) {
+	all := startThree(b, fallback)
+	b.Cleanup(func() {
+		for _, m := range all {
+			m.stop()
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		done := true
+		for _, m := range all {
+			m.meta.View(func(s *eventlog.State) { done = done && len(s.Brokers) == 3 })
+		}
+		if ctrl := controllerOf(all); ctrl != nil && done {
+			return all, ctrl
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("no controller")
+		}
 	}
 }
 

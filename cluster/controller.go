@@ -33,13 +33,21 @@ type Controller struct {
 
 	// cut, a fault hook for tests: peers this controller cannot reach.
 	cut func(id int32) bool
+	// heartbeat is how often an idle follower hears the commit point
+	// (Heartbeat; tests change it).
+	heartbeat time.Duration
 
 	quit chan struct{}
 	wg   sync.WaitGroup
 }
 
-// Heartbeat is how often an idle follower hears the commit point.
+// Heartbeat is how often an idle follower hears the commit point when it
+// does not move (it is sent whenever it does).
 const Heartbeat = 50 * time.Millisecond
+
+// commitLinger is how long a new commit point waits for a batch to ride
+// with before it is sent alone.
+const commitLinger = time.Millisecond
 
 // NewController starts shipping log, whose batches this controller stamps
 // with epoch, to peers (more can be added). A majority of voters (every
@@ -50,7 +58,7 @@ func NewController(log *eventlog.Log, id, epoch int32, voters []int32, peers map
 		lg = slog.New(slog.DiscardHandler)
 	}
 	c := &Controller{log: log, id: id, epoch: epoch, voters: slices.Clone(voters), peers: map[int32]string{}, lg: lg, match: map[int32]int64{}, conns: map[int32]net.Conn{},
-		commit: log.Committed(), waitc: make(chan struct{}), quit: make(chan struct{})}
+		commit: log.Committed(), waitc: make(chan struct{}), heartbeat: Heartbeat, quit: make(chan struct{})}
 	for pid, addr := range peers {
 		c.AddPeer(pid, addr)
 	}
@@ -75,6 +83,14 @@ func (c *Controller) AddPeer(id int32, addr string) {
 			conn.Close() // the next session dials the new address
 		}
 	}
+}
+
+// setHeartbeat changes how often idle followers hear the commit point
+// (a test hook).
+func (c *Controller) setHeartbeat(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.heartbeat = d
 }
 
 // setCut installs the fault hook: sessions with cut peers end (their
@@ -265,12 +281,16 @@ func (c *Controller) session(id int32, addr string) error {
 		}
 	}
 	buf := make([]byte, 0, 1<<20)
+	sent := int64(-1) // the commit point last sent to this follower
 	for {
 		// Each batch is shipped once written, while this node syncs it:
 		// a commit then waits for the slower of the two syncs, not both in
 		// turn.
 		seg := c.log.Segment()
 		wait := c.log.Written()
+		c.mu.Lock()
+		commit, committed, heartbeat := c.commit, c.waitc, c.heartbeat
+		c.mu.Unlock()
 		if end < seg.EndOffset() {
 			b, err := seg.ReadWritten(end, 1<<20, buf[:0])
 			if err != nil {
@@ -281,9 +301,10 @@ func (c *Controller) session(id int32, addr string) error {
 				return err
 			}
 			batch := b[:h.Size()]
-			if err := writeFrame(w, kindBatch, c.log.EpochBefore(end), c.Committed(), batch); err != nil {
+			if err := writeFrame(w, kindBatch, c.log.EpochBefore(end), commit, batch); err != nil {
 				return err
 			}
+			sent = commit
 			if end, err = c.readState(r, kindAck); err != nil {
 				return err
 			}
@@ -293,9 +314,31 @@ func (c *Controller) session(id int32, addr string) error {
 			c.advance()
 			continue
 		}
+		if commit > sent {
+			// A follower applies what is committed once it hears of it,
+			// with the next batch if one follows within commitLinger
+			// (back-to-back changes pay for no extra frames, and the
+			// follower applies after acknowledging), else alone: a change
+			// answered on this node is on every node, and served by the
+			// partition leaders it names, about a millisecond later, not
+			// at the next heartbeat.
+			select {
+			case <-wait:
+				continue
+			case <-time.After(commitLinger):
+			case <-c.quit:
+				return nil
+			}
+			if err := writeFrame(w, kindCommit, c.Committed()); err != nil {
+				return err
+			}
+			sent = commit
+			continue
+		}
 		select {
 		case <-wait:
-		case <-time.After(Heartbeat):
+		case <-committed:
+		case <-time.After(heartbeat):
 			if err := writeFrame(w, kindCommit, c.Committed()); err != nil {
 				return err
 			}

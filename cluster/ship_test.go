@@ -397,3 +397,25 @@ func TestShipsWhileSyncing(t *testing.T) {
 	}
 	converged(t, before+2, n1, n2, n3)
 }
+
+// TestFollowersApplyCommitsAtOnce: a follower applies a change as soon as
+// it is committed, not with the next batch or heartbeat (here an hour
+// away): a topic created through the controller is on every node a round
+// trip after its answer.
+func TestFollowersApplyCommitsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	n1, n2, n3 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2"), startNode(t, 3, dir+"/3")
+	n1.log.SetEpoch(1)
+	c := NewController(n1.log, 1, 1, []int32{1, 2, 3}, peersOf(n1, n1, n2, n3), nil)
+	defer c.Stop()
+	c.setHeartbeat(time.Hour)
+	time.Sleep(2 * Heartbeat) // a heartbeat armed before fires first
+	appendCommitted(t, c, n1.log, &eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
+	appendCommitted(t, c, n1.log, createTopic("t")...)
+	for deadline := time.Now().Add(10 * time.Second); len(topics(n2.log)) == 0 || len(topics(n3.log)) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the followers did not apply the committed topic: %v, %v (commit points %d and %d, controller's %d)",
+				topics(n2.log), topics(n3.log), n2.log.Committed(), n3.log.Committed(), c.Committed())
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chronik-stream/chronik/bench"
 	"github.com/chronik-stream/chronik/internal/latency"
+	"github.com/chronik-stream/chronik/segment"
 )
 
 // testCluster is three chronik processes on loopback.
@@ -460,4 +461,72 @@ func BenchmarkClusterCreateThrough(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkClusterFirstMessage: three processes, fast path with quorum
+// acks; a topic created through the controller, then one record produced
+// to it as a client would: ask a random node who leads the partition and
+// send it there, asking again 100 µs later while the node does not know
+// the topic or its leader yet. Times create + first acknowledgement: how
+// soon a change is served on every node.
+func BenchmarkClusterFirstMessage(b *testing.B) {
+	tc := startCluster(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cl := tc.client(1)
+	controller := 0
+	for deadline := time.Now().Add(20 * time.Second); controller == 0; time.Sleep(50 * time.Millisecond) {
+		if md, err := tc.metadata(ctx, cl, 1); err == nil && md.ControllerID > 0 && len(md.Brokers) == 3 {
+			controller = int(md.ControllerID)
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("no controller")
+		}
+	}
+	batch := segment.BuildBatch(segment.AppendRecords(nil, []segment.Record{{Value: []byte("first")}}), 1, segment.CodecNone, time.Now().UnixMilli())
+	latency.Sequential(b, "topics", b.N, func(i int) error {
+		name := fmt.Sprint("first-", i)
+		if err := createThrough(ctx, cl, controller, name); err != nil {
+			return err
+		}
+		return produceFirst(ctx, cl, name, batch)
+	})
+}
+
+// produceFirst produces batch to partition 0 of topic through its leader,
+// asking random nodes who that is until one knows and the leader takes it.
+func produceFirst(ctx context.Context, cl *kgo.Client, topic string, batch []byte) error {
+	var last error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Microsecond) {
+		md := kmsg.NewPtrMetadataRequest()
+		md.AllowAutoTopicCreation = false // as kgo's producer asks
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = kmsg.StringPtr(topic)
+		md.Topics = append(md.Topics, mt)
+		r, err := md.RequestWith(ctx, cl.Broker(1+rand.IntN(3)))
+		if err != nil {
+			return err
+		}
+		if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 || r.Topics[0].Partitions[0].Leader < 1 {
+			last = fmt.Errorf("no leader known for %s", topic)
+			continue
+		}
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, 10_000
+		pt := kmsg.NewProduceRequestTopic()
+		pt.Topic = topic
+		pp := kmsg.NewProduceRequestTopicPartition()
+		pp.Records = batch
+		pt.Partitions = append(pt.Partitions, pp)
+		req.Topics = append(req.Topics, pt)
+		resp, err := req.RequestWith(ctx, cl.Broker(int(r.Topics[0].Partitions[0].Leader)))
+		if err != nil {
+			return err
+		}
+		if err = kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode); err == nil || !kerr.IsRetriable(err) {
+			return err
+		}
+		last = err
+	}
+	return fmt.Errorf("%s: no first message within 10 s: %w", topic, last)
 }
