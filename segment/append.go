@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -157,10 +158,17 @@ func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, req *Appen
 
 // allocateLocked extends the active segment's allocation to at least need
 // bytes, on the append path (when the background preparation fell behind).
+// A disk without room for a whole step is asked for need alone: it fills
+// up to its last block before appends fail.
 func (l *Log) allocateLocked(seg *segment, need int64) error {
 	a := seg.active
 	end := min(max(need, a.allocated+l.cfg.PreallocateBytes), int64(len(a.buf)))
-	if err := a.f.Allocate(a.allocated, end-a.allocated); err != nil {
+	err := a.f.Allocate(a.allocated, end-a.allocated)
+	if errors.Is(err, syscall.ENOSPC) && end > need {
+		end = need
+		err = a.f.Allocate(a.allocated, end-a.allocated)
+	}
+	if err != nil {
 		return fmt.Errorf("segment: allocate %d bytes for %s: %w", end-a.allocated, seg.path, err)
 	}
 	a.allocated = end

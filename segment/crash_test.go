@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -285,6 +286,36 @@ func TestFullDiskIsAnAppendError(t *testing.T) {
 	e.reopen()
 	if e.log.EndOffset() != int64(n)+1 {
 		t.Fatalf("end %d after reopen, want %d", e.log.EndOffset(), n+1)
+	}
+}
+
+// TestFullDiskTakesWhatFits: with less room than a preallocation step,
+// appends go on into what is left, then fail.
+func TestFullDiskTakesWhatFits(t *testing.T) {
+	cfg := smallConfig()
+	cfg.PreallocateBytes = 64 << 10
+	e := newEnv(t, cfg)
+	e.fs.SetCapacity(e.fs.Allocated() + 16<<10)
+	n := 0
+	for ; n < 100; n++ {
+		a, err := e.log.Append(segmenttest.Sized(1, 1000), 0, 1)
+		if err == nil {
+			err = a.Wait()
+		}
+		if err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("append %d: %v, want ENOSPC", n, err)
+			}
+			break
+		}
+	}
+	// 16 KiB hold at least 14 batches of about 1,070 bytes.
+	if n < 14 || n == 100 {
+		t.Fatalf("%d appends into 16 KiB left on the disk", n)
+	}
+	e.reopen()
+	if e.log.EndOffset() != int64(n) {
+		t.Fatalf("end %d after reopen, want %d", e.log.EndOffset(), n)
 	}
 }
 

@@ -93,6 +93,9 @@ func (m *MemFS) FailWrites(n int) { m.mu.Lock(); m.failWrites = n; m.mu.Unlock()
 // writes past it fail with ENOSPC. Zero means no limit.
 func (m *MemFS) SetCapacity(n int64) { m.mu.Lock(); m.capacity = n; m.mu.Unlock() }
 
+// Allocated is how many bytes the files hold, against the capacity.
+func (m *MemFS) Allocated() int64 { m.mu.Lock(); defer m.mu.Unlock(); return m.allocated }
+
 // ErrCrashed is returned by every call on a MemFS after Crash.
 var ErrCrashed = errors.New("segmenttest: file system crashed")
 
