@@ -73,6 +73,15 @@ func startNodeFS(t testing.TB, id int32, dir string, fs segment.FS) *node {
 	return n
 }
 
+// shipping starts nodes 1, 2 and 3 and node 1 as the controller of epoch
+// 1, shipping its metadata log to the other two; the caller stops it.
+func shipping(t testing.TB) (*Controller, *node, *node, *node) {
+	dir := t.TempDir()
+	n1, n2, n3 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2"), startNode(t, 3, dir+"/3")
+	n1.log.SetEpoch(1)
+	return NewController(n1.log, 1, 1, []int32{1, 2, 3}, peersOf(n1, n1, n2, n3), nil), n1, n2, n3
+}
+
 func peersOf(self *node, all ...*node) map[int32]string {
 	out := map[int32]string{}
 	for _, n := range all {
@@ -148,10 +157,7 @@ func converged(t *testing.T, end int64, nodes ...*node) {
 // old one holds a batch nobody else got; the old one truncates it and all
 // three converge.
 func TestShipCommitAndControllerChange(t *testing.T) {
-	dir := t.TempDir()
-	n1, n2, n3 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2"), startNode(t, 3, dir+"/3")
-	n1.log.SetEpoch(1)
-	c1 := NewController(n1.log, 1, 1, []int32{1, 2, 3}, peersOf(n1, n1, n2, n3), nil)
+	c1, n1, n2, n3 := shipping(t)
 	appendCommitted(t, c1, n1.log, &eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID(), Endpoints: []eventlog.Endpoint{{Listener: "PLAINTEXT", Host: "h", Port: 1}}})
 	for i := range 30 {
 		appendCommitted(t, c1, n1.log, createTopic(fmt.Sprint("t", i))...)
@@ -254,10 +260,7 @@ func FuzzReadFrame(f *testing.F) {
 // one topic created at a time through the controller, answered once a
 // majority holds it (quorum acks). Reports topics/s and latency.
 func BenchmarkShipCommit(b *testing.B) {
-	dir := b.TempDir()
-	n1, n2, n3 := startNode(b, 1, dir+"/1"), startNode(b, 2, dir+"/2"), startNode(b, 3, dir+"/3")
-	n1.log.SetEpoch(1)
-	c := NewController(n1.log, 1, 1, []int32{1, 2, 3}, peersOf(n1, n1, n2, n3), nil)
+	c, n1, _, _ := shipping(b)
 	defer c.Stop()
 	off, err := n1.log.Append(&eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
 	if err != nil || c.WaitCommitted(off+1, 10*time.Second) != nil {
@@ -403,10 +406,7 @@ func TestShipsWhileSyncing(t *testing.T) {
 // away): a topic created through the controller is on every node a round
 // trip after its answer.
 func TestFollowersApplyCommitsAtOnce(t *testing.T) {
-	dir := t.TempDir()
-	n1, n2, n3 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2"), startNode(t, 3, dir+"/3")
-	n1.log.SetEpoch(1)
-	c := NewController(n1.log, 1, 1, []int32{1, 2, 3}, peersOf(n1, n1, n2, n3), nil)
+	c, n1, n2, n3 := shipping(t)
 	defer c.Stop()
 	c.setHeartbeat(time.Hour)
 	time.Sleep(2 * Heartbeat) // a heartbeat armed before fires first

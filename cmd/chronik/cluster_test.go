@@ -83,6 +83,20 @@ func (tc *testCluster) metadata(ctx context.Context, cl *kgo.Client, id int) (*k
 	return r.(*kmsg.MetadataResponse), nil
 }
 
+// controller waits until node 1 names a controller and knows all three
+// brokers, and returns the controller's id.
+func (tc *testCluster) controller(ctx context.Context, cl *kgo.Client) int {
+	tc.t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if md, err := tc.metadata(ctx, cl, 1); err == nil && md.ControllerID > 0 && len(md.Brokers) == 3 {
+			return int(md.ControllerID)
+		}
+		if time.Now().After(deadline) {
+			tc.t.Fatal("no controller with three brokers")
+		}
+	}
+}
+
 func topicSet(md *kmsg.MetadataResponse) map[string]bool {
 	out := map[string]bool{}
 	for _, t := range md.Topics {
@@ -142,15 +156,7 @@ func testClusterOfThree(t *testing.T, extra ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	clients := [4]*kgo.Client{nil, tc.client(1), tc.client(2), tc.client(3)}
-	controller := 0
-	for deadline := time.Now().Add(20 * time.Second); controller == 0; time.Sleep(50 * time.Millisecond) {
-		if md, err := tc.metadata(ctx, clients[1], 1); err == nil && md.ControllerID > 0 && len(md.Brokers) == 3 {
-			controller = int(md.ControllerID)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no controller with three brokers")
-		}
-	}
+	controller := tc.controller(ctx, clients[1])
 	for _, cl := range clients[1:] {
 		cl.Request(ctx, kmsg.NewPtrMetadataRequest())
 	}
@@ -442,15 +448,7 @@ func BenchmarkClusterCreateThrough(b *testing.B) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 				defer cancel()
 				cl := tc.client(1)
-				controller := 0
-				for deadline := time.Now().Add(20 * time.Second); controller == 0; time.Sleep(50 * time.Millisecond) {
-					if md, err := tc.metadata(ctx, cl, 1); err == nil && md.ControllerID > 0 && len(md.Brokers) == 3 {
-						controller = int(md.ControllerID)
-					}
-					if time.Now().After(deadline) {
-						b.Fatal("no controller")
-					}
-				}
+				controller := tc.controller(ctx, cl)
 				target := controller
 				if via == "follower" {
 					target = 1 + controller%3
@@ -474,15 +472,7 @@ func BenchmarkClusterFirstMessage(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cl := tc.client(1)
-	controller := 0
-	for deadline := time.Now().Add(20 * time.Second); controller == 0; time.Sleep(50 * time.Millisecond) {
-		if md, err := tc.metadata(ctx, cl, 1); err == nil && md.ControllerID > 0 && len(md.Brokers) == 3 {
-			controller = int(md.ControllerID)
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("no controller")
-		}
-	}
+	controller := tc.controller(ctx, cl)
 	batch := segment.BuildBatch(segment.AppendRecords(nil, []segment.Record{{Value: []byte("first")}}), 1, segment.CodecNone, time.Now().UnixMilli())
 	latency.Sequential(b, "topics", b.N, func(i int) error {
 		name := fmt.Sprint("first-", i)
