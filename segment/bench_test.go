@@ -10,6 +10,7 @@ package segment_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -328,6 +329,31 @@ func BenchmarkRecovery(b *testing.B) {
 					b.Fatal(err)
 				}
 				st.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkOpenFile opens and closes an existing file: with os.OpenFile
+// (impl=os) and with the OSFS chronik opens segments, indexes and their
+// companions through (impl=chronik).
+func BenchmarkOpenFile(b *testing.B) {
+	name := filepath.Join(b.TempDir(), "f")
+	if err := os.WriteFile(name, []byte("x"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	open := map[string]func() (io.Closer, error){
+		"os":      func() (io.Closer, error) { return os.OpenFile(name, os.O_RDWR, 0) },
+		"chronik": func() (io.Closer, error) { return segment.OSFS{}.OpenFile(name, os.O_RDWR, 0) },
+	}
+	for _, impl := range []string{"os", "chronik"} {
+		b.Run("impl="+impl, func(b *testing.B) {
+			for b.Loop() {
+				f, err := open[impl]()
+				if err != nil {
+					b.Fatal(err)
+				}
+				f.Close()
 			}
 		})
 	}

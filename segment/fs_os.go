@@ -16,11 +16,28 @@ var _ FS = OSFS{}
 
 // OpenFile implements FS.
 func (OSFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
-	f, err := os.OpenFile(name, flag, perm)
+	f, err := openFile(name, flag, perm)
 	if err != nil {
 		return nil, err
 	}
 	return osFile{f}, nil
+}
+
+// openFile opens a regular file or directory as os.OpenFile does, but
+// wraps the descriptor with os.NewFile: os.OpenFile offers every file to
+// the network poller, which refuses regular files, five system calls more
+// per open (BenchmarkOpenFile).
+func openFile(name string, flag int, perm os.FileMode) (*os.File, error) {
+	for {
+		fd, err := unix.Open(name, flag|unix.O_CLOEXEC, uint32(perm.Perm()))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: name, Err: err}
+		}
+		return os.NewFile(uintptr(fd), name), nil
+	}
 }
 
 // Remove implements FS.
@@ -48,7 +65,7 @@ func (OSFS) MkdirAll(dir string, perm os.FileMode) error { return os.MkdirAll(di
 
 // SyncDir implements FS.
 func (OSFS) SyncDir(dir string) error {
-	d, err := os.Open(dir)
+	d, err := openFile(dir, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}
