@@ -146,7 +146,7 @@ func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, req *Appen
 	seg.next = l.next
 	req.end, req.gen = l.next, l.dropGen
 	// Keep allocation ahead of the writer, off this path.
-	if !a.preparing && a.allocated < int64(len(a.buf)) && a.allocated-seg.size < l.cfg.PreallocateBytes/2 {
+	if !a.preparing && a.allocated < int64(len(a.buf)) && a.allocated-seg.size < l.stepAt(l.allocSteps-1)/2 {
 		select {
 		case l.prep <- l:
 			a.preparing = true
@@ -162,7 +162,7 @@ func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, req *Appen
 // up to its last block before appends fail.
 func (l *Log) allocateLocked(seg *segment, need int64) error {
 	a := seg.active
-	end := min(max(need, a.allocated+l.cfg.PreallocateBytes), int64(len(a.buf)))
+	end := min(max(need, a.allocated+l.step()), int64(len(a.buf)))
 	err := a.f.Allocate(a.allocated, end-a.allocated)
 	if errors.Is(err, syscall.ENOSPC) && end > need {
 		end = need
@@ -172,7 +172,25 @@ func (l *Log) allocateLocked(seg *segment, need int64) error {
 		return fmt.Errorf("segment: allocate %d bytes for %s: %w", end-a.allocated, seg.path, err)
 	}
 	a.allocated = end
+	l.allocSteps++
 	return nil
+}
+
+// firstAllocationStep is the first preallocation step of a log opened:
+// each step after doubles, up to Config.PreallocateBytes, and none is
+// smaller than 8 average batches. A partition that holds a few records
+// reserves 64 KiB of disk, not 8 MiB (3,000 of them had reserved 24 GB,
+// and a start after a crash read it all); a busy one reaches the full
+// step within a few (starting small with batches of 1 MiB made producing
+// them about 5% slower).
+const firstAllocationStep = 64 << 10
+
+// step is the next preallocation step. Callers hold mu.
+func (l *Log) step() int64 { return l.stepAt(l.allocSteps) }
+
+// stepAt is the n-th preallocation step since open (from 0).
+func (l *Log) stepAt(n int) int64 {
+	return min(l.cfg.PreallocateBytes, max(firstAllocationStep<<min(max(n, 0), 20), 8*l.avgBatch))
 }
 
 // prezeroMaxBatch is the average batch size from which allocation steps
@@ -198,7 +216,7 @@ func (l *Log) prepare() {
 		return
 	}
 	off := a.allocated
-	end := min(off+l.cfg.PreallocateBytes, int64(len(a.buf)))
+	end := min(off+l.step(), int64(len(a.buf)))
 	prezero := l.cfg.Prezero && l.avgBatch < prezeroMaxBatch
 	f := a.f
 	l.mu.Unlock()
@@ -222,6 +240,7 @@ func (l *Log) prepare() {
 		return
 	}
 	a.allocated = max(a.allocated, end)
+	l.allocSteps++
 }
 
 // write puts batch at pos with its base offset and leader epoch set: by
@@ -330,6 +349,7 @@ func (l *Log) rollLocked() error {
 	if err != nil {
 		// Reads use the in-memory size; open repairs the files.
 		l.log.Warn("cannot finish sealing segment, it will be repaired at the next open", "file", old.path, "error", err)
+		l.unclean.Store(true)
 	}
 	l.log.Debug("rolled segment", "sealed", old.path, "bytes", old.size, "new_base", seg.base)
 	return nil
@@ -339,6 +359,7 @@ func (l *Log) rollLocked() error {
 func (l *Log) failLocked(err error) error {
 	if l.failed == nil {
 		l.failed = err
+		l.unclean.Store(true)
 		l.log.Error("log failed, appends refused until it is reopened", "error", err)
 	}
 	return err

@@ -27,7 +27,8 @@ type Config struct {
 	// the sparse offset and time indexes (index.interval.bytes).
 	IndexIntervalBytes int
 	// PreallocateBytes is how far ahead of the write position disk blocks
-	// are allocated, in one step.
+	// are allocated, in one step, at most: the first step of a log opened
+	// is 64 KiB, and each one after doubles up to it.
 	PreallocateBytes int64
 	// Prezero writes zeros over newly allocated blocks and syncs them, off
 	// the append path, so that later syncs overwrite written blocks instead

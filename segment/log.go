@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,6 +55,9 @@ type Log struct {
 	cache *mapCache
 	prep  chan<- *Log
 	log   *slog.Logger
+	// unclean is the store's: set when this log fails or does not close
+	// cleanly, so that the store's stop is not marked clean.
+	unclean *atomic.Bool
 
 	// startMu serialises writes of the log-start-offset file
 	// (DeleteRecordsBefore, ResetTo), which do not hold up syncs. Lock
@@ -88,6 +92,8 @@ type Log struct {
 	// avgBatch is a moving average of the appended batches' sizes, which
 	// decides whether the next allocation step is zeroed (see prepare).
 	avgBatch int64
+	// allocSteps counts the allocation steps taken since open (step).
+	allocSteps int
 	// notify is closed and replaced whenever durable advances.
 	notify chan struct{}
 	failed error
@@ -197,6 +203,9 @@ func (l *Log) Close() error {
 			l.advanceDurableLocked(l.next)
 			err = l.writeRecoveryPointLocked(seg.base, seg.size)
 		}
+	}
+	if l.failed != nil || err != nil {
+		l.unclean.Store(true)
 	}
 	l.closed = true
 	if uerr := a.m.Unmap(); err == nil {

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,7 +49,22 @@ type Store struct {
 	logs    map[string]*Log
 	opening map[string]*openCall // logs being opened, by name
 	closed  bool
+
+	// clean: the last stop was clean (cleanShutdownFile was there); opened
+	// holds the logs opened since, whose tails are no longer known.
+	clean  bool
+	opened map[string]bool
+	// unclean is set when a log fails or does not close cleanly: Close
+	// then does not mark the stop clean.
+	unclean atomic.Bool
 }
+
+// cleanShutdownFile marks a data directory whose logs were all closed
+// cleanly, each synced with its recovery point at its end (Kafka's
+// .kafka_cleanShutdown): a log opened after it trusts that point and does
+// not read the preallocated bytes past it for a torn tail. It is removed,
+// durably, when the store opens, before any log is.
+const cleanShutdownFile = "clean-shutdown"
 
 // openCall is one log being opened; Opens of the same log meanwhile wait
 // for done and share l and err.
@@ -86,6 +103,12 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 		logs:    make(map[string]*Log),
 		opening: make(map[string]*openCall),
 	}
+	clean, err := takeCleanShutdown(fsys, dir)
+	if err != nil {
+		lock.Unlock()
+		return nil, err
+	}
+	s.clean, s.opened = clean, map[string]bool{}
 	s.wg.Go(s.prepareLoop)
 	if opts.RetentionCheckInterval >= 0 {
 		every := opts.RetentionCheckInterval
@@ -131,7 +154,11 @@ func (s *Store) Open(topic string, partition int32, cfg Config) (*Log, error) {
 	s.mu.Unlock()
 	defer close(c.done)
 
-	l, err := openLog(s.fs, filepath.Join(s.dir, name), cfg, s.c, s.cache, s.prep, s.log)
+	s.mu.Lock()
+	cleanTail := s.clean && !s.opened[name]
+	s.opened[name] = true
+	s.mu.Unlock()
+	l, err := openLog(s, filepath.Join(s.dir, name), cfg, cleanTail)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.opening, name)
@@ -260,8 +287,48 @@ func (s *Store) Close() error {
 	s.c.close()
 	close(s.stop)
 	s.wg.Wait()
+	if len(errs) == 0 && !s.unclean.Load() {
+		if err := markCleanShutdown(s.fs, s.dir); err != nil {
+			s.log.Warn("cannot mark the stop clean: the next start checks every partition's tail", "error", err)
+		}
+	}
 	if err := s.lock.Unlock(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// takeCleanShutdown reports whether dir holds cleanShutdownFile and
+// removes it durably: from here on logs may be written, and a crash must
+// not leave the mark behind.
+func takeCleanShutdown(fsys FS, dir string) (bool, error) {
+	path := filepath.Join(dir, cleanShutdownFile)
+	err := fsys.Remove(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err == nil {
+		err = fsys.SyncDir(dir)
+	}
+	if err != nil {
+		return false, fmt.Errorf("segment: remove the clean-shutdown mark %s (remove it by hand if the disk is read-only): %w", path, err)
+	}
+	return true, nil
+}
+
+// markCleanShutdown writes cleanShutdownFile, durably, once every log is
+// closed cleanly.
+func markCleanShutdown(fsys FS, dir string) error {
+	f, err := fsys.OpenFile(filepath.Join(dir, cleanShutdownFile), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fsys.SyncDir(dir)
+	}
+	return err
 }

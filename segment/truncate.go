@@ -170,7 +170,8 @@ func (l *Log) reactivateLocked(i int, pos int64) error {
 	if err != nil {
 		return err
 	}
-	return l.openActive(recoveryPoint{base: seg.base, pos: pos}, true)
+	_, err = l.openActive(recoveryPoint{base: seg.base, pos: pos}, true, false)
+	return err
 }
 
 // removeSegmentFiles forgets a segment's mapping and removes its files.
@@ -223,7 +224,7 @@ func (l *Log) ResetTo(offset int64) error {
 		return l.failLocked(fmt.Errorf("segment: reset to %d: %w", offset, err))
 	}
 	l.segments = []*segment{newSegment(l.dir, offset)}
-	if err := l.openActive(recoveryPoint{base: offset}, true); err != nil {
+	if _, err := l.openActive(recoveryPoint{base: offset}, true, false); err != nil {
 		return l.failLocked(fmt.Errorf("segment: reset to %d: %w", offset, err))
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
