@@ -3,6 +3,7 @@ package segment_test
 import (
 	"testing"
 
+	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
@@ -99,5 +100,54 @@ func TestPreallocationStartsSmall(t *testing.T) {
 	data, _ = e.fs.ReadFile(firstSegment)
 	if len(data) < written || len(data) > written+2<<20 {
 		t.Fatalf("first segment holds %d bytes after %d written: steps should have reached 1 MiB, no more", len(data), written)
+	}
+}
+
+// TestAckedWritesOutliveAnEarlierProcess: a partition made by a process
+// that stopped before writing to it (closing cleanly, or killed while the
+// machine kept running) and written by the next one keeps what that one
+// acknowledged through a crash: its directory entries are made durable
+// with the first write, not only when the partition is new.
+func TestAckedWritesOutliveAnEarlierProcess(t *testing.T) {
+	for _, clean := range []bool{true, false} {
+		fs := segmenttest.NewMemFS()
+		st, err := segment.OpenStore("/data", segment.StoreOptions{FS: fs, RetentionCheckInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Open("orders", 0, smallConfig()); err != nil {
+			t.Fatal(err)
+		}
+		if clean {
+			st.Close()
+		} // else: abandoned, as by SIGKILL; the files stay visible
+		st, err = segment.OpenStore("/data", segment.StoreOptions{FS: fs, RetentionCheckInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := st.Open("orders", 0, smallConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := l.Append(segmenttest.Values(1, "acked"), 7, 1)
+		if err == nil {
+			err = a.Wait()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := fs.Crash(nil)
+		st, err = segment.OpenStore("/data", segment.StoreOptions{FS: after, RetentionCheckInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err = st.Open("orders", 0, smallConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.EndOffset() != 1 {
+			t.Fatalf("clean stop %v: the acknowledged batch is gone after the crash (end %d; files %v)", clean, l.EndOffset(), after.Files())
+		}
+		st.Close()
 	}
 }

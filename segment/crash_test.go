@@ -84,6 +84,26 @@ func crashOnce(t *testing.T, seed uint64) {
 	for _, p := range parts {
 		h.acked[p], h.written[p] = map[int64][]byte{}, map[int64][]byte{}
 	}
+	if rng.IntN(2) == 0 {
+		// A clean stop first: the logs then open trusting their recovery
+		// points (the clean-shutdown mark), and the crash comes after.
+		for i := range 1 + rng.IntN(20) {
+			p := parts[rng.IntN(len(parts))]
+			b := segmenttest.Sized(int64(1_000_000+i), 80+rng.IntN(3000))
+			a, err := logs[p].Append(b, 3, 1)
+			if err == nil {
+				err = a.Wait()
+			}
+			if err != nil {
+				t.Fatalf("seed %d: append before the clean stop: %v", seed, err)
+			}
+			h.written[p][a.Base], h.acked[p][a.Base] = stored(b, a.Base, 3), stored(b, a.Base, 3)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatalf("seed %d: clean stop: %v", seed, err)
+		}
+		st, logs = open(fs)
+	}
 	crashAfter := 1 + rng.IntN(150)
 	var wg sync.WaitGroup
 	for w := range 4 {

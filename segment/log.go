@@ -87,6 +87,8 @@ type Log struct {
 	// instead of at open, so that creating a partition costs no sync of
 	// its own. Guarded by mu.
 	dirsUnsynced []string
+	// created: this process made the partition (open found no segment).
+	created bool
 	// prepDone is signalled (on mu) when a background allocation ends.
 	prepDone *sync.Cond
 	// avgBatch is a moving average of the appended batches' sizes, which
@@ -202,6 +204,17 @@ func (l *Log) Close() error {
 			a.synced = seg.size
 			l.advanceDurableLocked(l.next)
 			err = l.writeRecoveryPointLocked(seg.base, seg.size)
+		}
+		if l.created {
+			// A partition made here and never written: its entries
+			// become durable now, so that a clean stop leaves every
+			// partition it made (one that existed before was made
+			// durable by the process that made it, or by a write).
+			for _, d := range l.dirsUnsynced {
+				if err == nil {
+					err = l.fs.SyncDir(d)
+				}
+			}
 		}
 	}
 	if l.failed != nil || err != nil {

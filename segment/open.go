@@ -41,14 +41,25 @@ func openLog(st *Store, dir string, cfg Config, cleanTail bool) (*Log, error) {
 		}
 	}
 	rp, rpOK := readRecoveryPoint(fsys, dir)
+	if rpOK {
+		// The next recovery point must outrank both slots of the file:
+		// counting from zero again, a write into one slot left the other,
+		// older one ranked first.
+		l.rpSeq = rp.seq
+	}
 	fresh := len(l.segments) == 0
 	if fresh {
 		// A new partition: its directory entry and its first segment's
-		// become durable with its first data (see Log.sync). Until then a
-		// crash may lose the empty partition, which open recreates.
+		// become durable with its first data (see Log.sync), or when it
+		// is closed. Until then a crash may lose the empty partition,
+		// which open recreates.
 		l.segments = append(l.segments, newSegment(dir, 0))
-		l.dirsUnsynced = []string{filepath.Dir(dir), dir}
+		l.created = true
 	}
+	// An existing partition's entries too: an earlier process may have
+	// made them and stopped before syncing them, and the data this one
+	// acknowledges must not live in a file a crash can unlink.
+	l.dirsUnsynced = []string{filepath.Dir(dir), dir}
 	for i, s := range l.segments[:len(l.segments)-1] {
 		if err := l.openSealed(s, l.segments[i+1].base); err != nil {
 			l.closeSealed()
