@@ -1,7 +1,10 @@
 package segment_test
 
 import (
+	"bytes"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
@@ -149,5 +152,39 @@ func TestAckedWritesOutliveAnEarlierProcess(t *testing.T) {
 			t.Fatalf("clean stop %v: the acknowledged batch is gone after the crash (end %d; files %v)", clean, l.EndOffset(), after.Files())
 		}
 		st.Close()
+	}
+}
+
+// TestRecoveryPointOutranksTheLastProcess: the recovery point a process
+// writes first outranks the ones the process before left in the file's
+// two slots, so damage to a batch it recorded as synced is corruption, not
+// a torn tail cut away in silence.
+func TestRecoveryPointOutranksTheLastProcess(t *testing.T) {
+	cfg := smallConfig()
+	cfg.RecoveryPointInterval = time.Nanosecond // a point with every sync
+	e := newEnv(t, cfg)
+	for range 3 { // each process leaves points in both slots
+		e.append(segmenttest.Values(1, "before"))
+		e.append(segmenttest.Values(1, "before"))
+		e.reopen()
+	}
+	a := e.append(segmenttest.Values(1, "synced")) // its sync records the point past it
+	data, _ := e.fs.ReadFile(firstSegment)
+	pos := bytes.Index(data, []byte("synced"))
+	data[pos] ^= 0xff
+	after := e.fs.Crash(nil)
+	after.WriteFile(firstSegment, data)
+	st, err := segment.OpenStore("/data", segment.StoreOptions{FS: after, RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, err := st.Open("orders", 0, cfg)
+	if !errors.Is(err, segment.ErrCorrupt) {
+		end := int64(-1)
+		if l != nil {
+			end = l.EndOffset()
+		}
+		t.Fatalf("open after damage to synced batch %d: %v (end %d), want ErrCorrupt", a.Base, err, end)
 	}
 }
