@@ -14,13 +14,12 @@ import (
 
 const osRDWRCreate = os.O_RDWR | os.O_CREATE
 
-// openLog opens (creating if needed) the partition log in dir and recovers
-// it: sealed segments' indexes are checked and rebuilt if needed, and the
-// active segment is CRC-checked to its end, a torn tail truncated.
-// openLog opens the log in dir for st. cleanTail says that the store was
-// stopped cleanly and this log not opened since: its recovery point, if at
-// the end of the valid batches, is where it was closed, and nothing was
-// written past it.
+// openLog opens (creating if needed) the partition log in dir for st and
+// recovers it: sealed segments' indexes are checked and rebuilt if needed,
+// and the active segment is CRC-checked to its end, a torn tail truncated.
+// cleanTail says that the store was stopped cleanly and this log not opened
+// since: its recovery point, if at the end of the valid batches, is where
+// it was closed, and nothing was written past it.
 func openLog(st *Store, dir string, cfg Config, cleanTail bool) (*Log, error) {
 	fsys, log := st.fs, st.log
 	if err := cfg.Validate(); err != nil {
