@@ -3,6 +3,8 @@ package segment_test
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -186,5 +188,61 @@ func TestRecoveryPointOutranksTheLastProcess(t *testing.T) {
 			end = l.EndOffset()
 		}
 		t.Fatalf("open after damage to synced batch %d: %v (end %d), want ErrCorrupt", a.Base, err, end)
+	}
+}
+
+// TestTornTailFoundPastAHole: on the real file system, a byte written far
+// past the log's end, beyond blocks allocated and never written, is found
+// and zeroed when the stop was not clean.
+func TestTornTailFoundPastAHole(t *testing.T) {
+	dir := t.TempDir()
+	cfg := segment.DefaultConfig()
+	open := func() (*segment.Store, *segment.Log) {
+		st, err := segment.OpenStore(dir, segment.StoreOptions{RetentionCheckInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := st.Open("orders", 0, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, l
+	}
+	st, l := open()
+	a, err := l.Append(segmenttest.Values(1, "kept"), 7, 1)
+	if err == nil {
+		err = a.Wait()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if err := os.Remove(filepath.Join(dir, "clean-shutdown")); err != nil {
+		t.Fatal(err) // the stop is now unclean
+	}
+	seg := filepath.Join(dir, "orders-0", "00000000000000000000.log")
+	info, err := os.Stat(seg)
+	if err != nil || info.Size() < 64<<10 {
+		t.Fatalf("segment %v, %v", info, err)
+	}
+	f, err := os.OpenFile(seg, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	far := info.Size() - 10
+	if _, err := f.WriteAt([]byte{0xff}, far); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	st, l = open()
+	defer st.Close()
+	if l.EndOffset() != 1 {
+		t.Fatalf("end %d, want 1", l.EndOffset())
+	}
+	b := make([]byte, 1)
+	f, _ = os.Open(seg)
+	defer f.Close()
+	if _, err := f.ReadAt(b, far); err != nil || b[0] != 0 {
+		t.Fatalf("the byte past a hole was not zeroed: %x, %v", b, err)
 	}
 }
