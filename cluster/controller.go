@@ -329,23 +329,28 @@ func (c *Controller) session(id int32, addr string) error {
 			case <-c.quit:
 				return nil
 			}
-			if err := writeFrame(w, kindCommit, c.Committed()); err != nil {
+			if sent, err = c.sendCommit(w); err != nil {
 				return err
 			}
-			sent = commit
 			continue
 		}
 		select {
 		case <-wait:
 		case <-committed:
 		case <-time.After(heartbeat):
-			if err := writeFrame(w, kindCommit, c.Committed()); err != nil {
+			if sent, err = c.sendCommit(w); err != nil {
 				return err
 			}
 		case <-c.quit:
 			return nil
 		}
 	}
+}
+
+// sendCommit tells a follower the commit point and returns it.
+func (c *Controller) sendCommit(w *bufio.Writer) (int64, error) {
+	commit := c.Committed()
+	return commit, writeFrame(w, kindCommit, commit)
 }
 
 // readState reads a follower's log end (and last epoch) or its refusal.
