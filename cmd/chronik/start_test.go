@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -140,8 +142,9 @@ func consumeAll(t *testing.T, addr, topic string, want int) map[string]bool {
 }
 
 // TestStartProduceConsumeRestart runs the real binary: produce, SIGTERM
-// (clean exit 0), restart, the records are there; produce more, SIGKILL,
-// restart, every acknowledged record is there.
+// (clean exit 0, the data directory marked clean), restart (the mark
+// taken), the records are there; produce more, SIGKILL (no mark), restart,
+// every acknowledged record is there.
 func TestStartProduceConsumeRestart(t *testing.T) {
 	dir, addr := t.TempDir(), freeAddr(t)
 	node := startNode(t, dir, addr)
@@ -158,11 +161,21 @@ func TestStartProduceConsumeRestart(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no exit 10 s after SIGTERM")
 	}
+	mark := filepath.Join(dir, "clean-shutdown")
+	if _, err := os.Stat(mark); err != nil {
+		t.Fatalf("no clean-shutdown mark after SIGTERM: %v", err)
+	}
 
 	node = startNode(t, dir, addr)
+	if _, err := os.Stat(mark); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the clean-shutdown mark outlived the start: %v", err)
+	}
 	produceN(t, addr, "events", 50, 50)
 	node.Process.Signal(syscall.SIGKILL)
 	node.Wait()
+	if _, err := os.Stat(mark); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a clean-shutdown mark after SIGKILL: %v", err)
+	}
 
 	startNode(t, dir, addr)
 	seen := consumeAll(t, addr, "events", 100)
