@@ -236,8 +236,17 @@ func (l *Log) prepare() {
 	a.preparing = false
 	l.prepDone.Broadcast()
 	if err != nil {
-		l.log.Warn("cannot allocate ahead", "file", seg.path, "error", err)
+		// Once until an allocation succeeds again: on a full disk every
+		// append asks again, and the log would fill what is left.
+		if !l.allocWarned {
+			l.allocWarned = true
+			l.log.Warn("cannot allocate ahead; appends allocate what they need until this succeeds", "file", seg.path, "error", err)
+		}
 		return
+	}
+	if l.allocWarned {
+		l.allocWarned = false
+		l.log.Info("allocating ahead again", "file", seg.path)
 	}
 	a.allocated = max(a.allocated, end)
 	l.allocSteps++

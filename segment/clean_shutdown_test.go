@@ -3,8 +3,11 @@ package segment_test
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -245,4 +248,54 @@ func TestTornTailFoundPastAHole(t *testing.T) {
 	if _, err := f.ReadAt(b, far); err != nil || b[0] != 0 {
 		t.Fatalf("the byte past a hole was not zeroed: %x, %v", b, err)
 	}
+}
+
+// TestFullDiskWarnsOnce: a disk that cannot take the next allocation step
+// is logged once, not for every append that asks again.
+func TestFullDiskWarnsOnce(t *testing.T) {
+	fs := segmenttest.NewMemFS()
+	var out syncBuf
+	st, err := segment.OpenStore("/data", segment.StoreOptions{FS: fs, RetentionCheckInterval: -1,
+		Logger: slog.New(slog.NewTextHandler(&out, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := smallConfig()
+	cfg.SegmentBytes, cfg.PreallocateBytes = 64<<20, 1<<20
+	l, err := st.Open("orders", 0, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.SetCapacity(fs.Allocated() + 256<<10)
+	for range 150 {
+		a, err := l.Append(segmenttest.Sized(1, 1000), 0, 1)
+		if err == nil {
+			err = a.Wait()
+		}
+		if err != nil {
+			break
+		}
+	}
+	if n := strings.Count(out.String(), "cannot allocate ahead"); n != 1 {
+		t.Fatalf("%d warnings of a failed allocation, want 1:\n%s", n, out.String())
+	}
+}
+
+// syncBuf is a log destination safe for the store's goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -96,6 +96,9 @@ type Log struct {
 	avgBatch int64
 	// allocSteps counts the allocation steps taken since open (step).
 	allocSteps int
+	// allocWarned: a failed allocation ahead was logged, and none has
+	// succeeded since.
+	allocWarned bool
 	// notify is closed and replaced whenever durable advances.
 	notify chan struct{}
 	failed error
