@@ -50,10 +50,10 @@ type Store struct {
 	opening map[string]*openCall // logs being opened, by name
 	closed  bool
 
-	// clean: the last stop was clean (cleanShutdownFile was there); opened
-	// holds the logs opened since, whose tails are no longer known.
-	clean  bool
-	opened map[string]bool
+	// cleanTails are the partitions the last stop left clean
+	// (cleanShutdownFile was there), until each is first opened: from then
+	// on its tail is no longer known. Empty after an unclean stop.
+	cleanTails map[string]bool
 	// unclean is set when a log fails or does not close cleanly: Close
 	// then does not mark the stop clean.
 	unclean atomic.Bool
@@ -103,12 +103,12 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 		logs:    make(map[string]*Log),
 		opening: make(map[string]*openCall),
 	}
-	clean, err := takeCleanShutdown(fsys, dir)
+	tails, err := cleanTails(fsys, dir)
 	if err != nil {
 		lock.Unlock()
 		return nil, err
 	}
-	s.clean, s.opened = clean, map[string]bool{}
+	s.cleanTails = tails
 	s.wg.Go(s.prepareLoop)
 	if opts.RetentionCheckInterval >= 0 {
 		every := opts.RetentionCheckInterval
@@ -155,8 +155,8 @@ func (s *Store) Open(topic string, partition int32, cfg Config) (*Log, error) {
 	defer close(c.done)
 
 	s.mu.Lock()
-	cleanTail := s.clean && !s.opened[name]
-	s.opened[name] = true
+	cleanTail := s.cleanTails[name]
+	delete(s.cleanTails, name)
 	s.mu.Unlock()
 	l, err := openLog(s, filepath.Join(s.dir, name), cfg, cleanTail)
 	s.mu.Lock()
@@ -298,22 +298,31 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// takeCleanShutdown reports whether dir holds cleanShutdownFile and
-// removes it durably: from here on logs may be written, and a crash must
-// not leave the mark behind.
-func takeCleanShutdown(fsys FS, dir string) (bool, error) {
+// cleanTails returns the entries of dir, the partitions whose tails the
+// last stop left clean, if dir holds cleanShutdownFile, and removes the
+// mark durably: from here on logs may be written, and a crash must not
+// leave the mark behind. None when the mark is not there.
+func cleanTails(fsys FS, dir string) (map[string]bool, error) {
 	path := filepath.Join(dir, cleanShutdownFile)
 	err := fsys.Remove(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		return nil, nil
 	}
 	if err == nil {
 		err = fsys.SyncDir(dir)
 	}
 	if err != nil {
-		return false, fmt.Errorf("segment: remove the clean-shutdown mark %s (remove it by hand if the disk is read-only): %w", path, err)
+		return nil, fmt.Errorf("segment: remove the clean-shutdown mark %s (remove it by hand if the disk is read-only): %w", path, err)
 	}
-	return true, nil
+	names, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("segment: list data directory: %w", err)
+	}
+	out := make(map[string]bool, len(names))
+	for _, name := range names {
+		out[name] = true
+	}
+	return out, nil
 }
 
 // markCleanShutdown writes cleanShutdownFile, durably, once every log is
