@@ -82,10 +82,11 @@ type Log struct {
 	// dropGen counts the times unsynced writes were dropped after a failed
 	// sync; a sync that overlapped one does not advance durable.
 	dropGen uint64
-	// dirsUnsynced are directories whose new entries (a new partition's
-	// directory and first segment) are synced with the first data sync
-	// instead of at open, so that creating a partition costs no sync of
-	// its own. Guarded by mu.
+	// dirsUnsynced are the directories holding the partition's entries
+	// (its directory, its segments), synced with this process's first data
+	// sync instead of at open, so that opening or creating a partition
+	// costs no sync of its own (an earlier process may have made them and
+	// stopped before syncing them). Guarded by mu.
 	dirsUnsynced []string
 	// created: this process made the partition (open found no segment).
 	created bool
