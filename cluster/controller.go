@@ -37,8 +37,9 @@ type Controller struct {
 	// (Heartbeat; tests change it).
 	heartbeat time.Duration
 
-	quit chan struct{}
-	wg   sync.WaitGroup
+	quit  chan struct{}
+	ended chan struct{} // closed when Stop has stopped every goroutine
+	wg    sync.WaitGroup
 }
 
 // Heartbeat is how often an idle follower hears the commit point when it
@@ -58,7 +59,7 @@ func NewController(log *eventlog.Log, id, epoch int32, voters []int32, peers map
 		lg = slog.New(slog.DiscardHandler)
 	}
 	c := &Controller{log: log, id: id, epoch: epoch, voters: slices.Clone(voters), peers: map[int32]string{}, lg: lg, match: map[int32]int64{}, conns: map[int32]net.Conn{},
-		commit: log.Committed(), waitc: make(chan struct{}), heartbeat: Heartbeat, quit: make(chan struct{})}
+		commit: log.Committed(), waitc: make(chan struct{}), heartbeat: Heartbeat, quit: make(chan struct{}), ended: make(chan struct{})}
 	for pid, addr := range peers {
 		c.AddPeer(pid, addr)
 	}
@@ -110,6 +111,7 @@ func (c *Controller) setCut(cut func(id int32) bool) {
 func (c *Controller) Stop() {
 	close(c.quit)
 	c.wg.Wait()
+	close(c.ended)
 }
 
 // CaughtUp reports whether a follower holds everything committed: a
@@ -144,6 +146,19 @@ func (c *Controller) WaitCommitted(offset int64, timeout time.Duration) error {
 		case <-deadline:
 			return fmt.Errorf("cluster: offset %d not committed by a majority within %v", offset, timeout)
 		case <-c.quit:
+			// A commit found as the term ended is announced once the
+			// shippers stop (advance applies it first): the change is
+			// then committed, and answered so.
+			select {
+			case <-c.ended:
+			case <-deadline:
+			}
+			c.mu.Lock()
+			done = c.commit >= offset
+			c.mu.Unlock()
+			if done {
+				return nil
+			}
 			return errors.New("cluster: no longer the controller")
 		}
 	}

@@ -419,3 +419,23 @@ func TestFollowersApplyCommitsAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestCommittedAsTheTermEnds: a change the controller found committed as
+// its term ended (applied, not yet announced, when the term ends) is
+// answered as committed, not as "no longer the controller".
+func TestCommittedAsTheTermEnds(t *testing.T) {
+	c := &Controller{commit: 5, waitc: make(chan struct{}), quit: make(chan struct{}), ended: make(chan struct{})}
+	done := make(chan error)
+	go func() { done <- c.WaitCommitted(6, time.Minute) }()
+	time.Sleep(time.Millisecond) // waiting
+	close(c.quit)                // the term ends while advance applies
+	time.Sleep(time.Millisecond)
+	c.mu.Lock()
+	c.commit = 6 // advance announces
+	close(c.waitc)
+	c.mu.Unlock()
+	close(c.ended) // Stop returns
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
