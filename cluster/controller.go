@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -144,7 +145,7 @@ func (c *Controller) WaitCommitted(offset int64, timeout time.Duration) error {
 		select {
 		case <-wait:
 		case <-deadline:
-			return fmt.Errorf("cluster: offset %d not committed by a majority within %v", offset, timeout)
+			return fmt.Errorf("%w (offset %d, %v): %w", ErrNotCommitted, offset, timeout, context.DeadlineExceeded)
 		case <-c.quit:
 			// A commit found as the term ended is announced once the
 			// shippers stop (advance applies it first): the change is
@@ -159,7 +160,9 @@ func (c *Controller) WaitCommitted(offset int64, timeout time.Duration) error {
 			if done {
 				return nil
 			}
-			return errors.New("cluster: no longer the controller")
+			// The change may yet commit in a later term (a client that
+			// retries may then find it made): Kafka answers NOT_CONTROLLER.
+			return fmt.Errorf("%w: its term ended before offset %d was committed", ErrNotController, offset)
 		}
 	}
 }

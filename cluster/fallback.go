@@ -75,7 +75,7 @@ func (n *Node) appendRaft(timeout time.Duration, events ...eventlog.Event) (int6
 	case r := <-ch:
 		return r.offset, r.err
 	case <-ctx.Done():
-		return 0, fmt.Errorf("cluster: metadata change not committed by a majority within %v", timeout)
+		return 0, fmt.Errorf("%w (%v): %w", ErrNotCommitted, timeout, context.DeadlineExceeded)
 	}
 }
 

@@ -37,9 +37,7 @@ func TestLargeChangeReachesEveryNode(t *testing.T) {
 				rand.Read(b)
 				events = append(events, topicEvents(hex.EncodeToString(b)[:249], ctrl.id)...)
 			}
-			if _, err := ctrl.node.Append(30*time.Second, events...); err != nil {
-				t.Fatal(err)
-			}
+			appendAsClient(t, all, events, func(s *eventlog.State) bool { return len(s.Topics) == 10_000 })
 			waitFor(t, "every topic on every node", all, func(s *eventlog.State) bool { return len(s.Topics) == 10_000 })
 			sameMetadata(t, all)
 			stopAll(all)
@@ -55,5 +53,42 @@ func TestLargeChangeReachesEveryNode(t *testing.T) {
 				t.Fatalf("a change after the refused one: %v", err)
 			}
 		})
+	}
+}
+
+// appendAsClient appends events through the controller as a Kafka client
+// would: a NOT_CONTROLLER answer (the controller stepped down, which a
+// change this large can make happen on a loaded machine) is retried on the
+// next controller, unless the change committed meanwhile (done says so).
+func appendAsClient(t *testing.T, all []*member, events []eventlog.Event, done func(*eventlog.State) bool) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		var ctrl *member
+		for deadline := time.Now().Add(20 * time.Second); ctrl == nil; time.Sleep(10 * time.Millisecond) {
+			if ctrl = controllerOf(all); ctrl == nil && time.Now().After(deadline) {
+				t.Fatal("no controller")
+			}
+		}
+		if attempt > 1 {
+			committed := false
+			ctrl.meta.View(func(s *eventlog.State) { committed = done(s) })
+			if committed {
+				return
+			}
+		}
+		_, err := ctrl.node.Append(30*time.Second, events...)
+		switch {
+		case err == nil:
+			return
+		case attempt < 3 && errors.Is(err, ErrNotController):
+			t.Logf("attempt %d: %v; retrying on the next controller", attempt, err)
+			continue
+		case attempt > 1 && errors.Is(err, eventlog.ErrRefused):
+			// The new controller holds the first attempt (the check above
+			// came before it committed that in its term).
+			waitFor(t, "the first attempt committed by the next controller", []*member{ctrl}, done)
+			return
+		}
+		t.Fatalf("attempt %d: %v", attempt, err)
 	}
 }

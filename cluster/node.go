@@ -333,6 +333,11 @@ func (n *Node) Up(id int32) bool {
 // ErrNotController: metadata may be appended only on the controller.
 var ErrNotController = errors.New("cluster: this node is not the controller")
 
+// ErrNotCommitted: a majority of the voters did not hold a change within
+// the time asked for. The change may still commit later. The errors that
+// wrap it wrap context.DeadlineExceeded too (Kafka's REQUEST_TIMED_OUT).
+var ErrNotCommitted = errors.New("cluster: a metadata change was not committed by a majority in time")
+
 // Append appends metadata events on the controller and waits until a
 // majority of the voters holds them.
 func (n *Node) Append(timeout time.Duration, events ...eventlog.Event) (int64, error) {

@@ -3,6 +3,8 @@ package cluster
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -437,5 +439,23 @@ func TestCommittedAsTheTermEnds(t *testing.T) {
 	close(c.ended) // Stop returns
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUncommittedAnswers: a change a majority does not hold in time is
+// ErrNotCommitted and a deadline (REQUEST_TIMED_OUT on the wire); one whose
+// controller's term ends first is ErrNotController (NOT_CONTROLLER), so
+// that a Kafka client retries either.
+func TestUncommittedAnswers(t *testing.T) {
+	c := &Controller{commit: 5, waitc: make(chan struct{}), quit: make(chan struct{}), ended: make(chan struct{})}
+	err := c.WaitCommitted(6, time.Millisecond)
+	if !errors.Is(err, ErrNotCommitted) || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrNotController) {
+		t.Fatalf("not committed in time: %v", err)
+	}
+	close(c.quit)
+	close(c.ended)
+	err = c.WaitCommitted(6, time.Minute)
+	if !errors.Is(err, ErrNotController) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the term ended first: %v", err)
 	}
 }

@@ -168,12 +168,18 @@ func namesWith(codes map[string]int16, code int16) []string {
 
 // metaCode is the Kafka error code of a failed metadata append: NOT_CONTROLLER
 // (retriable: the client finds the controller and tries there) when this
-// node is not the controller, POLICY_VIOLATION for a change too large for
-// one batch, otherwise def.
+// node is not the controller or stopped being it before the change
+// committed, REQUEST_TIMED_OUT (retriable) when a majority did not hold it
+// in time, POLICY_VIOLATION for a change too large for one batch,
+// otherwise def. Either retriable answer may be followed by the change
+// committing; a client that retries a create may then be told the topic
+// exists, as with Kafka.
 func (b *Broker) metaCode(err error, def int16) int16 {
 	switch {
 	case b.cfg.Cluster != nil && b.cfg.Cluster.NotController(err):
 		return kerr.NotController.Code
+	case errors.Is(err, context.DeadlineExceeded):
+		return kerr.RequestTimedOut.Code
 	case errors.Is(err, eventlog.ErrTooLarge):
 		return kerr.PolicyViolation.Code
 	}
