@@ -103,6 +103,9 @@ type Log struct {
 	epochs []epochStart
 	// cmu serialises Commit and TruncateTo. Lock order: cmu, wmu, smu.
 	cmu sync.Mutex
+	// commitBuf is Commit's read buffer, kept between commits (under cmu):
+	// a follower or controller commits once per change.
+	commitBuf []byte
 
 	// maxBatch bounds the records of a batch (batchBound): a larger
 	// change is ErrTooLarge.

@@ -214,9 +214,15 @@ func (l *Log) Commit(offset int64) error {
 // place, each batch all or nothing (Apply), so that a commit costs what it
 // applies, not a copy of the state.
 func (l *Log) commitRange(from, to int64) error {
-	buf := make([]byte, 0, 64<<10)
+	buf := l.commitBuf
+	defer func() {
+		if cap(buf) <= 1<<20 {
+			l.commitBuf = buf[:0] // events copy what they keep
+		}
+	}()
 	for off := from; off < to; {
 		b, err := l.seg.Read(off, 1<<20, buf[:0])
+		buf = b
 		if err != nil {
 			return fmt.Errorf("eventlog: commit at offset %d: %w", off, err)
 		}
