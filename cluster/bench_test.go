@@ -40,6 +40,22 @@ func BenchmarkClusterCreateTopic(b *testing.B) {
 	}
 }
 
+// BenchmarkClusterCreateConcurrent: as BenchmarkClusterCreateTopic with
+// quorum acks, 32 writers creating topics at once through the controller
+// (many clients, or a burst of auto-created topics): how far each path
+// shares syncs between concurrent changes.
+func BenchmarkClusterCreateConcurrent(b *testing.B) {
+	for _, mode := range []string{"fast-quorum", "raft-fallback"} {
+		b.Run("mode="+mode, func(b *testing.B) {
+			_, ctrl := benchCluster(b, mode == "raft-fallback")
+			latency.Concurrent(b, "topics", b.N, 32, func(i int) error {
+				_, err := ctrl.node.Append(10*time.Second, topicEvents(fmt.Sprint("t", i), ctrl.id)...)
+				return err
+			})
+		})
+	}
+}
+
 // BenchmarkClusterCreateVisible: as BenchmarkClusterCreateTopic with quorum
 // acks, each create followed by the wait until every node has applied it
 // (polled every 20 µs): how soon after its answer a change is on the

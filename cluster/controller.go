@@ -310,16 +310,20 @@ func (c *Controller) session(id int32, addr string) error {
 		commit, committed, heartbeat := c.commit, c.waitc, c.heartbeat
 		c.mu.Unlock()
 		if end < seg.EndOffset() {
+			// Everything written since the last frame goes in this one
+			// (up to 1 MiB, or one larger batch): the follower syncs once
+			// for all of it, so concurrent changes, each its own batch
+			// when they came between this node's syncs, share a round
+			// trip and the follower's sync.
 			b, err := seg.ReadWritten(end, 1<<20, buf[:0])
 			if err != nil {
 				return err
 			}
-			h, err := segment.ParseHeader(b)
+			batches, err := wholeBatches(b)
 			if err != nil {
 				return err
 			}
-			batch := b[:h.Size()]
-			if err := writeFrame(w, kindBatch, c.log.EpochBefore(end), commit, batch); err != nil {
+			if err := writeFrame(w, kindBatch, c.log.EpochBefore(end), commit, batches); err != nil {
 				return err
 			}
 			sent = commit
@@ -412,4 +416,20 @@ func (c *Controller) reconcile(r *bufio.Reader, w *bufio.Writer) (int64, error) 
 		end, last, err = c.readStateEpoch(r, kindState)
 	}
 	return end, err
+}
+
+// wholeBatches returns the whole batches at the start of b, at least one.
+func wholeBatches(b []byte) ([]byte, error) {
+	n := 0
+	for n < len(b) {
+		h, err := segment.ParseHeader(b[n:])
+		if err != nil || h.Size() < segment.BatchHeaderSize || h.Size() > len(b)-n {
+			break
+		}
+		n += h.Size()
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%w: no whole batch in %d bytes read", errBadFrame, len(b))
+	}
+	return b[:n], nil
 }

@@ -2,12 +2,14 @@ package cluster
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"sync"
 
 	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/segment"
 )
 
 // Follower takes the metadata log a controller ships: serve it the
@@ -101,15 +103,11 @@ func (f *Follower) Serve(c net.Conn) {
 			}
 		case kindBatch:
 			prev, commit := fr.i32(), fr.i64()
-			batch := fr.rest()
+			batches := fr.rest()
 			if fr.done() != nil {
 				return
 			}
-			a, err := f.log.AppendShipped(batch, prev)
-			if err == nil {
-				err = a.Wait()
-			}
-			if err != nil {
+			if err := f.appendBatches(batches, prev); err != nil {
 				fail("%v", err)
 				return
 			}
@@ -138,6 +136,30 @@ func (f *Follower) Serve(c net.Conn) {
 			return
 		}
 	}
+}
+
+// appendBatches appends the whole batches of a frame, each continuing the
+// one before it (prev is the epoch of the controller's batch before the
+// first), and waits once until all of them are durable.
+func (f *Follower) appendBatches(b []byte, prev int32) error {
+	var last *segment.Appended
+	for len(b) > 0 {
+		h, err := segment.ParseHeader(b)
+		if err != nil {
+			return fmt.Errorf("shipped batches: %w", err)
+		}
+		if h.Size() < segment.BatchHeaderSize || h.Size() > len(b) {
+			return fmt.Errorf("shipped batches: a batch of %d bytes in the %d left of the frame", h.Size(), len(b))
+		}
+		if last, err = f.log.AppendShipped(b[:h.Size()], prev); err != nil {
+			return err
+		}
+		prev, b = h.PartitionLeaderEpoch, b[h.Size():]
+	}
+	if last == nil {
+		return errors.New("shipped batches: an empty frame")
+	}
+	return last.Wait() // one sync covers the batches before it too
 }
 
 // commit applies the controller's commit point, up to what is durable here.

@@ -459,3 +459,71 @@ func TestUncommittedAnswers(t *testing.T) {
 		t.Fatalf("the term ended first: %v", err)
 	}
 }
+
+// TestBatchesShareAFrame: a frame carries every batch written since the
+// last one; the follower appends them all, acknowledges the end of the
+// last, and applies them once committed. A frame whose last batch is cut
+// short is refused.
+func TestBatchesShareAFrame(t *testing.T) {
+	dir := t.TempDir()
+	n1, n2 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2")
+	n1.log.SetEpoch(1)
+	c := NewController(n1.log, 1, 1, []int32{1}, nil, nil) // alone: ships nothing
+	appendCommitted(t, c, n1.log, &eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
+	appendCommitted(t, c, n1.log, createTopic("a")...)
+	appendCommitted(t, c, n1.log, createTopic("b")...)
+	mid, _ := n1.log.End()
+	appendCommitted(t, c, n1.log, createTopic("c")...)
+	appendCommitted(t, c, n1.log, createTopic("d")...)
+	end, _ := n1.log.End()
+	c.Stop()
+	read := func(from, to int64) []byte { // the batches in [from, to)
+		b, err := n1.log.Segment().Read(from, 1<<20, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for n < len(b) {
+			h, err := segment.ParseHeader(b[n:])
+			if err != nil || h.BaseOffset >= to {
+				break
+			}
+			n += h.Size()
+		}
+		return b[:n]
+	}
+
+	conn, err := net.Dial("tcp", n2.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r, w := bufio.NewReader(conn), bufio.NewWriter(conn)
+	w.WriteByte(StreamMetadata)
+	writeFrame(w, kindHello, int32(1), int32(1))
+	if fr, err := readFrame(r); err != nil || fr.kind != kindState {
+		t.Fatalf("hello: %v %v", fr, err)
+	}
+	writeFrame(w, kindBatch, n1.log.EpochBefore(0), mid, read(0, mid))
+	fr, err := readFrame(r)
+	if err != nil || fr.kind != kindAck {
+		t.Fatalf("three batches in one frame: %v %v", fr, err)
+	}
+	if got := fr.i64(); got != mid {
+		t.Fatalf("acknowledged %d, want %d (the end of the frame's last batch)", got, mid)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(topics(n2.log)) != 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) { // it applies after acknowledging
+			t.Fatalf("the follower applied %v, want topics a and b", topics(n2.log))
+		}
+	}
+
+	cut := read(mid, end)
+	writeFrame(w, kindBatch, n1.log.EpochBefore(mid), end, cut[:len(cut)-10])
+	if fr, err = readFrame(r); err != nil || fr.kind != kindError {
+		t.Fatalf("a frame whose last batch is cut short: %v %v", fr, err)
+	}
+	if e, _ := n2.log.End(); e > end {
+		t.Fatalf("the follower's log ends at %d, past the controller's %d", e, end)
+	}
+}

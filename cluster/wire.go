@@ -27,7 +27,7 @@ const (
 	kindHello    byte = 1 // epoch i32, controller id i32
 	kindState    byte = 2 // log end i64, last epoch i32
 	kindEpoch    byte = 3 // epoch i32, its end i64 (answer to a diverging state)
-	kindBatch    byte = 4 // previous epoch i32, commit i64, batch bytes
+	kindBatch    byte = 4 // previous epoch i32, commit i64, one or more whole batches
 	kindAck      byte = 5 // log end i64, last epoch i32
 	kindCommit   byte = 6 // commit i64
 	kindError    byte = 7 // message

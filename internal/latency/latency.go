@@ -3,8 +3,10 @@
 package latency
 
 import (
+	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -97,4 +99,34 @@ func Sequential(b Benchmark, unit string, n int, op func(i int) error) {
 		s.Add(time.Since(t0))
 	}
 	Report(b, unit, int64(n), time.Since(start), s)
+}
+
+// Concurrent is Sequential with workers goroutines taking the operations
+// in turn: n operations in all, each timed. The first error fails the
+// benchmark, once every worker has stopped.
+func Concurrent(b Benchmark, unit string, n, workers int, op func(i int) error) {
+	s := New(n)
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for w := range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				t0 := time.Now()
+				if err := op(i); err != nil {
+					errs[w] = err
+					return
+				}
+				s.Add(time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		b.Fatal(err)
+	}
+	Report(b, unit, int64(n), elapsed, s)
 }

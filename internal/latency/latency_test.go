@@ -1,6 +1,8 @@
 package latency
 
 import (
+	"errors"
+	"sync"
 	"testing"
 	"time"
 )
@@ -42,5 +44,45 @@ func TestReport(t *testing.T) {
 		if m[k] != v {
 			t.Errorf("%s = %v, want %v (all: %v)", k, m[k], v, m)
 		}
+	}
+}
+
+type fakeBench struct {
+	metrics
+	fatal []any
+}
+
+func (f *fakeBench) ResetTimer()       {}
+func (f *fakeBench) Fatal(args ...any) { f.fatal = args }
+
+// TestConcurrent: every operation runs once, across the workers, and is
+// timed; an error fails the benchmark.
+func TestConcurrent(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[int]int{}
+	b := &fakeBench{metrics: metrics{}}
+	Concurrent(b, "ops", 100, 7, func(i int) error {
+		mu.Lock()
+		seen[i]++
+		mu.Unlock()
+		return nil
+	})
+	if len(seen) != 100 || b.fatal != nil || b.metrics["ops/s"] <= 0 {
+		t.Fatalf("ran %d distinct ops (want 100), fatal %v, metrics %v", len(seen), b.fatal, b.metrics)
+	}
+	for i, n := range seen {
+		if n != 1 {
+			t.Fatalf("op %d ran %d times", i, n)
+		}
+	}
+	b = &fakeBench{metrics: metrics{}}
+	Concurrent(b, "ops", 100, 7, func(i int) error {
+		if i == 50 {
+			return errors.New("op 50 failed")
+		}
+		return nil
+	})
+	if b.fatal == nil {
+		t.Fatal("an operation's error did not fail the benchmark")
 	}
 }
