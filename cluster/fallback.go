@@ -79,39 +79,59 @@ func (n *Node) appendRaft(timeout time.Duration, events ...eventlog.Event) (int6
 	}
 }
 
-// applyEntry writes a committed entry's batch to the metadata log (on the
-// driver's goroutine, in Raft's order) and answers its proposer if it is
-// here.
-func (n *Node) applyEntry(e raft.Entry) {
-	defer n.noteApplied(e.Index)
-	if len(e.Data) == 0 {
-		return // a new leader's empty entry
+// applyEntries writes the batches of the entries one Ready committed to
+// the metadata log, in Raft's order and with one sync for all of them (on
+// the driver's goroutine), and answers their proposers that are here.
+func (n *Node) applyEntries(es []raft.Entry) {
+	type proposal struct {
+		proposer int32
+		seq      uint64
+		count    int64
+		batch    int // index in batches, -1 for none
 	}
-	proposer, seq, batch, err := decodeProposal(e.Data)
-	if err != nil {
-		n.lg.Error("raft fallback: skipping a bad entry", "index", e.Index, "error", err)
-		return
+	props := make([]proposal, len(es))
+	var batches []eventlog.CommittedBatch
+	for i, e := range es {
+		props[i].batch = -1
+		if len(e.Data) == 0 {
+			continue // a new leader's empty entry
+		}
+		proposer, seq, batch, err := decodeProposal(e.Data)
+		if err != nil {
+			n.lg.Error("raft fallback: skipping a bad entry", "index", e.Index, "error", err)
+			continue
+		}
+		props[i] = proposal{proposer: proposer, seq: seq, batch: len(batches)}
+		if h, herr := segment.ParseHeader(batch); herr == nil {
+			props[i].count = int64(h.RecordCount)
+		}
+		batches = append(batches, eventlog.CommittedBatch{Batch: batch, Epoch: int32(e.Term)})
 	}
-	count := int64(0)
-	if h, herr := segment.ParseHeader(batch); herr == nil {
-		count = int64(h.RecordCount)
-	}
-	next, err := n.cfg.Meta.AppendCommitted(batch, int32(e.Term), n.replay)
-	n.replay = next
-	if errors.Is(err, eventlog.ErrReplayed) {
-		return
-	}
-	if err != nil && !errors.Is(err, eventlog.ErrRefused) {
-		n.lg.Error("raft fallback: cannot write a committed entry to the metadata log", "index", e.Index, "error", err)
-	}
-	if proposer != n.cfg.ID {
-		return
-	}
-	n.mu.Lock()
-	ch := n.waiters[seq]
-	n.mu.Unlock()
-	if ch != nil {
-		ch <- applied{offset: next - count, err: err}
+	nexts, errs := n.cfg.Meta.AppendCommittedAll(batches, n.replay)
+	for i, e := range es {
+		p := props[i]
+		if p.batch < 0 {
+			n.noteApplied(e.Index)
+			continue
+		}
+		next, err := nexts[p.batch], errs[p.batch]
+		n.replay = next
+		n.noteApplied(e.Index)
+		if errors.Is(err, eventlog.ErrReplayed) {
+			continue
+		}
+		if err != nil && !errors.Is(err, eventlog.ErrRefused) {
+			n.lg.Error("raft fallback: cannot write a committed entry to the metadata log", "index", e.Index, "error", err)
+		}
+		if p.proposer != n.cfg.ID {
+			continue
+		}
+		n.mu.Lock()
+		ch := n.waiters[p.seq]
+		n.mu.Unlock()
+		if ch != nil {
+			ch <- applied{offset: next - p.count, err: err}
+		}
 	}
 }
 

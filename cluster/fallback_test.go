@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -85,6 +86,53 @@ func TestFallbackCompactsRaftLog(t *testing.T) {
 	}
 	create(120, 130)
 	waitFor(t, "topics created after the restart everywhere", all, topic("t129"))
+	sameMetadata(t, all)
+}
+
+// TestFallbackReplaysARefusedEntry: on the fallback path a change that no
+// longer applies when committed (a topic created twice) is written as a
+// NoOp batch; a restart re-applies Raft's entries and must recognise that
+// NoOp as the entry's, or every later entry would look like a divergence
+// and the node's metadata would stop there.
+func TestFallbackReplaysARefusedEntry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a cluster")
+	}
+	dir := t.TempDir()
+	o := memberOpts{fallback: true}
+	all := startThreeWith(t, o, dir)
+	defer func() { stopAll(all) }()
+	ctrl := settled(t, all)
+	if _, err := ctrl.node.Append(5*time.Second, topicEvents("dup", ctrl.id)...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctrl.node.Append(5*time.Second, topicEvents("dup", ctrl.id)...); !errors.Is(err, eventlog.ErrRefused) {
+		t.Fatalf("the same topic again: %v, want ErrRefused", err)
+	}
+	if _, err := ctrl.node.Append(5*time.Second, topicEvents("after", ctrl.id)...); err != nil {
+		t.Fatal(err)
+	}
+	has := func(name string) func(*eventlog.State) bool {
+		return func(s *eventlog.State) bool { return s.Topics[name] != nil }
+	}
+	waitFor(t, "the topics everywhere", all, has("after"))
+	sameMetadata(t, all)
+
+	stopAll(all)
+	all = nil
+	all = startThreeWith(t, o, dir)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if ctrl = controllerOf(all); ctrl != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no controller after the restart")
+		}
+	}
+	if _, err := ctrl.node.Append(5*time.Second, topicEvents("later", ctrl.id)...); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a topic created after the restart everywhere", all, has("later"))
 	sameMetadata(t, all)
 }
 

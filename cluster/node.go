@@ -145,9 +145,9 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		failed: map[int32]time.Time{}, roles: make(chan roleChange, 64), kick: make(chan struct{}, 1), quit: make(chan struct{}),
 		waiters: map[uint64]chan applied{}}
 	var logView raft.LogView = metaView{cfg.Meta}
-	var apply func(raft.Entry)
+	var apply func([]raft.Entry)
 	if cfg.Fallback {
-		logView, apply = nil, n.applyEntry
+		logView, apply = nil, n.applyEntries
 		n.replay = cfg.Meta.Segment().StartOffset()
 	}
 	st, restored, err := raft.OpenStorage(filepath.Clean(cfg.RaftDir), cfg.Logger)

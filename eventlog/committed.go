@@ -38,67 +38,119 @@ var ErrReplayed = errors.New("eventlog: batch already in the log")
 // restart re-applying entries), nothing is written and ErrReplayed comes
 // back with the next position.
 func (l *Log) AppendCommitted(batch []byte, epoch int32, replay int64) (next int64, err error) {
-	events, _, err := decodeBatch(batch)
-	if err != nil {
-		return replay, err
+	nexts, errs := l.AppendCommittedAll([]CommittedBatch{{Batch: batch, Epoch: epoch}}, replay)
+	return nexts[0], errs[0]
+}
+
+// CommittedBatch is a committed Raft entry's batch and the entry's term.
+type CommittedBatch struct {
+	Batch []byte
+	Epoch int32
+}
+
+// AppendCommittedAll is AppendCommitted for the entries Raft committed
+// together, in order, with one sync for all of them: the position after
+// each and its outcome. The readers' state takes them once they are
+// durable.
+func (l *Log) AppendCommittedAll(batches []CommittedBatch, replay int64) (next []int64, errs []error) {
+	next, errs = make([]int64, len(batches)), make([]error, len(batches))
+	type written struct {
+		i       int
+		events  []Event
+		refused bool
+		a       *segment.Appended
+		size    int
 	}
+	var ws []written
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	if l.failed != nil {
-		return replay, l.failed
-	}
-	if replay < l.seg.EndOffset() {
-		same, n, err := l.sameBatchAt(replay, batch)
+	for i, cb := range batches {
+		next[i] = replay
+		events, _, err := decodeBatch(cb.Batch)
+		switch {
+		case err != nil:
+			errs[i] = err
+			continue
+		case l.failed != nil:
+			errs[i] = l.failed
+			continue
+		case replay < l.seg.EndOffset():
+			same, n, err := l.sameBatchAt(replay, cb.Batch)
+			if err == nil && !same {
+				// A refused entry left a NoOp batch in its place.
+				same, n, err = l.sameBatchAt(replay, noopFor(cb.Batch))
+			}
+			switch {
+			case err != nil:
+				errs[i] = err
+			case same:
+				replay += n
+				next[i], errs[i] = replay, ErrReplayed
+			default:
+				errs[i] = fmt.Errorf("eventlog: the Raft entry replayed at offset %d differs from the batch stored there", replay)
+			}
+			continue
+		}
+		undo := tx{s: l.spec}
+		refused := false
+		for _, e := range events {
+			if err := undo.apply(e); err != nil {
+				undo.rollback()
+				refused = true
+				break
+			}
+		}
+		batch := cb.Batch
+		if refused {
+			batch = noopFor(batch)
+		}
+		a, err := l.seg.Append(batch, cb.Epoch, -1)
 		if err != nil {
-			return replay, err
+			if !refused {
+				undo.rollback()
+			}
+			l.failLocked(fmt.Errorf("%w: append committed batch: %v", ErrFailed, err))
+			errs[i] = l.failed
+			continue
 		}
-		if same {
-			return replay + n, ErrReplayed
+		l.spec.Offset = a.Last + 1
+		l.noteEpochLocked(cb.Epoch, a.Base)
+		ws = append(ws, written{i, events, refused, a, len(batch)})
+		replay = a.Last + 1
+		next[i] = replay
+	}
+	if len(ws) == 0 {
+		return next, errs
+	}
+	// One sync covers every batch before the last.
+	if err := ws[len(ws)-1].a.Wait(); err != nil {
+		l.failLocked(fmt.Errorf("%w: sync committed batches: %v", ErrFailed, err))
+		for _, w := range ws {
+			next[w.i], errs[w.i] = ws[0].a.Base, l.failed
 		}
-		return replay, fmt.Errorf("eventlog: the Raft entry replayed at offset %d differs from the batch stored there", replay)
+		return next, errs
 	}
-	undo := tx{s: l.spec}
-	refused := false
-	for _, e := range events {
-		if err := undo.apply(e); err != nil {
-			undo.rollback()
-			refused = true
-			break
-		}
-	}
-	if refused {
-		batch = buildBatch([]Event{&NoOp{}}, decodedTimestamp(batch), -1)
-	}
-	a, err := l.seg.Append(batch, epoch, -1)
-	if err != nil {
-		if !refused {
-			undo.rollback()
-		}
-		l.failLocked(fmt.Errorf("%w: append committed batch: %v", ErrFailed, err))
-		return replay, l.failed
-	}
-	if err := a.Wait(); err != nil {
-		l.failLocked(fmt.Errorf("%w: sync committed batch: %v", ErrFailed, err))
-		return replay, l.failed
-	}
-	l.spec.Offset = a.Last + 1
-	l.noteEpochLocked(epoch, a.Base)
 	l.smu.Lock()
-	if !refused {
-		err = Apply(l.state, events...)
+	for _, w := range ws {
+		if !w.refused {
+			if err := Apply(l.state, w.events...); err != nil {
+				l.smu.Unlock()
+				l.failLocked(fmt.Errorf("%w: committed batch at %d applies to spec but not to state: %v", ErrFailed, w.a.Base, err))
+				for _, w := range ws {
+					errs[w.i] = l.failed
+				}
+				return next, errs
+			}
+		}
+		l.state.Offset = w.a.Last + 1
+		l.sinceSnap += int64(w.size)
+		if w.refused {
+			errs[w.i] = ErrRefused
+		}
 	}
-	l.state.Offset = a.Last + 1
 	l.smu.Unlock()
-	if err != nil {
-		l.failLocked(fmt.Errorf("%w: committed batch at %d applies to spec but not to state: %v", ErrFailed, a.Base, err))
-		return replay, l.failed
-	}
-	l.sinceSnap += int64(len(batch))
 	l.maybeSnapshotLocked()
-	if refused {
-		return a.Last + 1, ErrRefused
-	}
-	return a.Last + 1, nil
+	return next, errs
 }
 
 // sameBatchAt reports whether the batch stored at offset has batch's
@@ -121,6 +173,12 @@ func (l *Log) sameBatchAt(offset int64, batch []byte) (bool, int64, error) {
 	// Bytes 0-7 (base offset), 12-15 (leader epoch) and the CRC (17-20,
 	// over bytes 21 on) are what an append sets; the rest must match.
 	return bytes.Equal(stored[21:], batch[21:]) && bytes.Equal(stored[8:12], batch[8:12]) && stored[16] == batch[16], n, nil
+}
+
+// noopFor is the batch written in place of a refused entry's batch: a
+// NoOp with its timestamp, the same bytes on every node and on replay.
+func noopFor(batch []byte) []byte {
+	return buildBatch([]Event{&NoOp{}}, decodedTimestamp(batch), -1)
 }
 
 func decodedTimestamp(batch []byte) int64 {

@@ -303,12 +303,14 @@ func newInProcCluster(t testing.TB) *inProcCluster {
 		}, nil)
 		w := &appendWatch{Transport: tr}
 		dd, err := NewDriver(DriverConfig{Node: Config{ID: id, Voters: []int32{1, 2, 3}, Seed: uint64(id)}, Storage: st, Restored: restored, Transport: w,
-			Apply: func(e Entry) {
+			Apply: func(es []Entry) {
 				c.mu.Lock()
-				c.applied[id]++
-				if w := c.waiters[string(e.Data)]; w != nil && id == c.leaderLocked() {
-					close(w)
-					delete(c.waiters, string(e.Data))
+				for _, e := range es {
+					c.applied[id]++
+					if w := c.waiters[string(e.Data)]; w != nil && id == c.leaderLocked() {
+						close(w)
+						delete(c.waiters, string(e.Data))
+					}
 				}
 				c.mu.Unlock()
 			}})

@@ -26,9 +26,10 @@ type DriverConfig struct {
 	// Restored is what Storage held at open.
 	Restored  Restored
 	Transport Transport
-	// Apply is called with each committed entry, in order, on the
-	// driver's goroutine.
-	Apply func(Entry)
+	// Apply is called with the entries each Ready commits, in order, on
+	// the driver's goroutine (all of them at once, so that the
+	// application can make them durable together).
+	Apply func([]Entry)
 	// ApplySnapshot is called, on the driver's goroutine, with a leader's
 	// snapshot that replaced this node's log (once persisted, before the
 	// entries after it are applied): the application's state becomes the
@@ -230,10 +231,8 @@ func (d *Driver) ready() error {
 		if rd.Snapshot != nil && d.cfg.ApplySnapshot != nil {
 			d.cfg.ApplySnapshot(*rd.Snapshot)
 		}
-		if d.cfg.Apply != nil {
-			for _, e := range rd.CommittedEntries {
-				d.cfg.Apply(e)
-			}
+		if d.cfg.Apply != nil && len(rd.CommittedEntries) > 0 {
+			d.cfg.Apply(rd.CommittedEntries)
 		}
 		if rd.RoleChanged && d.cfg.OnRole != nil {
 			d.cfg.OnRole(rd.Role, d.node.term, rd.Leader)
