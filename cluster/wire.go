@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/chronik-stream/chronik/internal/framing"
 )
 
 // StreamMetadata is the stream type byte of metadata shipping on the
@@ -82,8 +84,8 @@ func readFrame(r io.Reader) (*frame, error) {
 	if n < 1 || n > maxFrame {
 		return nil, fmt.Errorf("%w: size %d", errBadFrame, n)
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
+	body, err := framing.ReadBody(r, int(n))
+	if err != nil {
 		return nil, err
 	}
 	return &frame{kind: body[0], b: body[1:]}, nil

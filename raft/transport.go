@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/chronik-stream/chronik/internal/framing"
 )
 
 // StreamRaft is the stream type byte a connection for Raft messages starts
@@ -275,8 +277,8 @@ func (t *TCPTransport) readMessages(c net.Conn) {
 			t.log.Warn("raft: frame too large, closing", "remote", c.RemoteAddr(), "bytes", n)
 			return
 		}
-		body := make([]byte, n)
-		if _, err := io.ReadFull(r, body); err != nil {
+		body, err := framing.ReadBody(r, int(n))
+		if err != nil {
 			return
 		}
 		m, err := Decode(body)
