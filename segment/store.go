@@ -50,6 +50,11 @@ type Store struct {
 	opening map[string]*openCall // logs being opened, by name
 	closed  bool
 
+	// dirs are the entries of the data directory that may be partition
+	// directories: those listed at open and those Open made since, each
+	// with the number of Opens begun, so that Remove of a partition that
+	// was never on disk (a topic being created) costs no system call.
+	dirs map[string]int
 	// cleanTails are the partitions the last stop left clean
 	// (cleanShutdownFile was there), until each is first opened: from then
 	// on its tail is no longer known. Empty after an unclean stop.
@@ -103,12 +108,20 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 		logs:    make(map[string]*Log),
 		opening: make(map[string]*openCall),
 	}
-	tails, err := cleanTails(fsys, dir)
+	marked, err := takeCleanShutdownMark(fsys, dir)
+	if err == nil {
+		s.dirs, err = listDir(fsys, dir)
+	}
 	if err != nil {
 		lock.Unlock()
 		return nil, err
 	}
-	s.cleanTails = tails
+	if marked {
+		s.cleanTails = make(map[string]bool, len(s.dirs))
+		for name := range s.dirs {
+			s.cleanTails[name] = true
+		}
+	}
 	s.wg.Go(s.prepareLoop)
 	if opts.RetentionCheckInterval >= 0 {
 		every := opts.RetentionCheckInterval
@@ -157,6 +170,7 @@ func (s *Store) Open(topic string, partition int32, cfg Config) (*Log, error) {
 	s.mu.Lock()
 	cleanTail := s.cleanTails[name]
 	delete(s.cleanTails, name)
+	s.dirs[name]++ // before the directory is made
 	s.mu.Unlock()
 	l, err := openLog(s, filepath.Join(s.dir, name), cfg, cleanTail)
 	s.mu.Lock()
@@ -189,13 +203,18 @@ func (s *Store) Remove(topic string, partition int32) error {
 	s.waitOpeningLocked(name)
 	l := s.logs[name]
 	delete(s.logs, name)
+	opens, known := s.dirs[name]
 	s.mu.Unlock()
 	if l != nil {
 		l.Close()
 	}
+	if !known {
+		return nil // never on disk
+	}
 	dir := filepath.Join(s.dir, name)
 	names, err := s.fs.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
+		s.forgetDir(name, opens)
 		return nil
 	}
 	if err != nil {
@@ -210,7 +229,22 @@ func (s *Store) Remove(topic string, partition int32) error {
 		return fmt.Errorf("segment: remove %s: %w", name, err)
 	}
 	s.log.Info("removed partition", "partition", name, "files", len(names))
-	return s.fs.SyncDir(s.dir)
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		return err
+	}
+	s.forgetDir(name, opens)
+	return nil
+}
+
+// forgetDir drops a removed partition directory from dirs, unless an Open
+// began since Remove looked (opens then differs): it may have made it
+// again.
+func (s *Store) forgetDir(name string, opens int) {
+	s.mu.Lock()
+	if s.dirs[name] == opens {
+		delete(s.dirs, name)
+	}
+	s.mu.Unlock()
 }
 
 // Stats are the group committer's counters.
@@ -298,29 +332,33 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// cleanTails returns the entries of dir, the partitions whose tails the
-// last stop left clean, if dir holds cleanShutdownFile, and removes the
-// mark durably: from here on logs may be written, and a crash must not
-// leave the mark behind. None when the mark is not there.
-func cleanTails(fsys FS, dir string) (map[string]bool, error) {
+// takeCleanShutdownMark removes cleanShutdownFile from dir, durably, and
+// reports whether it was there: from here on logs may be written, and a
+// crash must not leave the mark behind.
+func takeCleanShutdownMark(fsys FS, dir string) (bool, error) {
 	path := filepath.Join(dir, cleanShutdownFile)
 	err := fsys.Remove(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return false, nil
 	}
 	if err == nil {
 		err = fsys.SyncDir(dir)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("segment: remove the clean-shutdown mark %s (remove it by hand if the disk is read-only): %w", path, err)
+		return false, fmt.Errorf("segment: remove the clean-shutdown mark %s (remove it by hand if the disk is read-only): %w", path, err)
 	}
+	return true, nil
+}
+
+// listDir returns the entries of the data directory dir.
+func listDir(fsys FS, dir string) (map[string]int, error) {
 	names, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("segment: list data directory: %w", err)
 	}
-	out := make(map[string]bool, len(names))
+	out := make(map[string]int, len(names))
 	for _, name := range names {
-		out[name] = true
+		out[name] = 0
 	}
 	return out, nil
 }
