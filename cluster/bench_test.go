@@ -146,3 +146,57 @@ func benchDiskRounds(b *testing.B, files int) {
 	}
 	latency.Report(b, "rounds", r.Ops, r.Elapsed, r.Samples())
 }
+
+// BenchmarkFollowerCatchUp: one follower is down while b.N topics are
+// created through the controller, one at a time (not timed); then it
+// starts again, and the time until it has applied them all is reported,
+// with the rate at which it took them.
+func BenchmarkFollowerCatchUp(b *testing.B) {
+	dir := b.TempDir()
+	all := startThreeWith(b, memberOpts{}, dir)
+	defer func() { stopAll(all) }()
+	var ctrl *member
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		done := true
+		for _, m := range all {
+			m.meta.View(func(s *eventlog.State) { done = done && len(s.Brokers) == 3 })
+		}
+		if ctrl = controllerOf(all); ctrl != nil && done {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("no controller")
+		}
+	}
+	var down *member
+	for i, m := range all {
+		if m != ctrl {
+			down, all[i] = m, nil
+			break
+		}
+	}
+	down.stop()
+	for i := range b.N {
+		if _, err := ctrl.node.Append(10*time.Second, topicEvents(fmt.Sprint("t", i), ctrl.id)...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	want := ctrl.meta.Committed()
+	b.ResetTimer()
+	start := time.Now()
+	back := startMemberWith(b, memberOpts{}, down.id, down.dir, ctrl.node.GossipAddr())
+	for i := range all {
+		if all[i] == nil {
+			all[i] = back
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Minute); back.meta.Committed() < want; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatalf("the returning follower applied up to %d of %d", back.meta.Committed(), want)
+		}
+	}
+	elapsed := time.Since(start)
+	b.ReportMetric(elapsed.Seconds()*1000, "catch-up-ms")
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "topics/s")
+	b.ReportMetric(0, "ns/op")
+}
