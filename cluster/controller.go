@@ -300,43 +300,57 @@ func (c *Controller) session(id int32, addr string) error {
 	}
 	buf := make([]byte, 0, 1<<20)
 	sent := int64(-1) // the commit point last sent to this follower
+	// Each batch is shipped once written, while this node syncs it: a
+	// commit then waits for the slower of the two syncs, not both in turn.
+	// A frame carries everything written since the last (up to 1 MiB, or
+	// one larger batch), which the follower syncs once: concurrent
+	// changes, each its own batch when it came between this node's syncs,
+	// share a round trip and a sync. Frames go out while earlier ones
+	// await their acknowledgements (up to maxInflight), so the follower
+	// finds the next one waiting once it has synced and acknowledged one;
+	// a goroutine of its own reads the acknowledgements.
+	next, inflight := end, 0
+	acks := make(chan struct{}, maxInflight)
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			e, err := c.readState(r, kindAck)
+			if err != nil {
+				readErr <- err
+				conn.Close()
+				return
+			}
+			c.mu.Lock()
+			c.match[id] = e
+			c.mu.Unlock()
+			c.advance()
+			acks <- struct{}{}
+		}
+	}()
 	for {
-		// Each batch is shipped once written, while this node syncs it:
-		// a commit then waits for the slower of the two syncs, not both in
-		// turn.
 		seg := c.log.Segment()
 		wait := c.log.Written()
 		c.mu.Lock()
 		commit, committed, heartbeat := c.commit, c.waitc, c.heartbeat
 		c.mu.Unlock()
-		if end < seg.EndOffset() {
-			// Everything written since the last frame goes in this one
-			// (up to 1 MiB, or one larger batch): the follower syncs once
-			// for all of it, so concurrent changes, each its own batch
-			// when they came between this node's syncs, share a round
-			// trip and the follower's sync.
-			b, err := seg.ReadWritten(end, 1<<20, buf[:0])
+		pending := next < seg.EndOffset()
+		if pending && inflight < maxInflight {
+			b, err := seg.ReadWritten(next, 1<<20, buf[:0])
 			if err != nil {
 				return err
 			}
-			batches, err := wholeBatches(b)
+			batches, after, err := wholeBatches(b)
 			if err != nil {
 				return err
 			}
-			if err := writeFrame(w, kindBatch, c.log.EpochBefore(end), commit, batches); err != nil {
+			if err := writeFrame(w, kindBatch, c.log.EpochBefore(next), commit, batches); err != nil {
 				return err
 			}
-			sent = commit
-			if end, err = c.readState(r, kindAck); err != nil {
-				return err
-			}
-			c.mu.Lock()
-			c.match[id] = end
-			c.mu.Unlock()
-			c.advance()
+			next, sent = after, commit
+			inflight++
 			continue
 		}
-		if commit > sent {
+		if !pending && commit > sent {
 			// A follower applies what is committed once it hears of it,
 			// with the next batch if one follows within commitLinger
 			// (back-to-back changes pay for no extra frames, and the
@@ -347,6 +361,11 @@ func (c *Controller) session(id int32, addr string) error {
 			select {
 			case <-wait:
 				continue
+			case <-acks:
+				inflight--
+				continue
+			case err := <-readErr:
+				return err
 			case <-time.After(commitLinger):
 			case <-c.quit:
 				return nil
@@ -356,8 +375,16 @@ func (c *Controller) session(id int32, addr string) error {
 			}
 			continue
 		}
+		var more <-chan struct{} // nil (never) while the window is full
+		if !pending {
+			more = wait
+		}
 		select {
-		case <-wait:
+		case <-more:
+		case <-acks:
+			inflight--
+		case err := <-readErr:
+			return err
 		case <-committed:
 		case <-time.After(heartbeat):
 			if sent, err = c.sendCommit(w); err != nil {
@@ -368,6 +395,10 @@ func (c *Controller) session(id int32, addr string) error {
 		}
 	}
 }
+
+// maxInflight bounds the frames sent to a follower and not yet
+// acknowledged.
+const maxInflight = 4
 
 // sendCommit tells a follower the commit point and returns it.
 func (c *Controller) sendCommit(w *bufio.Writer) (int64, error) {
@@ -418,18 +449,20 @@ func (c *Controller) reconcile(r *bufio.Reader, w *bufio.Writer) (int64, error) 
 	return end, err
 }
 
-// wholeBatches returns the whole batches at the start of b, at least one.
-func wholeBatches(b []byte) ([]byte, error) {
-	n := 0
+// wholeBatches returns the whole batches at the start of b, at least one,
+// and the offset after the last.
+func wholeBatches(b []byte) ([]byte, int64, error) {
+	n, after := 0, int64(0)
 	for n < len(b) {
 		h, err := segment.ParseHeader(b[n:])
 		if err != nil || h.Size() < segment.BatchHeaderSize || h.Size() > len(b)-n {
 			break
 		}
 		n += h.Size()
+		after = h.LastOffset() + 1
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("%w: no whole batch in %d bytes read", errBadFrame, len(b))
+		return nil, 0, fmt.Errorf("%w: no whole batch in %d bytes read", errBadFrame, len(b))
 	}
-	return b[:n], nil
+	return b[:n], after, nil
 }

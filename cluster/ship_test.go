@@ -527,3 +527,99 @@ func TestBatchesShareAFrame(t *testing.T) {
 		t.Fatalf("the follower's log ends at %d, past the controller's %d", e, end)
 	}
 }
+
+// TestFramesGoOutBeforeAcknowledgements: the controller sends up to
+// maxInflight frames to a follower that has not acknowledged them, then
+// waits; one acknowledgement lets the next frame go, carrying every batch
+// written meanwhile.
+func TestFramesGoOutBeforeAcknowledgements(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	n1 := startNode(t, 1, t.TempDir())
+	n1.log.SetEpoch(1)
+	c := NewController(n1.log, 1, 1, []int32{1, 2}, map[int32]string{2: ln.Addr().String()}, nil)
+	defer c.Stop()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r, w := bufio.NewReader(conn), bufio.NewWriter(conn)
+	if kind, _ := r.ReadByte(); kind != StreamMetadata {
+		t.Fatalf("stream type %d", kind)
+	}
+	if fr, err := readFrame(r); err != nil || fr.kind != kindHello {
+		t.Fatalf("hello: %v %v", fr, err)
+	}
+	writeFrame(w, kindState, int64(0), int32(-1)) // an empty log
+	frames := make(chan []int64, 16)              // each frame's batch base offsets
+	go func() {
+		for {
+			fr, err := readFrame(r)
+			if err != nil {
+				close(frames)
+				return
+			}
+			if fr.kind != kindBatch {
+				continue // a commit point
+			}
+			fr.i32()
+			fr.i64()
+			var bases []int64
+			for b := fr.rest(); len(b) > 0; {
+				h, err := segment.ParseHeader(b)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				bases = append(bases, h.BaseOffset)
+				b = b[h.Size():]
+			}
+			frames <- bases
+		}
+	}()
+	reg, err := n1.log.Append(&eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := <-frames; len(got) != 1 || got[0] != reg {
+		t.Fatalf("the registration's frame holds batches at %v", got)
+	}
+	writeFrame(w, kindAck, reg+1, int32(1))
+	var ends []int64
+	for i := range maxInflight + 2 {
+		evs := createTopic(fmt.Sprint("t", i))
+		off, err := n1.log.Append(evs...) // durable here, not committed
+		if err != nil {
+			t.Fatal(err)
+		}
+		ends = append(ends, off+int64(len(evs)))
+		if i < maxInflight {
+			select {
+			case got := <-frames:
+				if len(got) != 1 || got[0] != off {
+					t.Fatalf("frame %d holds batches at %v, want one at %d", i, got, off)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("frame %d was not sent while %d were unacknowledged", i, i)
+			}
+		}
+	}
+	select {
+	case got := <-frames:
+		t.Fatalf("a frame (batches at %v) went out with %d unacknowledged", got, maxInflight)
+	case <-time.After(100 * time.Millisecond):
+	}
+	writeFrame(w, kindAck, ends[0], int32(1))
+	select {
+	case got := <-frames:
+		if len(got) != 2 || got[0] != ends[maxInflight-1] {
+			t.Fatalf("after an acknowledgement a frame with batches at %v, want the two written meanwhile from %d", got, ends[maxInflight-1])
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no frame after an acknowledgement")
+	}
+}
