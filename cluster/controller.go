@@ -312,7 +312,15 @@ func (c *Controller) session(id int32, addr string) error {
 	next, inflight := end, 0
 	acks := make(chan struct{}, maxInflight)
 	readErr := make(chan error, 1)
+	readerDone := make(chan struct{})
+	defer func() {
+		// Stop waits for the shippers; each waits for its reader, whose
+		// advance may still be applying a commit.
+		conn.Close()
+		<-readerDone
+	}()
 	go func() {
+		defer close(readerDone)
 		for {
 			e, err := c.readState(r, kindAck)
 			if err != nil {
