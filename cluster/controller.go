@@ -462,11 +462,11 @@ func (c *Controller) reconcile(r *bufio.Reader, w *bufio.Writer) (int64, error) 
 func wholeBatches(b []byte) ([]byte, int64, error) {
 	n, after := 0, int64(0)
 	for n < len(b) {
-		h, err := segment.ParseHeader(b[n:])
-		if err != nil || h.Size() < segment.BatchHeaderSize || h.Size() > len(b)-n {
+		h, batch, err := segment.NextBatch(b[n:])
+		if err != nil {
 			break
 		}
-		n += h.Size()
+		n += len(batch)
 		after = h.LastOffset() + 1
 	}
 	if n == 0 {

@@ -144,17 +144,14 @@ func (f *Follower) Serve(c net.Conn) {
 func (f *Follower) appendBatches(b []byte, prev int32) error {
 	var last *segment.Appended
 	for len(b) > 0 {
-		h, err := segment.ParseHeader(b)
+		h, batch, err := segment.NextBatch(b)
 		if err != nil {
 			return fmt.Errorf("shipped batches: %w", err)
 		}
-		if h.Size() < segment.BatchHeaderSize || h.Size() > len(b) {
-			return fmt.Errorf("shipped batches: a batch of %d bytes in the %d left of the frame", h.Size(), len(b))
-		}
-		if last, err = f.log.AppendShipped(b[:h.Size()], prev); err != nil {
+		if last, err = f.log.AppendShipped(batch, prev); err != nil {
 			return err
 		}
-		prev, b = h.PartitionLeaderEpoch, b[h.Size():]
+		prev, b = h.PartitionLeaderEpoch, b[len(batch):]
 	}
 	if last == nil {
 		return errors.New("shipped batches: an empty frame")

@@ -484,11 +484,11 @@ func TestBatchesShareAFrame(t *testing.T) {
 		}
 		n := 0
 		for n < len(b) {
-			h, err := segment.ParseHeader(b[n:])
+			h, batch, err := segment.NextBatch(b[n:])
 			if err != nil || h.BaseOffset >= to {
 				break
 			}
-			n += h.Size()
+			n += len(batch)
 		}
 		return b[:n]
 	}
@@ -570,13 +570,13 @@ func TestFramesGoOutBeforeAcknowledgements(t *testing.T) {
 			fr.i64()
 			var bases []int64
 			for b := fr.rest(); len(b) > 0; {
-				h, err := segment.ParseHeader(b)
+				h, batch, err := segment.NextBatch(b)
 				if err != nil {
 					t.Error(err)
 					return
 				}
 				bases = append(bases, h.BaseOffset)
-				b = b[h.Size():]
+				b = b[len(batch):]
 			}
 			frames <- bases
 		}

@@ -155,6 +155,21 @@ func ParseHeader(b []byte) (BatchHeader, error) {
 	}, nil
 }
 
+// NextBatch returns the header and the bytes of the batch at the start of
+// b, whose length field must fit in b: a header cut short, or a length
+// below a header's or past the end of b, is ErrCorruptBatch. Like
+// ParseHeader it does not look at the records or the CRC.
+func NextBatch(b []byte) (BatchHeader, []byte, error) {
+	h, err := ParseHeader(b)
+	if err != nil {
+		return h, nil, err
+	}
+	if h.Size() < BatchHeaderSize || h.Size() > len(b) {
+		return h, nil, fmt.Errorf("%w: a batch of %d bytes in the %d left", ErrCorruptBatch, h.Size(), len(b))
+	}
+	return h, b[:h.Size()], nil
+}
+
 // ValidateBatch checks that b is exactly one well-formed RecordBatch v2 no
 // larger than maxBytes: header fields in range, batchLength matching len(b),
 // and a matching CRC-32C. It never allocates and never panics.

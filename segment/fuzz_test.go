@@ -40,6 +40,27 @@ func FuzzValidateBatch(f *testing.F) {
 	})
 }
 
+// FuzzNextBatch: whatever the bytes, NextBatch returns a whole batch at
+// their start, at least a header long, or an error; it never panics.
+func FuzzNextBatch(f *testing.F) {
+	for _, b := range seedBatches() {
+		f.Add(b)
+		if len(b) > 0 {
+			f.Add(b[:len(b)-1])
+		}
+	}
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, batch, err := segment.NextBatch(b)
+		if err != nil {
+			return
+		}
+		if len(batch) != h.Size() || len(batch) < segment.BatchHeaderSize || len(batch) > len(b) || &batch[0] != &b[0] {
+			t.Fatalf("a batch of %d bytes (header size %d) from %d", len(batch), h.Size(), len(b))
+		}
+	})
+}
+
 // FuzzRecoveryScan opens a log whose active segment holds arbitrary bytes,
 // after valid batches or on its own, with or without a recovery point. The
 // open either fails with a CorruptionError or yields a log whose every
