@@ -358,34 +358,19 @@ func (c *Controller) session(id int32, addr string) error {
 			inflight++
 			continue
 		}
-		if !pending && commit > sent {
-			// A follower applies what is committed once it hears of it,
-			// with the next batch if one follows within commitLinger
-			// (back-to-back changes pay for no extra frames, and the
-			// follower applies after acknowledging), else alone: a change
-			// answered on this node is on every node, and served by the
-			// partition leaders it names, about a millisecond later, not
-			// at the next heartbeat.
-			select {
-			case <-wait:
-				continue
-			case <-acks:
-				inflight--
-				continue
-			case err := <-readErr:
-				return err
-			case <-time.After(commitLinger):
-			case <-c.quit:
-				return nil
-			}
-			if sent, err = c.sendCommit(w); err != nil {
-				return err
-			}
-			continue
-		}
+		// A follower applies what is committed once it hears of it, with
+		// the next batch if one follows within commitLinger (back-to-back
+		// changes pay for no extra frames, and the follower applies after
+		// acknowledging), else alone: a change answered on this node is on
+		// every node, and served by the partition leaders it names, about
+		// a millisecond later, not at the next heartbeat.
 		var more <-chan struct{} // nil (never) while the window is full
 		if !pending {
 			more = wait
+		}
+		timer := heartbeat
+		if !pending && commit > sent {
+			timer, committed = commitLinger, nil // a point is waiting to go out
 		}
 		select {
 		case <-more:
@@ -394,7 +379,7 @@ func (c *Controller) session(id int32, addr string) error {
 		case err := <-readErr:
 			return err
 		case <-committed:
-		case <-time.After(heartbeat):
+		case <-time.After(timer):
 			if sent, err = c.sendCommit(w); err != nil {
 				return err
 			}
