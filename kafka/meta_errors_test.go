@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-stream/chronik/eventlog"
-	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
@@ -41,27 +39,12 @@ func (c *failingCluster) Up(int32) bool                { return true }
 // metadata, and never as the API's own refusal (INVALID_PARTITIONS,
 // INVALID_CONFIG), which a client gives up on.
 func TestUncommittedMetadataIsRetriable(t *testing.T) {
-	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: segmenttest.NewMemFS(), RetentionCheckInterval: -1})
-	if err != nil {
+	cl := &failingCluster{}
+	b := memBroker(t, segmenttest.NewMemFS(), func(c *Config) { c.Cluster = cl })
+	cl.meta = b.meta
+	if _, err := b.meta.Append(&eventlog.BrokerRegistered{BrokerID: 1}); err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
-	cfg := segment.DefaultConfig()
-	cfg.SegmentBytes = 1 << 20
-	meta, err := eventlog.Open(store, eventlog.Options{Segment: &cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer meta.Close()
-	if _, err := meta.Append(&eventlog.BrokerRegistered{BrokerID: 1}); err != nil {
-		t.Fatal(err)
-	}
-	cl := &failingCluster{meta: meta}
-	b, err := NewBroker(Config{NodeID: 1, Host: "127.0.0.1", Port: 9092, ClusterID: "test", DefaultPartitions: 1, Cluster: cl}, store, meta, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.stopWaits()
 	create := func(name string) int16 {
 		req := kmsg.NewPtrCreateTopicsRequest()
 		rt := kmsg.NewCreateTopicsRequestTopic()

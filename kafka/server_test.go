@@ -73,8 +73,8 @@ func brokerForTest(t *testing.T, dir string) (*Broker, string) {
 
 // memBroker is a single-node broker on fsys, without a server. Its
 // metadata log has small segments: the in-memory file system backs a
-// mapping with real memory.
-func memBroker(t testing.TB, fsys segment.FS) *Broker {
+// mapping with real memory. set, if given, changes its configuration.
+func memBroker(t testing.TB, fsys segment.FS, set ...func(*Config)) *Broker {
 	t.Helper()
 	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: fsys, RetentionCheckInterval: -1})
 	if err != nil {
@@ -88,7 +88,11 @@ func memBroker(t testing.TB, fsys segment.FS) *Broker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { meta.Close() })
-	b, err := NewBroker(Config{NodeID: 1, Host: "127.0.0.1", Port: 9092, ClusterID: "test", DefaultPartitions: 1}, store, meta, slog.New(slog.DiscardHandler))
+	bcfg := Config{NodeID: 1, Host: "127.0.0.1", Port: 9092, ClusterID: "test", DefaultPartitions: 1}
+	for _, f := range set {
+		f(&bcfg)
+	}
+	b, err := NewBroker(bcfg, store, meta, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
