@@ -52,39 +52,36 @@ func TestRemoveKnowsWhatIsOnDisk(t *testing.T) {
 			t.Fatalf("%s is still on disk (%v)", name, err)
 		}
 	}
-	if err := st.Remove("old", 0); err != nil {
-		t.Fatal(err)
+	remove := func(topic string) {
+		t.Helper()
+		if err := st.Remove(topic, 0); err != nil {
+			t.Fatal(err)
+		}
 	}
+	unlisted := func(topic, what string) { // removed without a listing
+		t.Helper()
+		before := fsys.listed.Load()
+		remove(topic)
+		if n := fsys.listed.Load() - before; n != 0 {
+			t.Fatalf("removing %s listed %d directories", what, n)
+		}
+	}
+	open := func(topic string) {
+		t.Helper()
+		if _, err := st.Open(topic, 0, smallConfig()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remove("old")
 	gone("old-0")
+	unlisted("never", "a partition never on disk")
 
-	before := fsys.listed.Load()
-	if err := st.Remove("never", 0); err != nil {
-		t.Fatal(err)
-	}
-	if n := fsys.listed.Load() - before; n != 0 {
-		t.Fatalf("removing a partition never on disk listed %d directories", n)
-	}
-
-	if _, err := st.Open("new", 0, smallConfig()); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Remove("new", 0); err != nil {
-		t.Fatal(err)
-	}
+	open("new")
+	remove("new")
 	gone("new-0")
-	before = fsys.listed.Load()
-	if err := st.Remove("new", 0); err != nil {
-		t.Fatal(err)
-	}
-	if n := fsys.listed.Load() - before; n != 0 {
-		t.Fatalf("removing a removed partition again listed %d directories", n)
-	}
+	unlisted("new", "a removed partition again")
 	// Made again after its removal, it is removed again.
-	if _, err := st.Open("new", 0, smallConfig()); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Remove("new", 0); err != nil {
-		t.Fatal(err)
-	}
+	open("new")
+	remove("new")
 	gone("new-0")
 }
