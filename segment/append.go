@@ -139,7 +139,14 @@ func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, req *Appen
 		a.rolledAt = time.Now()
 	}
 	seg.size += n
-	l.avgBatch += (n - l.avgBatch) / 8
+	if l.avgBatch == 0 {
+		// The first batch since open is the estimate: averaging up from
+		// zero took six 256 KiB batches, and the steps prepared meanwhile
+		// were zeroed as if the batches were small.
+		l.avgBatch = n
+	} else {
+		l.avgBatch += (n - l.avgBatch) / 8
+	}
 	seg.maxTs = a.idx.maxTs
 	req.Base, req.Last = l.next, h.LastOffset()
 	l.next = h.LastOffset() + 1
