@@ -118,9 +118,20 @@ func BenchmarkCreateTopics(b *testing.B) {
 	}
 }
 
+// BenchmarkFirstMessage: a topic created, then its first record produced
+// and acknowledged. target=disk-new-partition is the file system's part
+// of it alone (DiskNewPartition): one sync of the metadata log, then a new
+// partition's directory and files and its first synced write.
 func BenchmarkFirstMessage(b *testing.B) {
 	benchSynced(b, "topics", func(b *testing.B, addr string) (*Result, error) {
 		return FirstMessages(ctx(b), addr, "first", b.N, nil)
+	})
+	b.Run("target=disk-new-partition", func(b *testing.B) {
+		r, err := DiskNewPartition(b.TempDir(), max(b.N, 1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		report(b, r, "topics")
 	})
 }
 

@@ -104,3 +104,83 @@ func sizeName(n int) string {
 	}
 	return strconv.Itoa(n) + " B"
 }
+
+// DiskNewPartition is the floor of a new topic's first acknowledged
+// message on this file system, made of raw system calls: for each of n
+// operations, the create's 512 B metadata write + fdatasync into a zeroed
+// file, then what a partition's first durable record needs as chronik
+// lays the partition out: its directory, its segment file (64 KiB
+// allocated, 170 B written) and its partition.metadata file (58 B), then
+// fdatasync of the segment beside fsync of the partition's directory and
+// of the data directory. The directories and files stay until the end,
+// as the topics' do.
+func DiskNewPartition(dir string, n int) (*Result, error) {
+	if n < 1 || n > 1<<20 {
+		return nil, errors.New("bench: new partitions: 1 to 2^20 of them")
+	}
+	meta, err := os.CreateTemp(dir, "disk-metadata-*")
+	if err != nil {
+		return nil, err
+	}
+	defer meta.Close()
+	if err := prepareFile(meta, n*512, true); err != nil {
+		return nil, err
+	}
+	parent, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer parent.Close()
+	rec, pm := make([]byte, 512), make([]byte, 58)
+	r := &Result{Workload: "disk: a metadata write + fdatasync, then a new partition's directory, files and first synced write", lat: latency.New(n)}
+	start := time.Now()
+	for i := range n {
+		t0 := time.Now()
+		if _, err := meta.WriteAt(rec, int64(i)*512); err != nil {
+			return nil, err
+		}
+		if err := unix.Fdatasync(int(meta.Fd())); err != nil {
+			return nil, err
+		}
+		if err := newPartition(parent, fmt.Sprintf("%s/p-%d", dir, i), rec[:170], pm); err != nil {
+			return nil, err
+		}
+		r.observe(time.Since(t0))
+		r.Ops++
+		r.Bytes += 512 + 170
+	}
+	r.Elapsed = time.Since(start)
+	return r, nil
+}
+
+func newPartition(parent *os.File, dir string, rec, pm []byte) error {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	seg, err := os.OpenFile(dir+"/00000000000000000000.log", os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	defer seg.Close()
+	if err := os.WriteFile(dir+"/partition.metadata", pm, 0o644); err != nil {
+		return err
+	}
+	if err := unix.Fallocate(int(seg.Fd()), 0, 0, 64<<10); err != nil {
+		return err
+	}
+	if _, err := seg.WriteAt(rec, 0); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	var errs [3]error
+	var wg sync.WaitGroup
+	wg.Go(func() { errs[0] = unix.Fdatasync(int(seg.Fd())) })
+	wg.Go(func() { errs[1] = d.Sync() })
+	errs[2] = parent.Sync()
+	wg.Wait()
+	return errors.Join(errs[:]...)
+}

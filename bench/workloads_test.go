@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -62,5 +64,16 @@ func TestWorkloads(t *testing.T) {
 	r, err = DiskWrite(t.TempDir(), 64<<10, 4<<10, 4, false)
 	if err != nil || r.Ops != 4 || r.Bytes != 64<<10 {
 		t.Fatalf("disk, 4 files: %v %+v", err, r)
+	}
+	dir := t.TempDir()
+	r, err = DiskNewPartition(dir, 3)
+	if err != nil || r.Ops != 3 || r.Samples().Len() != 3 {
+		t.Fatalf("disk, new partitions: %v %+v", err, r)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "p-2", "partition.metadata")); err != nil || fi.Size() != 58 {
+		t.Fatalf("the third partition's metadata file: %v %v", fi, err)
+	}
+	if _, err := DiskNewPartition(dir, 0); err == nil {
+		t.Fatal("no partitions: no error")
 	}
 }
