@@ -27,7 +27,7 @@ func (t *Target) Close() { t.close() }
 // storing in dir with the given WAL profile: what `chronik start` runs,
 // syncing to disk before every acknowledgement.
 func StartChronik(dir string, profile segment.Profile) (*Target, error) {
-	store, err := segment.OpenStore(dir, segment.StoreOptions{Profile: profile})
+	store, err := segment.OpenStore(dir, kafka.WithSpares(segment.StoreOptions{Profile: profile}))
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,15 @@ import (
 // removing it) is recognised and cleared instead of served.
 const partitionMetaFile = "partition.metadata"
 
+// WithSpares returns o with the spare partition directories the broker
+// uses (segment.StoreOptions.Spares): a few, each holding an empty
+// partition.metadata, so that a new partition's first message creates no
+// file. Sequential bursts of new partitions beyond them make their own.
+func WithSpares(o segment.StoreOptions) segment.StoreOptions {
+	o.Spares, o.SpareFiles = 4, []string{partitionMetaFile}
+	return o
+}
+
 func (b *Broker) partitionPath(topic string, p int32, name string) string {
 	return filepath.Join(b.store.Dir(), segment.PartitionDir(topic, p), name)
 }

@@ -20,7 +20,7 @@ const osRDWRCreate = os.O_RDWR | os.O_CREATE
 // cleanTail says that the store was stopped cleanly and this log not opened
 // since: its recovery point, if at the end of the valid batches, is where
 // it was closed, and nothing was written past it.
-func openLog(st *Store, dir string, cfg Config, cleanTail bool) (*Log, error) {
+func openLog(st *Store, dir string, cfg Config, cleanTail, spare bool) (*Log, error) {
 	fsys, log := st.fs, st.log
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -53,8 +53,10 @@ func openLog(st *Store, dir string, cfg Config, cleanTail bool) (*Log, error) {
 		// is closed. Until then a crash may lose the empty partition,
 		// which open recreates.
 		l.segments = append(l.segments, newSegment(dir, 0))
-		l.created = true
 	}
+	// A spare renamed into place is made here too, with its first
+	// segment empty.
+	l.created = fresh || spare
 	// An existing partition's entries too: an earlier process may have
 	// made them and stopped before syncing them, and the data this one
 	// acknowledges must not live in a file a crash can unlink.
@@ -79,10 +81,11 @@ func openLog(st *Store, dir string, cfg Config, cleanTail bool) (*Log, error) {
 		// Written only for offsets that were durable, which recovery keeps.
 		l.start = min(max(l.start, off), l.next)
 	}
-	if fresh || trusted {
-		// Nothing recovered: no recovery point is the same as one at the
-		// start, and the first checkpoint comes after the usual interval;
-		// or the recovery point is already where the log ends.
+	if fresh || spare || trusted {
+		// Nothing recovered (a spare's segment is empty): no recovery
+		// point is the same as one at the start, and the first checkpoint
+		// comes after the usual interval; or the recovery point is
+		// already where the log ends.
 		l.rpAt = time.Now()
 		return l, nil
 	}

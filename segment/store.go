@@ -28,6 +28,16 @@ type StoreOptions struct {
 	RetentionCheckInterval time.Duration
 	// Logger receives recovery, retention and failure messages.
 	Logger *slog.Logger
+	// Spares is how many new partition directories are kept made ahead
+	// (see spare.go): a partition opened for the first time takes one
+	// instead of creating its directory and files. Zero means none. It
+	// needs a file system that renames directories (OSFS does).
+	Spares int
+	// SpareFiles are empty files each spare holds beside its first
+	// segment: those the store's user writes into every new partition
+	// (the broker's partition.metadata), which are then not created on
+	// the first message's way either.
+	SpareFiles []string
 }
 
 // Store is a data directory of partition logs sharing one group committer,
@@ -62,6 +72,8 @@ type Store struct {
 	// unclean is set when a log fails or does not close cleanly: Close
 	// then does not mark the stop clean.
 	unclean atomic.Bool
+	// spares are the partition directories made ahead; nil without.
+	spares *spares
 }
 
 // cleanShutdownFile marks a data directory whose logs were all closed
@@ -112,6 +124,9 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 	if err == nil {
 		s.dirs, err = listDir(fsys, dir)
 	}
+	if err == nil {
+		err = removeSpares(fsys, dir, s.dirs)
+	}
 	if err != nil {
 		lock.Unlock()
 		return nil, err
@@ -123,6 +138,10 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 		}
 	}
 	s.wg.Go(s.prepareLoop)
+	if opts.Spares > 0 {
+		s.spares = &spares{fs: fsys, dir: dir, files: opts.SpareFiles, want: opts.Spares, log: opts.Logger, kick: make(chan struct{}, 1)}
+		s.wg.Go(func() { s.spares.run(s.stop) })
+	}
 	if opts.RetentionCheckInterval >= 0 {
 		every := opts.RetentionCheckInterval
 		if every == 0 {
@@ -170,9 +189,12 @@ func (s *Store) Open(topic string, partition int32, cfg Config) (*Log, error) {
 	s.mu.Lock()
 	cleanTail := s.cleanTails[name]
 	delete(s.cleanTails, name)
+	_, onDisk := s.dirs[name]
 	s.dirs[name]++ // before the directory is made
 	s.mu.Unlock()
-	l, err := openLog(s, filepath.Join(s.dir, name), cfg, cleanTail)
+	path := filepath.Join(s.dir, name)
+	spare := !onDisk && cfg.Validate() == nil && s.useSpare(path)
+	l, err := openLog(s, path, cfg, cleanTail, spare)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.opening, name)

@@ -143,7 +143,7 @@ func runStart(c *cli.Context) error {
 
 	start := time.Now()
 	dataDir := c.String("data-dir")
-	store, err := segment.OpenStore(dataDir, segment.StoreOptions{Profile: profile, Logger: log})
+	store, err := segment.OpenStore(dataDir, kafka.WithSpares(segment.StoreOptions{Profile: profile, Logger: log}))
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}

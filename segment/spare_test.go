@@ -1,0 +1,149 @@
+package segment_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chronik-stream/chronik/segment"
+	"github.com/chronik-stream/chronik/segment/segmenttest"
+)
+
+// spareNames lists the spare directories in dir.
+func spareNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "spare~") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// waitSpares waits until the store keeps n spares ready.
+func waitSpares(t *testing.T, dir string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(spareNames(t, dir)) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("spares %v, want %d", spareNames(t, dir), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestSparesBecomeNewPartitions: a store keeping spares removes those an
+// earlier process left, makes its own, and opens a new partition by
+// renaming one into place, with the files its user asked for; the
+// partition then behaves as one made on its way (written, reopened
+// without spares, read back), and the spare is replaced.
+func TestSparesBecomeNewPartitions(t *testing.T) {
+	dir := t.TempDir()
+	left := filepath.Join(dir, "spare~7")
+	if err := os.MkdirAll(left, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(left, "00000000000000000000.log"), []byte("half made"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := segment.OpenStore(dir, segment.StoreOptions{RetentionCheckInterval: -1, Spares: 2, SpareFiles: []string{"owner"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Fatalf("the earlier process's spare is still there: %v", err)
+	}
+	waitSpares(t, dir, 2)
+	before := spareNames(t, dir)
+
+	cfg := segment.DefaultConfig()
+	cfg.RetentionMs = -1
+	l, err := st.Open("orders", 3, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := 0
+	for _, name := range before {
+		if _, err := os.Stat(filepath.Join(dir, name)); os.IsNotExist(err) {
+			gone++
+		}
+	}
+	if gone != 1 {
+		t.Fatalf("%d of the spares %v taken by the open, want 1", gone, before)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "orders-3", "owner")); err != nil || fi.Size() != 0 {
+		t.Fatalf("the new partition's owner file: %v, %v", fi, err)
+	}
+	batch := segmenttest.Sized(1, 300)
+	a, err := l.Append(batch, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	waitSpares(t, dir, 2)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err = segment.OpenStore(dir, segment.StoreOptions{RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if left := spareNames(t, dir); len(left) != 0 {
+		t.Fatalf("a store without spares kept %v", left)
+	}
+	l, err = st.Open("orders", 3, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.StartOffset() != 0 || l.EndOffset() != 1 {
+		t.Fatalf("reopened: offsets %d-%d, want 0-1", l.StartOffset(), l.EndOffset())
+	}
+	got, err := l.Read(0, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[16:], batch[16:]) { // base offset and leader epoch set on append
+		t.Fatalf("read back %d bytes, not the batch appended", len(got))
+	}
+}
+
+// TestSpareNotTakenForAnExistingPartition: a partition already on disk
+// opens in place; the spares stay.
+func TestSpareNotTakenForAnExistingPartition(t *testing.T) {
+	dir := t.TempDir()
+	cfg := segment.DefaultConfig()
+	cfg.RetentionMs = -1
+	st, err := segment.OpenStore(dir, segment.StoreOptions{RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Open("kept", 0, cfg); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	st, err = segment.OpenStore(dir, segment.StoreOptions{RetentionCheckInterval: -1, Spares: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	waitSpares(t, dir, 1)
+	spare := spareNames(t, dir)
+	if _, err := st.Open("kept", 0, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if now := spareNames(t, dir); len(now) != 1 || now[0] != spare[0] {
+		t.Fatalf("spares %v after opening an existing partition, want %v", now, spare)
+	}
+}
