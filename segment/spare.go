@@ -49,7 +49,7 @@ func removeSpares(fsys FS, dir string, names map[string]int) error {
 		if !isSpare(name) {
 			continue
 		}
-		if err := removeDir(fsys, filepath.Join(dir, name)); err != nil {
+		if _, err := removeDir(fsys, filepath.Join(dir, name)); err != nil {
 			return fmt.Errorf("segment: remove spare partition directory %s: %w", name, err)
 		}
 		delete(names, name)
@@ -57,24 +57,25 @@ func removeSpares(fsys FS, dir string, names map[string]int) error {
 	return nil
 }
 
-// removeDir deletes a directory of files.
-func removeDir(fsys FS, dir string) error {
+// removeDir deletes a directory of files and returns how many files it
+// held, or -1 if it was not there.
+func removeDir(fsys FS, dir string) (int, error) {
 	names, err := fsys.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return -1, nil
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, n := range names {
 		if err := fsys.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
+			return 0, err
 		}
 	}
 	if err := fsys.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+		return 0, err
 	}
-	return nil
+	return len(names), nil
 }
 
 // take returns a spare's path, if one is ready, and asks for another.
@@ -133,7 +134,7 @@ func (p *spares) prepare() error {
 	p.mu.Unlock()
 	err := p.make(path)
 	if err != nil {
-		if rerr := removeDir(p.fs, path); rerr != nil {
+		if _, rerr := removeDir(p.fs, path); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		return err
@@ -187,7 +188,7 @@ func (s *Store) useSpare(dir string) bool {
 	}
 	if err := s.fs.Rename(spare, dir); err != nil {
 		s.log.Warn("cannot use a spare partition directory", "spare", filepath.Base(spare), "partition", filepath.Base(dir), "error", err)
-		if rerr := removeDir(s.fs, spare); rerr != nil {
+		if _, rerr := removeDir(s.fs, spare); rerr != nil {
 			s.log.Warn("cannot remove a spare partition directory", "spare", filepath.Base(spare), "error", rerr)
 		}
 		return false

@@ -233,24 +233,15 @@ func (s *Store) Remove(topic string, partition int32) error {
 	if !known {
 		return nil // never on disk
 	}
-	dir := filepath.Join(s.dir, name)
-	names, err := s.fs.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		s.forgetDir(name, opens)
-		return nil
-	}
+	files, err := removeDir(s.fs, filepath.Join(s.dir, name))
 	if err != nil {
 		return fmt.Errorf("segment: remove %s: %w", name, err)
 	}
-	for _, n := range names {
-		if err := s.fs.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("segment: remove %s: %w", name, err)
-		}
+	if files < 0 {
+		s.forgetDir(name, opens)
+		return nil
 	}
-	if err := s.fs.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("segment: remove %s: %w", name, err)
-	}
-	s.log.Info("removed partition", "partition", name, "files", len(names))
+	s.log.Info("removed partition", "partition", name, "files", files)
 	if err := s.fs.SyncDir(s.dir); err != nil {
 		return err
 	}
