@@ -97,6 +97,7 @@ func (p *spares) take() (string, bool) {
 // run keeps want spares ready until stop is closed. After a failure (a
 // full disk) it tries again a minute later, or once a spare is taken.
 func (p *spares) run(stop <-chan struct{}) {
+	warned := false
 	for {
 		for p.count() < p.want {
 			select {
@@ -104,10 +105,15 @@ func (p *spares) run(stop <-chan struct{}) {
 				return
 			default:
 			}
-			if err := p.prepare(); err != nil {
-				p.log.Warn("cannot prepare a spare partition directory; new partitions make their own", "error", err)
+			err := p.prepare()
+			if err != nil {
+				if !warned { // once until one succeeds: a full disk stays full
+					p.log.Warn("cannot prepare a spare partition directory; new partitions make their own", "error", err)
+				}
+				warned = true
 				break
 			}
+			warned = false
 		}
 		select {
 		case <-p.kick:

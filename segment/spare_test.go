@@ -2,8 +2,10 @@ package segment_test
 
 import (
 	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,5 +147,57 @@ func TestSpareNotTakenForAnExistingPartition(t *testing.T) {
 	}
 	if now := spareNames(t, dir); len(now) != 1 || now[0] != spare[0] {
 		t.Fatalf("spares %v after opening an existing partition, want %v", now, spare)
+	}
+}
+
+// TestSparesFallBack: a spare that cannot be made (a failed write) or
+// renamed into place (this test file system renames files only) is
+// dropped with a warning, and the partition is made as without spares.
+func TestSparesFallBack(t *testing.T) {
+	for _, tc := range []struct {
+		name, warning string
+		failWrites    int
+	}{
+		{"cannot make", "cannot prepare a spare", 1},
+		{"cannot rename", "cannot use a spare", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := segmenttest.NewMemFS()
+			fsys.FailWrites(tc.failWrites)
+			var out syncBuf
+			st, err := segment.OpenStore("/d", segment.StoreOptions{FS: fsys, RetentionCheckInterval: -1, Spares: 1,
+				Logger: slog.New(slog.NewTextHandler(&out, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			deadline := time.Now().Add(10 * time.Second)
+			for ready := func() bool {
+				names, _ := fsys.ReadDir("/d")
+				return slices.Contains(names, "spare~1") || strings.Contains(out.String(), tc.warning)
+			}; !ready(); {
+				if time.Now().After(deadline) {
+					t.Fatalf("no spare and no warning:\n%s", out.String())
+				}
+				time.Sleep(time.Millisecond)
+			}
+			l, err := st.Open("t", 0, smallConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := l.Append(segmenttest.Sized(1, 200), 0, -1)
+			if err == nil {
+				err = a.Wait()
+			}
+			if err != nil || l.EndOffset() != 1 {
+				t.Fatalf("append to the partition made without a spare: %v, end %d", err, l.EndOffset())
+			}
+			if !strings.Contains(out.String(), tc.warning) {
+				t.Fatalf("no warning %q:\n%s", tc.warning, out.String())
+			}
+			if names, _ := fsys.ReadDir("/d"); slices.Contains(names, "spare~1") {
+				t.Fatalf("the spare that failed is still there: %v", names)
+			}
+		})
 	}
 }
