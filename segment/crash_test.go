@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -22,6 +23,18 @@ func stored(b []byte, base int64, epoch int32) []byte {
 	binary.BigEndian.PutUint64(out[0:], uint64(base))
 	binary.BigEndian.PutUint32(out[12:], uint32(epoch))
 	return out
+}
+
+// waitSparesReady waits until st has n spares ready.
+func waitSparesReady(t *testing.T, st *segment.Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for st.SparesReady() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d spares ready, want %d", st.SparesReady(), n)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
 }
 
 // TestCrashKeepsAcknowledgedWrites crashes the file system at a random
@@ -63,11 +76,19 @@ func crashOnce(t *testing.T, seed uint64) {
 	}
 	profile := segment.Profile{Name: "test", MaxWrites: 1 + rng.IntN(8), MaxBytes: 64 << 10, MaxWait: time.Duration(rng.IntN(2)) * time.Millisecond, QueueDepth: 1000}
 	parts := []string{"a", "b", "c"}[:1+rng.IntN(3)]
+	// Half the seeds keep spare partition directories, enough for every
+	// partition: the first open renames them into place.
+	spares := rng.IntN(2) * len(parts)
 
 	open := func(fs *segmenttest.MemFS) (*segment.Store, map[string]*segment.Log) {
-		st, err := segment.OpenStore("/d", segment.StoreOptions{FS: fs, Profile: profile, RetentionCheckInterval: -1})
+		st, err := segment.OpenStore("/d", segment.StoreOptions{FS: fs, Profile: profile, RetentionCheckInterval: -1, Spares: spares})
 		if err != nil {
 			t.Fatal(err)
+		}
+		first := false
+		if names, _ := fs.ReadDir("/d"); spares > 0 && !slices.Contains(names, parts[0]+"-0") {
+			waitSparesReady(t, st, spares)
+			first = true
 		}
 		logs := map[string]*segment.Log{}
 		for _, p := range parts {
@@ -76,6 +97,9 @@ func crashOnce(t *testing.T, seed uint64) {
 				t.Fatalf("seed %d: open %s after crash: %v", seed, p, err)
 			}
 			logs[p] = l
+		}
+		if names, _ := fs.ReadDir("/d"); first && slices.Contains(names, fmt.Sprintf("spare~%d", spares)) {
+			t.Fatalf("seed %d: the first partition was made while a spare was ready: %v", seed, names)
 		}
 		return st, logs
 	}

@@ -5,3 +5,11 @@ package segment
 func EncodeRecoveryPointForTest(base, pos int64) []byte {
 	return encodeRecoveryPoint(recoveryPoint{seq: 1, base: base, pos: pos})
 }
+
+// SparesReady is how many spare partition directories are ready.
+func (s *Store) SparesReady() int {
+	if s.spares == nil {
+		return 0
+	}
+	return s.spares.count()
+}

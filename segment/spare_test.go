@@ -30,18 +30,6 @@ func spareNames(t *testing.T, dir string) []string {
 	return out
 }
 
-// waitSpares waits until the store keeps n spares ready.
-func waitSpares(t *testing.T, dir string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(spareNames(t, dir)) != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("spares %v, want %d", spareNames(t, dir), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestSparesBecomeNewPartitions: a store keeping spares removes those an
 // earlier process left, makes its own, and opens a new partition by
 // renaming one into place, with the files its user asked for; the
@@ -63,7 +51,7 @@ func TestSparesBecomeNewPartitions(t *testing.T) {
 	if _, err := os.Stat(left); !os.IsNotExist(err) {
 		t.Fatalf("the earlier process's spare is still there: %v", err)
 	}
-	waitSpares(t, dir, 2)
+	waitSparesReady(t, st, 2)
 	before := spareNames(t, dir)
 
 	cfg := segment.DefaultConfig()
@@ -92,7 +80,7 @@ func TestSparesBecomeNewPartitions(t *testing.T) {
 	if err := a.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	waitSpares(t, dir, 2)
+	waitSparesReady(t, st, 2)
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +128,7 @@ func TestSpareNotTakenForAnExistingPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	waitSpares(t, dir, 1)
+	waitSparesReady(t, st, 1)
 	spare := spareNames(t, dir)
 	if _, err := st.Open("kept", 0, cfg); err != nil {
 		t.Fatal(err)
@@ -151,8 +139,9 @@ func TestSpareNotTakenForAnExistingPartition(t *testing.T) {
 }
 
 // TestSparesFallBack: a spare that cannot be made (a failed write) or
-// renamed into place (this test file system renames files only) is
-// dropped with a warning, and the partition is made as without spares.
+// renamed into place (a directory of that name appeared since the store
+// listed the data directory, and holds a file) is dropped with a warning,
+// and the partition is made as without spares.
 func TestSparesFallBack(t *testing.T) {
 	for _, tc := range []struct {
 		name, warning string
@@ -173,13 +162,18 @@ func TestSparesFallBack(t *testing.T) {
 			defer st.Close()
 			deadline := time.Now().Add(10 * time.Second)
 			for ready := func() bool {
-				names, _ := fsys.ReadDir("/d")
-				return slices.Contains(names, "spare~1") || strings.Contains(out.String(), tc.warning)
+				return st.SparesReady() == 1 || strings.Contains(out.String(), tc.warning)
 			}; !ready(); {
 				if time.Now().After(deadline) {
 					t.Fatalf("no spare and no warning:\n%s", out.String())
 				}
 				time.Sleep(time.Millisecond)
+			}
+			if tc.failWrites == 0 {
+				if err := fsys.MkdirAll("/d/t-0", 0o755); err != nil {
+					t.Fatal(err)
+				}
+				fsys.WriteFile("/d/t-0/left", []byte("x"))
 			}
 			l, err := st.Open("t", 0, smallConfig())
 			if err != nil {

@@ -33,6 +33,9 @@ type MemFS struct {
 	names   map[string]*inode
 	durable map[string]*inode
 	dirs    map[string]bool
+	// moved are directory renames not yet durable (their parent was not
+	// synced since), oldest first: a crash undoes them.
+	moved []dirMove
 
 	crashed    bool // every call fails: this is the machine before a crash
 	failSyncs  int
@@ -41,6 +44,23 @@ type MemFS struct {
 	written    int64 // bytes passed to WriteAt, for Written
 	allocated  int64
 	held       chan struct{} // non-nil: file syncs wait until it is closed
+}
+
+type dirMove struct{ from, to string }
+
+// under reports whether name is dir or lies below it.
+func under(name, dir string) bool {
+	return name == dir || len(name) > len(dir) && name[:len(dir)] == dir && name[len(dir)] == filepath.Separator
+}
+
+// moveTree renames the keys of m below from to below to.
+func moveTree[V any](m map[string]V, from, to string) {
+	for name, v := range m {
+		if under(name, from) {
+			delete(m, name)
+			m[to+name[len(from):]] = v
+		}
+	}
 }
 
 type inode struct {
@@ -123,6 +143,20 @@ func (m *MemFS) Crash(rng *rand.Rand) *MemFS {
 	n := NewMemFS()
 	for d := range m.dirs {
 		n.dirs[d] = true
+	}
+	for i := len(m.moved) - 1; i >= 0; i-- {
+		mv := m.moved[i]
+		if rng != nil && rng.IntN(2) == 0 {
+			moveTree(names, mv.from, mv.to) // written back before the crash
+			continue
+		}
+		moveTree(n.dirs, mv.to, mv.from)
+		for name, ino := range names {
+			if under(name, mv.to) && m.durable[name] != ino {
+				delete(names, name) // made after the move: no older name to return to
+			}
+		}
+		moveTree(names, mv.to, mv.from)
 	}
 	fresh := make(map[*inode]*inode)
 	for name, ino := range names {
@@ -224,6 +258,9 @@ func (m *MemFS) Rename(oldName, newName string) error {
 		return &os.PathError{Op: "rename", Path: oldName, Err: ErrCrashed}
 	}
 	ino, ok := m.names[oldName]
+	if !ok && m.dirs[oldName] {
+		return m.renameDirLocked(oldName, newName)
+	}
 	if !ok {
 		return &os.PathError{Op: "rename", Path: oldName, Err: fs.ErrNotExist}
 	}
@@ -232,6 +269,31 @@ func (m *MemFS) Rename(oldName, newName string) error {
 	}
 	delete(m.names, oldName)
 	m.names[newName] = ino
+	return nil
+}
+
+// renameDirLocked renames a directory, as rename(2) does: onto nothing or
+// an empty directory. It is durable once the new name's parent is synced
+// (the test's renames stay in one parent); until then a crash undoes it.
+// Callers hold mu.
+func (m *MemFS) renameDirLocked(oldName, newName string) error {
+	if !m.dirs[filepath.Dir(newName)] {
+		return &os.PathError{Op: "rename", Path: newName, Err: fs.ErrNotExist}
+	}
+	if _, ok := m.names[newName]; ok {
+		return &os.PathError{Op: "rename", Path: newName, Err: syscall.ENOTDIR}
+	}
+	if m.dirs[newName] {
+		for name := range m.names {
+			if under(name, newName) {
+				return &os.PathError{Op: "rename", Path: newName, Err: syscall.ENOTEMPTY}
+			}
+		}
+		delete(m.dirs, newName)
+	}
+	moveTree(m.names, oldName, newName)
+	moveTree(m.dirs, oldName, newName)
+	m.moved = append(m.moved, dirMove{from: oldName, to: newName})
 	return nil
 }
 
@@ -282,6 +344,15 @@ func (m *MemFS) SyncDir(dir string) error {
 	if m.crashed {
 		return &os.PathError{Op: "syncdir", Path: dir, Err: ErrCrashed}
 	}
+	keep := m.moved[:0]
+	for _, mv := range m.moved {
+		if filepath.Dir(mv.to) == dir {
+			moveTree(m.durable, mv.from, mv.to)
+		} else {
+			keep = append(keep, mv)
+		}
+	}
+	m.moved = keep
 	for name := range m.durable {
 		if filepath.Dir(name) == dir {
 			delete(m.durable, name)
