@@ -30,8 +30,9 @@ type StoreOptions struct {
 	Logger *slog.Logger
 	// Spares is how many new partition directories are kept made ahead
 	// (see spare.go): a partition opened for the first time takes one
-	// instead of creating its directory and files. Zero means none. It
-	// needs a file system that renames directories (OSFS does).
+	// instead of creating its directory and files. Zero means none. The
+	// file system must rename directories (OSFS and segmenttest.MemFS
+	// do); a spare it cannot rename is dropped.
 	Spares int
 	// SpareFiles are empty files each spare holds beside its first
 	// segment: those the store's user writes into every new partition
