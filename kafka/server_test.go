@@ -102,7 +102,7 @@ func memBroker(t testing.TB, fsys segment.FS, set ...func(*Config)) *Broker {
 
 func newTestBroker(t *testing.T, dir string) (*Broker, string, func()) {
 	t.Helper()
-	store, err := segment.OpenStore(dir, segment.StoreOptions{})
+	store, err := segment.OpenStore(dir, WithSpares(segment.StoreOptions{})) // as chronik start
 	if err != nil {
 		t.Fatal(err)
 	}
