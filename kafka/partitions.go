@@ -198,7 +198,7 @@ func (b *Broker) loadPartition(tp *eventlog.Topic, topic string, p int32) (*part
 		b.log.Error("cannot check a partition directory's topic", "partition", name, "error", err)
 		return nil, kerr.KafkaStorageError.Code
 	}
-	l, err := b.store.Open(topic, p, cfg)
+	l, err := b.store.OpenWithSpare(topic, p, cfg)
 	if err != nil {
 		b.log.Error("cannot open partition", "partition", name, "error", err)
 		return nil, kerr.KafkaStorageError.Code

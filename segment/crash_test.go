@@ -92,7 +92,7 @@ func crashOnce(t *testing.T, seed uint64) {
 		}
 		logs := map[string]*segment.Log{}
 		for _, p := range parts {
-			l, err := st.Open(p, 0, cfg)
+			l, err := st.OpenWithSpare(p, 0, cfg)
 			if err != nil {
 				t.Fatalf("seed %d: open %s after crash: %v", seed, p, err)
 			}

@@ -20,8 +20,8 @@ import (
 // the file system was quiet and 0.25-0.8 ms each for a minute after many
 // files had been deleted. A spare is such a directory made ahead, its
 // first allocation step written with zeros and synced (the first sync of
-// data then commits no block conversion); opening a new partition renames
-// one into place, which allocates nothing. Spares live beside the
+// data then commits no block conversion); opening a new partition with
+// Store.OpenWithSpare renames one into place, which allocates nothing. Spares live beside the
 // partitions as spare~N, a name no partition can have (~ is not allowed
 // in topic names); those a stop left behind are removed when the store
 // opens, and new ones are made on a goroutine of their own.

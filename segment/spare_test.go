@@ -56,7 +56,7 @@ func TestSparesBecomeNewPartitions(t *testing.T) {
 
 	cfg := segment.DefaultConfig()
 	cfg.RetentionMs = -1
-	l, err := st.Open("orders", 3, cfg)
+	l, err := st.OpenWithSpare("orders", 3, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,8 @@ func TestSparesBecomeNewPartitions(t *testing.T) {
 }
 
 // TestSpareNotTakenForAnExistingPartition: a partition already on disk
-// opens in place; the spares stay.
+// opens in place, and a new one opened with Open (the store's own, such
+// as the metadata log) is made as without spares; the spares stay.
 func TestSpareNotTakenForAnExistingPartition(t *testing.T) {
 	dir := t.TempDir()
 	cfg := segment.DefaultConfig()
@@ -130,11 +131,14 @@ func TestSpareNotTakenForAnExistingPartition(t *testing.T) {
 	defer st.Close()
 	waitSparesReady(t, st, 1)
 	spare := spareNames(t, dir)
-	if _, err := st.Open("kept", 0, cfg); err != nil {
+	if _, err := st.OpenWithSpare("kept", 0, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Open("own", 0, cfg); err != nil {
 		t.Fatal(err)
 	}
 	if now := spareNames(t, dir); len(now) != 1 || now[0] != spare[0] {
-		t.Fatalf("spares %v after opening an existing partition, want %v", now, spare)
+		t.Fatalf("spares %v after opening an existing partition and an own one, want %v", now, spare)
 	}
 }
 
@@ -175,7 +179,7 @@ func TestSparesFallBack(t *testing.T) {
 				}
 				fsys.WriteFile("/d/t-0/left", []byte("x"))
 			}
-			l, err := st.Open("t", 0, smallConfig())
+			l, err := st.OpenWithSpare("t", 0, smallConfig())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -29,8 +29,9 @@ type StoreOptions struct {
 	// Logger receives recovery, retention and failure messages.
 	Logger *slog.Logger
 	// Spares is how many new partition directories are kept made ahead
-	// (see spare.go): a partition opened for the first time takes one
-	// instead of creating its directory and files. Zero means none. The
+	// (see spare.go): a partition opened for the first time with
+	// OpenWithSpare takes one instead of creating its directory and
+	// files. Zero means none. The
 	// file system must rename directories (OSFS and segmenttest.MemFS
 	// do); a spare it cannot rename is dropped.
 	Spares int
@@ -167,6 +168,18 @@ func PartitionDir(topic string, partition int32) string {
 // Open opens (creating if needed) the log of a topic partition. Logs are
 // opened one at a time each, but several at once.
 func (s *Store) Open(topic string, partition int32, cfg Config) (*Log, error) {
+	return s.open(topic, partition, cfg, false)
+}
+
+// OpenWithSpare is Open, except that a partition never on disk takes one
+// of the spare directories (StoreOptions.Spares) if one is ready, with
+// the files it holds (StoreOptions.SpareFiles): for the partitions a
+// client's first message may be waiting for, not for a store's own.
+func (s *Store) OpenWithSpare(topic string, partition int32, cfg Config) (*Log, error) {
+	return s.open(topic, partition, cfg, true)
+}
+
+func (s *Store) open(topic string, partition int32, cfg Config, useSpare bool) (*Log, error) {
 	name := PartitionDir(topic, partition)
 	s.mu.Lock()
 	if s.closed {
@@ -194,7 +207,7 @@ func (s *Store) Open(topic string, partition int32, cfg Config) (*Log, error) {
 	s.dirs[name]++ // before the directory is made
 	s.mu.Unlock()
 	path := filepath.Join(s.dir, name)
-	spare := !onDisk && cfg.Validate() == nil && s.useSpare(path)
+	spare := useSpare && !onDisk && cfg.Validate() == nil && s.useSpare(path)
 	l, err := openLog(s, path, cfg, cleanTail, spare)
 	s.mu.Lock()
 	defer s.mu.Unlock()
