@@ -19,12 +19,15 @@ const osRDWRCreate = os.O_RDWR | os.O_CREATE
 // and the active segment is CRC-checked to its end, a torn tail truncated.
 // cleanTail says that the store was stopped cleanly and this log not opened
 // since: its recovery point, if at the end of the valid batches, is where
-// it was closed, and nothing was written past it.
-func openLog(st *Store, dir string, cfg Config, cleanTail, spare bool) (*Log, error) {
+// it was closed, and nothing was written past it. With trySpare (a
+// partition never on disk) the directory is a spare renamed into place,
+// if one is ready.
+func openLog(st *Store, dir string, cfg Config, cleanTail, trySpare bool) (*Log, error) {
 	fsys, log := st.fs, st.log
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	spare := trySpare && st.useSpare(dir)
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("segment: create partition directory: %w", err)
 	}

@@ -40,9 +40,10 @@ type spares struct {
 	want  int
 	log   *slog.Logger
 
+	seq int // the last spare's number; run's goroutine only
+
 	mu    sync.Mutex
-	ready []string // paths of complete spares
-	seq   int
+	ready []string      // paths of complete spares
 	kick  chan struct{} // capacity 1: "one was taken"
 }
 
@@ -151,10 +152,8 @@ func (p *spares) count() int {
 // first allocation step zeroed and synced, the empty files, and the
 // directory's entries synced.
 func (p *spares) prepare() error {
-	p.mu.Lock()
 	p.seq++
 	path := filepath.Join(p.dir, sparePrefix+strconv.Itoa(p.seq))
-	p.mu.Unlock()
 	err := p.make(path)
 	if err != nil {
 		if _, rerr := removeDir(p.fs, path); rerr != nil {

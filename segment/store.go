@@ -31,9 +31,9 @@ type StoreOptions struct {
 	// Spares is how many new partition directories are kept made ahead
 	// (see spare.go): a partition opened for the first time with
 	// OpenWithSpare takes one instead of creating its directory and
-	// files. Zero means none. The
-	// file system must rename directories (OSFS and segmenttest.MemFS
-	// do); a spare it cannot rename is dropped.
+	// files. Zero means none. The file system must rename directories
+	// (OSFS and segmenttest.MemFS do); a spare it cannot rename is
+	// dropped.
 	Spares int
 	// SpareFiles are empty files each spare holds beside its first
 	// segment: those the store's user writes into every new partition
@@ -206,9 +206,7 @@ func (s *Store) open(topic string, partition int32, cfg Config, useSpare bool) (
 	_, onDisk := s.dirs[name]
 	s.dirs[name]++ // before the directory is made
 	s.mu.Unlock()
-	path := filepath.Join(s.dir, name)
-	spare := useSpare && !onDisk && cfg.Validate() == nil && s.useSpare(path)
-	l, err := openLog(s, path, cfg, cleanTail, spare)
+	l, err := openLog(s, filepath.Join(s.dir, name), cfg, cleanTail, useSpare && !onDisk)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.opening, name)
