@@ -18,14 +18,7 @@ const eager = 64 << 10
 // peer that announces a large frame and then sends little or stalls holds
 // at most about twice what it sent. A short body is io.ErrUnexpectedEOF.
 func ReadBody(r io.Reader, n int) ([]byte, error) {
-	if n <= eager {
-		b := make([]byte, n)
-		if _, err := io.ReadFull(r, b); err != nil {
-			return nil, err
-		}
-		return b, nil
-	}
-	b := make([]byte, 0, eager)
+	b := make([]byte, 0, min(n, eager))
 	for len(b) < n {
 		have := len(b)
 		next := min(n, max(2*have, eager))

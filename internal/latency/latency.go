@@ -88,22 +88,12 @@ type Benchmark interface {
 // reports ops/s in unit/s and the latencies: a benchmark's b.N operations
 // when n is b.N. The first error fails the benchmark.
 func Sequential(b Benchmark, unit string, n int, op func(i int) error) {
-	s := New(n)
-	b.ResetTimer()
-	start := time.Now()
-	for i := range n {
-		t0 := time.Now()
-		if err := op(i); err != nil {
-			b.Fatal(err)
-		}
-		s.Add(time.Since(t0))
-	}
-	Report(b, unit, int64(n), time.Since(start), s)
+	Concurrent(b, unit, n, 1, op)
 }
 
-// Concurrent is Sequential with workers goroutines taking the operations
-// in turn: n operations in all, each timed. The first error fails the
-// benchmark, once every worker has stopped.
+// Concurrent runs op(i) for i up to n on workers goroutines taking the
+// operations in turn, each timed, and reports as Sequential does. The
+// first error fails the benchmark, once every worker has stopped.
 func Concurrent(b Benchmark, unit string, n, workers int, op func(i int) error) {
 	s := New(n)
 	var next atomic.Int64

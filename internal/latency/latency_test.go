@@ -2,6 +2,7 @@ package latency
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -56,7 +57,8 @@ func (f *fakeBench) ResetTimer()       {}
 func (f *fakeBench) Fatal(args ...any) { f.fatal = args }
 
 // TestConcurrent: every operation runs once, across the workers, and is
-// timed; an error fails the benchmark.
+// timed (Sequential's one worker runs them in order); an error fails the
+// benchmark.
 func TestConcurrent(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[int]int{}
@@ -74,6 +76,12 @@ func TestConcurrent(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("op %d ran %d times", i, n)
 		}
+	}
+	var order []int
+	b = &fakeBench{metrics: metrics{}}
+	Sequential(b, "ops", 100, func(i int) error { order = append(order, i); return nil })
+	if len(order) != 100 || !slices.IsSorted(order) || b.fatal != nil {
+		t.Fatalf("Sequential ran %d ops, in order %v, fatal %v", len(order), slices.IsSorted(order), b.fatal)
 	}
 	b = &fakeBench{metrics: metrics{}}
 	Concurrent(b, "ops", 100, 7, func(i int) error {
