@@ -99,13 +99,19 @@ func benchCluster(b *testing.B, fallback bool) ([]*member, *member) {
 			m.stop()
 		}
 	})
+	return all, benchController(b, all)
+}
+
+// benchController waits until every node knows all three and one is the
+// controller, and returns it.
+func benchController(b *testing.B, all []*member) *member {
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		done := true
 		for _, m := range all {
 			m.meta.View(func(s *eventlog.State) { done = done && len(s.Brokers) == 3 })
 		}
 		if ctrl := controllerOf(all); ctrl != nil && done {
-			return all, ctrl
+			return ctrl
 		}
 		if time.Now().After(deadline) {
 			b.Fatal("no controller")
@@ -155,19 +161,7 @@ func BenchmarkFollowerCatchUp(b *testing.B) {
 	dir := b.TempDir()
 	all := startThreeWith(b, memberOpts{}, dir)
 	defer func() { stopAll(all) }()
-	var ctrl *member
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		done := true
-		for _, m := range all {
-			m.meta.View(func(s *eventlog.State) { done = done && len(s.Brokers) == 3 })
-		}
-		if ctrl = controllerOf(all); ctrl != nil && done {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("no controller")
-		}
-	}
+	ctrl := benchController(b, all)
 	var down *member
 	for i, m := range all {
 		if m != ctrl {
