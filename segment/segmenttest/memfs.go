@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -50,7 +51,7 @@ type dirMove struct{ from, to string }
 
 // under reports whether name is dir or lies below it.
 func under(name, dir string) bool {
-	return name == dir || len(name) > len(dir) && name[:len(dir)] == dir && name[len(dir)] == filepath.Separator
+	return name == dir || strings.HasPrefix(name, dir+string(filepath.Separator))
 }
 
 // moveTree renames the keys of m below from to below to.
