@@ -75,7 +75,7 @@ type Broker struct {
 	pids   producerIDs
 	groups *group.Coordinator
 	txns   *txn.Coordinator // serves while this node coordinates transactions (txnCoordinator)
-	peers  peers
+	relay  relay
 
 	sessions *fetchSessions
 	fetchMem *fetchMemory
@@ -92,7 +92,7 @@ func (b *Broker) stopWaits() {
 	if b.txns != nil {
 		b.txns.Close()
 	}
-	b.closePeers()
+	b.closeRelay()
 }
 
 func (b *Broker) isClosing() bool {

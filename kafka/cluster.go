@@ -5,15 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"net"
 	"slices"
 	"sort"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-stream/chronik/eventlog"
@@ -84,39 +80,53 @@ var errNoController = errors.New("kafka: no controller elected yet")
 // Kafka's forwarding brokers hold requests until a controller answers.
 const forwardWait = 10 * time.Second
 
-// forward sends req to the controller and returns its response, retrying
-// while no controller is reachable, up to forwardWait. errNoController
-// means this node became the controller meanwhile (or none was found in
-// time): the caller serves the request itself.
+// forward sends a request of this node's own to the controller and
+// returns its response (forwardFrame says how).
 func (b *Broker) forward(req kmsg.Request) (kmsg.Response, error) {
+	var resp kmsg.Response
+	err := b.toController(func(id int32) (err error) {
+		resp, err = b.relayRequest(id, req)
+		return err
+	})
+	return resp, err
+}
+
+// forwardFrame sends a client's request frame (without its size prefix)
+// to the controller and returns the response frame, retrying while no
+// controller is reachable, up to forwardWait. errNoController means this
+// node became the controller meanwhile (or none was found in time): the
+// caller serves the request itself.
+func (b *Broker) forwardFrame(frame []byte) ([]byte, error) {
+	var resp []byte
+	err := b.toController(func(id int32) (err error) {
+		resp, err = b.relayFrame(id, frame)
+		return err
+	})
+	return resp, err
+}
+
+// toController calls send with the controller's id until it succeeds, or
+// this node becomes the controller, or forwardWait has passed.
+func (b *Broker) toController(send func(id int32) error) error {
 	deadline := time.Now().Add(forwardWait)
 	for {
-		resp, err := b.forwardOnce(req)
-		if err == nil || time.Now().After(deadline) {
-			return resp, err
+		id, self := b.cfg.Cluster.Controller()
+		err := errNoController
+		if id != 0 && !self {
+			if err = send(id); err == nil {
+				return nil
+			}
+			err = fmt.Errorf("kafka: forward to the controller: %w", err)
 		}
-		if _, self := b.cfg.Cluster.Controller(); self {
-			return nil, errNoController
+		if self || time.Now().After(deadline) {
+			return err
 		}
 		select {
 		case <-b.closing:
-			return nil, err
+			return err
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// forwardOnce sends req to the controller this node knows of.
-func (b *Broker) forwardOnce(req kmsg.Request) (kmsg.Response, error) {
-	id, self := b.cfg.Cluster.Controller()
-	if id == 0 || self {
-		return nil, errNoController
-	}
-	resp, err := b.peerRequest(id, req)
-	if err != nil {
-		return nil, fmt.Errorf("kafka: forward to the controller: %w", err)
-	}
-	return resp, nil
 }
 
 // placePartition chooses a new partition's leader (its only replica): this
@@ -184,57 +194,4 @@ func (b *Broker) metaCode(err error, def int16) int16 {
 		return kerr.PolicyViolation.Code
 	}
 	return def
-}
-
-// peers is a client for requests to the other brokers of a cluster,
-// addressed by broker id: forwarded metadata requests, transaction
-// markers, transaction checks.
-type peers struct {
-	mu sync.Mutex
-	cl *kgo.Client
-}
-
-// peerRequest sends req to broker id and returns its answer.
-func (b *Broker) peerRequest(id int32, req kmsg.Request) (kmsg.Response, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), forwardWait)
-	defer cancel()
-	b.peers.mu.Lock()
-	if b.peers.cl == nil {
-		// Seeded with this node, it learns the others' addresses from the
-		// metadata, and then addresses each by its id.
-		cl, err := kgo.NewClient(kgo.SeedBrokers(net.JoinHostPort(b.cfg.Host, strconv.Itoa(int(b.cfg.Port)))), kgo.ClientID("chronik-peer"))
-		if err == nil {
-			if _, err = cl.Request(ctx, kmsg.NewPtrMetadataRequest()); err != nil {
-				cl.Close()
-			}
-		}
-		if err != nil {
-			b.peers.mu.Unlock()
-			return nil, fmt.Errorf("kafka: learn the brokers: %w", err)
-		}
-		b.peers.cl = cl
-	}
-	cl := b.peers.cl
-	b.peers.mu.Unlock()
-	resp, err := cl.Broker(int(id)).Request(ctx, req)
-	if err != nil {
-		// A broker that joined after the client learned the others: look
-		// again, once.
-		if _, merr := cl.Request(ctx, kmsg.NewPtrMetadataRequest()); merr == nil {
-			resp, err = cl.Broker(int(id)).Request(ctx, req)
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("kafka: request to broker %d: %w", id, err)
-	}
-	return resp, nil
-}
-
-func (b *Broker) closePeers() {
-	b.peers.mu.Lock()
-	defer b.peers.mu.Unlock()
-	if b.peers.cl != nil {
-		b.peers.cl.Close()
-		b.peers.cl = nil
-	}
 }

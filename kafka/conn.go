@@ -211,6 +211,11 @@ func (s *Server) drop(p pendingReply) {
 // frame waits for the response if it has to and returns its frame, size
 // prefix included; nil for no response.
 func (p *pendingReply) frame() ([]byte, error) {
+	if p.relayed != nil {
+		if frame := p.relayed(); frame != nil {
+			return frame, nil
+		}
+	}
 	resp, err := p.resp, p.err
 	if p.wait != nil {
 		resp, err = p.wait()
@@ -263,12 +268,13 @@ func (s *Server) handle(frame []byte, rc *reqContext) (pendingReply, error) {
 		if _, self := c.Controller(); !self {
 			// Passed on to the controller; if it cannot be reached, served
 			// here, which answers NOT_CONTROLLER (clients look for it).
-			p.reply = reply{wait: func() (kmsg.Response, error) {
-				resp, err := s.b.forward(req)
-				if err == nil {
-					return resp, nil
+			p.reply = reply{relayed: func() []byte {
+				resp, err := s.b.forwardFrame(frame)
+				if err != nil {
+					s.log.Debug("cannot forward to the controller", "api", key, "error", err)
 				}
-				s.log.Debug("cannot forward to the controller", "api", key, "error", err)
+				return resp
+			}, wait: func() (kmsg.Response, error) {
 				r := h.serve(s.b, &reqContext{clientID: clientID, host: rc.host}, req)
 				if r.wait != nil {
 					return r.wait()

@@ -45,6 +45,10 @@ type reply struct {
 	resp kmsg.Response
 	wait func() (kmsg.Response, error)
 	err  error
+	// relayed, if set, answers first: with a response frame made elsewhere
+	// (a request forwarded to the controller), size prefix included; nil
+	// when it could not be, and the fields above answer instead.
+	relayed func() []byte
 	// written, if set, runs once the response is written or given up
 	// (after wait, if wait ran).
 	written func()

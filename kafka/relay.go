@@ -1,0 +1,199 @@
+package kafka
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/internal/framing"
+)
+
+// relay carries requests to the other brokers of a cluster, addressed by
+// id (requests forwarded to the controller, transaction markers and
+// checks) over connections to their Kafka listeners, one request at a
+// time on each. A client's forwarded request frame goes as it came (its
+// correlation id and client id included) and the response frame comes
+// back as the other node wrote it: forwarding costs one write and one
+// read here, and no decoding or encoding beyond the client connection's.
+type relay struct {
+	mu     sync.Mutex
+	idle   map[int32][]net.Conn // by broker id
+	closed bool
+}
+
+// maxIdleRelays bounds the connections kept open to one broker between
+// requests; more are opened while more requests go there at once, and
+// closed after.
+const maxIdleRelays = 4
+
+// maxRelayedResponse bounds a forwarded request's response frame (the
+// controller's answers to metadata requests are small).
+const maxRelayedResponse = 64 << 20
+
+// relayDial bounds the connection to the controller.
+const relayDial = time.Second
+
+// relayFrame sends a request frame (without its size prefix) to broker id
+// and returns its response frame, size prefix included.
+func (b *Broker) relayFrame(id int32, frame []byte) ([]byte, error) {
+	c, err := b.relayConn(id)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := exchange(c, frame, time.Now().Add(forwardWait))
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("kafka: request to broker %d: %w", id, err)
+	}
+	b.relayDone(id, c)
+	return resp, nil
+}
+
+// exchange writes one request frame and reads its response frame.
+func exchange(c net.Conn, frame []byte, deadline time.Time) ([]byte, error) {
+	if err := c.SetDeadline(deadline); err != nil {
+		return nil, err
+	}
+	var size [4]byte
+	binary.BigEndian.PutUint32(size[:], uint32(len(frame)))
+	out := net.Buffers{size[:], frame}
+	if _, err := out.WriteTo(c); err != nil {
+		return nil, err
+	}
+	return readResponse(c, frame[4:8])
+}
+
+// readResponse reads a response frame, size prefix included, that answers
+// the request of correlation id corr.
+func readResponse(r io.Reader, corr []byte) ([]byte, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(r, size[:]); err != nil {
+		return nil, err
+	}
+	n := int32(binary.BigEndian.Uint32(size[:]))
+	if n < 4 || n > maxRelayedResponse {
+		return nil, fmt.Errorf("a response frame of %d bytes (4 to %d)", n, maxRelayedResponse)
+	}
+	body, err := framing.ReadBody(r, int(n))
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(body[:4], corr) {
+		return nil, fmt.Errorf("a response with correlation id %d to request %d", binary.BigEndian.Uint32(body), binary.BigEndian.Uint32(corr))
+	}
+	return append(size[:], body...), nil
+}
+
+// relayConn returns an idle connection to broker id, or a new one.
+func (b *Broker) relayConn(id int32) (net.Conn, error) {
+	r := &b.relay
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, errors.New("kafka: the broker is stopping")
+	}
+	if idle := r.idle[id]; len(idle) > 0 {
+		c := idle[len(idle)-1]
+		r.idle[id] = idle[:len(idle)-1]
+		r.mu.Unlock()
+		return c, nil
+	}
+	r.mu.Unlock()
+	// Looked up at every connection: a broker that restarted elsewhere
+	// registered its new address.
+	addr, ok := b.brokerAddr(id)
+	if !ok {
+		return nil, fmt.Errorf("kafka: broker %d is not registered", id)
+	}
+	c, err := net.DialTimeout("tcp", addr, relayDial)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: connect to broker %d: %w", id, err)
+	}
+	return c, nil
+}
+
+// relayDone keeps a connection that served a request for the next one.
+func (b *Broker) relayDone(id int32, c net.Conn) {
+	r := &b.relay
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || len(r.idle[id]) >= maxIdleRelays {
+		c.Close()
+		return
+	}
+	if r.idle == nil {
+		r.idle = map[int32][]net.Conn{}
+	}
+	r.idle[id] = append(r.idle[id], c)
+}
+
+// closeRelay closes the idle connections and keeps new ones from opening.
+func (b *Broker) closeRelay() {
+	r := &b.relay
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	for _, idle := range r.idle {
+		for _, c := range idle {
+			c.Close()
+		}
+	}
+	r.idle = nil
+}
+
+// brokerAddr is a registered broker's Kafka address.
+func (b *Broker) brokerAddr(id int32) (string, bool) {
+	var addr string
+	b.meta.View(func(s *eventlog.State) {
+		if br := s.Brokers[id]; br != nil && len(br.Endpoints) > 0 {
+			host, port, _ := endpoint(br)
+			addr = net.JoinHostPort(host, strconv.Itoa(int(port)))
+		}
+	})
+	return addr, addr != ""
+}
+
+// relayClientID names this node in the requests it makes itself.
+const relayClientID = "chronik-peer"
+
+// relayRequest sends a request of this node's own to broker id and
+// decodes the answer: at the highest version this build serves, which the
+// other node (the same build, or one that serves as much) serves too.
+func (b *Broker) relayRequest(id int32, req kmsg.Request) (kmsg.Response, error) {
+	req.SetVersion(handlers[req.Key()].max)
+	frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID(relayClientID)).AppendRequest(nil, req, 0)
+	resp, err := b.relayFrame(id, frame[4:])
+	if err != nil {
+		return nil, err
+	}
+	return parseResponse(req, resp[4:])
+}
+
+// parseResponse decodes a response frame body (after its size) to req.
+func parseResponse(req kmsg.Request, body []byte) (kmsg.Response, error) {
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
+	if len(body) < 4 {
+		return nil, fmt.Errorf("kafka: %s response: %d bytes, no correlation id", kmsg.NameForKey(req.Key()), len(body))
+	}
+	body = body[4:] // the correlation id
+	if resp.IsFlexible() && req.Key() != kmsg.ApiVersions.Int16() {
+		var err error
+		if body, err = skipTags(body); err != nil {
+			return nil, fmt.Errorf("kafka: %s response: %w", kmsg.NameForKey(req.Key()), err)
+		}
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		return nil, fmt.Errorf("kafka: %s response: %w", kmsg.NameForKey(req.Key()), err)
+	}
+	return resp, nil
+}

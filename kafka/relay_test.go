@@ -1,0 +1,220 @@
+package kafka
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/segment/segmenttest"
+)
+
+// peerStub is another broker's Kafka listener that answers each request
+// frame with what answer makes of it, and counts its connections.
+type peerStub struct {
+	ln     net.Listener
+	conns  atomic.Int32
+	answer func(frame []byte) []byte // the response frame, size included; nil closes
+}
+
+func newPeerStub(t *testing.T, answer func(frame []byte) []byte) *peerStub {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &peerStub{ln: ln, answer: answer}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.conns.Add(1)
+			go func() {
+				defer c.Close()
+				for {
+					var size [4]byte
+					if _, err := io.ReadFull(c, size[:]); err != nil {
+						return
+					}
+					frame := make([]byte, binary.BigEndian.Uint32(size[:]))
+					if _, err := io.ReadFull(c, frame); err != nil {
+						return
+					}
+					out := p.answer(frame)
+					if out == nil {
+						return
+					}
+					if _, err := c.Write(out); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return p
+}
+
+// relayBroker is a broker on an in-memory file system that knows broker 2
+// at the stub's address.
+func relayBroker(t *testing.T, stub *peerStub) *Broker {
+	t.Helper()
+	b := memBroker(t, segmenttest.NewMemFS())
+	host, port, _ := net.SplitHostPort(stub.ln.Addr().String())
+	p, _ := strconv.Atoi(port)
+	if _, err := b.meta.Append(&eventlog.BrokerRegistered{BrokerID: 2, Endpoints: []eventlog.Endpoint{{Listener: "PLAINTEXT", Host: host, Port: int32(p)}}}); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// respond frames a response body after the request's correlation id.
+func respond(req []byte, body []byte) []byte {
+	out := binary.BigEndian.AppendUint32(nil, uint32(4+len(body)))
+	out = append(out, req[4:8]...)
+	return append(out, body...)
+}
+
+// TestRelayPassesFramesThrough: a forwarded request frame reaches the
+// other broker byte for byte, its response frame comes back byte for
+// byte, and one connection carries the requests that follow each other.
+func TestRelayPassesFramesThrough(t *testing.T) {
+	var got atomic.Pointer[[]byte]
+	stub := newPeerStub(t, func(frame []byte) []byte {
+		got.Store(&frame)
+		return respond(frame, []byte("the answer"))
+	})
+	b := relayBroker(t, stub)
+	for i := range 3 {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "t" + strconv.Itoa(i), NumPartitions: 1, ReplicationFactor: 1}}
+		frame := requestFrame(req, 5)
+		resp, err := b.relayFrame(2, frame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(*got.Load(), frame) {
+			t.Fatalf("the other broker got %q, not the client's frame %q", *got.Load(), frame)
+		}
+		if want := respond(frame, []byte("the answer")); !bytes.Equal(resp, want) {
+			t.Fatalf("relayed %q, want %q", resp, want)
+		}
+	}
+	if n := stub.conns.Load(); n != 1 {
+		t.Fatalf("%d connections for three requests in turn, want 1", n)
+	}
+}
+
+// TestRelayDecodesAnswers: a request of the node's own goes at the highest
+// version it serves, and a flexible response (tagged header) is decoded.
+func TestRelayDecodesAnswers(t *testing.T) {
+	stub := newPeerStub(t, func(frame []byte) []byte {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.SetVersion(int16(binary.BigEndian.Uint16(frame[2:])))
+		resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+		resp.ProducerID, resp.ProducerEpoch = 4242, 7
+		body := []byte{0} // the response header's tagged fields
+		return respond(frame, resp.AppendTo(body))
+	})
+	b := relayBroker(t, stub)
+	resp, err := b.relayRequest(2, kmsg.NewPtrInitProducerIDRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := resp.(*kmsg.InitProducerIDResponse)
+	if r.ProducerID != 4242 || r.ProducerEpoch != 7 || r.GetVersion() != handlers[kmsg.InitProducerID.Int16()].max {
+		t.Fatalf("decoded %+v at v%d", r, r.GetVersion())
+	}
+}
+
+// TestRelayRefusesBadAnswers: a response to another request, one larger
+// than the bound (never allocated), and a connection closed before the
+// answer are errors, and the connection is not used again.
+func TestRelayRefusesBadAnswers(t *testing.T) {
+	for name, answer := range map[string]func([]byte) []byte{
+		"other correlation id": func(frame []byte) []byte {
+			out := respond(frame, []byte("x"))
+			out[7]++
+			return out
+		},
+		"oversize": func([]byte) []byte { return binary.BigEndian.AppendUint32(nil, maxRelayedResponse+1) },
+		"negative": func([]byte) []byte { return []byte{0xff, 0xff, 0xff, 0xff} },
+		"no body":  func([]byte) []byte { return binary.BigEndian.AppendUint32(nil, 2) },
+		"closed":   func([]byte) []byte { return nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			stub := newPeerStub(t, answer)
+			b := relayBroker(t, stub)
+			frame := requestFrame(kmsg.NewPtrMetadataRequest(), 9)
+			for range 2 {
+				if resp, err := b.relayFrame(2, frame); err == nil {
+					t.Fatalf("relayed %q", resp)
+				}
+			}
+			if n := stub.conns.Load(); n != 2 {
+				t.Fatalf("%d connections for two failed requests, want 2", n)
+			}
+		})
+	}
+}
+
+// TestRelayStops: once the broker stops, nothing is relayed.
+func TestRelayStops(t *testing.T) {
+	stub := newPeerStub(t, func(frame []byte) []byte { return respond(frame, nil) })
+	b := relayBroker(t, stub)
+	frame := requestFrame(kmsg.NewPtrMetadataRequest(), 9)
+	if _, err := b.relayFrame(2, frame); err != nil {
+		t.Fatal(err)
+	}
+	b.closeRelay()
+	if _, err := b.relayFrame(2, frame); err == nil {
+		t.Fatal("relayed after the broker stopped")
+	}
+	if _, err := b.relayFrame(3, frame); err == nil {
+		t.Fatal("relayed to an unknown broker")
+	}
+}
+
+// FuzzReadResponse: whatever the other broker sends, reading its answer
+// returns an error or exactly the frame it announced, never panics, and
+// allocates no more than the bound.
+func FuzzReadResponse(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 6, 0, 0, 0, 9, 1, 2})
+	f.Add([]byte{0, 0, 0, 4, 0, 0, 0, 8})
+	f.Add([]byte{0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 9})
+	corr := []byte{0, 0, 0, 9}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		resp, err := readResponse(bytes.NewReader(data), corr)
+		if err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint32(data))
+		if len(resp) != 4+n || !bytes.Equal(resp, data[:4+n]) || !bytes.Equal(resp[4:8], corr) {
+			t.Fatalf("read %x from %x", resp, data)
+		}
+	})
+}
+
+// FuzzParseResponse: a response body that does not decode is an error,
+// never a panic.
+func FuzzParseResponse(f *testing.F) {
+	f.Add(int16(kmsg.CreateTopics), []byte{0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0})
+	f.Add(int16(kmsg.InitProducerID), []byte{0, 0, 0, 1, 0})
+	f.Fuzz(func(t *testing.T, key int16, body []byte) {
+		h, ok := handlers[key]
+		req := kmsg.RequestForKey(key)
+		if !ok || req == nil {
+			return
+		}
+		req.SetVersion(h.max)
+		parseResponse(req, body)
+	})
+}
