@@ -262,9 +262,12 @@ func (s *Server) handle(frame []byte, rc *reqContext) (pendingReply, error) {
 		return p, fmt.Errorf("API %d v%d: malformed request: %w", key, version, err)
 	}
 	rc.clientID = clientID
+	if key == kmsg.ApiVersions.Int16() && clientID == relayClientID {
+		rc.relay = true
+	}
 	if ip, ok := req.(*kmsg.InitProducerIDRequest); ok && transactional(ip) {
 		// Served by the transaction coordinator, not the controller.
-	} else if c := s.b.cfg.Cluster; c != nil && forwarded[key] {
+	} else if c := s.b.cfg.Cluster; c != nil && forwarded[key] && !rc.relay {
 		if _, self := c.Controller(); !self {
 			// Passed on to the controller; if it cannot be reached, served
 			// here, which answers NOT_CONTROLLER (clients look for it).

@@ -118,8 +118,16 @@ func (b *Broker) relayConn(id int32) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: connect to broker %d: %w", id, err)
 	}
+	// The first request says what the connection is (see reqContext.relay).
+	if _, err := exchange(c, relayHello, time.Now().Add(relayDial)); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("kafka: connect to broker %d: %w", id, err)
+	}
 	return c, nil
 }
+
+// relayHello opens a relay connection: ApiVersions v0 from relayClientID.
+var relayHello = kmsg.NewRequestFormatter(kmsg.FormatterClientID(relayClientID)).AppendRequest(nil, kmsg.NewPtrApiVersionsRequest(), 0)[4:]
 
 // relayDone keeps a connection that served a request for the next one.
 func (b *Broker) relayDone(id int32, c net.Conn) {

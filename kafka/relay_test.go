@@ -2,24 +2,31 @@ package kafka
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
-// peerStub is another broker's Kafka listener that answers each request
-// frame with what answer makes of it, and counts its connections.
+// peerStub is another broker's Kafka listener that answers a relay's
+// opening request, and each request after it with what answer makes of it,
+// and counts its connections.
 type peerStub struct {
 	ln     net.Listener
 	conns  atomic.Int32
+	hellos atomic.Int32              // relayHello requests answered
 	answer func(frame []byte) []byte // the response frame, size included; nil closes
 }
 
@@ -50,6 +57,10 @@ func newPeerStub(t *testing.T, answer func(frame []byte) []byte) *peerStub {
 						return
 					}
 					out := p.answer(frame)
+					if bytes.Equal(frame, relayHello) {
+						p.hellos.Add(1)
+						out = respond(frame, kmsg.NewPtrApiVersionsResponse().AppendTo(nil))
+					}
 					if out == nil {
 						return
 					}
@@ -108,8 +119,8 @@ func TestRelayPassesFramesThrough(t *testing.T) {
 			t.Fatalf("relayed %q, want %q", resp, want)
 		}
 	}
-	if n := stub.conns.Load(); n != 1 {
-		t.Fatalf("%d connections for three requests in turn, want 1", n)
+	if n, h := stub.conns.Load(), stub.hellos.Load(); n != 1 || h != 1 {
+		t.Fatalf("%d connections opened by %d ApiVersions for three requests in turn, want 1", n, h)
 	}
 }
 
@@ -159,8 +170,8 @@ func TestRelayRefusesBadAnswers(t *testing.T) {
 					t.Fatalf("relayed %q", resp)
 				}
 			}
-			if n := stub.conns.Load(); n != 2 {
-				t.Fatalf("%d connections for two failed requests, want 2", n)
+			if n, h := stub.conns.Load(), stub.hellos.Load(); n != 2 || h != 2 {
+				t.Fatalf("%d connections opened by %d ApiVersions for two failed requests, want 2", n, h)
 			}
 		})
 	}
@@ -217,4 +228,45 @@ func FuzzParseResponse(f *testing.F) {
 		req.SetVersion(h.max)
 		parseResponse(req, body)
 	})
+}
+
+// elsewhere is a cluster whose controller is broker 2, never this node.
+type elsewhere struct{}
+
+func (elsewhere) Append(...eventlog.Event) (int64, error) { return 0, errNotHere }
+func (elsewhere) Controller() (int32, bool)               { return 2, false }
+func (elsewhere) NotController(err error) bool            { return errors.Is(err, errNotHere) }
+func (elsewhere) Up(int32) bool                           { return true }
+
+// TestRelayedRequestsAreNotForwardedAgain: a node that takes another for
+// the controller while that one takes it for the controller (here: a node
+// that finds its own address under the controller's id) answers a
+// forwarded request NOT_CONTROLLER at once, instead of passing it back and
+// forth until the forwarding gives up.
+func TestRelayedRequestsAreNotForwardedAgain(t *testing.T) {
+	b, addr, stop := newTestBroker(t, t.TempDir(), func(c *Config) { c.Cluster = elsewhere{} })
+	t.Cleanup(stop)
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	if _, err := b.meta.Append(&eventlog.BrokerRegistered{BrokerID: 2, Endpoints: []eventlog.Endpoint{{Listener: "PLAINTEXT", Host: host, Port: int32(p)}}}); err != nil {
+		t.Fatal(err)
+	}
+	cl := must(kgo.NewClient(kgo.SeedBrokers(addr)))
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "looped", NumPartitions: 1, ReplicationFactor: -1}}
+	start := time.Now()
+	resp, err := cl.Broker(2).Request(ctx, req) // no retries: the answer as sent
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := resp.(*kmsg.CreateTopicsResponse)
+	if len(r.Topics) != 1 || r.Topics[0].ErrorCode != kerr.NotController.Code {
+		t.Fatalf("answered %+v, want NOT_CONTROLLER", r.Topics)
+	}
+	if d := time.Since(start); d > forwardWait/2 {
+		t.Fatalf("answered after %v", d)
+	}
 }

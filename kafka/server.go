@@ -58,6 +58,12 @@ type reply struct {
 type reqContext struct {
 	clientID string
 	host     string // the client's address, without the port
+	// relay: the connection is another broker's relay (it said so in its
+	// first request), whose forwarded requests are served here, never
+	// forwarded again: two nodes that each take the other for the
+	// controller, for a moment, answer NOT_CONTROLLER instead of passing
+	// a request back and forth.
+	relay bool
 }
 
 // handler serves one API between two versions. serve runs in the

@@ -100,7 +100,9 @@ func memBroker(t testing.TB, fsys segment.FS, set ...func(*Config)) *Broker {
 	return b
 }
 
-func newTestBroker(t *testing.T, dir string) (*Broker, string, func()) {
+// newTestBroker runs a broker, changed by set if given, and returns it,
+// its address and how to stop it.
+func newTestBroker(t *testing.T, dir string, set ...func(*Config)) (*Broker, string, func()) {
 	t.Helper()
 	store, err := segment.OpenStore(dir, WithSpares(segment.StoreOptions{})) // as chronik start
 	if err != nil {
@@ -119,6 +121,9 @@ func newTestBroker(t *testing.T, dir string) (*Broker, string, func()) {
 	log := slog.New(slog.DiscardHandler)
 	cfg := Config{NodeID: 1, Host: host, Port: int32(p), ClusterID: "test", AutoCreateTopics: true, DefaultPartitions: 2,
 		Groups: group.Config{MinSessionTimeout: 100 * time.Millisecond}}
+	for _, f := range set {
+		f(&cfg)
+	}
 	b, err := NewBroker(cfg, store, meta, log)
 	if err != nil {
 		t.Fatal(err)
