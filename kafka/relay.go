@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -43,20 +44,30 @@ const maxRelayedResponse = 64 << 20
 const relayDial = time.Second
 
 // relayFrame sends a request frame (without its size prefix) to broker id
-// and returns its response frame, size prefix included.
+// and returns its response frame, size prefix included. A kept connection
+// that the other end closed meanwhile (it restarted) fails before any
+// answer: the request goes again, at once, on a new connection.
 func (b *Broker) relayFrame(id int32, frame []byte) ([]byte, error) {
-	c, err := b.relayConn(id)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := exchange(c, frame, time.Now().Add(forwardWait))
-	if err != nil {
+	for {
+		c, kept, err := b.relayConn(id)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := exchange(c, frame, time.Now().Add(forwardWait))
+		if err == nil {
+			b.relayDone(id, c)
+			return resp, nil
+		}
 		c.Close()
-		return nil, fmt.Errorf("kafka: request to broker %d: %w", id, err)
+		if !kept || !errors.Is(err, errNoAnswer) {
+			return nil, fmt.Errorf("kafka: request to broker %d: %w", id, err)
+		}
+		b.dropRelays(id) // kept as long as this one: as likely closed
 	}
-	b.relayDone(id, c)
-	return resp, nil
 }
+
+// errNoAnswer: the connection ended before the first byte of an answer.
+var errNoAnswer = errors.New("the connection ended before an answer")
 
 // exchange writes one request frame and reads its response frame.
 func exchange(c net.Conn, frame []byte, deadline time.Time) ([]byte, error) {
@@ -67,16 +78,27 @@ func exchange(c net.Conn, frame []byte, deadline time.Time) ([]byte, error) {
 	binary.BigEndian.PutUint32(size[:], uint32(len(frame)))
 	out := net.Buffers{size[:], frame}
 	if _, err := out.WriteTo(c); err != nil {
-		return nil, err
+		return nil, noAnswer(err)
 	}
 	return readResponse(c, frame[4:8])
+}
+
+// noAnswer marks an error that ended a connection before an answer began.
+func noAnswer(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return fmt.Errorf("%w: %w", errNoAnswer, err)
+	}
+	return err
 }
 
 // readResponse reads a response frame, size prefix included, that answers
 // the request of correlation id corr.
 func readResponse(r io.Reader, corr []byte) ([]byte, error) {
 	var size [4]byte
-	if _, err := io.ReadFull(r, size[:]); err != nil {
+	if n, err := io.ReadFull(r, size[:]); err != nil {
+		if n == 0 {
+			err = noAnswer(err)
+		}
 		return nil, err
 	}
 	n := int32(binary.BigEndian.Uint32(size[:]))
@@ -93,37 +115,36 @@ func readResponse(r io.Reader, corr []byte) ([]byte, error) {
 	return append(size[:], body...), nil
 }
 
-// relayConn returns an idle connection to broker id, or a new one.
-func (b *Broker) relayConn(id int32) (net.Conn, error) {
+// relayConn returns an idle connection to broker id (kept), or a new one.
+func (b *Broker) relayConn(id int32) (c net.Conn, kept bool, err error) {
 	r := &b.relay
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return nil, errors.New("kafka: the broker is stopping")
+		return nil, false, errors.New("kafka: the broker is stopping")
 	}
 	if idle := r.idle[id]; len(idle) > 0 {
 		c := idle[len(idle)-1]
 		r.idle[id] = idle[:len(idle)-1]
 		r.mu.Unlock()
-		return c, nil
+		return c, true, nil
 	}
 	r.mu.Unlock()
 	// Looked up at every connection: a broker that restarted elsewhere
 	// registered its new address.
 	addr, ok := b.brokerAddr(id)
 	if !ok {
-		return nil, fmt.Errorf("kafka: broker %d is not registered", id)
+		return nil, false, fmt.Errorf("kafka: broker %d is not registered", id)
 	}
-	c, err := net.DialTimeout("tcp", addr, relayDial)
-	if err != nil {
-		return nil, fmt.Errorf("kafka: connect to broker %d: %w", id, err)
+	if c, err = net.DialTimeout("tcp", addr, relayDial); err != nil {
+		return nil, false, fmt.Errorf("kafka: connect to broker %d: %w", id, err)
 	}
 	// The first request says what the connection is (see reqContext.relay).
 	if _, err := exchange(c, relayHello, time.Now().Add(relayDial)); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("kafka: connect to broker %d: %w", id, err)
+		return nil, false, fmt.Errorf("kafka: connect to broker %d: %w", id, err)
 	}
-	return c, nil
+	return c, false, nil
 }
 
 // relayHello opens a relay connection: ApiVersions v0 from relayClientID.
@@ -142,6 +163,18 @@ func (b *Broker) relayDone(id int32, c net.Conn) {
 		r.idle = map[int32][]net.Conn{}
 	}
 	r.idle[id] = append(r.idle[id], c)
+}
+
+// dropRelays closes the idle connections to broker id.
+func (b *Broker) dropRelays(id int32) {
+	r := &b.relay
+	r.mu.Lock()
+	idle := r.idle[id]
+	delete(r.idle, id)
+	r.mu.Unlock()
+	for _, c := range idle {
+		c.Close()
+	}
 }
 
 // closeRelay closes the idle connections and keeps new ones from opening.

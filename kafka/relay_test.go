@@ -27,16 +27,18 @@ type peerStub struct {
 	ln     net.Listener
 	conns  atomic.Int32
 	hellos atomic.Int32              // relayHello requests answered
+	once   bool                      // close each connection after its first request
+	closed atomic.Int32              // connections closed so
 	answer func(frame []byte) []byte // the response frame, size included; nil closes
 }
 
-func newPeerStub(t *testing.T, answer func(frame []byte) []byte) *peerStub {
+func newPeerStub(t *testing.T, once bool, answer func(frame []byte) []byte) *peerStub {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &peerStub{ln: ln, answer: answer}
+	p := &peerStub{ln: ln, answer: answer, once: once}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -65,6 +67,11 @@ func newPeerStub(t *testing.T, answer func(frame []byte) []byte) *peerStub {
 						return
 					}
 					if _, err := c.Write(out); err != nil {
+						return
+					}
+					if p.once && !bytes.Equal(frame, relayHello) {
+						c.Close()
+						p.closed.Add(1)
 						return
 					}
 				}
@@ -99,7 +106,7 @@ func respond(req []byte, body []byte) []byte {
 // byte, and one connection carries the requests that follow each other.
 func TestRelayPassesFramesThrough(t *testing.T) {
 	var got atomic.Pointer[[]byte]
-	stub := newPeerStub(t, func(frame []byte) []byte {
+	stub := newPeerStub(t, false, func(frame []byte) []byte {
 		got.Store(&frame)
 		return respond(frame, []byte("the answer"))
 	})
@@ -124,10 +131,39 @@ func TestRelayPassesFramesThrough(t *testing.T) {
 	}
 }
 
+// TestRelayReconnectsWhenAKeptConnectionEnded: a kept connection the other
+// broker closed (it restarted) is noticed when the request finds no
+// answer; the request goes again on a new connection, and succeeds.
+func TestRelayReconnectsWhenAKeptConnectionEnded(t *testing.T) {
+	var served atomic.Int32
+	stub := newPeerStub(t, true, func(frame []byte) []byte {
+		if !bytes.Equal(frame, relayHello) {
+			served.Add(1)
+		}
+		return respond(frame, []byte("ok"))
+	})
+	b := relayBroker(t, stub)
+	frame := requestFrame(kmsg.NewPtrMetadataRequest(), 9)
+	for i := range 3 {
+		if _, err := b.relayFrame(2, frame); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		// The kept connection is closed at the other end before the next.
+		for deadline := time.Now().Add(5 * time.Second); stub.closed.Load() != int32(i+1); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the stub did not close the connection")
+			}
+		}
+	}
+	if n, s := stub.conns.Load(), served.Load(); n != 3 || s != 3 {
+		t.Fatalf("%d connections served %d requests, want 3 and 3", n, s)
+	}
+}
+
 // TestRelayDecodesAnswers: a request of the node's own goes at the highest
 // version it serves, and a flexible response (tagged header) is decoded.
 func TestRelayDecodesAnswers(t *testing.T) {
-	stub := newPeerStub(t, func(frame []byte) []byte {
+	stub := newPeerStub(t, false, func(frame []byte) []byte {
 		req := kmsg.NewPtrInitProducerIDRequest()
 		req.SetVersion(int16(binary.BigEndian.Uint16(frame[2:])))
 		resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
@@ -162,7 +198,7 @@ func TestRelayRefusesBadAnswers(t *testing.T) {
 		"closed":   func([]byte) []byte { return nil },
 	} {
 		t.Run(name, func(t *testing.T) {
-			stub := newPeerStub(t, answer)
+			stub := newPeerStub(t, false, answer)
 			b := relayBroker(t, stub)
 			frame := requestFrame(kmsg.NewPtrMetadataRequest(), 9)
 			for range 2 {
@@ -179,7 +215,7 @@ func TestRelayRefusesBadAnswers(t *testing.T) {
 
 // TestRelayStops: once the broker stops, nothing is relayed.
 func TestRelayStops(t *testing.T) {
-	stub := newPeerStub(t, func(frame []byte) []byte { return respond(frame, nil) })
+	stub := newPeerStub(t, false, func(frame []byte) []byte { return respond(frame, nil) })
 	b := relayBroker(t, stub)
 	frame := requestFrame(kmsg.NewPtrMetadataRequest(), 9)
 	if _, err := b.relayFrame(2, frame); err != nil {
