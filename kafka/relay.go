@@ -27,7 +27,8 @@ import (
 // read here, and no decoding or encoding beyond the client connection's.
 type relay struct {
 	mu     sync.Mutex
-	idle   map[int32][]net.Conn // by broker id
+	idle   map[int32][]net.Conn    // by broker id
+	slots  map[int32]chan struct{} // by broker id: a token per request under way
 	closed bool
 }
 
@@ -35,6 +36,10 @@ type relay struct {
 // requests; more are opened while more requests go there at once, and
 // closed after.
 const maxIdleRelays = 4
+
+// maxRelays bounds the requests under way to one broker, each on a
+// connection of its own; more wait for one to end.
+const maxRelays = 64
 
 // maxRelayedResponse bounds a forwarded request's response frame (the
 // controller's answers to metadata requests are small).
@@ -48,12 +53,17 @@ const relayDial = time.Second
 // that the other end closed meanwhile (it restarted) fails before any
 // answer: the request goes again, at once, on a new connection.
 func (b *Broker) relayFrame(id int32, frame []byte) ([]byte, error) {
+	deadline := time.Now().Add(forwardWait)
+	if err := b.relaySlot(id, deadline); err != nil {
+		return nil, err
+	}
+	defer b.relayFree(id)
 	for {
 		c, kept, err := b.relayConn(id)
 		if err != nil {
 			return nil, err
 		}
-		resp, err := exchange(c, frame, time.Now().Add(forwardWait))
+		resp, err := exchange(c, frame, deadline)
 		if err == nil {
 			b.relayDone(id, c)
 			return resp, nil
@@ -64,6 +74,45 @@ func (b *Broker) relayFrame(id int32, frame []byte) ([]byte, error) {
 		}
 		b.dropRelays(id) // kept as long as this one: as likely closed
 	}
+}
+
+// relaySlot waits, until deadline, for one of the maxRelays requests that
+// may be under way to broker id.
+func (b *Broker) relaySlot(id int32, deadline time.Time) error {
+	r := &b.relay
+	r.mu.Lock()
+	if r.slots == nil {
+		r.slots = map[int32]chan struct{}{}
+	}
+	slots := r.slots[id]
+	if slots == nil {
+		slots = make(chan struct{}, maxRelays)
+		r.slots[id] = slots
+	}
+	r.mu.Unlock()
+	select {
+	case slots <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("kafka: request to broker %d: %d requests under way to it did not end in time", id, maxRelays)
+	case <-b.closing:
+		return errors.New("kafka: the broker is stopping")
+	}
+}
+
+// relayFree ends a request that relaySlot let through.
+func (b *Broker) relayFree(id int32) {
+	b.relay.mu.Lock()
+	slots := b.relay.slots[id]
+	b.relay.mu.Unlock()
+	<-slots
 }
 
 // errNoAnswer: the connection ended before the first byte of an answer.

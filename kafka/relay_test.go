@@ -58,10 +58,12 @@ func newPeerStub(t *testing.T, once bool, answer func(frame []byte) []byte) *pee
 					if _, err := io.ReadFull(c, frame); err != nil {
 						return
 					}
-					out := p.answer(frame)
+					var out []byte
 					if bytes.Equal(frame, relayHello) {
 						p.hellos.Add(1)
 						out = respond(frame, kmsg.NewPtrApiVersionsResponse().AppendTo(nil))
+					} else {
+						out = p.answer(frame)
 					}
 					if out == nil {
 						return
@@ -137,9 +139,7 @@ func TestRelayPassesFramesThrough(t *testing.T) {
 func TestRelayReconnectsWhenAKeptConnectionEnded(t *testing.T) {
 	var served atomic.Int32
 	stub := newPeerStub(t, true, func(frame []byte) []byte {
-		if !bytes.Equal(frame, relayHello) {
-			served.Add(1)
-		}
+		served.Add(1)
 		return respond(frame, []byte("ok"))
 	})
 	b := relayBroker(t, stub)
@@ -157,6 +157,47 @@ func TestRelayReconnectsWhenAKeptConnectionEnded(t *testing.T) {
 	}
 	if n, s := stub.conns.Load(), served.Load(); n != 3 || s != 3 {
 		t.Fatalf("%d connections served %d requests, want 3 and 3", n, s)
+	}
+}
+
+// TestRelayBoundsRequestsUnderWay: at most maxRelays requests are under
+// way to one broker, each on a connection of its own; the others wait for
+// one to end, and all are answered.
+func TestRelayBoundsRequestsUnderWay(t *testing.T) {
+	release := make(chan struct{})
+	var under, peak atomic.Int32
+	stub := newPeerStub(t, false, func(frame []byte) []byte {
+		n := under.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		<-release
+		under.Add(-1)
+		return respond(frame, []byte("ok"))
+	})
+	b := relayBroker(t, stub)
+	frame := requestFrame(kmsg.NewPtrMetadataRequest(), 9)
+	const requests = maxRelays + 20
+	errs := make(chan error, requests)
+	for range requests {
+		go func() {
+			_, err := b.relayFrame(2, frame)
+			errs <- err
+		}()
+	}
+	for deadline := time.Now().Add(5 * time.Second); under.Load() < maxRelays; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests under way, want %d", under.Load(), maxRelays)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // none more starts
+	close(release)
+	for range requests {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := peak.Load(); p != maxRelays {
+		t.Fatalf("%d requests under way at most, want %d", p, maxRelays)
 	}
 }
 
