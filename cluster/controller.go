@@ -37,6 +37,9 @@ type Controller struct {
 	// heartbeat is how often an idle follower hears the commit point
 	// (Heartbeat; tests change it).
 	heartbeat time.Duration
+	// snapshotPart is the most of a snapshot one frame carries
+	// (snapshotPart; tests make it smaller).
+	snapshotPart int
 
 	quit  chan struct{}
 	ended chan struct{} // closed when Stop has stopped every goroutine
@@ -60,7 +63,7 @@ func NewController(log *eventlog.Log, id, epoch int32, voters []int32, peers map
 		lg = slog.New(slog.DiscardHandler)
 	}
 	c := &Controller{log: log, id: id, epoch: epoch, voters: slices.Clone(voters), peers: map[int32]string{}, lg: lg, match: map[int32]int64{}, conns: map[int32]net.Conn{},
-		commit: log.Committed(), waitc: make(chan struct{}), heartbeat: Heartbeat, quit: make(chan struct{}), ended: make(chan struct{})}
+		commit: log.Committed(), waitc: make(chan struct{}), heartbeat: Heartbeat, snapshotPart: snapshotPart, quit: make(chan struct{}), ended: make(chan struct{})}
 	for pid, addr := range peers {
 		c.AddPeer(pid, addr)
 	}
@@ -288,8 +291,10 @@ func (c *Controller) session(id int32, addr string) error {
 			return err
 		}
 		c.lg.Info("metadata shipping: sending a snapshot", "follower", id, "follower_end", end, "snapshot_offset", off)
-		if err := writeFrame(w, kindSnapshot, snap); err != nil {
-			return err
+		for part := range slices.Chunk(snap, c.snapshotPart) {
+			if err := writeFrame(w, kindSnapshot, int64(len(snap)), part); err != nil {
+				return err
+			}
 		}
 		if end, err = c.readState(r, kindState); err != nil {
 			return err

@@ -82,9 +82,14 @@ func (f *Follower) Serve(c net.Conn) {
 	if state(kindState) != nil {
 		return
 	}
+	var snap snapshotParts
 	for {
 		fr, err := readFrame(r)
 		if err != nil {
+			return
+		}
+		if snap.pending() && fr.kind != kindSnapshot {
+			fail("a frame of kind %d amid a snapshot's parts", fr.kind)
 			return
 		}
 		switch fr.kind {
@@ -120,7 +125,19 @@ func (f *Follower) Serve(c net.Conn) {
 				return
 			}
 		case kindSnapshot:
-			if err := f.log.InstallSnapshot(fr.rest()); err != nil {
+			size := fr.i64()
+			if fr.err != nil {
+				return
+			}
+			whole, err := snap.add(size, fr.rest())
+			if err != nil {
+				fail("%v", err)
+				return
+			}
+			if whole == nil {
+				continue // more parts follow
+			}
+			if err := f.log.InstallSnapshot(whole); err != nil {
 				fail("cannot install the snapshot: %v", err)
 				return
 			}

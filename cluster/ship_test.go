@@ -280,7 +280,8 @@ func BenchmarkShipCommit(b *testing.B) {
 
 // TestFarBehindFollowerGetsASnapshot: the controller's log no longer holds
 // its first batches (snapshots covered them); a new follower gets the
-// newest snapshot, then the batches after it, and has the same state.
+// newest snapshot, in parts, then the batches after it, and has the same
+// state.
 func TestFarBehindFollowerGetsASnapshot(t *testing.T) {
 	dir := t.TempDir()
 	st, err := segment.OpenStore(dir+"/1", segment.StoreOptions{RetentionCheckInterval: -1})
@@ -310,9 +311,15 @@ func TestFarBehindFollowerGetsASnapshot(t *testing.T) {
 	}
 	c.Stop()
 
+	snap, _, err := ctrlLog.LatestSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	fol := startNode(t, 2, dir+"/2")
-	c = NewController(ctrlLog, 1, 1, []int32{1, 2}, map[int32]string{2: fol.addr}, nil)
+	c = NewController(ctrlLog, 1, 1, []int32{1, 2}, nil, nil)
 	defer c.Stop()
+	c.snapshotPart = len(snap)/5 + 1 // sent in five parts
+	c.AddPeer(2, fol.addr)
 	appendCommitted(t, c, ctrlLog, createTopic("after")...)
 	end, _ := ctrlLog.End()
 	for deadline := time.Now().Add(10 * time.Second); fol.log.Committed() != end; time.Sleep(10 * time.Millisecond) {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/internal/framing"
 )
 
@@ -33,11 +34,49 @@ const (
 	kindAck      byte = 5 // log end i64, last epoch i32
 	kindCommit   byte = 6 // commit i64
 	kindError    byte = 7 // message
-	kindSnapshot byte = 8 // a snapshot's bytes (the follower is behind the log start)
+	kindSnapshot byte = 8 // snapshot size i64, a part of its bytes (the follower is behind the log start)
 )
 
 // maxFrame bounds a frame: a metadata batch is at most a few MiB.
 const maxFrame = 64 << 20
+
+// snapshotPart is the most of a snapshot one frame carries: a snapshot
+// (up to eventlog.MaxSnapshotBytes) goes in as many frames as it needs,
+// one after another.
+const snapshotPart = 16 << 20
+
+// snapshotParts gathers a snapshot that arrives in parts.
+type snapshotParts struct {
+	size int64 // the whole snapshot's, as each part says
+	b    []byte
+}
+
+// add takes the next part of a snapshot of size bytes and returns the
+// whole snapshot once its last part is in (nil before). The memory held
+// grows with the parts that arrive, never beyond size.
+func (s *snapshotParts) add(size int64, part []byte) ([]byte, error) {
+	switch {
+	case size < 1 || size > eventlog.MaxSnapshotBytes:
+		return nil, fmt.Errorf("%w: a snapshot of %d bytes (1 to %d)", errBadFrame, size, eventlog.MaxSnapshotBytes)
+	case s.b != nil && size != s.size:
+		return nil, fmt.Errorf("%w: a part of a %d-byte snapshot amid one of %d bytes", errBadFrame, size, s.size)
+	case len(part) == 0 || int64(len(s.b))+int64(len(part)) > size:
+		return nil, fmt.Errorf("%w: a snapshot part of %d bytes after %d of %d", errBadFrame, len(part), len(s.b), size)
+	}
+	if s.b == nil {
+		s.size, s.b = size, make([]byte, 0, min(size, 2*snapshotPart))
+	}
+	s.b = append(s.b, part...)
+	if int64(len(s.b)) < size {
+		return nil, nil
+	}
+	whole := s.b
+	*s = snapshotParts{}
+	return whole, nil
+}
+
+// pending reports whether parts of a snapshot are in and others awaited.
+func (s *snapshotParts) pending() bool { return s.b != nil }
 
 var errBadFrame = errors.New("cluster: bad frame")
 

@@ -89,7 +89,7 @@ func DumpLog(w io.Writer, path string, opts DumpOptions) (segment.DumpResult, er
 }
 
 func dumpSnapshot(w io.Writer, path string, opts DumpOptions) error {
-	b, err := segment.ReadFile(segment.OSFS{}, path, maxSnapshotBody)
+	b, err := segment.ReadFile(segment.OSFS{}, path, MaxSnapshotBytes)
 	if err != nil {
 		return err
 	}

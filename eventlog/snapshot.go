@@ -34,13 +34,15 @@ var crc32c = crc32.MakeTable(crc32.Castagnoli)
 // It is written to a temporary file, synced, renamed into place and the
 // directory synced, so a crash leaves either the whole file or none.
 const (
-	snapMagic       = "CKSNAP"
-	snapEndMagic    = "CKEND"
-	snapFooterSize  = len(snapEndMagic) + 4 + 8 + 4
-	snapSuffix      = ".checkpoint"
-	snapTmpSuffix   = ".checkpoint.tmp"
-	maxSnapshotBody = 1 << 30 // decompressed
+	snapMagic      = "CKSNAP"
+	snapEndMagic   = "CKEND"
+	snapFooterSize = len(snapEndMagic) + 4 + 8 + 4
+	snapSuffix     = ".checkpoint"
+	snapTmpSuffix  = ".checkpoint.tmp"
 )
+
+// MaxSnapshotBytes bounds a snapshot: its file, and its body decompressed.
+const MaxSnapshotBytes = 1 << 30
 
 // SnapshotName is the file name of a snapshot at offset and epoch.
 func SnapshotName(offset int64, epoch int32) string {
@@ -168,13 +170,13 @@ func DecodeSnapshot(b []byte) (*State, int32, error) {
 	if offset != footOffset || offset < 0 {
 		return nil, 0, fmt.Errorf("%w: snapshot header says offset %d, footer %d", ErrDecode, offset, footOffset)
 	}
-	zr, err := zstd.NewReader(bytes.NewReader(d.b), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxSnapshotBody))
+	zr, err := zstd.NewReader(bytes.NewReader(d.b), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxSnapshotBytes))
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %v", ErrDecode, err)
 	}
 	defer zr.Close()
-	body, err := io.ReadAll(io.LimitReader(zr, maxSnapshotBody+1))
-	if err != nil || len(body) > maxSnapshotBody {
+	body, err := io.ReadAll(io.LimitReader(zr, MaxSnapshotBytes+1))
+	if err != nil || len(body) > MaxSnapshotBytes {
 		return nil, 0, fmt.Errorf("%w: snapshot body: %v", ErrDecode, err)
 	}
 	s := NewState()
@@ -235,7 +237,7 @@ func snapshots(fsys segment.FS, dir string) ([]string, error) {
 // readSnapshotEpoch reads and decodes a snapshot file: its state, the
 // epoch of the last batch it covers, and its bytes.
 func readSnapshotEpoch(fsys segment.FS, path string) (*State, int32, []byte, error) {
-	b, err := segment.ReadFile(fsys, path, maxSnapshotBody)
+	b, err := segment.ReadFile(fsys, path, MaxSnapshotBytes)
 	if err != nil {
 		return nil, 0, nil, err
 	}
