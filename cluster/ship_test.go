@@ -429,6 +429,30 @@ func TestFollowersApplyCommitsAtOnce(t *testing.T) {
 	}
 }
 
+// TestLoneChangesCommitAtOnce: while changes stream, a commit point waits
+// for the next batch to ride with (or the linger, here an hour); a change
+// that comes alone has its commit point sent at once.
+func TestLoneChangesCommitAtOnce(t *testing.T) {
+	c, n1, n2, n3 := shipping(t)
+	defer c.Stop()
+	c.setHeartbeat(time.Hour)
+	time.Sleep(2 * Heartbeat)         // a heartbeat armed before fires first
+	c.setLinger(time.Hour, time.Hour) // every batch after the first streams
+	appendCommitted(t, c, n1.log, &eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
+	appendCommitted(t, c, n1.log, createTopic("streamed")...)
+	time.Sleep(100 * time.Millisecond)
+	if len(topics(n2.log)) != 0 || len(topics(n3.log)) != 0 {
+		t.Fatalf("a streamed change's commit point went out alone before the linger: %v, %v", topics(n2.log), topics(n3.log))
+	}
+	c.setLinger(time.Hour, 0) // every batch comes alone
+	appendCommitted(t, c, n1.log, createTopic("alone")...)
+	for deadline := time.Now().Add(10 * time.Second); len(topics(n2.log)) != 2 || len(topics(n3.log)) != 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the followers did not apply a lone change's commit: %v, %v", topics(n2.log), topics(n3.log))
+		}
+	}
+}
+
 // TestCommittedAsTheTermEnds: a change the controller found committed as
 // its term ended (applied, not yet announced, when the term ends) is
 // answered as committed, not as "no longer the controller".
