@@ -32,9 +32,14 @@ const (
 	recEntries   = 2
 	recSnapshot  = 3
 
-	walName        = "raft.wal"
-	maxRecordBytes = 256 << 20
+	walName = "raft.wal"
 )
+
+// maxRecordBytes bounds a record: replay takes a longer length for a torn
+// tail. Writes never make one (entries go in as many records as they
+// need; a snapshot or an entry too large for one is refused). A variable
+// for tests.
+var maxRecordBytes = 256 << 20
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -188,6 +193,36 @@ func snapshotRecord(snap *Snapshot) []byte {
 	return append(b, snap.Data...)
 }
 
+// appendSnapshotRecord appends snap's record, if it fits in one.
+func appendSnapshotRecord(dst []byte, snap *Snapshot) ([]byte, error) {
+	body := snapshotRecord(snap)
+	if len(body) > maxRecordBytes {
+		return nil, fmt.Errorf("raft: storage: a snapshot of %d bytes is larger than a record may be (%d)", len(snap.Data), maxRecordBytes)
+	}
+	return appendRecord(dst, body), nil
+}
+
+// appendEntriesRecords appends ents as records of at most maxRecordBytes,
+// as many as they need.
+func appendEntriesRecords(dst []byte, ents []Entry) ([]byte, error) {
+	for len(ents) > 0 {
+		size, n := 1+binary.MaxVarintLen64, 0
+		for ; n < len(ents); n++ {
+			e := 16 + binary.MaxVarintLen64 + len(ents[n].Data) // at most
+			if size+e > maxRecordBytes {
+				break
+			}
+			size += e
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("raft: storage: entry %d of %d bytes is larger than a record may be (%d)", ents[0].Index, len(ents[0].Data), maxRecordBytes)
+		}
+		dst = appendRecord(dst, entriesRecord(ents[:n]))
+		ents = ents[n:]
+	}
+	return dst, nil
+}
+
 func entriesRecord(ents []Entry) []byte {
 	b := []byte{recEntries}
 	b = binary.AppendUvarint(b, uint64(len(ents)))
@@ -204,12 +239,19 @@ func entriesRecord(ents []Entry) []byte {
 // it carries (any may be absent), in one write and one sync.
 func (s *Storage) Save(hs *HardState, snap *Snapshot, ents []Entry) error {
 	var buf []byte
+	var err error
 	if snap != nil {
-		buf = appendRecord(buf, snapshotRecord(snap))
+		if buf, err = appendSnapshotRecord(buf, snap); err != nil {
+			return err
+		}
+	}
+	if buf, err = appendEntriesRecords(buf, ents); err != nil {
+		return err
+	}
+	if snap != nil {
 		s.putSnapshot(snap)
 	}
 	if len(ents) > 0 {
-		buf = appendRecord(buf, entriesRecord(ents))
 		if err := s.putEntries(ents); err != nil {
 			return fmt.Errorf("raft: storage: %w", err)
 		}
@@ -237,6 +279,9 @@ func (s *Storage) Save(hs *HardState, snap *Snapshot, ents []Entry) error {
 // Compact records that the log up to snap.Index is replaced by snap, and
 // rewrites the file without the entries it replaces.
 func (s *Storage) Compact(snap *Snapshot) error {
+	if 1+16+binary.MaxVarintLen64+len(snap.Data) > maxRecordBytes { // its record, at most
+		return fmt.Errorf("raft: storage: a snapshot of %d bytes is larger than a record may be (%d)", len(snap.Data), maxRecordBytes)
+	}
 	s.putSnapshot(snap)
 	return s.rewrite()
 }
@@ -244,11 +289,14 @@ func (s *Storage) Compact(snap *Snapshot) error {
 // rewrite replaces the file with one holding only the current state.
 func (s *Storage) rewrite() error {
 	var buf []byte
+	var err error
 	if s.state.Snapshot != nil {
-		buf = appendRecord(buf, snapshotRecord(s.state.Snapshot))
+		if buf, err = appendSnapshotRecord(buf, s.state.Snapshot); err != nil {
+			return err
+		}
 	}
-	if len(s.state.Entries) > 0 {
-		buf = appendRecord(buf, entriesRecord(s.state.Entries))
+	if buf, err = appendEntriesRecords(buf, s.state.Entries); err != nil {
+		return err
 	}
 	buf = appendRecord(buf, hardStateRecord(s.state.HardState))
 	tmp := s.path + ".tmp"

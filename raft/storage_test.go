@@ -65,6 +65,47 @@ func TestStorageKeepsWhatWasSaved(t *testing.T) {
 	s.Close()
 }
 
+// TestStorageRecordsStayWithinTheBound: entries larger together than a
+// record goes in as many records as they need, when saved and when the
+// file is rewritten, and all of them (and the hard state after them) are
+// there after a restart; a snapshot or an entry too large for a record is
+// refused, not written where a restart would read it as a torn tail.
+func TestStorageRecordsStayWithinTheBound(t *testing.T) {
+	defer func(n int) { maxRecordBytes = n }(maxRecordBytes)
+	maxRecordBytes = 1 << 10
+	dir := t.TempDir()
+	s, _, err := OpenStorage(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ents []Entry
+	for i := uint64(1); i <= 20; i++ {
+		ents = append(ents, Entry{Term: 1, Index: i, Data: make([]byte, 200)})
+	}
+	if err := s.Save(&HardState{Term: 1, Vote: 1, Commit: 10}, nil, ents[:10]); err != nil {
+		t.Fatal(err)
+	}
+	s.compactAt = 1 // the next save rewrites the file: all 20 entries
+	if err := s.Save(&HardState{Term: 1, Vote: 1, Commit: 20}, nil, ents[10:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(nil, nil, []Entry{{Term: 1, Index: 21, Data: make([]byte, 2<<10)}}); err == nil {
+		t.Fatal("saved an entry larger than a record")
+	}
+	if err := s.Compact(&Snapshot{Index: 20, Term: 1, Data: make([]byte, 2<<10)}); err == nil {
+		t.Fatal("saved a snapshot larger than a record")
+	}
+	s.Close()
+	s, st, err := OpenStorage(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if st.HardState.Commit != 20 || len(st.Entries) != 20 || st.Snapshot != nil {
+		t.Fatalf("after a restart: commit %d, %d entries, snapshot %v; want 20, 20, none", st.HardState.Commit, len(st.Entries), st.Snapshot)
+	}
+}
+
 func FuzzStorageReplay(f *testing.F) {
 	var b []byte
 	b = appendRecord(b, hardStateRecord(HardState{Term: 1, Vote: 1, Commit: 1}))
