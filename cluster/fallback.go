@@ -111,12 +111,12 @@ func (n *Node) applyEntries(es []raft.Entry) {
 	for i, e := range es {
 		p := props[i]
 		if p.batch < 0 {
-			n.noteApplied(e.Index)
+			n.noteApplied(e.Index, len(e.Data))
 			continue
 		}
 		next, err := nexts[p.batch], errs[p.batch]
 		n.replay = next
-		n.noteApplied(e.Index)
+		n.noteApplied(e.Index, len(e.Data))
 		if errors.Is(err, eventlog.ErrReplayed) {
 			continue
 		}
@@ -138,6 +138,11 @@ func (n *Node) applyEntries(es []raft.Entry) {
 // DefaultRaftCompactEntries is how many entries the fallback path applies
 // between compactions of Raft's log (NodeConfig.RaftCompactEntries).
 const DefaultRaftCompactEntries = 8192
+
+// DefaultRaftCompactBytes is how many bytes of entries it applies between
+// them (NodeConfig.RaftCompactBytes): a few hundred large changes hold
+// as much as thousands of small ones, in memory and in Raft's file.
+const DefaultRaftCompactBytes = 64 << 20
 
 // A Raft snapshot on the fallback path: a version, the metadata log offset
 // it stands for (after the last entry it replaces), and the metadata
@@ -166,18 +171,24 @@ type indexOffset struct {
 	offset int64
 }
 
-// noteApplied records where the metadata log stands after entry index
-// (driver goroutine) and starts a compaction of Raft's log when enough
-// entries were applied since the last one.
-func (n *Node) noteApplied(index uint64) {
-	every := n.cfg.RaftCompactEntries
+// noteApplied records where the metadata log stands after entry index, of
+// size bytes (driver goroutine), and starts a compaction of Raft's log
+// when enough entries, or bytes of them, were applied since the last one.
+func (n *Node) noteApplied(index uint64, size int) {
+	every, bytes := n.cfg.RaftCompactEntries, n.cfg.RaftCompactBytes
 	if every <= 0 {
 		every = DefaultRaftCompactEntries
 	}
+	if bytes <= 0 {
+		bytes = DefaultRaftCompactBytes
+	}
 	n.mu.Lock()
 	n.applied = append(n.applied, indexOffset{index, n.replay})
-	start := len(n.applied) >= every && !n.compacting
-	n.compacting = n.compacting || start
+	n.appliedBytes += int64(size)
+	start := (len(n.applied) >= every || n.appliedBytes >= bytes) && !n.compacting
+	if start {
+		n.compacting, n.appliedBytes = true, 0
+	}
 	n.mu.Unlock()
 	if start {
 		n.bg.Go(n.compactRaft)

@@ -89,6 +89,33 @@ func TestFallbackCompactsRaftLog(t *testing.T) {
 	sameMetadata(t, all)
 }
 
+// TestFallbackCompactsByBytes: Raft's log is compacted once the entries
+// applied since the last compaction hold RaftCompactBytes, however few
+// they are.
+func TestFallbackCompactsByBytes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a cluster")
+	}
+	all := startThreeWith(t, memberOpts{fallback: true, compactEvery: 1 << 20, compactBytes: 16 << 10}, t.TempDir())
+	defer stopAll(all)
+	ctrl := settled(t, all)
+	for i := 0; ; i++ {
+		if _, err := ctrl.node.Append(5*time.Second, topicEvents(fmt.Sprintf("t%d", i), ctrl.id)...); err != nil {
+			t.Fatal(err)
+		}
+		ctrl.node.mu.Lock()
+		compacted := ctrl.node.compactedAt
+		ctrl.node.mu.Unlock()
+		if compacted > 0 {
+			t.Logf("compacted after %d creates", i+1)
+			return
+		}
+		if i == 2000 {
+			t.Fatal("2,000 creates and Raft's log was never compacted")
+		}
+	}
+}
+
 // TestFallbackReplaysARefusedEntry: on the fallback path a change that no
 // longer applies when committed (a topic created twice) is written as a
 // NoOp batch; a restart re-applies Raft's entries and must recognise that

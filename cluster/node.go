@@ -59,7 +59,10 @@ type NodeConfig struct {
 	// RaftCompactEntries is how many entries the fallback path applies
 	// between compactions of Raft's log; 0 is DefaultRaftCompactEntries.
 	RaftCompactEntries int
-	Logger             *slog.Logger
+	// RaftCompactBytes is how many bytes of entries it applies between
+	// them, whichever comes first; 0 is DefaultRaftCompactBytes.
+	RaftCompactBytes int64
+	Logger           *slog.Logger
 }
 
 // Node is a running cluster member: Raft elects the controller among the
@@ -94,12 +97,14 @@ type Node struct {
 	waiters map[uint64]chan applied
 	replay  int64
 	// Compaction of Raft's log on the fallback path (under mu): the
-	// entries applied since the last one, whether one runs, and the
-	// metadata offset of the last Raft snapshot.
-	applied     []indexOffset
-	compacting  bool
-	compactedAt int64
-	bg          sync.WaitGroup // compactions; started by the driver
+	// entries applied since the last one (and their bytes since the last
+	// started), whether one runs, and the metadata offset of the last Raft
+	// snapshot.
+	applied      []indexOffset
+	appliedBytes int64
+	compacting   bool
+	compactedAt  int64
+	bg           sync.WaitGroup // compactions; started by the driver
 
 	roles chan roleChange
 	kick  chan struct{} // capacity 1: the controller has work to check

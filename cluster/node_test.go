@@ -35,6 +35,7 @@ type memberOpts struct {
 	fs           segment.FS // nil: the real file system
 	onFatal      func(error)
 	compactEvery int   // RaftCompactEntries
+	compactBytes int64 // RaftCompactBytes
 	segmentBytes int64 // of the metadata log; 0: 1 MiB
 }
 
@@ -61,7 +62,7 @@ func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...s
 	n, err := StartNode(NodeConfig{ID: id, Voters: []int32{1, 2, 3}, Meta: meta, RaftDir: dir + "/raft",
 		Replication: ln, ReplicationAddr: ln.Addr().String(), KafkaAddr: fmt.Sprintf("127.0.0.1:%d", 9090+id),
 		GossipAddr: "127.0.0.1:0", Join: join, GossipLocal: true, FenceAfter: time.Second, Fallback: fallback, OnFatal: o.onFatal,
-		RaftCompactEntries: o.compactEvery})
+		RaftCompactEntries: o.compactEvery, RaftCompactBytes: o.compactBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
