@@ -188,6 +188,35 @@ func TestSnapshotReopenAndSegmentDeletion(t *testing.T) {
 	}
 }
 
+// TestOversizeStateIsNotSnapshotted: a state whose snapshot body would be
+// larger than a snapshot may be read back is not written as one (and no
+// segment goes): the log reopens whole, from its segments.
+func TestOversizeStateIsNotSnapshotted(t *testing.T) {
+	defer func(n int) { maxSnapshotBody = n }(maxSnapshotBody)
+	cfg := testSegment()
+	cfg.SegmentBytes = 4096
+	e := newLogEnv(t, Options{SnapshotBytes: -1, Segment: cfg})
+	e.append(reg(1, inc1))
+	for i := range 100 {
+		e.append(createTopic(fmt.Sprintf("t%d", i), 2)...)
+	}
+	maxSnapshotBody = 1 << 10
+	if err := e.log.Snapshot(); !errors.Is(err, ErrSnapshotTooLarge) {
+		t.Fatalf("snapshot of a state over the bound: %v", err)
+	}
+	if names, _ := snapshots(e.fs, e.log.Dir()); len(names) != 0 {
+		t.Fatalf("snapshots written: %v", names)
+	}
+	if start := e.log.seg.StartOffset(); start != 0 {
+		t.Fatalf("the log starts at %d: segments went", start)
+	}
+	before := e.snapshotBytes()
+	e.reopen()
+	if e.snapshotBytes() != before {
+		t.Fatal("state after reopen differs")
+	}
+}
+
 // TestCrashWhileSnapshotting crashes the file system while a snapshot is
 // being written, at random moments: the log reopens, with every
 // acknowledged event.

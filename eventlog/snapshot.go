@@ -44,6 +44,14 @@ const (
 // MaxSnapshotBytes bounds a snapshot: its file, and its body decompressed.
 const MaxSnapshotBytes = 1 << 30
 
+// maxSnapshotBody is the bound on a snapshot's decompressed body that
+// Snapshot writes and DecodeSnapshot reads: MaxSnapshotBytes (a variable
+// for tests).
+var maxSnapshotBody = MaxSnapshotBytes
+
+// ErrSnapshotTooLarge: the state is larger than a snapshot may hold.
+var ErrSnapshotTooLarge = errors.New("eventlog: the state is larger than a snapshot may hold")
+
 // SnapshotName is the file name of a snapshot at offset and epoch.
 func SnapshotName(offset int64, epoch int32) string {
 	return fmt.Sprintf("%020d-%010d%s", offset, epoch, snapSuffix)
@@ -120,6 +128,13 @@ func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
 
 // EncodeSnapshot returns the snapshot file bytes of s.
 func EncodeSnapshot(s *State, epoch int32) []byte {
+	b, _ := encodeSnapshot(s, epoch)
+	return b
+}
+
+// encodeSnapshot returns the snapshot file bytes of s and the size of its
+// body before compression.
+func encodeSnapshot(s *State, epoch int32) ([]byte, int) {
 	var w encoder
 	w.b = append(w.b, snapMagic...)
 	w.uvarint(0)
@@ -137,7 +152,7 @@ func EncodeSnapshot(s *State, epoch int32) []byte {
 	out = append(out, snapEndMagic...)
 	out = binary.BigEndian.AppendUint32(out, uint32(len(events)))
 	out = binary.BigEndian.AppendUint64(out, uint64(s.Offset))
-	return binary.BigEndian.AppendUint32(out, crc32.Checksum(out, crc32c))
+	return binary.BigEndian.AppendUint32(out, crc32.Checksum(out, crc32c)), len(body)
 }
 
 // DecodeSnapshot rebuilds the state a snapshot file holds. Every check
@@ -170,13 +185,13 @@ func DecodeSnapshot(b []byte) (*State, int32, error) {
 	if offset != footOffset || offset < 0 {
 		return nil, 0, fmt.Errorf("%w: snapshot header says offset %d, footer %d", ErrDecode, offset, footOffset)
 	}
-	zr, err := zstd.NewReader(bytes.NewReader(d.b), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxSnapshotBytes))
+	zr, err := zstd.NewReader(bytes.NewReader(d.b), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(maxSnapshotBody)))
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %v", ErrDecode, err)
 	}
 	defer zr.Close()
-	body, err := io.ReadAll(io.LimitReader(zr, MaxSnapshotBytes+1))
-	if err != nil || len(body) > MaxSnapshotBytes {
+	body, err := io.ReadAll(io.LimitReader(zr, int64(maxSnapshotBody)+1))
+	if err != nil || len(body) > maxSnapshotBody {
 		return nil, 0, fmt.Errorf("%w: snapshot body: %v", ErrDecode, err)
 	}
 	s := NewState()
@@ -308,8 +323,13 @@ func (l *Log) Snapshot() error {
 		l.smu.RUnlock()
 		return nil // moved on meanwhile: the next snapshot takes it
 	}
-	data := EncodeSnapshot(l.state, epoch)
+	data, body := encodeSnapshot(l.state, epoch)
 	l.smu.RUnlock()
+	if body > maxSnapshotBody {
+		// Written, it could not be read back, and the segments it covers
+		// would go: the log stays whole instead.
+		return fmt.Errorf("%w: %d bytes at offset %d, at most %d; the log is kept whole", ErrSnapshotTooLarge, body, offset, maxSnapshotBody)
+	}
 	fsys := l.fs()
 	names, err := snapshots(fsys, l.dir)
 	if err != nil {
