@@ -131,7 +131,8 @@ func (t *TCPTransport) allowed(m Message) bool {
 	return f == nil || (*f)(m)
 }
 
-// Dropped counts messages dropped because a peer's queue was full.
+// Dropped counts messages dropped because a peer's queue was full or they
+// were too large to send.
 func (t *TCPTransport) Dropped() int64 { return t.dropped.Load() }
 
 // Send queues m for its peer, or drops it when the peer is behind or not
@@ -143,8 +144,17 @@ func (t *TCPTransport) Send(m Message) {
 	if p == nil || !t.allowed(m) {
 		return
 	}
+	frame := Encode(make([]byte, 4, 64), m)
+	if len(frame)-4 > MaxFrameBytes {
+		// The peer would close the connection on it, and Raft would send
+		// it again and again: only a snapshot can be this large.
+		t.log.Error("raft: a message too large for the transport is not sent; the peer cannot catch up from this snapshot (the fallback path carries at most this much metadata)",
+			"to", m.To, "type", m.Type, "bytes", len(frame)-4, "max", MaxFrameBytes)
+		t.dropped.Add(1)
+		return
+	}
 	select {
-	case p.queue <- Encode(make([]byte, 4, 64), m):
+	case p.queue <- frame:
 	default:
 		t.dropped.Add(1)
 	}

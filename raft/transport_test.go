@@ -75,3 +75,29 @@ func TestTransportDropsForASlowPeer(t *testing.T) {
 		t.Fatal("64 MiB for a peer that never reads were all queued")
 	}
 }
+
+// TestTransportDropsWhatThePeerWouldRefuse: a message larger than a frame
+// may be (a snapshot) is not sent, where the peer would close the
+// connection on it and Raft send it again; what follows is delivered.
+func TestTransportDropsWhatThePeerWouldRefuse(t *testing.T) {
+	ln1, _ := net.Listen("tcp", "127.0.0.1:0")
+	ln2, _ := net.Listen("tcp", "127.0.0.1:0")
+	got := make(chan Message, 4)
+	tr1 := NewTCPTransport(1, ln1, map[int32]string{2: ln2.Addr().String()}, func(Message) {}, nil)
+	defer tr1.Close()
+	tr2 := NewTCPTransport(2, ln2, nil, func(m Message) { got <- m }, nil)
+	defer tr2.Close()
+	tr1.Send(Message{Type: MsgSnap, From: 1, To: 2, Term: 1, Snapshot: &Snapshot{Index: 9, Term: 1, Data: make([]byte, MaxFrameBytes)}})
+	if tr1.Dropped() != 1 {
+		t.Fatalf("%d messages dropped, want the oversize one", tr1.Dropped())
+	}
+	tr1.Send(Message{Type: MsgHeartbeat, From: 1, To: 2, Term: 1})
+	select {
+	case m := <-got:
+		if m.Type != MsgHeartbeat {
+			t.Fatalf("got %v first", m.Type)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the message after the oversize one did not arrive")
+	}
+}
