@@ -303,6 +303,18 @@ func (n *Node) Controller() (int32, bool) {
 	return n.leader, n.leader == n.cfg.ID && n.leading
 }
 
+// Settle waits, up to max, until this node has applied every metadata
+// batch it holds. The controller ships a batch before it commits it, so
+// a change it has committed and answered is served here too once this
+// returns, when its batch came before the call (it commits within a
+// millisecond, or not at all if the controller fails first). On the
+// fallback path the metadata log holds committed batches only: it
+// returns at once.
+func (n *Node) Settle(max time.Duration) {
+	end, _ := n.cfg.Meta.End()
+	n.cfg.Meta.WaitApplied(end, max)
+}
+
 // SetCut is a fault hook for tests: this node neither sends to nor takes
 // from the nodes cut reports (Raft messages and metadata shipping); nil
 // heals. Open shipping sessions end within a heartbeat.

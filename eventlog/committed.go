@@ -143,6 +143,7 @@ func (l *Log) AppendCommittedAll(batches []CommittedBatch, replay int64) (next [
 			}
 		}
 		l.state.Offset = w.a.Last + 1
+		l.movedLocked()
 		l.sinceSnap += int64(w.size)
 		if w.refused {
 			errs[w.i] = ErrRefused

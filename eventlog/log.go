@@ -98,6 +98,8 @@ type Log struct {
 	// smu guards state: the durable events applied, what readers see.
 	smu   sync.RWMutex
 	state *State
+	// moved is closed and replaced whenever state moves on (under smu).
+	moved chan struct{}
 
 	// epochs are where each epoch's batches start (under wmu).
 	epochs []epochStart
@@ -191,7 +193,7 @@ func Open(st *segment.Store, opts Options) (*Log, error) {
 			l.epochs = append([]epochStart{{snapEpoch, snapOffset - 1}}, l.epochs...)
 		}
 	}
-	l.state, l.spec = state, spec
+	l.state, l.spec, l.moved = state, spec, make(chan struct{})
 	if !opts.Replicated {
 		l.spec = state.Clone()
 	}
@@ -380,6 +382,7 @@ func (l *Log) flush() {
 			if err == nil {
 				if err = Apply(l.state, events...); err == nil {
 					l.state.Offset = h.Last + 1
+					l.movedLocked()
 				}
 			}
 			l.smu.Unlock()

@@ -3,6 +3,7 @@ package eventlog
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/chronik-stream/chronik/segment"
 )
@@ -188,6 +189,36 @@ func (l *Log) Committed() int64 {
 	return l.state.Offset
 }
 
+// movedLocked wakes the waiters of WaitApplied (smu held).
+func (l *Log) movedLocked() {
+	close(l.moved)
+	l.moved = make(chan struct{})
+}
+
+// WaitApplied waits until the readers' state holds every event before
+// offset, or timeout has passed, and reports whether it does.
+func (l *Log) WaitApplied(offset int64, timeout time.Duration) bool {
+	var expired <-chan time.Time
+	for {
+		l.smu.RLock()
+		done, moved := l.state.Offset >= offset, l.moved
+		l.smu.RUnlock()
+		if done {
+			return true
+		}
+		if expired == nil {
+			t := time.NewTimer(timeout)
+			defer t.Stop()
+			expired = t.C
+		}
+		select {
+		case <-moved:
+		case <-expired:
+			return false
+		}
+	}
+}
+
 // Commit applies the durable events before offset (a batch boundary) to
 // the readers' state. Offsets at or below the commit point are no-ops;
 // offsets beyond what is durable here are cut to it.
@@ -244,6 +275,7 @@ func (l *Log) commitRange(from, to int64) error {
 			err = Apply(l.state, events...)
 			if err == nil {
 				l.state.Offset = h.LastOffset() + 1
+				l.movedLocked()
 			}
 			l.smu.Unlock()
 			if err != nil {
@@ -323,6 +355,7 @@ func (l *Log) InstallSnapshot(data []byte) error {
 	l.spec = state.Clone()
 	l.smu.Lock()
 	l.state = state
+	l.movedLocked()
 	l.smu.Unlock()
 	l.log.Info("installed a snapshot from the controller", "offset", state.Offset, "epoch", epoch)
 	return nil

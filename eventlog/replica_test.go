@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/chronik-stream/chronik/segment"
 )
@@ -178,5 +179,39 @@ func TestDivergingTailIsTruncated(t *testing.T) {
 	}
 	if fol.snapshotBytes() != next.snapshotBytes() {
 		t.Fatal("follower differs after reopening and committing")
+	}
+}
+
+// TestWaitApplied: a wait for an offset ends when a commit applies it, or
+// at its timeout when none does.
+func TestWaitApplied(t *testing.T) {
+	ctrl := newLogEnv(t, Options{Replicated: true, Epoch: 1})
+	fol := newLogEnv(t, Options{Replicated: true})
+	ctrl.append(reg(1, inc1))
+	ctrl.append(createTopic("a", 1)...)
+	ship(t, fol.log, batchesFrom(t, ctrl.log, 0))
+	end, _ := fol.log.End()
+	if fol.log.WaitApplied(end, 10*time.Millisecond) {
+		t.Fatal("applied before any commit")
+	}
+	if !fol.log.WaitApplied(0, 0) {
+		t.Fatal("offset 0 is not applied at once")
+	}
+	done := make(chan bool)
+	go func() { done <- fol.log.WaitApplied(end, 10*time.Second) }()
+	time.Sleep(10 * time.Millisecond)
+	if err := fol.log.Commit(1); err != nil { // the first batch only
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+		t.Fatal("the wait ended before its offset was applied")
+	case <-time.After(10 * time.Millisecond):
+	}
+	if err := fol.log.Commit(end); err != nil {
+		t.Fatal(err)
+	}
+	if !<-done {
+		t.Fatal("the wait timed out though its offset was applied")
 	}
 }

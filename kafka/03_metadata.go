@@ -28,6 +28,7 @@ func init() {
 }
 
 func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
+	b.settle()
 	resp := kmsg.NewPtrMetadataResponse()
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	autoCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)

@@ -18,6 +18,7 @@ func init() {
 }
 
 func describeConfigs(b *Broker, req *kmsg.DescribeConfigsRequest) (kmsg.Response, error) {
+	b.settle()
 	resp := kmsg.NewPtrDescribeConfigsResponse()
 	for _, r := range req.Resources {
 		rr := kmsg.NewDescribeConfigsResponseResource()

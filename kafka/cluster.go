@@ -31,6 +31,23 @@ type Cluster interface {
 	// Up reports whether a broker is reachable now, as gossip sees it
 	// (before the controller fences one that failed).
 	Up(id int32) bool
+	// Settle waits, up to max, until this node serves every metadata
+	// change it has received and that commits meanwhile: a change a
+	// client was told is made is then in this node's answers too.
+	Settle(max time.Duration)
+}
+
+// settleWait bounds how long a request that reads the metadata waits for
+// changes this node holds to commit (Cluster.Settle): a commit point
+// follows its batch within a millisecond.
+const settleWait = 5 * time.Millisecond
+
+// settle is Cluster.Settle on a node of a cluster; alone, every change is
+// served once made.
+func (b *Broker) settle() {
+	if b.cfg.Cluster != nil {
+		b.cfg.Cluster.Settle(settleWait)
+	}
 }
 
 // appendMeta appends metadata events: directly on a single node, through

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -31,6 +32,7 @@ func (c *failingCluster) Append(events ...eventlog.Event) (int64, error) {
 func (c *failingCluster) Controller() (int32, bool)    { return 1, true }
 func (c *failingCluster) NotController(err error) bool { return errors.Is(err, errNotHere) }
 func (c *failingCluster) Up(int32) bool                { return true }
+func (c *failingCluster) Settle(time.Duration)         {}
 
 // TestUncommittedMetadataIsRetriable: a metadata change the cluster did
 // not commit, because the controller's term ended or because a majority

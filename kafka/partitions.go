@@ -123,6 +123,27 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 		}
 		return &partition{log: b.txns.Log(), fixedEpoch: true}, 0
 	}
+	tp, code := b.ledHere(topic, p)
+	if code != 0 && b.cfg.Cluster != nil {
+		// A client told the topic was made may ask before the commit
+		// point came: look again once the changes held here commit.
+		b.settle()
+		tp, code = b.ledHere(topic, p)
+	}
+	if code != 0 {
+		return nil, code
+	}
+	part, code := b.sharedPartition(tp, topic, p)
+	if part != nil {
+		part.raiseEpoch(tp.Partitions[p].LeaderEpoch)
+		part.configure(tp)
+	}
+	return part, code
+}
+
+// ledHere returns the topic of partition p if the metadata has this node
+// lead it, or the error for a client.
+func (b *Broker) ledHere(topic string, p int32) (*eventlog.Topic, int16) {
 	var tp *eventlog.Topic
 	b.meta.View(func(s *eventlog.State) { tp = s.Topics[topic] })
 	if tp == nil || p < 0 || int(p) >= len(tp.Partitions) {
@@ -131,12 +152,7 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 	if tp.Partitions[p].Leader != b.cfg.NodeID {
 		return nil, kerr.NotLeaderForPartition.Code
 	}
-	part, code := b.sharedPartition(tp, topic, p)
-	if part != nil {
-		part.raiseEpoch(tp.Partitions[p].LeaderEpoch)
-		part.configure(tp)
-	}
-	return part, code
+	return tp, 0
 }
 
 // sharedPartition returns the open partition, or opens it: once, shared by

@@ -314,6 +314,7 @@ func (elsewhere) Append(...eventlog.Event) (int64, error) { return 0, errNotHere
 func (elsewhere) Controller() (int32, bool)               { return 2, false }
 func (elsewhere) NotController(err error) bool            { return errors.Is(err, errNotHere) }
 func (elsewhere) Up(int32) bool                           { return true }
+func (elsewhere) Settle(time.Duration)                    {}
 
 // TestRelayedRequestsAreNotForwardedAgain: a node that takes another for
 // the controller while that one takes it for the controller (here: a node

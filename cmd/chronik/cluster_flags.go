@@ -49,6 +49,8 @@ func (m *clusterMember) Controller() (int32, bool) { return m.node.Controller() 
 
 func (m *clusterMember) Up(id int32) bool { return m.node.Up(id) }
 
+func (m *clusterMember) Settle(max time.Duration) { m.node.Settle(max) }
+
 func (m *clusterMember) NotController(err error) bool {
 	return errors.Is(err, cluster.ErrNotController)
 }
