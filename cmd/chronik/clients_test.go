@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The broker driven by Kafka clients other than franz-go, each with its own
@@ -43,12 +45,25 @@ func runClient(t *testing.T, name string, cmd *exec.Cmd) {
 // TestKcat drives the broker with librdkafka 2.0 through kcat: metadata,
 // produce with every codec, consume, group consume.
 func TestKcat(t *testing.T) {
+	kcat := kcatPath(t)
+	dir, addr := t.TempDir(), freeAddr(t)
+	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
+	driveKcat(t, kcat, addr, 1)
+}
+
+func kcatPath(t *testing.T) string {
+	t.Helper()
 	kcat, err := exec.LookPath("kcat")
 	if err != nil {
 		missing(t, "kcat is not installed (apt-get install kcat)")
 	}
-	dir, addr := t.TempDir(), freeAddr(t)
-	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
+	return kcat
+}
+
+// driveKcat runs kcat's checks against the broker at addr, one of a
+// cluster of brokers.
+func driveKcat(t *testing.T, kcat, addr string, brokers int) {
+	t.Helper()
 	kc := func(stdin string, args ...string) string {
 		t.Helper()
 		cmd := exec.Command(kcat, append([]string{"-b", addr}, args...)...)
@@ -74,7 +89,8 @@ func TestKcat(t *testing.T) {
 		}
 	}
 	md := kc("", "-L")
-	if !strings.Contains(md, "topic \"kcat-topic\"") || !strings.Contains(md, "broker 1 at "+addr) {
+	if !strings.Contains(md, "topic \"kcat-topic\"") || !strings.Contains(md, fmt.Sprintf(" %d brokers:", brokers)) ||
+		brokers == 1 && !strings.Contains(md, "broker 1 at "+addr) {
 		t.Fatalf("kcat -L:\n%s", md)
 	}
 
@@ -96,13 +112,20 @@ func TestKcat(t *testing.T) {
 // TestKafkaPython drives the broker with kafka-python 2.0, an old client
 // that negotiates its versions: admin, produce, group consume and commit.
 func TestKafkaPython(t *testing.T) {
+	python := kafkaPython(t)
+	dir, addr := t.TempDir(), freeAddr(t)
+	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
+	runClient(t, "kafka-python", exec.Command(python, "testdata/kafka_python.py", addr, "py-topic", "py-group"))
+}
+
+// kafkaPython is the Python that has kafka-python.
+func kafkaPython(t *testing.T) string {
+	t.Helper()
 	python := "/usr/bin/python3" // Debian's, where the python3-kafka package installs
 	if err := exec.Command(python, "-c", "import kafka").Run(); err != nil {
 		missing(t, "kafka-python is not installed (apt-get install python3-kafka)")
 	}
-	dir, addr := t.TempDir(), freeAddr(t)
-	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
-	runClient(t, "kafka-python", exec.Command(python, "testdata/kafka_python.py", addr, "py-topic", "py-group"))
+	return python
 }
 
 // TestLibrdkafkaTransactions drives transactions with librdkafka's
@@ -176,6 +199,15 @@ var (
 // partitions, offsets by time and deleted records, an idempotent producer,
 // a group of two consumers, committed offsets, group listing and deletion.
 func TestKafkajs(t *testing.T) {
+	node := kafkajsNode(t)
+	dir, addr := t.TempDir(), freeAddr(t)
+	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
+	runClient(t, "kafkajs", exec.Command(node, "testdata/kafkajs/client.js", addr, "kafkajs-topic", "kafkajs-group"))
+}
+
+// kafkajsNode is node, with kafkajs installed for testdata/kafkajs.
+func kafkajsNode(t *testing.T) string {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		missing(t, "node is not installed (apt-get install nodejs npm)")
@@ -183,7 +215,35 @@ func TestKafkajs(t *testing.T) {
 	if _, err := os.Stat("testdata/kafkajs/node_modules/kafkajs"); err != nil {
 		missing(t, "kafkajs is not installed (npm ci --prefix cmd/chronik/testdata/kafkajs)")
 	}
-	dir, addr := t.TempDir(), freeAddr(t)
-	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
-	runClient(t, "kafkajs", exec.Command(node, "testdata/kafkajs/client.js", addr, "kafkajs-topic", "kafkajs-group"))
+	return node
+}
+
+// TestClientsAgainstACluster: the clients above against three processes,
+// bootstrapped from a node that is not the controller: their metadata
+// changes are forwarded, their topics' partitions led by all three nodes,
+// their groups coordinated by the node that leads the offsets partition,
+// and what they were told is made is in every node's answers (a node
+// serves the changes it holds once they commit).
+func TestClientsAgainstACluster(t *testing.T) {
+	tc := startCluster(t, "--group-initial-rebalance-delay", "0s")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	controller := tc.controller(ctx, tc.client(1))
+	addr := tc.kafka[1+controller%3]
+	t.Run("kcat", func(t *testing.T) { driveKcat(t, kcatPath(t), addr, 3) })
+	t.Run("kafka-python", func(t *testing.T) {
+		runClient(t, "kafka-python", exec.Command(kafkaPython(t), "testdata/kafka_python.py", addr, "py-topic", "py-group"))
+	})
+	t.Run("sarama", func(t *testing.T) {
+		bin := goClients(t)
+		for _, version := range []string{"1.0.0", ""} {
+			runClient(t, "sarama "+version, exec.Command(bin, "sarama", addr, "sarama-"+version, "sarama-group-"+version, version, "3"))
+		}
+	})
+	t.Run("kafka-go", func(t *testing.T) {
+		runClient(t, "kafka-go", exec.Command(goClients(t), "kafka-go", addr, "kafka-go-topic", "kafka-go-group"))
+	})
+	t.Run("kafkajs", func(t *testing.T) {
+		runClient(t, "kafkajs", exec.Command(kafkajsNode(t), "testdata/kafkajs/client.js", addr, "kafkajs-topic", "kafkajs-group", "3"))
+	})
 }

@@ -5,31 +5,39 @@
 //
 // Usage:
 //
-//	goclients sarama HOST:PORT TOPIC GROUP [KAFKA-VERSION]
+//	goclients sarama HOST:PORT TOPIC GROUP [KAFKA-VERSION [BROKERS]]
 //	goclients kafka-go HOST:PORT TOPIC GROUP
 //
-// It prints "ok", or exits non-zero saying what went wrong.
+// BROKERS is how many brokers the cluster has (default 1). It prints
+// "ok", or exits non-zero saying what went wrong.
 package main
 
 import (
 	"fmt"
 	"os"
+	"strconv"
 )
 
 func main() {
 	if len(os.Args) < 5 {
-		fmt.Fprintln(os.Stderr, "usage: goclients sarama|kafka-go HOST:PORT TOPIC GROUP [KAFKA-VERSION]")
+		fmt.Fprintln(os.Stderr, "usage: goclients sarama|kafka-go HOST:PORT TOPIC GROUP [KAFKA-VERSION [BROKERS]]")
 		os.Exit(2)
 	}
 	client, addr, topic, group := os.Args[1], os.Args[2], os.Args[3], os.Args[4]
 	var err error
 	switch client {
 	case "sarama":
-		version := ""
+		version, brokers := "", 1
 		if len(os.Args) > 5 {
 			version = os.Args[5]
 		}
-		err = runSarama(addr, topic, group, version)
+		if len(os.Args) > 6 {
+			if brokers, err = strconv.Atoi(os.Args[6]); err != nil {
+				fmt.Fprintf(os.Stderr, "brokers %q: %v\n", os.Args[6], err)
+				os.Exit(2)
+			}
+		}
+		err = runSarama(addr, topic, group, version, brokers)
 	case "kafka-go":
 		err = runKafkaGo(addr, topic, group)
 	default:

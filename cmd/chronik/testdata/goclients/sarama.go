@@ -15,9 +15,9 @@ import (
 // acks=all per codec, a consumer group of two members committing, the
 // group's offsets, listing and description read back. version is the
 // Kafka version sarama is told the broker runs, which picks the request
-// versions it sends ("" is sarama's default). Then transactions
-// (saramaTransactions).
-func runSarama(addr, topic, group, version string) error {
+// versions it sends ("" is sarama's default); brokers is how many the
+// cluster has. Then transactions (saramaTransactions).
+func runSarama(addr, topic, group, version string, brokers int) error {
 	cfg := sarama.NewConfig()
 	cfg.ClientID = "sarama-test"
 	if version != "" {
@@ -70,9 +70,9 @@ func runSarama(addr, topic, group, version string) error {
 	if !hasConfig(brokerEntries, "broker.id", "1") {
 		return fmt.Errorf("describe broker config: broker.id is not 1 in %+v", brokerEntries)
 	}
-	brokers, controller, err := admin.DescribeCluster()
-	if err != nil || len(brokers) != 1 || controller != 1 {
-		return fmt.Errorf("describe cluster: %v brokers, controller %d, %v", len(brokers), controller, err)
+	described, controller, err := admin.DescribeCluster()
+	if err != nil || len(described) != brokers || controller < 1 || int(controller) > brokers {
+		return fmt.Errorf("describe cluster: %v brokers (want %d), controller %d, %v", len(described), brokers, controller, err)
 	}
 
 	client, err := sarama.NewClient([]string{addr}, cfg)
@@ -176,12 +176,17 @@ func runSarama(addr, topic, group, version string) error {
 		return fmt.Errorf("oldest offset after deleting records before 5: %d, %v", oldest, err)
 	}
 	if cfg.Version.IsAtLeast(sarama.V1_0_0_0) { // DescribeLogDirs came with Kafka 1.0
-		dirs, err := admin.DescribeLogDirs([]int32{1})
-		if err != nil || len(dirs[1]) != 1 || dirs[1][0].ErrorCode != sarama.ErrNoError {
+		leader, err := client.Leader(topic, 1) // the broker holding partition 1
+		if err != nil {
+			return fmt.Errorf("leader of %s-1: %w", topic, err)
+		}
+		id := leader.ID()
+		dirs, err := admin.DescribeLogDirs([]int32{id})
+		if err != nil || len(dirs[id]) != 1 || dirs[id][0].ErrorCode != sarama.ErrNoError {
 			return fmt.Errorf("describe log dirs: %+v, %v", dirs, err)
 		}
 		size := int64(-1)
-		for _, t := range dirs[1][0].Topics {
+		for _, t := range dirs[id][0].Topics {
 			for _, p := range t.Partitions {
 				if t.Topic == topic && p.PartitionID == 1 {
 					size = p.Size

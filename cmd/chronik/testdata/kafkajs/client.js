@@ -6,13 +6,14 @@
 // transactional producer (a commit with offsets sent, an abort) read back
 // by a read_committed consumer.
 //
-// Usage: node client.js HOST:PORT TOPIC GROUP
+// Usage: node client.js HOST:PORT TOPIC GROUP [BROKERS]
+// (BROKERS: how many brokers the cluster has, default 1)
 // Prints "ok" on stdout, or exits non-zero saying what went wrong; kafkajs's
 // own log goes to stderr.
 'use strict'
 const { Kafka, CompressionTypes, logLevel, ConfigResourceTypes, Partitioners } = require('kafkajs')
 
-const [addr, topic, group] = process.argv.slice(2)
+const [addr, topic, group, brokers = '1'] = process.argv.slice(2)
 const toStderr = () => ({ level, log }) => console.error(JSON.stringify({ level, ...log }))
 const kafka = new Kafka({ clientId: 'kafkajs-test', brokers: [addr], logLevel: logLevel.WARN, logCreator: toStderr, retry: { retries: 5 } })
 
@@ -26,7 +27,7 @@ async function main() {
   const topics = await admin.listTopics()
   if (!topics.includes(topic)) fail(`topic ${topic} not listed in ${topics}`)
   const cluster = await admin.describeCluster()
-  if (cluster.brokers.length !== 1) fail(`describeCluster: ${JSON.stringify(cluster)}`)
+  if (cluster.brokers.length !== Number(brokers)) fail(`describeCluster: ${JSON.stringify(cluster)}`)
   const cfg = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }] })
   const ret = cfg.resources[0].configEntries.find(e => e.configName === 'retention.ms')
   if (!ret || ret.configValue !== '3600000') fail(`describeConfigs: ${JSON.stringify(cfg.resources[0])}`)
