@@ -181,10 +181,15 @@ func (b *Broker) openGroups() error {
 	}
 	// Kafka's offsets.topic.segment.bytes: 100 MiB. No retention: a
 	// group's last commit may be years old; the partition is compacted
-	// instead (group.Coordinator.Compact).
+	// instead (group.Coordinator.Compact). A group's metadata is one
+	// record with every member's subscription and assignment, megabytes
+	// for a large group (Kafka Streams puts its task maps there): up to
+	// groupRecordBytes, where a data partition's limit would have such a
+	// group fail to store its sync and rebalance again and again.
 	scfg := segment.DefaultConfig()
 	scfg.SegmentBytes = 100 << 20
 	scfg.RetentionMs = -1
+	scfg.MaxMessageBytes = groupRecordBytes
 	l, err := b.store.Open(group.Topic, 0, scfg)
 	if err != nil {
 		return fmt.Errorf("kafka: open %s-0: %w", group.Topic, err)
@@ -195,6 +200,9 @@ func (b *Broker) openGroups() error {
 	}
 	return nil
 }
+
+// groupRecordBytes bounds a batch of the offsets partition.
+const groupRecordBytes = 32 << 20
 
 // openTxns opens the transaction state partition and replays it into the
 // transaction coordinator.

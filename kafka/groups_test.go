@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -9,7 +10,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
@@ -221,5 +224,64 @@ func TestOffsetsPartitionHasNoRetention(t *testing.T) {
 	b := memBroker(t, segmenttest.NewMemFS())
 	if cfg := b.groups.Log().Config(); cfg.RetentionMs >= 0 || cfg.RetentionBytes >= 0 {
 		t.Fatalf("offsets partition retention.ms %v, retention.bytes %d: want none", cfg.RetentionMs, cfg.RetentionBytes)
+	}
+}
+
+// TestLargeGroupMetadataIsStored: a group whose metadata record (every
+// member's subscription and assignment) is larger than a data partition's
+// max.message.bytes (as a large Kafka Streams application's is) is stored:
+// its sync completes instead of the group rebalancing again and again.
+func TestLargeGroupMetadataIsStored(t *testing.T) {
+	dir := t.TempDir()
+	noDelay := func(c *Config) { c.Groups.InitialRebalanceDelay = 0 }
+	_, addr, stop := newTestBroker(t, dir, noDelay)
+	cl := must(kgo.NewClient(kgo.SeedBrokers(addr)))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Group, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis, join.ProtocolType = "large", 10_000, 10_000, "consumer"
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte("subscription")}}
+	var joined *kmsg.JoinGroupResponse
+	for range 2 { // the first join is told its member id
+		resp, err := join.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if joined = resp; resp.ErrorCode == kerr.MemberIDRequired.Code {
+			join.MemberID = resp.MemberID
+			continue
+		}
+		break
+	}
+	if joined.ErrorCode != 0 {
+		t.Fatalf("join: %v", kerr.ErrorForCode(joined.ErrorCode))
+	}
+	assignment := bytes.Repeat([]byte("partition"), 300_000) // 2.7 MB
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Group, sync.Generation, sync.MemberID = "large", joined.Generation, joined.MemberID
+	sync.GroupAssignment = []kmsg.SyncGroupRequestGroupAssignment{{MemberID: joined.MemberID, MemberAssignment: assignment}}
+	synced, err := sync.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if synced.ErrorCode != 0 || !bytes.Equal(synced.MemberAssignment, assignment) {
+		t.Fatalf("sync of a group with %d bytes of assignment: %v", len(assignment), kerr.ErrorForCode(synced.ErrorCode))
+	}
+	cl.Close()
+	stop()
+
+	// The record is read back at the next start.
+	_, addr, stop = newTestBroker(t, dir, noDelay)
+	defer stop()
+	cl = must(kgo.NewClient(kgo.SeedBrokers(addr)))
+	defer cl.Close()
+	describe := kmsg.NewPtrDescribeGroupsRequest()
+	describe.Groups = []string{"large"}
+	described, err := describe.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := described.Groups; len(g) != 1 || len(g[0].Members) != 1 || !bytes.Equal(g[0].Members[0].MemberAssignment, assignment) {
+		t.Fatalf("after a restart the group is not as stored: %d groups", len(g))
 	}
 }
