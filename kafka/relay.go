@@ -48,12 +48,18 @@ const maxRelayedResponse = 64 << 20
 // relayDial bounds the connection to the controller.
 const relayDial = time.Second
 
+// relayAnswerWait bounds a relayed request, from the wait for a
+// connection to its answer: longer than the controller waits for a
+// change to commit (10 s), so that its answer comes back, a
+// REQUEST_TIMED_OUT included, rather than the relay giving up first.
+const relayAnswerWait = 30 * time.Second
+
 // relayFrame sends a request frame (without its size prefix) to broker id
 // and returns its response frame, size prefix included. A kept connection
 // that the other end closed meanwhile (it restarted) fails before any
 // answer: the request goes again, at once, on a new connection.
 func (b *Broker) relayFrame(id int32, frame []byte) ([]byte, error) {
-	deadline := time.Now().Add(forwardWait)
+	deadline := time.Now().Add(relayAnswerWait)
 	if err := b.relaySlot(id, deadline); err != nil {
 		return nil, err
 	}
