@@ -14,7 +14,22 @@ import (
 
 func init() {
 	register(kmsg.OffsetCommit.Int16(), 0, 8, serveLater(func(b *Broker, _ *reqContext, req *kmsg.OffsetCommitRequest) func() (kmsg.Response, error) {
+		b.settleFor(req)
 		wait := b.groups.Commit(req)
 		return func() (kmsg.Response, error) { return wait(), nil }
 	}))
+}
+
+// settleFor settles before a commit names a partition the metadata does
+// not hold yet (settleMissing).
+func (b *Broker) settleFor(req *kmsg.OffsetCommitRequest) {
+	b.settleMissing(func(yield func(string, int32) bool) {
+		for _, t := range req.Topics {
+			for _, p := range t.Partitions {
+				if !yield(t.Topic, p.Partition) {
+					return
+				}
+			}
+		}
+	})
 }

@@ -20,6 +20,15 @@ func init() {
 			for _, t := range req.Topics {
 				parts[t.Topic] = append(parts[t.Topic], t.Partitions...)
 			}
+			b.settleMissing(func(yield func(string, int32) bool) {
+				for topic, ps := range parts {
+					for _, p := range ps {
+						if !yield(topic, p) {
+							return
+						}
+					}
+				}
+			})
 			var codes map[string]map[int32]int16
 			if tc, code := b.txnCoordinator(); code != 0 {
 				codes = allCodes(parts, code)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"iter"
 	"slices"
 	"sort"
 	"time"
@@ -47,6 +48,22 @@ const settleWait = 5 * time.Millisecond
 func (b *Broker) settle() {
 	if b.cfg.Cluster != nil {
 		b.cfg.Cluster.Settle(settleWait)
+	}
+}
+
+// settleMissing settles when one of the partitions named is not in the
+// metadata yet: one created a moment ago through another node, whose
+// commit point is on its way. The group and transaction coordinators check
+// the partitions under their locks, where they must not wait.
+func (b *Broker) settleMissing(parts iter.Seq2[string, int32]) {
+	if b.cfg.Cluster == nil {
+		return
+	}
+	for topic, p := range parts {
+		if !b.partitionExists(topic, p) {
+			b.settle()
+			return
+		}
 	}
 }
 

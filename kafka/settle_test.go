@@ -32,9 +32,10 @@ func (c *settlingCluster) Settle(time.Duration) {
 }
 
 // TestReadsSettleFirst: in a cluster, Metadata and DescribeConfigs settle
-// before they read the metadata, and a partition this node does not know
-// to lead is looked up again once settled: a topic whose commit point
-// arrives meanwhile is served, not answered UNKNOWN_TOPIC_OR_PARTITION.
+// before they read the metadata, a partition this node does not know to
+// lead is looked up again once settled, and an offset commit naming a
+// partition the metadata does not hold settles first: a topic whose commit
+// point arrives meanwhile is served, not answered UNKNOWN_TOPIC_OR_PARTITION.
 func TestReadsSettleFirst(t *testing.T) {
 	cl := &settlingCluster{}
 	b := memBroker(t, segmenttest.NewMemFS(), func(c *Config) { c.Cluster = cl })
@@ -85,5 +86,24 @@ func TestReadsSettleFirst(t *testing.T) {
 	}
 	if _, code := b.partition("never-made", 0); code != kerr.UnknownTopicOrPartition.Code {
 		t.Fatalf("a partition that does not exist: %v", kerr.ErrorForCode(code))
+	}
+
+	commitsLater("committed-to")
+	creq := kmsg.NewPtrOffsetCommitRequest()
+	creq.SetVersion(8)
+	creq.Group, creq.Generation = "standalone", -1
+	ct := kmsg.NewOffsetCommitRequestTopic()
+	ct.Topic = "committed-to"
+	cp := kmsg.NewOffsetCommitRequestTopicPartition()
+	cp.Offset = 1
+	ct.Partitions = append(ct.Partitions, cp)
+	creq.Topics = append(creq.Topics, ct)
+	r := handlers[kmsg.OffsetCommit.Int16()].serve(b, &reqContext{}, creq)
+	cresp, err := r.wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := cresp.(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("a commit to a partition whose commit point came meanwhile: %v", kerr.ErrorForCode(code))
 	}
 }
