@@ -150,19 +150,30 @@ func TestConcurrentAppendsShareSyncs(t *testing.T) {
 	}
 }
 
-func TestSnapshotReopenAndSegmentDeletion(t *testing.T) {
+// hundredTopicsLog is a log of 4 KiB segments, without automatic
+// snapshots, holding a broker and 100 topics; after(e, i) runs once topic
+// i is created.
+func hundredTopicsLog(t *testing.T, after func(e *logEnv, i int)) *logEnv {
+	t.Helper()
 	cfg := testSegment()
 	cfg.SegmentBytes = 4096
 	e := newLogEnv(t, Options{SnapshotBytes: -1, Segment: cfg})
 	e.append(reg(1, inc1))
 	for i := range 100 {
 		e.append(createTopic(fmt.Sprintf("t%d", i), 2)...)
+		after(e, i)
+	}
+	return e
+}
+
+func TestSnapshotReopenAndSegmentDeletion(t *testing.T) {
+	e := hundredTopicsLog(t, func(e *logEnv, i int) {
 		if i == 40 || i == 80 {
 			if err := e.log.Snapshot(); err != nil {
 				t.Fatal(err)
 			}
 		}
-	}
+	})
 	names, _ := snapshots(e.fs, e.log.Dir())
 	if len(names) != 2 {
 		t.Fatalf("snapshots %v", names)
@@ -193,13 +204,7 @@ func TestSnapshotReopenAndSegmentDeletion(t *testing.T) {
 // segment goes): the log reopens whole, from its segments.
 func TestOversizeStateIsNotSnapshotted(t *testing.T) {
 	defer func(n int) { maxSnapshotBody = n }(maxSnapshotBody)
-	cfg := testSegment()
-	cfg.SegmentBytes = 4096
-	e := newLogEnv(t, Options{SnapshotBytes: -1, Segment: cfg})
-	e.append(reg(1, inc1))
-	for i := range 100 {
-		e.append(createTopic(fmt.Sprintf("t%d", i), 2)...)
-	}
+	e := hundredTopicsLog(t, func(*logEnv, int) {})
 	maxSnapshotBody = 1 << 10
 	if err := e.log.Snapshot(); !errors.Is(err, ErrSnapshotTooLarge) {
 		t.Fatalf("snapshot of a state over the bound: %v", err)

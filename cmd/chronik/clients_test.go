@@ -46,8 +46,7 @@ func runClient(t *testing.T, name string, cmd *exec.Cmd) {
 // produce with every codec, consume, group consume.
 func TestKcat(t *testing.T) {
 	kcat := kcatPath(t)
-	dir, addr := t.TempDir(), freeAddr(t)
-	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
+	addr := clientNode(t)
 	driveKcat(t, kcat, addr, 1)
 }
 
@@ -113,31 +112,42 @@ func driveKcat(t *testing.T, kcat, addr string, brokers int) {
 // that negotiates its versions: admin, produce, group consume and commit.
 func TestKafkaPython(t *testing.T) {
 	python := kafkaPython(t)
-	dir, addr := t.TempDir(), freeAddr(t)
-	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
+	addr := clientNode(t)
 	runClient(t, "kafka-python", exec.Command(python, "testdata/kafka_python.py", addr, "py-topic", "py-group"))
 }
 
 // kafkaPython is the Python that has kafka-python.
 func kafkaPython(t *testing.T) string {
 	t.Helper()
-	python := "/usr/bin/python3" // Debian's, where the python3-kafka package installs
-	if err := exec.Command(python, "-c", "import kafka").Run(); err != nil {
-		missing(t, "kafka-python is not installed (apt-get install python3-kafka)")
+	return debianPython(t, "kafka", "python3-kafka")
+}
+
+// debianPython is Debian's Python, where its package pkg installs module,
+// once module imports.
+func debianPython(t *testing.T, module, pkg string) string {
+	t.Helper()
+	python := "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import "+module).Run(); err != nil {
+		missing(t, fmt.Sprintf("the Python module %s is not installed (apt-get install %s)", module, pkg))
 	}
 	return python
+}
+
+// clientNode runs a node for a client's test, with groups that do not
+// wait for more members, and returns its address.
+func clientNode(t *testing.T) string {
+	t.Helper()
+	addr := freeAddr(t)
+	startNode(t, t.TempDir(), addr, "--group-initial-rebalance-delay", "0s")
+	return addr
 }
 
 // TestLibrdkafkaTransactions drives transactions with librdkafka's
 // transactional producer (through confluent-kafka-python): exactly-once
 // consume-transform-produce with the group's offsets in the transactions.
 func TestLibrdkafkaTransactions(t *testing.T) {
-	python := "/usr/bin/python3"
-	if err := exec.Command(python, "-c", "import confluent_kafka").Run(); err != nil {
-		missing(t, "confluent-kafka-python is not installed (apt-get install python3-confluent-kafka)")
-	}
-	dir, addr := t.TempDir(), freeAddr(t)
-	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
+	python := debianPython(t, "confluent_kafka", "python3-confluent-kafka")
+	addr := clientNode(t)
 	runClient(t, "librdkafka transactions", exec.Command(python, "testdata/librdkafka_txn.py", addr, "rdk-txn", "rdk-txn-group"))
 }
 
@@ -148,8 +158,7 @@ func TestLibrdkafkaTransactions(t *testing.T) {
 // two, committed offsets.
 func TestSarama(t *testing.T) {
 	bin := goClients(t)
-	dir, addr := t.TempDir(), freeAddr(t)
-	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
+	addr := clientNode(t)
 	for _, version := range []string{"0.11.0.2", "1.0.0", "", "4.0.0"} {
 		name := "default"
 		if version != "" {
@@ -166,8 +175,7 @@ func TestSarama(t *testing.T) {
 // committing each record.
 func TestKafkaGo(t *testing.T) {
 	bin := goClients(t)
-	dir, addr := t.TempDir(), freeAddr(t)
-	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
+	addr := clientNode(t)
 	runClient(t, "kafka-go", exec.Command(bin, "kafka-go", addr, "kafka-go-topic", "kafka-go-group"))
 }
 
@@ -200,8 +208,7 @@ var (
 // a group of two consumers, committed offsets, group listing and deletion.
 func TestKafkajs(t *testing.T) {
 	node := kafkajsNode(t)
-	dir, addr := t.TempDir(), freeAddr(t)
-	startNode(t, dir, addr, "--group-initial-rebalance-delay", "0s")
+	addr := clientNode(t)
 	runClient(t, "kafkajs", exec.Command(node, "testdata/kafkajs/client.js", addr, "kafkajs-topic", "kafkajs-group"))
 }
 
