@@ -21,11 +21,18 @@ import (
 const StreamRaft byte = 'R'
 
 const (
-	// MaxFrameBytes bounds one message on the wire; a larger length prefix
-	// closes the connection.
+	// MaxFrameBytes bounds one frame on the wire; a larger length prefix
+	// closes the connection. A larger message goes in several frames.
 	MaxFrameBytes = 64 << 20
-	// peerQueue bounds the messages waiting for one peer: past it, new
-	// ones are dropped (Raft retries), so a slow peer costs no memory.
+	// MaxMessageBytes bounds a message (a snapshot, in practice), as the
+	// storage bounds a record of it.
+	MaxMessageBytes = 256 << 20
+	// continued marks a frame's length prefix: more frames of the same
+	// message follow.
+	continued = 1 << 31
+	// peerQueue bounds the messages waiting for one peer (and
+	// maxQueueBytes their bytes): past it, new ones are dropped (Raft
+	// retries), so a slow peer costs bounded memory.
 	peerQueue = 256
 	// maxBackoff bounds the wait between dials to a peer that is down: a
 	// restarted peer must hear from us within a fraction of an election
@@ -56,10 +63,16 @@ type TCPTransport struct {
 }
 
 type peer struct {
-	mu    sync.Mutex
-	addr  string
-	queue chan []byte
+	mu     sync.Mutex
+	addr   string
+	queue  chan []byte
+	queued atomic.Int64 // bytes in queue
 }
+
+// maxQueueBytes bounds the bytes waiting for one peer: a large message
+// (a snapshot, sent again while the peer is unreachable) and the usual
+// traffic beside it. A variable for tests.
+var maxQueueBytes int64 = MaxMessageBytes + 64<<20
 
 func (p *peer) setAddr(a string) {
 	p.mu.Lock()
@@ -145,17 +158,23 @@ func (t *TCPTransport) Send(m Message) {
 		return
 	}
 	frame := Encode(make([]byte, 4, 64), m)
-	if len(frame)-4 > MaxFrameBytes {
+	if len(frame)-4 > maxMessage {
 		// The peer would close the connection on it, and Raft would send
 		// it again and again: only a snapshot can be this large.
 		t.log.Error("raft: a message too large for the transport is not sent; the peer cannot catch up from this snapshot (the fallback path carries at most this much metadata)",
-			"to", m.To, "type", m.Type, "bytes", len(frame)-4, "max", MaxFrameBytes)
+			"to", m.To, "type", m.Type, "bytes", len(frame)-4, "max", maxMessage)
+		t.dropped.Add(1)
+		return
+	}
+	if p.queued.Add(int64(len(frame))) > maxQueueBytes {
+		p.queued.Add(-int64(len(frame)))
 		t.dropped.Add(1)
 		return
 	}
 	select {
 	case p.queue <- frame:
 	default:
+		p.queued.Add(-int64(len(frame)))
 		t.dropped.Add(1)
 	}
 }
@@ -213,17 +232,18 @@ func (t *TCPTransport) writeFrames(c net.Conn, p *peer) error {
 		case <-gone:
 			return io.EOF
 		case frame := <-p.queue:
-			binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
-			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if _, err := w.Write(frame); err != nil {
+			p.queued.Add(-int64(len(frame)))
+			// 5 s, and a second more for each 16 MiB of a large message.
+			c.SetWriteDeadline(time.Now().Add(5*time.Second + time.Duration(len(frame)>>24)*time.Second))
+			if err := writeMessage(w, frame); err != nil {
 				return err
 			}
 			// Write what is queued together, then flush.
 			for more := true; more; {
 				select {
 				case f := <-p.queue:
-					binary.BigEndian.PutUint32(f, uint32(len(f)-4))
-					if _, err := w.Write(f); err != nil {
+					p.queued.Add(-int64(len(f)))
+					if err := writeMessage(w, f); err != nil {
 						return err
 					}
 				default:
@@ -273,21 +293,79 @@ func (t *TCPTransport) acceptLoop() {
 	}
 }
 
-// readMessages reads Raft frames until the connection ends or a frame is
+// framePart is the most of a message one frame carries, and maxMessage
+// the largest message (MaxFrameBytes and MaxMessageBytes; tests make them
+// smaller).
+var framePart, maxMessage = MaxFrameBytes, MaxMessageBytes
+
+// writeMessage writes an encoded message, after the 4 bytes its frame
+// keeps for the length, in as many frames as it needs.
+func writeMessage(w *bufio.Writer, frame []byte) error {
+	if len(frame)-4 <= framePart {
+		binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+		_, err := w.Write(frame)
+		return err
+	}
+	for rest := frame[4:]; len(rest) > 0; {
+		part := rest[:min(len(rest), framePart)]
+		rest = rest[len(part):]
+		n := uint32(len(part))
+		if len(rest) > 0 {
+			n |= continued
+		}
+		if err := binary.Write(w, binary.BigEndian, n); err != nil {
+			return err
+		}
+		if _, err := w.Write(part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errBadFrame: a frame the transport does not take.
+var errBadFrame = errors.New("raft: bad frame")
+
+// readMessage reads the frames of one message and returns its bytes:
+// each frame at most MaxFrameBytes, the message at most MaxMessageBytes,
+// the memory held growing with the bytes that arrive.
+func readMessage(r io.Reader) ([]byte, error) {
+	var msg []byte
+	for {
+		var size [4]byte
+		if _, err := io.ReadFull(r, size[:]); err != nil {
+			return nil, err
+		}
+		n := binary.BigEndian.Uint32(size[:])
+		more := n&continued != 0
+		n &^= continued
+		if n > MaxFrameBytes || len(msg)+int(n) > maxMessage || more && n == 0 {
+			return nil, fmt.Errorf("%w: %d bytes after %d of the message", errBadFrame, n, len(msg))
+		}
+		body, err := framing.ReadBody(r, int(n))
+		if err != nil {
+			return nil, err
+		}
+		if msg == nil && !more {
+			return body, nil // the message in one frame, as most are
+		}
+		msg = append(msg, body...)
+		if !more {
+			return msg, nil
+		}
+	}
+}
+
+// readMessages reads Raft messages until the connection ends or one is
 // bad.
 func (t *TCPTransport) readMessages(c net.Conn) {
 	r := bufio.NewReaderSize(c, 64<<10)
-	var size [4]byte
 	for {
-		if _, err := io.ReadFull(r, size[:]); err != nil {
+		body, err := readMessage(r)
+		if errors.Is(err, errBadFrame) {
+			t.log.Warn("raft: bad frame, closing", "remote", c.RemoteAddr(), "error", err)
 			return
 		}
-		n := binary.BigEndian.Uint32(size[:])
-		if n > MaxFrameBytes {
-			t.log.Warn("raft: frame too large, closing", "remote", c.RemoteAddr(), "bytes", n)
-			return
-		}
-		body, err := framing.ReadBody(r, int(n))
 		if err != nil {
 			return
 		}

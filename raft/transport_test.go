@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net"
 	"testing"
@@ -76,10 +77,32 @@ func TestTransportDropsForASlowPeer(t *testing.T) {
 	}
 }
 
-// TestTransportDropsWhatThePeerWouldRefuse: a message larger than a frame
-// may be (a snapshot) is not sent, where the peer would close the
-// connection on it and Raft send it again; what follows is delivered.
-func TestTransportDropsWhatThePeerWouldRefuse(t *testing.T) {
+// TestTransportBoundsQueuedBytes: messages for a peer that cannot be
+// reached wait up to maxQueueBytes, however few they are; the others are
+// dropped.
+func TestTransportBoundsQueuedBytes(t *testing.T) {
+	defer func(n int64) { maxQueueBytes = n }(maxQueueBytes)
+	maxQueueBytes = 1 << 20
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	gone, _ := net.Listen("tcp", "127.0.0.1:0")
+	gone.Close() // connections to it are refused
+	tr := NewTCPTransport(1, ln, map[int32]string{2: gone.Addr().String()}, func(Message) {}, nil)
+	defer tr.Close()
+	for range 20 {
+		tr.Send(Message{Type: MsgApp, From: 1, To: 2, Term: 1, Entries: []Entry{{Term: 1, Index: 1, Data: make([]byte, 100_000)}}})
+	}
+	if d := tr.Dropped(); d != 10 {
+		t.Fatalf("%d of 20 messages of 100 kB dropped with 1 MiB queued at most, want 10", d)
+	}
+}
+
+// TestTransportSendsLargeMessagesInParts: a message larger than a frame
+// (a snapshot) goes in several and arrives whole; one larger than a
+// message may be is not sent (the peer would close the connection on it,
+// and Raft send it again), and what follows is delivered.
+func TestTransportSendsLargeMessagesInParts(t *testing.T) {
+	defer func(p, m int) { framePart, maxMessage = p, m }(framePart, maxMessage)
+	framePart, maxMessage = 1<<10, 64<<10
 	ln1, _ := net.Listen("tcp", "127.0.0.1:0")
 	ln2, _ := net.Listen("tcp", "127.0.0.1:0")
 	got := make(chan Message, 4)
@@ -87,17 +110,48 @@ func TestTransportDropsWhatThePeerWouldRefuse(t *testing.T) {
 	defer tr1.Close()
 	tr2 := NewTCPTransport(2, ln2, nil, func(m Message) { got <- m }, nil)
 	defer tr2.Close()
-	tr1.Send(Message{Type: MsgSnap, From: 1, To: 2, Term: 1, Snapshot: &Snapshot{Index: 9, Term: 1, Data: make([]byte, MaxFrameBytes)}})
+	data := make([]byte, 10_000)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	tr1.Send(Message{Type: MsgSnap, From: 1, To: 2, Term: 1, Snapshot: &Snapshot{Index: 9, Term: 1, Data: data}})
+	tr1.Send(Message{Type: MsgSnap, From: 1, To: 2, Term: 1, Snapshot: &Snapshot{Index: 10, Term: 1, Data: make([]byte, maxMessage)}})
 	if tr1.Dropped() != 1 {
-		t.Fatalf("%d messages dropped, want the oversize one", tr1.Dropped())
+		t.Fatalf("%d messages dropped, want the one over the bound", tr1.Dropped())
 	}
 	tr1.Send(Message{Type: MsgHeartbeat, From: 1, To: 2, Term: 1})
-	select {
-	case m := <-got:
-		if m.Type != MsgHeartbeat {
-			t.Fatalf("got %v first", m.Type)
+	for _, want := range []MsgType{MsgSnap, MsgHeartbeat} {
+		select {
+		case m := <-got:
+			if m.Type != want {
+				t.Fatalf("got %v, want %v", m.Type, want)
+			}
+			if m.Type == MsgSnap && (m.Snapshot == nil || m.Snapshot.Index != 9 || !bytes.Equal(m.Snapshot.Data, data)) {
+				t.Fatal("the snapshot sent in parts arrived changed")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %v arrived", want)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the message after the oversize one did not arrive")
 	}
+}
+
+// FuzzReadMessage: whatever arrives, a message is read whole within its
+// bounds or refused; nothing panics.
+func FuzzReadMessage(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 2, 'h', 'i'})
+	f.Add([]byte{0x80, 0, 0, 1, 'a', 0, 0, 0, 1, 'b'})
+	f.Add([]byte{0x80, 0, 0, 0, 0, 0, 0, 1, 'b'})
+	f.Add([]byte{0x7f, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bytes.NewReader(data)
+		for {
+			msg, err := readMessage(r)
+			if err != nil {
+				return
+			}
+			if len(msg) > maxMessage {
+				t.Fatalf("a message of %d bytes", len(msg))
+			}
+		}
+	})
 }
