@@ -41,11 +41,13 @@ const maxIdleRelays = 4
 // connection of its own; more wait for one to end.
 const maxRelays = 64
 
-// maxRelayedResponse bounds a forwarded request's response frame (the
-// controller's answers to metadata requests are small).
+// maxRelayedResponse bounds a relayed request's response frame (answers
+// to metadata requests, markers and checks are small; a CreateTopics of
+// 10,000 topics with their configs is some 20 MB).
 const maxRelayedResponse = 64 << 20
 
-// relayDial bounds the connection to the controller.
+// relayDial bounds opening a connection to another broker, and its
+// opening request.
 const relayDial = time.Second
 
 // relayAnswerWait bounds a relayed request, from the wait for a
