@@ -42,8 +42,8 @@ const maxIdleRelays = 4
 const maxRelays = 64
 
 // maxRelayedResponse bounds a relayed request's response frame (answers
-// to metadata requests, markers and checks are small; a CreateTopics of
-// 10,000 topics with their configs is some 20 MB).
+// to metadata requests, markers and checks are small: CreateTopics's for
+// 10,000 topics of the longest names is under 3 MB).
 const maxRelayedResponse = 64 << 20
 
 // relayDial bounds opening a connection to another broker, and its
