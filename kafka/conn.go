@@ -276,6 +276,7 @@ func (s *Server) handle(frame []byte, rc *reqContext) (pendingReply, error) {
 				if err != nil {
 					s.log.Debug("cannot forward to the controller", "api", key, "error", err)
 				}
+				s.metrics.forward(key, err == nil)
 				return resp
 			}, wait: func() (kmsg.Response, error) {
 				r := h.serve(s.b, &reqContext{clientID: clientID, host: rc.host}, req)

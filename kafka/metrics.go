@@ -10,9 +10,10 @@ import (
 
 // Metrics are the broker's Prometheus metrics.
 type Metrics struct {
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	errors   *prometheus.CounterVec
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	errors    *prometheus.CounterVec
+	forwarded *prometheus.CounterVec
 }
 
 // NewMetrics registers the broker's metrics with reg.
@@ -28,9 +29,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chronik_kafka_connection_errors_total", Help: "Connections closed for a bad request, by reason.",
 		}, []string{"reason"}),
+		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chronik_kafka_forwarded_requests_total",
+			Help: "Requests this node passed on to the controller, by API and outcome: relayed (the controller answered) or here (no other controller answered in time: served by this node, which says NOT_CONTROLLER unless it became the controller).",
+		}, []string{"api", "outcome"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.errors)
+	reg.MustRegister(m.requests, m.latency, m.errors, m.forwarded)
 	return m
+}
+
+// forward counts a request passed on to the controller.
+func (m *Metrics) forward(key int16, relayed bool) {
+	if m == nil {
+		return
+	}
+	outcome := "here"
+	if relayed {
+		outcome = "relayed"
+	}
+	m.forwarded.WithLabelValues(kmsg.NameForKey(key), outcome).Inc()
 }
 
 func (m *Metrics) observe(key int16, start time.Time) {

@@ -6,12 +6,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -83,11 +85,11 @@ func newPeerStub(t *testing.T, once bool, answer func(frame []byte) []byte) *pee
 	return p
 }
 
-// relayBroker is a broker on an in-memory file system that knows broker 2
-// at the stub's address.
-func relayBroker(t *testing.T, stub *peerStub) *Broker {
+// relayBroker is a broker on an in-memory file system, changed by set if
+// given, that knows broker 2 at the stub's address.
+func relayBroker(t *testing.T, stub *peerStub, set ...func(*Config)) *Broker {
 	t.Helper()
-	b := memBroker(t, segmenttest.NewMemFS())
+	b := memBroker(t, segmenttest.NewMemFS(), set...)
 	host, port, _ := net.SplitHostPort(stub.ln.Addr().String())
 	p, _ := strconv.Atoi(port)
 	if _, err := b.meta.Append(&eventlog.BrokerRegistered{BrokerID: 2, Endpoints: []eventlog.Endpoint{{Listener: "PLAINTEXT", Host: host, Port: int32(p)}}}); err != nil {
@@ -346,5 +348,56 @@ func TestRelayedRequestsAreNotForwardedAgain(t *testing.T) {
 	}
 	if d := time.Since(start); d > forwardWait/2 {
 		t.Fatalf("answered after %v", d)
+	}
+}
+
+// TestForwardedRequestsAreCounted: a request passed on to the controller
+// and answered there is counted as relayed, by API.
+func TestForwardedRequestsAreCounted(t *testing.T) {
+	stub := newPeerStub(t, false, func(frame []byte) []byte {
+		resp := kmsg.NewPtrCreateTopicsResponse()
+		resp.Version = int16(binary.BigEndian.Uint16(frame[2:]))
+		return respond(frame, append([]byte{0}, resp.AppendTo(nil)...)) // a flexible header's tags
+	})
+	b := relayBroker(t, stub, func(c *Config) { c.Cluster = elsewhere{} })
+	reg := prometheus.NewRegistry()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(b, ServerOptions{}, slog.New(slog.DiscardHandler), NewMetrics(reg))
+	go srv.Serve(ln)
+	defer srv.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "counted", NumPartitions: 1, ReplicationFactor: -1}}
+	if _, err := exchange(c, requestFrame(req, 7), time.Now().Add(10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var relayed float64
+	for _, f := range families {
+		if f.GetName() != "chronik_kafka_forwarded_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["api"] == "CreateTopics" && labels["outcome"] == "relayed" {
+				relayed = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if relayed != 1 {
+		t.Fatalf("%v CreateTopics counted as relayed, want 1", relayed)
 	}
 }
