@@ -195,11 +195,20 @@ func snapshotRecord(snap *Snapshot) []byte {
 
 // appendSnapshotRecord appends snap's record, if it fits in one.
 func appendSnapshotRecord(dst []byte, snap *Snapshot) ([]byte, error) {
-	body := snapshotRecord(snap)
-	if len(body) > maxRecordBytes {
-		return nil, fmt.Errorf("raft: storage: a snapshot of %d bytes is larger than a record may be (%d)", len(snap.Data), maxRecordBytes)
+	if err := snapshotFits(snap); err != nil {
+		return nil, err
 	}
-	return appendRecord(dst, body), nil
+	return appendRecord(dst, snapshotRecord(snap)), nil
+}
+
+// snapshotFits says whether snap's record (snapshotRecord) is within
+// maxRecordBytes.
+func snapshotFits(snap *Snapshot) error {
+	var n [binary.MaxVarintLen64]byte
+	if 1+16+binary.PutUvarint(n[:], uint64(len(snap.Data)))+len(snap.Data) > maxRecordBytes {
+		return fmt.Errorf("raft: storage: a snapshot of %d bytes is larger than a record may be (%d)", len(snap.Data), maxRecordBytes)
+	}
+	return nil
 }
 
 // appendEntriesRecords appends ents as records of at most maxRecordBytes,
@@ -279,8 +288,8 @@ func (s *Storage) Save(hs *HardState, snap *Snapshot, ents []Entry) error {
 // Compact records that the log up to snap.Index is replaced by snap, and
 // rewrites the file without the entries it replaces.
 func (s *Storage) Compact(snap *Snapshot) error {
-	if 1+16+binary.MaxVarintLen64+len(snap.Data) > maxRecordBytes { // its record, at most
-		return fmt.Errorf("raft: storage: a snapshot of %d bytes is larger than a record may be (%d)", len(snap.Data), maxRecordBytes)
+	if err := snapshotFits(snap); err != nil {
+		return err
 	}
 	s.putSnapshot(snap)
 	return s.rewrite()

@@ -128,3 +128,26 @@ func FuzzStorageReplay(f *testing.F) {
 		}
 	})
 }
+
+// TestSnapshotRecordBoundIsExact: Compact and Save take a snapshot whose
+// record is exactly maxRecordBytes and refuse one a byte larger.
+func TestSnapshotRecordBoundIsExact(t *testing.T) {
+	defer func(n int) { maxRecordBytes = n }(maxRecordBytes)
+	maxRecordBytes = 1 << 10
+	fits := 1<<10 - 1 - 16 - 2 // the record's kind, index, term and a 2-byte length
+	s, _, err := OpenStorage(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Compact(&Snapshot{Index: 1, Term: 1, Data: make([]byte, fits)}); err != nil {
+		t.Fatalf("compact with a record of exactly the bound: %v", err)
+	}
+	if err := s.Save(nil, &Snapshot{Index: 2, Term: 1, Data: make([]byte, fits)}, nil); err != nil {
+		t.Fatalf("save with a record of exactly the bound: %v", err)
+	}
+	if s.Compact(&Snapshot{Index: 3, Term: 1, Data: make([]byte, fits+1)}) == nil ||
+		s.Save(nil, &Snapshot{Index: 3, Term: 1, Data: make([]byte, fits+1)}, nil) == nil {
+		t.Fatal("a snapshot a byte over the bound was taken")
+	}
+}
