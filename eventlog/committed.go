@@ -142,8 +142,7 @@ func (l *Log) AppendCommittedAll(batches []CommittedBatch, replay int64) (next [
 				return next, errs
 			}
 		}
-		l.state.Offset = w.a.Last + 1
-		l.movedLocked()
+		l.appliedLocked(w.a.Last + 1)
 		l.sinceSnap += int64(w.size)
 		if w.refused {
 			errs[w.i] = ErrRefused

@@ -381,8 +381,7 @@ func (l *Log) flush() {
 			l.smu.Lock()
 			if err == nil {
 				if err = Apply(l.state, events...); err == nil {
-					l.state.Offset = h.Last + 1
-					l.movedLocked()
+					l.appliedLocked(h.Last + 1)
 				}
 			}
 			l.smu.Unlock()

@@ -189,6 +189,13 @@ func (l *Log) Committed() int64 {
 	return l.state.Offset
 }
 
+// appliedLocked records that the readers' state holds every event before
+// next, and wakes the waiters of WaitApplied (smu held).
+func (l *Log) appliedLocked(next int64) {
+	l.state.Offset = next
+	l.movedLocked()
+}
+
 // movedLocked wakes the waiters of WaitApplied (smu held).
 func (l *Log) movedLocked() {
 	close(l.moved)
@@ -274,8 +281,7 @@ func (l *Log) commitRange(from, to int64) error {
 			l.smu.Lock()
 			err = Apply(l.state, events...)
 			if err == nil {
-				l.state.Offset = h.LastOffset() + 1
-				l.movedLocked()
+				l.appliedLocked(h.LastOffset() + 1)
 			}
 			l.smu.Unlock()
 			if err != nil {
