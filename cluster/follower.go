@@ -32,6 +32,20 @@ func NewFollower(log *eventlog.Log, lg *slog.Logger) *Follower {
 	return &Follower{log: log, lg: lg, maxEpoch: -1}
 }
 
+// lead is called when this node becomes the controller of epoch: a
+// controller of an older one is refused from now on, and its session, if
+// one runs, ends.
+func (f *Follower) lead(epoch int32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if epoch > f.maxEpoch {
+		f.maxEpoch = epoch
+		if f.current != nil {
+			f.current.Close()
+		}
+	}
+}
+
 // Serve runs one controller's shipping session on c (after its stream
 // type byte) until it ends. A controller of a newer epoch takes over from
 // an older one; one of an older epoch is refused.

@@ -13,6 +13,7 @@ import (
 // log never ends inside a batch.
 func FuzzAppendBatches(f *testing.F) {
 	src := memLog(f, nil)
+	src.Lead(1)
 	for _, evs := range [][]eventlog.Event{{&eventlog.BrokerRegistered{BrokerID: 1}}, createTopic("a"), createTopic("b")} {
 		if _, err := src.Append(evs...); err != nil {
 			f.Fatal(err)
@@ -58,7 +59,7 @@ func memLog(t testing.TB, fs *segmenttest.MemFS) *eventlog.Log {
 	}
 	cfg := segment.DefaultConfig()
 	cfg.SegmentBytes, cfg.PreallocateBytes = 1<<20, 64<<10
-	l, err := eventlog.Open(st, eventlog.Options{Replicated: true, Segment: &cfg, SnapshotBytes: -1, Epoch: 1})
+	l, err := eventlog.Open(st, eventlog.Options{Replicated: true, Segment: &cfg, SnapshotBytes: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -369,6 +369,9 @@ func (n *Node) Append(timeout time.Duration, events ...eventlog.Event) (int64, e
 	}
 	off, err := n.cfg.Meta.Append(events...)
 	if err != nil {
+		if errors.Is(err, eventlog.ErrNotLeading) {
+			return 0, ErrNotController // it stepped down meanwhile
+		}
 		if errors.Is(err, eventlog.ErrFailed) {
 			n.poke() // controllerWork notices and leaves the quorum
 		}
@@ -391,7 +394,11 @@ func (n *Node) AppendLeaderAcked(events ...eventlog.Event) (int64, error) {
 	if c == nil {
 		return 0, ErrNotController
 	}
-	return n.cfg.Meta.Append(events...)
+	off, err := n.cfg.Meta.Append(events...)
+	if errors.Is(err, eventlog.ErrNotLeading) {
+		return 0, ErrNotController
+	}
+	return off, err
 }
 
 // loop handles role changes and membership events, in order.
@@ -452,7 +459,8 @@ func (n *Node) becomeController(term uint64) {
 		return
 	}
 	epoch := int32(term)
-	n.cfg.Meta.SetEpoch(epoch)
+	n.follower.lead(epoch)
+	n.cfg.Meta.Lead(epoch)
 	peers := map[int32]string{}
 	n.mu.Lock()
 	for id, m := range n.members {
@@ -476,6 +484,10 @@ func (n *Node) stepDown() {
 	n.ctrl, n.leading = nil, false
 	n.mu.Unlock()
 	if c != nil {
+		// No change is written from now on (a request that found this
+		// node the controller a moment ago is refused), then the
+		// shipping stops.
+		n.cfg.Meta.Follow()
 		c.Stop()
 	}
 	if was {

@@ -80,7 +80,7 @@ func startNodeFS(t testing.TB, id int32, dir string, fs segment.FS) *node {
 func shipping(t testing.TB) (*Controller, *node, *node, *node) {
 	dir := t.TempDir()
 	n1, n2, n3 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2"), startNode(t, 3, dir+"/3")
-	n1.log.SetEpoch(1)
+	n1.log.Lead(1)
 	return NewController(n1.log, 1, 1, []int32{1, 2, 3}, peersOf(n1, n1, n2, n3), nil), n1, n2, n3
 }
 
@@ -175,8 +175,9 @@ func TestShipCommitAndControllerChange(t *testing.T) {
 	if _, err := n1.log.Append(createTopic("lost")...); err != nil {
 		t.Fatal(err)
 	}
+	n1.log.Follow() // it learns it is no longer the controller
 	// Node 2 becomes controller in epoch 2.
-	n2.log.SetEpoch(2)
+	n2.log.Lead(2)
 	c2 := NewController(n2.log, 2, 2, []int32{1, 2, 3}, peersOf(n2, n1, n2, n3), nil)
 	defer c2.Stop()
 	appendCommitted(t, c2, n2.log, &eventlog.LeaderChanged{Term: 2, Leader: 2, Voters: []int32{1, 2, 3}})
@@ -199,7 +200,7 @@ func TestShipCommitAndControllerChange(t *testing.T) {
 func TestMinorityCannotCommit(t *testing.T) {
 	dir := t.TempDir()
 	n1 := startNode(t, 1, dir+"/1")
-	n1.log.SetEpoch(1)
+	n1.log.Lead(1)
 	c := NewController(n1.log, 1, 1, []int32{1, 2, 3}, nil, nil)
 	defer c.Stop()
 	off, err := n1.log.Append(&eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
@@ -221,7 +222,7 @@ func TestMinorityCannotCommit(t *testing.T) {
 func TestStaleControllerIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	n1, n2 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2")
-	n1.log.SetEpoch(2)
+	n1.log.Lead(2)
 	c := NewController(n1.log, 1, 2, []int32{1, 2}, peersOf(n1, n1, n2), nil)
 	appendCommitted(t, c, n1.log, &eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
 	c.Stop()
@@ -236,6 +237,43 @@ func TestStaleControllerIsRefused(t *testing.T) {
 	fr, err := readFrame(bufio.NewReader(conn))
 	if err != nil || fr.kind != kindError || !strings.Contains(string(fr.rest()), "older than epoch 2") {
 		t.Fatalf("a stale controller got %v %v", fr, err)
+	}
+}
+
+// TestStaleControllerCannotCutTheController: node 1, controller of epoch
+// 1, was deposed without knowing it; node 2 leads epoch 2 and holds a
+// batch not yet committed. Node 1 ships to node 2 (which served epoch 1
+// last): it must not make node 2 cut its own batch and take epoch 1's
+// instead, or node 2 would write other batches of epoch 2 where its
+// followers hold the first.
+func TestStaleControllerCannotCutTheController(t *testing.T) {
+	dir := t.TempDir()
+	n1, n2 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2")
+	n1.log.Lead(1)
+	c1 := NewController(n1.log, 1, 1, []int32{1, 2}, peersOf(n1, n1, n2), nil)
+	appendCommitted(t, c1, n1.log, &eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
+	converged(t, 1, n1, n2)
+	c1.Stop()
+
+	n2.log.Lead(2)
+	if _, err := n2.log.Append(createTopic("epoch-2")...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n1.log.Append(createTopic("stale")...); err != nil {
+		t.Fatal(err)
+	}
+	stale := NewController(n1.log, 1, 1, []int32{1, 2}, peersOf(n1, n1, n2), nil)
+	defer stale.Stop()
+	if err := stale.WaitCommitted(4, 500*time.Millisecond); err == nil {
+		t.Fatal("the deposed controller committed through the current one")
+	}
+	b, err := n2.log.Segment().Read(1, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, stray := bytes.Contains(b, []byte("epoch-2")), bytes.Contains(b, []byte("stale"))
+	if end, epoch := n2.log.End(); end != 3 || epoch != 2 || !own || stray {
+		t.Fatalf("the controller's log ends at %d after epoch %d; holds its own batch: %v, the deposed one's: %v", end, epoch, own, stray)
 	}
 }
 
@@ -291,10 +329,11 @@ func TestFarBehindFollowerGetsASnapshot(t *testing.T) {
 	defer st.Close()
 	cfg := segment.DefaultConfig()
 	cfg.SegmentBytes, cfg.PreallocateBytes = 16<<10, 16<<10
-	ctrlLog, err := eventlog.Open(st, eventlog.Options{Replicated: true, Segment: &cfg, SnapshotBytes: -1, Epoch: 1})
+	ctrlLog, err := eventlog.Open(st, eventlog.Options{Replicated: true, Segment: &cfg, SnapshotBytes: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctrlLog.Lead(1)
 	defer ctrlLog.Close()
 	c := NewController(ctrlLog, 1, 1, []int32{1}, nil, nil) // alone: commits by itself
 	appendCommitted(t, c, ctrlLog, &eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
@@ -357,7 +396,7 @@ func TestShipsWhileSyncing(t *testing.T) {
 	dir := t.TempDir()
 	disk := segmenttest.NewMemFS()
 	n1, n2, n3 := startNodeFS(t, 1, dir+"/1", disk), startNode(t, 2, dir+"/2"), startNode(t, 3, dir+"/3")
-	n1.log.SetEpoch(1)
+	n1.log.Lead(1)
 	c := NewController(n1.log, 1, 1, []int32{1, 2, 3}, peersOf(n1, n1, n2, n3), nil)
 	defer c.Stop()
 	appendCommitted(t, c, n1.log, &eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
@@ -498,7 +537,7 @@ func TestUncommittedAnswers(t *testing.T) {
 func TestBatchesShareAFrame(t *testing.T) {
 	dir := t.TempDir()
 	n1, n2 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2")
-	n1.log.SetEpoch(1)
+	n1.log.Lead(1)
 	c := NewController(n1.log, 1, 1, []int32{1}, nil, nil) // alone: ships nothing
 	appendCommitted(t, c, n1.log, &eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
 	appendCommitted(t, c, n1.log, createTopic("a")...)
@@ -570,7 +609,7 @@ func TestFramesGoOutBeforeAcknowledgements(t *testing.T) {
 	}
 	defer ln.Close()
 	n1 := startNode(t, 1, t.TempDir())
-	n1.log.SetEpoch(1)
+	n1.log.Lead(1)
 	c := NewController(n1.log, 1, 1, []int32{1, 2}, map[int32]string{2: ln.Addr().String()}, nil)
 	defer c.Stop()
 	conn, err := ln.Accept()

@@ -35,7 +35,8 @@ const (
 // Options configure a Log.
 type Options struct {
 	// Epoch is stamped on every batch as its partition leader epoch: the
-	// controller's term. SetEpoch changes it.
+	// controller's term. SetEpoch changes it; a replicated log takes it
+	// from Lead.
 	Epoch int32
 	// CompressAbove zstd-compresses a batch whose records exceed this many
 	// bytes; 0 means DefaultCompressAbove, negative never.
@@ -91,6 +92,8 @@ type Log struct {
 	queue    []*group // accepted, not yet written; in order
 	flushing bool     // a goroutine is writing the queue
 	failed   error
+	// leading: a replicated log takes appends (Lead, Follow).
+	leading bool
 	// wrote is closed and replaced when a batch is written (before it is
 	// durable): the controller ships it then.
 	wrote chan struct{}
@@ -297,9 +300,9 @@ func (l *Log) Append(events ...Event) (int64, error) {
 		return 0, fmt.Errorf("%w: %d events, %d bytes, at most %d", ErrTooLarge, len(events), g.size, l.maxBatch)
 	}
 	l.wmu.Lock()
-	if l.failed != nil {
+	if err := l.refusedLocked(); err != nil {
 		l.wmu.Unlock()
-		return 0, l.failed
+		return 0, err
 	}
 	g.undo = tx{s: l.spec}
 	for i, e := range events {
@@ -332,6 +335,12 @@ func (l *Log) flush() {
 			l.wmu.Unlock()
 			return
 		}
+		if err := l.refusedLocked(); err != nil {
+			// The node stepped down while these waited.
+			l.flushing = false
+			l.refuseQueueLocked(err)
+			return
+		}
 		// As many groups as fit in one batch, the rest for the next.
 		n, size := 1, l.queue[0].size
 		for n < len(l.queue) && size+l.queue[n].size <= l.maxBatch {
@@ -355,17 +364,9 @@ func (l *Log) flush() {
 		h, err := l.seg.Append(batch, l.epoch, -1)
 		if err != nil {
 			// Nothing was written: take these groups, and any accepted
-			// after them, out of spec again, newest first.
-			all := append(groups, l.queue...)
-			l.queue = nil
-			for _, g := range slices.Backward(all) {
-				g.undo.rollback()
-			}
-			l.wmu.Unlock()
-			for _, g := range all {
-				g.err = fmt.Errorf("eventlog: append: %w", err)
-				close(g.done)
-			}
+			// after them, out of spec again.
+			l.queue = append(groups, l.queue...)
+			l.refuseQueueLocked(fmt.Errorf("eventlog: append: %w", err))
 			continue
 		}
 		l.spec.Offset = h.Last + 1
@@ -404,6 +405,33 @@ func (l *Log) flush() {
 			l.failQueue()
 			return
 		}
+	}
+}
+
+// refusedLocked is why the log takes no appends now, or nil (wmu held).
+func (l *Log) refusedLocked() error {
+	switch {
+	case l.failed != nil:
+		return l.failed
+	case l.opts.Replicated && !l.leading:
+		return ErrNotLeading
+	}
+	return nil
+}
+
+// refuseQueueLocked takes every queued group out of spec again, newest
+// first, and answers each with err. It is called with wmu held and
+// returns with it released.
+func (l *Log) refuseQueueLocked(err error) {
+	groups := l.queue
+	l.queue = nil
+	for _, g := range slices.Backward(groups) {
+		g.undo.rollback()
+	}
+	l.wmu.Unlock()
+	for _, g := range groups {
+		g.err = err
+		close(g.done)
 	}
 }
 

@@ -16,6 +16,41 @@ import (
 // durable tail after it waits for the first Commit. spec, which validates
 // the controller's appends, is the state plus that tail.
 
+// ErrNotLeading: a replicated log takes appends only while its node is
+// the controller (Lead), so that batches of an epoch come from that
+// epoch's controller alone, and none from a node after it stepped down.
+var ErrNotLeading = errors.New("eventlog: this copy of the metadata log follows a controller; only the controller appends")
+
+// Lead lets a replicated log take appends, stamped with epoch: its node is
+// the controller of that epoch. A replicated log opens following.
+func (l *Log) Lead(epoch int32) {
+	l.wmu.Lock()
+	l.epoch, l.leading = epoch, true
+	l.wmu.Unlock()
+}
+
+// Follow stops a replicated log taking appends: its node is no longer the
+// controller. Appends accepted and not yet written are refused with
+// ErrNotLeading; a batch written before stays, uncommitted until a
+// controller commits it or has it cut.
+func (l *Log) Follow() {
+	l.wmu.Lock()
+	l.leading = false
+	l.wmu.Unlock()
+}
+
+// ErrLeading: a log takes no shipped batches, truncation or snapshot
+// while its node is the controller (Lead) or still writes what it took as
+// one: a controller of an older epoch that does not yet know it was
+// deposed must not cut the current controller's log.
+var ErrLeading = errors.New("eventlog: this log is the controller's")
+
+// appendingLocked reports whether the log leads or still writes appends
+// (wmu held).
+func (l *Log) appendingLocked() bool {
+	return l.leading || l.flushing || len(l.queue) > 0
+}
+
 // Errors of AppendShipped.
 var (
 	// ErrNotContiguous: a shipped batch does not start at this log's end,
@@ -156,8 +191,8 @@ func (l *Log) AppendShipped(batch []byte, prevEpoch int32) (*segment.Appended, e
 		return nil, l.failed
 	case !l.opts.Replicated:
 		return nil, errors.New("eventlog: only a replicated log takes shipped batches")
-	case l.flushing || len(l.queue) > 0:
-		return nil, errors.New("eventlog: this log is appending as a controller")
+	case l.appendingLocked():
+		return nil, ErrLeading
 	}
 	end, last := l.seg.EndOffset(), l.lastEpochLocked()
 	if h.BaseOffset != end || prevEpoch != last {
@@ -300,8 +335,8 @@ func (l *Log) TruncateTo(offset int64) error {
 	defer l.cmu.Unlock()
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	if l.flushing || len(l.queue) > 0 {
-		return errors.New("eventlog: cannot truncate while appending as a controller")
+	if l.appendingLocked() {
+		return fmt.Errorf("cannot truncate: %w", ErrLeading)
 	}
 	if committed := l.Committed(); offset < committed {
 		return fmt.Errorf("%w: truncating to %d would remove events up to the commit point %d", ErrCommitted, offset, committed)
@@ -345,8 +380,8 @@ func (l *Log) InstallSnapshot(data []byte) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	switch {
-	case l.flushing || len(l.queue) > 0:
-		return errors.New("eventlog: cannot install a snapshot while appending as a controller")
+	case l.appendingLocked():
+		return fmt.Errorf("cannot install a snapshot: %w", ErrLeading)
 	case state.Offset <= l.Committed():
 		return nil
 	}

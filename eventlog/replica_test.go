@@ -63,6 +63,7 @@ func topicNames(l *Log) []string {
 
 func TestShippedBatchesApplyOnCommit(t *testing.T) {
 	ctrl := newLogEnv(t, Options{Replicated: true, Epoch: 1})
+	ctrl.log.Lead(1)
 	fol := newLogEnv(t, Options{Replicated: true})
 	ctrl.append(reg(1, inc1)) // offset 0
 	ctrl.append(createTopic("a", 1)...)
@@ -97,6 +98,7 @@ func TestShippedBatchesApplyOnCommit(t *testing.T) {
 
 func TestShippedBatchMustContinueTheLog(t *testing.T) {
 	ctrl := newLogEnv(t, Options{Replicated: true, Epoch: 3})
+	ctrl.log.Lead(3)
 	fol := newLogEnv(t, Options{Replicated: true})
 	ctrl.append(reg(1, inc1))
 	ctrl.append(createTopic("b", 1)...)
@@ -123,6 +125,7 @@ func TestShippedBatchMustContinueTheLog(t *testing.T) {
 // truncates there, and takes the new controller's batches.
 func TestDivergingTailIsTruncated(t *testing.T) {
 	old := newLogEnv(t, Options{Replicated: true, Epoch: 1})
+	old.log.Lead(1)
 	fol := newLogEnv(t, Options{Replicated: true})
 	next := newLogEnv(t, Options{Replicated: true})
 	old.append(reg(1, inc1))
@@ -138,7 +141,7 @@ func TestDivergingTailIsTruncated(t *testing.T) {
 	old.append(createTopic("lost", 1)...) // reaches the follower only
 	ship(t, fol.log, batchesFrom(t, old.log, 3))
 
-	next.log.SetEpoch(2)
+	next.log.Lead(2)
 	if _, err := next.log.Append(createTopic("kept", 3)...); err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +189,7 @@ func TestDivergingTailIsTruncated(t *testing.T) {
 // at its timeout when none does.
 func TestWaitApplied(t *testing.T) {
 	ctrl := newLogEnv(t, Options{Replicated: true, Epoch: 1})
+	ctrl.log.Lead(1)
 	fol := newLogEnv(t, Options{Replicated: true})
 	ctrl.append(reg(1, inc1))
 	ctrl.append(createTopic("a", 1)...)
@@ -213,5 +217,62 @@ func TestWaitApplied(t *testing.T) {
 	}
 	if !<-done {
 		t.Fatal("the wait timed out though its offset was applied")
+	}
+}
+
+// TestAppendsOnlyWhileLeading: a replicated log takes appends only between
+// Lead and Follow. A change accepted before Follow but not yet written is
+// refused and leaves nothing behind; one written before stays.
+func TestAppendsOnlyWhileLeading(t *testing.T) {
+	e := newLogEnv(t, Options{Replicated: true})
+	if _, err := e.log.Append(reg(1, inc1)); !errors.Is(err, ErrNotLeading) {
+		t.Fatalf("an append before Lead: %v", err)
+	}
+	e.log.Lead(1)
+	if _, err := e.log.Append(reg(1, inc1)); err != nil {
+		t.Fatal(err)
+	}
+
+	// One change is written and syncing, the next waits for it.
+	release := e.fs.HoldSyncs()
+	written, queued := make(chan error, 1), make(chan error, 1)
+	go func() { _, err := e.log.Append(createTopic("written", 1)...); written <- err }()
+	waitLog(t, e.log, func() bool { return e.log.seg.EndOffset() == 3 })
+	go func() { _, err := e.log.Append(createTopic("queued", 1)...); queued <- err }()
+	waitLog(t, e.log, func() bool { return len(e.log.queue) == 1 })
+	e.log.Follow()
+	release()
+	if err := <-written; err != nil {
+		t.Fatalf("the change written before Follow: %v", err)
+	}
+	if err := <-queued; !errors.Is(err, ErrNotLeading) {
+		t.Fatalf("the change queued at Follow: %v", err)
+	}
+	if _, err := e.log.Append(createTopic("later", 1)...); !errors.Is(err, ErrNotLeading) {
+		t.Fatalf("an append after Follow: %v", err)
+	}
+	if end, _ := e.log.End(); end != 3 {
+		t.Fatalf("the log ends at %d, want 3 (the written change)", end)
+	}
+	// The refused change left nothing in what appends are checked against.
+	e.log.Lead(2)
+	if _, err := e.log.Append(createTopic("queued", 1)...); err != nil {
+		t.Fatalf("the refused change, appended again: %v", err)
+	}
+}
+
+// waitLog waits until cond holds, checked under the log's write lock.
+func waitLog(t *testing.T, l *Log, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		l.wmu.Lock()
+		ok := cond()
+		l.wmu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
 	}
 }
