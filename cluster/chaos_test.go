@@ -1,0 +1,164 @@
+package cluster
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/segment/segmenttest"
+)
+
+// TestFaultsKeepWhatWasCommitted: changes are appended through whichever
+// node is the controller while, again and again, one node loses power (its
+// metadata log keeps what it synced and a random part of the rest) and
+// restarts, is cut off from the others and rejoins, or hands the
+// controller role on. Every change answered as committed is on every node
+// at the end, and the three metadata logs are identical: no fault, nor
+// any sequence of them, loses an acknowledged change or lets the copies
+// diverge. On the fast path and on the Raft fallback path.
+func TestFaultsKeepWhatWasCommitted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a cluster through faults")
+	}
+	for _, fallback := range []bool{false, true} {
+		t.Run(map[bool]string{false: "fast", true: "fallback"}[fallback], func(t *testing.T) {
+			seed := uint64(time.Now().UnixNano())
+			t.Logf("seed %d (the faults' order and timing; the machine's timing varies too)", seed)
+			testFaults(t, fallback, rand.New(rand.NewPCG(seed, 6)))
+		})
+	}
+}
+
+// chaos is a cluster whose members can lose power: each has a file system
+// of its own.
+type chaos struct {
+	t        *testing.T
+	fallback bool
+	dir      string
+
+	mu  sync.Mutex
+	fss [3]*segmenttest.MemFS
+	all []*member
+}
+
+func (c *chaos) start(i int, join ...string) *member {
+	return startMemberWith(c.t, memberOpts{fallback: c.fallback, fs: c.fss[i]}, int32(i+1), fmt.Sprintf("%s/%d", c.dir, i+1), join...)
+}
+
+// members returns the members as they are now (nil while one restarts).
+func (c *chaos) members() []*member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*member(nil), c.all...)
+}
+
+// running returns the members that run now.
+func (c *chaos) running() []*member {
+	var out []*member
+	for _, m := range c.members() {
+		if m != nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
+	c := &chaos{t: t, fallback: fallback, dir: t.TempDir()}
+	for i := range c.fss {
+		c.fss[i] = segmenttest.NewMemFS()
+	}
+	m1 := c.start(0)
+	c.all = []*member{m1, c.start(1, m1.node.GossipAddr()), c.start(2, m1.node.GossipAddr())}
+	defer func() { stopAll(c.members()) }()
+	settled(t, c.all)
+
+	// The writer: one change at a time through the controller, as a
+	// client retrying NOT_CONTROLLER would.
+	var acked []string
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctrl := controllerOf(c.running())
+			if ctrl == nil {
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			name := fmt.Sprintf("t%05d", i)
+			if _, err := ctrl.node.Append(time.Second, topicEvents(name, ctrl.id)...); err == nil {
+				acked = append(acked, name)
+			}
+		}
+	}()
+
+	faults := map[string]int{}
+	for round := range 12 {
+		time.Sleep(time.Duration(100+rng.IntN(200)) * time.Millisecond)
+		victim := rng.IntN(3)
+		all := c.members()
+		v := all[victim]
+		fault := [...]string{"power loss", "cut off", "transfer"}[rng.IntN(3)]
+		faults[fault]++
+		t.Logf("round %d: %s of node %d", round, fault, v.id)
+		switch fault {
+		case "power loss": // then a restart
+			c.mu.Lock()
+			crashed := c.fss[victim].Crash(rng)
+			c.fss[victim] = crashed
+			c.all[victim] = nil
+			c.mu.Unlock()
+			v.stop()
+			time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+			back := c.start(victim, all[(victim+1)%3].node.GossipAddr())
+			c.mu.Lock()
+			c.all[victim] = back
+			c.mu.Unlock()
+		case "cut off": // from the others, then healed
+			for _, m := range all {
+				if m == v {
+					m.node.SetCut(func(id int32) bool { return id != v.id })
+				} else {
+					m.node.SetCut(func(id int32) bool { return id == v.id })
+				}
+			}
+			time.Sleep(time.Duration(200+rng.IntN(600)) * time.Millisecond)
+			for _, m := range all {
+				m.node.SetCut(nil)
+			}
+		case "transfer": // the controller hands its role to the victim
+			if ctrl := controllerOf(all); ctrl != nil && ctrl != v {
+				ctrl.node.TransferController(t.Context(), v.id)
+			}
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	<-done
+	if len(acked) < 20 {
+		t.Fatalf("only %d changes were committed through the faults", len(acked))
+	}
+	t.Logf("%d changes committed through %v", len(acked), faults)
+
+	all := c.members()
+	waitFor(t, "every committed change on every node", all, func(s *eventlog.State) bool {
+		for _, name := range acked {
+			if s.Topics[name] == nil {
+				return false
+			}
+		}
+		return true
+	})
+	// A last change commits on all three: their logs then end together.
+	appendAsClient(t, all, topicEvents("last", 1), func(s *eventlog.State) bool { return s.Topics["last"] != nil })
+	waitFor(t, "the last change on every node", all, func(s *eventlog.State) bool { return s.Topics["last"] != nil })
+	sameMetadata(t, all)
+}
