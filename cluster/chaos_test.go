@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
@@ -76,29 +78,36 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 	defer func() { stopAll(c.members()) }()
 	settled(t, c.all)
 
-	// The writer: one change at a time through the controller, as a
-	// client retrying NOT_CONTROLLER would.
-	var acked []string
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
+	// The writers: four at once, each a change at a time through the
+	// controller, as clients retrying NOT_CONTROLLER would.
+	var (
+		ackedMu sync.Mutex
+		acked   []string
+		writers sync.WaitGroup
+	)
+	stop := make(chan struct{})
+	for w := range 4 {
+		writers.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctrl := controllerOf(c.running())
+				if ctrl == nil {
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				name := fmt.Sprintf("w%d-%05d", w, i)
+				if _, err := ctrl.node.Append(time.Second, topicEvents(name, ctrl.id)...); err == nil {
+					ackedMu.Lock()
+					acked = append(acked, name)
+					ackedMu.Unlock()
+				}
 			}
-			ctrl := controllerOf(c.running())
-			if ctrl == nil {
-				time.Sleep(5 * time.Millisecond)
-				continue
-			}
-			name := fmt.Sprintf("t%05d", i)
-			if _, err := ctrl.node.Append(time.Second, topicEvents(name, ctrl.id)...); err == nil {
-				acked = append(acked, name)
-			}
-		}
-	}()
+		})
+	}
 
 	faults := map[string]int{}
 	for round := range 12 {
@@ -142,7 +151,7 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
-	<-done
+	writers.Wait()
 	if len(acked) < 20 {
 		t.Fatalf("only %d changes were committed through the faults", len(acked))
 	}
@@ -161,4 +170,60 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 	appendAsClient(t, all, topicEvents("last", 1), func(s *eventlog.State) bool { return s.Topics["last"] != nil })
 	waitFor(t, "the last change on every node", all, func(s *eventlog.State) bool { return s.Topics["last"] != nil })
 	sameMetadata(t, all)
+	sameBytes(t, all)
+}
+
+// sameBytes checks that the metadata logs hold the same batches, byte for
+// byte, from the latest of their starts, and that in each the epochs
+// never go down (a batch of an older epoch after a newer one was written
+// by a deposed controller).
+func sameBytes(t *testing.T, all []*member) {
+	t.Helper()
+	var from int64
+	for _, m := range all {
+		seg := m.meta.Segment()
+		from = max(from, seg.StartOffset())
+		for deadline := time.Now().Add(10 * time.Second); seg.HighWatermark() != seg.EndOffset(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d's metadata log is not durable to its end", m.id)
+			}
+		}
+	}
+	var first []byte
+	for i, m := range all {
+		b := batchesOf(t, m, from)
+		if i == 0 {
+			first = b
+		} else if !bytes.Equal(b, first) {
+			t.Fatalf("the metadata logs of nodes %d and %d differ from offset %d on (%d and %d bytes)", all[0].id, m.id, from, len(first), len(b))
+		}
+	}
+}
+
+// batchesOf returns a member's metadata batches from offset from on,
+// checking that their epochs never go down.
+func batchesOf(t *testing.T, m *member, from int64) []byte {
+	t.Helper()
+	seg := m.meta.Segment()
+	var out []byte
+	epoch := int32(-1)
+	for off := from; off < seg.HighWatermark(); {
+		b, err := seg.Read(off, 1<<20, nil)
+		if err != nil {
+			t.Fatalf("node %d: read at %d: %v", m.id, off, err)
+		}
+		for len(b) > 0 {
+			h, batch, err := segment.NextBatch(b)
+			if err != nil {
+				t.Fatalf("node %d: batch at %d: %v", m.id, off, err)
+			}
+			if h.PartitionLeaderEpoch < epoch {
+				t.Fatalf("node %d: the batch at %d is of epoch %d, after one of epoch %d", m.id, h.BaseOffset, h.PartitionLeaderEpoch, epoch)
+			}
+			epoch = h.PartitionLeaderEpoch
+			out = append(out, batch...)
+			off, b = h.LastOffset()+1, b[len(batch):]
+		}
+	}
+	return out
 }
