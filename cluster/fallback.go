@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -40,6 +41,14 @@ func decodeProposal(data []byte) (proposer int32, seq uint64, batch []byte, err 
 	}
 	return int32(binary.BigEndian.Uint32(data[1:])), binary.BigEndian.Uint64(data[5:]), data[13:], nil
 }
+
+// firstSeq is where a run of a node starts numbering its proposals: at
+// random, not at 0. An entry proposed in an earlier run and committed but
+// not applied before a crash is applied after the restart, and answers
+// the waiter of its proposer and sequence: counted from 0 each run, that
+// was the waiter of a new proposal with the same number, which was then
+// told its change was made (or refused) by the old entry's outcome.
+func firstSeq() uint64 { return rand.Uint64() }
 
 // appendRaft proposes events through Raft and waits until this node has
 // applied them (after a majority committed them).

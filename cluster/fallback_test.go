@@ -3,10 +3,14 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/raft"
+	"github.com/chronik-stream/chronik/segment"
+	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
 // TestFallbackCompactsRaftLog: on the Raft fallback path Raft's log is
@@ -161,6 +165,43 @@ func TestFallbackReplaysARefusedEntry(t *testing.T) {
 	}
 	waitFor(t, "a topic created after the restart everywhere", all, has("later"))
 	sameMetadata(t, all)
+}
+
+// TestEntryOfAnEarlierRunAnswersNoOne: an entry this node proposed before
+// a crash, committed but not yet applied then, is applied after the
+// restart; it must not answer the new run's proposal that waits under
+// the same sequence number it had in the old run's numbering.
+func TestEntryOfAnEarlierRunAnswersNoOne(t *testing.T) {
+	st, err := segment.OpenStore("/d", segment.StoreOptions{FS: segmenttest.NewMemFS(), RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	meta, err := eventlog.Open(st, eventlog.Options{SnapshotBytes: -1, KeepSegments: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	n := &Node{cfg: NodeConfig{ID: 1, Meta: meta, Fallback: true}, lg: slog.New(slog.DiscardHandler), waiters: map[uint64]chan applied{}, seq: firstSeq()}
+	waiting := make(chan applied, 1)
+	n.waiters[n.seq+1] = waiting // the new run's first proposal
+
+	earlier := firstSeq() // the earlier run's numbering
+	batch, err := meta.EncodeBatch(&eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.applyEntries([]raft.Entry{{Index: 1, Term: 1, Data: encodeProposal(1, earlier+1, batch)}})
+	var applied bool
+	meta.View(func(s *eventlog.State) { applied = s.Brokers[1] != nil })
+	if !applied {
+		t.Fatal("the earlier run's entry was not applied")
+	}
+	select {
+	case r := <-waiting:
+		t.Fatalf("the earlier run's entry answered the new run's proposal: %+v", r)
+	default:
+	}
 }
 
 // sameMetadata waits until the members' metadata logs end at the same offset

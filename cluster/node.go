@@ -90,9 +90,9 @@ type Node struct {
 	// leading: this node is the controller (both paths; ctrl is the fast
 	// path's shipper).
 	leading bool
-	// The fallback path: proposals waiting to be applied, by sequence,
-	// and where the metadata log's replay of Raft entries stands (driver
-	// goroutine only).
+	// The fallback path: proposals waiting to be applied, by sequence
+	// (from firstSeq on), and where the metadata log's replay of Raft
+	// entries stands (driver goroutine only).
 	seq     uint64
 	waiters map[uint64]chan applied
 	replay  int64
@@ -148,7 +148,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, lg: cfg.Logger, follower: NewFollower(cfg.Meta, cfg.Logger), members: map[int32]gossip.Meta{},
 		failed: map[int32]time.Time{}, roles: make(chan roleChange, 64), kick: make(chan struct{}, 1), quit: make(chan struct{}),
-		waiters: map[uint64]chan applied{}}
+		waiters: map[uint64]chan applied{}, seq: firstSeq()}
 	var logView raft.LogView = metaView{cfg.Meta}
 	var apply func([]raft.Entry)
 	if cfg.Fallback {
