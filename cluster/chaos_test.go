@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -41,13 +42,19 @@ type chaos struct {
 	fallback bool
 	dir      string
 
+	// gossip: each member's gossip address, the same across restarts as
+	// a node's --gossip-addr is (the others would refuse a node restarted
+	// at another address while its last run is not yet declared dead).
+	gossip [3]string
+
 	mu  sync.Mutex
 	fss [3]*segmenttest.MemFS
 	all []*member
 }
 
 func (c *chaos) start(i int, join ...string) *member {
-	return startMemberWith(c.t, memberOpts{fallback: c.fallback, fs: c.fss[i]}, int32(i+1), fmt.Sprintf("%s/%d", c.dir, i+1), join...)
+	o := memberOpts{fallback: c.fallback, fs: c.fss[i], gossipAddr: c.gossip[i]}
+	return startMemberWith(c.t, o, int32(i+1), fmt.Sprintf("%s/%d", c.dir, i+1), join...)
 }
 
 // members returns the members as they are now (nil while one restarts).
@@ -72,6 +79,12 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 	c := &chaos{t: t, fallback: fallback, dir: t.TempDir()}
 	for i := range c.fss {
 		c.fss[i] = segmenttest.NewMemFS()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.gossip[i] = ln.Addr().String()
+		ln.Close()
 	}
 	m1 := c.start(0)
 	c.all = []*member{m1, c.start(1, m1.node.GossipAddr()), c.start(2, m1.node.GossipAddr())}

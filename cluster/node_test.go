@@ -37,6 +37,7 @@ type memberOpts struct {
 	compactEvery int   // RaftCompactEntries
 	compactBytes int64 // RaftCompactBytes
 	segmentBytes int64 // of the metadata log; 0: 1 MiB
+	gossipAddr   string // "": any free port
 }
 
 func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...string) *member {
@@ -59,9 +60,13 @@ func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...s
 	if err != nil {
 		t.Fatal(err)
 	}
+	gossipAddr := o.gossipAddr
+	if gossipAddr == "" {
+		gossipAddr = "127.0.0.1:0"
+	}
 	n, err := StartNode(NodeConfig{ID: id, Voters: []int32{1, 2, 3}, Meta: meta, RaftDir: dir + "/raft",
 		Replication: ln, ReplicationAddr: ln.Addr().String(), KafkaAddr: fmt.Sprintf("127.0.0.1:%d", 9090+id),
-		GossipAddr: "127.0.0.1:0", Join: join, GossipLocal: true, FenceAfter: time.Second, Fallback: fallback, OnFatal: o.onFatal,
+		GossipAddr: gossipAddr, Join: join, GossipLocal: true, FenceAfter: time.Second, Fallback: fallback, OnFatal: o.onFatal,
 		RaftCompactEntries: o.compactEvery, RaftCompactBytes: o.compactBytes})
 	if err != nil {
 		t.Fatal(err)
