@@ -117,15 +117,27 @@ func (n *Node) applyEntries(es []raft.Entry) {
 		batches = append(batches, eventlog.CommittedBatch{Batch: batch, Epoch: int32(e.Term)})
 	}
 	nexts, errs := n.cfg.Meta.AppendCommittedAll(batches, n.replay)
+	// Once the metadata log has failed, entries are no longer noted as
+	// applied: a compaction of Raft's log must not cover an entry the
+	// metadata log does not hold (this node would never get it again).
+	// controllerWork takes the node out of the quorum.
+	failed := n.cfg.Meta.Failed() != nil
+	if failed {
+		n.poke()
+	}
 	for i, e := range es {
 		p := props[i]
 		if p.batch < 0 {
-			n.noteApplied(e.Index, len(e.Data))
+			if !failed {
+				n.noteApplied(e.Index, len(e.Data))
+			}
 			continue
 		}
 		next, err := nexts[p.batch], errs[p.batch]
 		n.replay = next
-		n.noteApplied(e.Index, len(e.Data))
+		if failed = failed || errors.Is(err, eventlog.ErrFailed); !failed {
+			n.noteApplied(e.Index, len(e.Data))
+		}
 		if errors.Is(err, eventlog.ErrReplayed) {
 			continue
 		}

@@ -204,6 +204,42 @@ func TestEntryOfAnEarlierRunAnswersNoOne(t *testing.T) {
 	}
 }
 
+// TestFailedLogStopsNotingApplied: once the metadata log fails, the
+// entries Raft commits are no longer noted as applied, so no compaction
+// of Raft's log covers an entry the metadata log does not hold.
+func TestFailedLogStopsNotingApplied(t *testing.T) {
+	fs := segmenttest.NewMemFS()
+	st, err := segment.OpenStore("/d", segment.StoreOptions{FS: fs, RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	meta, err := eventlog.Open(st, eventlog.Options{SnapshotBytes: -1, KeepSegments: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	n := &Node{cfg: NodeConfig{ID: 1, Meta: meta, Fallback: true}, lg: slog.New(slog.DiscardHandler), waiters: map[uint64]chan applied{},
+		kick: make(chan struct{}, 1)}
+	entry := func(index uint64, id int32) raft.Entry {
+		batch, err := meta.EncodeBatch(&eventlog.BrokerRegistered{BrokerID: id, Incarnation: eventlog.NewUUID()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raft.Entry{Index: index, Term: 1, Data: encodeProposal(2, index, batch)}
+	}
+	n.applyEntries([]raft.Entry{entry(1, 1)})
+	fs.FailSyncs(1 << 30)
+	n.applyEntries([]raft.Entry{entry(2, 2), {Index: 3, Term: 2}})
+	n.applyEntries([]raft.Entry{entry(4, 3)})
+	if meta.Failed() == nil {
+		t.Fatal("the metadata log did not fail")
+	}
+	if len(n.applied) != 1 || n.applied[0].index != 1 {
+		t.Fatalf("entries noted as applied: %+v, want only the one written", n.applied)
+	}
+}
+
 // sameMetadata waits until the members' metadata logs end at the same offset
 // with the same state.
 func sameMetadata(t *testing.T, all []*member) {
