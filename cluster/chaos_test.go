@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -47,13 +48,43 @@ type chaos struct {
 	// at another address while its last run is not yet declared dead).
 	gossip [3]string
 
+	logs *tail // what the nodes logged, shown if the test fails
+
 	mu  sync.Mutex
 	fss [3]*segmenttest.MemFS
 	all []*member
 }
 
+// tail keeps the last bytes the nodes logged.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailBytes = 256 << 10
+
+func (l *tail) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	if len(l.buf) > 2*tailBytes {
+		l.buf = append(l.buf[:0], l.buf[len(l.buf)-tailBytes:]...)
+	}
+	return len(p), nil
+}
+
+func (l *tail) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.buf[max(0, len(l.buf)-tailBytes):])
+}
+
+func (l *tail) logger(id int) *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", id)
+}
+
 func (c *chaos) start(i int, join ...string) *member {
-	o := memberOpts{fallback: c.fallback, fs: c.fss[i], gossipAddr: c.gossip[i]}
+	o := memberOpts{fallback: c.fallback, fs: c.fss[i], gossipAddr: c.gossip[i], logger: c.logs.logger(i + 1)}
 	return startMemberWith(c.t, o, int32(i+1), fmt.Sprintf("%s/%d", c.dir, i+1), join...)
 }
 
@@ -76,7 +107,12 @@ func (c *chaos) running() []*member {
 }
 
 func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
-	c := &chaos{t: t, fallback: fallback, dir: t.TempDir()}
+	c := &chaos{t: t, fallback: fallback, dir: t.TempDir(), logs: &tail{}}
+	defer func() {
+		if t.Failed() {
+			t.Logf("the nodes' last log lines:\n%s", c.logs)
+		}
+	}()
 	for i := range c.fss {
 		c.fss[i] = segmenttest.NewMemFS()
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -171,14 +207,38 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 	t.Logf("%d changes committed through %v", len(acked), faults)
 
 	all := c.members()
-	waitFor(t, "every committed change on every node", all, func(s *eventlog.State) bool {
-		for _, name := range acked {
-			if s.Topics[name] == nil {
-				return false
+	missing := func(m *member) (n int, first string) {
+		m.meta.View(func(s *eventlog.State) {
+			for _, name := range acked {
+				if s.Topics[name] == nil {
+					if n++; n == 1 {
+						first = name
+					}
+				}
 			}
+		})
+		return n, first
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		lacking := 0
+		for _, m := range all {
+			n, _ := missing(m)
+			lacking += n
 		}
-		return true
-	})
+		if lacking == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			for _, m := range all {
+				end, epoch := m.meta.End()
+				leader, self := m.node.Controller()
+				n, first := missing(m)
+				t.Logf("node %d: log end %d (epoch %d), committed %d, controller %d (itself: %v), lacks %d committed changes (first %q); raft %+v; gossip %+v",
+					m.id, end, epoch, m.meta.Committed(), leader, self, n, first, m.node.driver().Status(), m.node.gsp.Members())
+			}
+			t.Fatal("timed out waiting for every committed change on every node")
+		}
+	}
 	// A last change commits on all three: their logs then end together.
 	appendAsClient(t, all, topicEvents("last", 1), func(s *eventlog.State) bool { return s.Topics["last"] != nil })
 	waitFor(t, "the last change on every node", all, func(s *eventlog.State) bool { return s.Topics["last"] != nil })

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"testing"
@@ -34,10 +35,11 @@ type memberOpts struct {
 	fallback     bool
 	fs           segment.FS // nil: the real file system
 	onFatal      func(error)
-	compactEvery int   // RaftCompactEntries
-	compactBytes int64 // RaftCompactBytes
-	segmentBytes int64 // of the metadata log; 0: 1 MiB
+	compactEvery int    // RaftCompactEntries
+	compactBytes int64  // RaftCompactBytes
+	segmentBytes int64  // of the metadata log; 0: 1 MiB
 	gossipAddr   string // "": any free port
+	logger       *slog.Logger
 }
 
 func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...string) *member {
@@ -52,7 +54,7 @@ func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...s
 	if o.segmentBytes > 0 {
 		cfg.SegmentBytes = o.segmentBytes
 	}
-	meta, err := eventlog.Open(st, eventlog.Options{Replicated: !fallback, Segment: &cfg, SnapshotBytes: -1, KeepSegments: fallback})
+	meta, err := eventlog.Open(st, eventlog.Options{Replicated: !fallback, Segment: &cfg, SnapshotBytes: -1, KeepSegments: fallback, Logger: o.logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +69,7 @@ func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...s
 	n, err := StartNode(NodeConfig{ID: id, Voters: []int32{1, 2, 3}, Meta: meta, RaftDir: dir + "/raft",
 		Replication: ln, ReplicationAddr: ln.Addr().String(), KafkaAddr: fmt.Sprintf("127.0.0.1:%d", 9090+id),
 		GossipAddr: gossipAddr, Join: join, GossipLocal: true, FenceAfter: time.Second, Fallback: fallback, OnFatal: o.onFatal,
-		RaftCompactEntries: o.compactEvery, RaftCompactBytes: o.compactBytes})
+		RaftCompactEntries: o.compactEvery, RaftCompactBytes: o.compactBytes, Logger: o.logger})
 	if err != nil {
 		t.Fatal(err)
 	}
