@@ -18,6 +18,12 @@ type Follower struct {
 	log *eventlog.Log
 	lg  *slog.Logger
 
+	// term, if set, is this node's current Raft term: a controller of an
+	// older epoch was deposed, whether or not this node has heard from the
+	// new one (it may have voted for it), and is refused as Raft refuses
+	// its messages.
+	term func() int32
+
 	mu       sync.Mutex
 	maxEpoch int32    // highest controller epoch seen: lower ones are refused
 	current  net.Conn // the controller's connection being served
@@ -29,7 +35,11 @@ func NewFollower(log *eventlog.Log, lg *slog.Logger) *Follower {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	return &Follower{log: log, lg: lg, maxEpoch: -1}
+	// A controller older than the last batch this node holds was deposed
+	// (batches of a newer epoch exist), also if this node restarted since
+	// it served the newer one.
+	_, last := log.End()
+	return &Follower{log: log, lg: lg, maxEpoch: last}
 }
 
 // lead is called when this node becomes the controller of epoch: a
@@ -74,6 +84,13 @@ func (f *Follower) Serve(c net.Conn) {
 		f.mu.Unlock()
 		fail("controller %d's epoch %d is older than epoch %d", from, epoch, f.maxEpoch)
 		return
+	}
+	if f.term != nil {
+		if term := f.term(); epoch < term {
+			f.mu.Unlock()
+			fail("controller %d's epoch %d is older than this node's Raft term %d", from, epoch, term)
+			return
+		}
 	}
 	f.maxEpoch = epoch
 	if f.current != nil {

@@ -159,6 +159,13 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.follower.term = func() int32 {
+		term := restored.HardState.Term
+		if d := n.driver(); d != nil {
+			term = max(term, d.Status().Term)
+		}
+		return int32(term)
+	}
 	var applySnapshot func(raft.Snapshot)
 	if cfg.Fallback {
 		if restored.Snapshot != nil {

@@ -277,6 +277,70 @@ func TestStaleControllerCannotCutTheController(t *testing.T) {
 	}
 }
 
+// TestRestartedFollowerRefusesAStaleController: node 3 holds a batch of
+// epoch 2 that node 2 committed with it, and restarts (its commit point
+// is then back at the start: it waits for a controller to say it). Node
+// 1, controller of epoch 1 and deposed without knowing it, ships to it: it
+// must not cut the committed batch and let node 1 commit in its place.
+func TestRestartedFollowerRefusesAStaleController(t *testing.T) {
+	dir := t.TempDir()
+	n1, n2, n3 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2"), startNode(t, 3, dir+"/3")
+	n1.log.Lead(1)
+	c1 := NewController(n1.log, 1, 1, []int32{1, 2, 3}, peersOf(n1, n1, n2, n3), nil)
+	appendCommitted(t, c1, n1.log, &eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
+	converged(t, 1, n1, n2, n3)
+	c1.Stop()
+
+	n2.log.Lead(2)
+	c2 := NewController(n2.log, 2, 2, []int32{1, 2, 3}, peersOf(n2, n3), nil)
+	appendCommitted(t, c2, n2.log, createTopic("committed")...)
+	c2.Stop()
+	n3.ln.Close()
+	n3.log.Close()
+	n3.store.Close()
+	n3 = startNode(t, 3, dir+"/3")
+
+	if _, err := n1.log.Append(createTopic("stale")...); err != nil {
+		t.Fatal(err)
+	}
+	stale := NewController(n1.log, 1, 1, []int32{1, 2, 3}, peersOf(n1, n3), nil)
+	defer stale.Stop()
+	if err := stale.WaitCommitted(4, 500*time.Millisecond); err == nil {
+		t.Fatal("the deposed controller committed with the restarted follower")
+	}
+	b, err := n3.log.Segment().Read(1, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("committed")) || bytes.Contains(b, []byte("stale")) {
+		t.Fatalf("the restarted follower holds the committed batch: %v, the deposed controller's: %v", bytes.Contains(b, []byte("committed")), bytes.Contains(b, []byte("stale")))
+	}
+}
+
+// TestFollowerRefusesAControllerOlderThanItsTerm: a node whose Raft term
+// is past a controller's epoch (it voted for a newer one, which has not
+// shipped to it yet) takes nothing from that controller.
+func TestFollowerRefusesAControllerOlderThanItsTerm(t *testing.T) {
+	dir := t.TempDir()
+	n1, n2 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2")
+	n2.f.mu.Lock()
+	n2.f.term = func() int32 { return 3 }
+	n2.f.mu.Unlock()
+	n1.log.Lead(2)
+	c := NewController(n1.log, 1, 2, []int32{1, 2}, peersOf(n1, n1, n2), nil)
+	defer c.Stop()
+	off, err := n1.log.Append(&eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitCommitted(off+1, 500*time.Millisecond); err == nil {
+		t.Fatal("a controller older than the follower's term committed with it")
+	}
+	if end, _ := n2.log.End(); end != 0 {
+		t.Fatalf("the follower took the batches of a controller older than its term: its log ends at %d", end)
+	}
+}
+
 func FuzzReadFrame(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 13, kindAck, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 1})
 	f.Add([]byte{0, 0, 0, 1, kindBatch})
