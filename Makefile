@@ -79,6 +79,7 @@ fuzz:
 soak:
 	$(GO) test -run 'TestCrashKeepsAcknowledgedWrites' -count=1 -timeout 2h ./segment/ -crash-seeds 100000
 	$(GO) test -run 'TestSimulation' -count=1 -timeout 2h ./raft/ -sim-seeds 100000
+	$(GO) test -run 'TestFaultsKeepWhatWasCommitted' -count=1 -timeout 2h ./cluster/ -faults 300
 
 # Three nodes on loopback: Kafka 9092-9094, replication 9291-9293, gossip
 # 7946-7948, data and logs under $(CLUSTER_DIR). Stop with make cluster-stop.

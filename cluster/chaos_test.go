@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -14,6 +15,10 @@ import (
 	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
+
+// faultRounds is how many faults TestFaultsKeepWhatWasCommitted makes
+// (go test ./cluster -run Faults -args -faults=500 for a soak).
+var faultRounds = flag.Int("faults", 12, "faults made by TestFaultsKeepWhatWasCommitted")
 
 // TestFaultsKeepWhatWasCommitted: changes are appended through whichever
 // node is the controller while, again and again, one node loses power (its
@@ -84,7 +89,10 @@ func (l *tail) logger(id int) *slog.Logger {
 }
 
 func (c *chaos) start(i int, join ...string) *member {
-	o := memberOpts{fallback: c.fallback, fs: c.fss[i], gossipAddr: c.gossip[i], logger: c.logs.logger(i + 1)}
+	// Snapshots and compactions as a long-running node takes them: a
+	// restarted node replays from one, and one far behind gets one.
+	o := memberOpts{fallback: c.fallback, fs: c.fss[i], gossipAddr: c.gossip[i], logger: c.logs.logger(i + 1),
+		snapshotBytes: 1 << 20, compactEvery: 2000}
 	return startMemberWith(c.t, o, int32(i+1), fmt.Sprintf("%s/%d", c.dir, i+1), join...)
 }
 
@@ -159,7 +167,7 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 	}
 
 	faults := map[string]int{}
-	for round := range 12 {
+	for round := range *faultRounds {
 		time.Sleep(time.Duration(100+rng.IntN(200)) * time.Millisecond)
 		victim := rng.IntN(3)
 		all := c.members()
@@ -197,6 +205,7 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 				ctrl.node.TransferController(t.Context(), v.id)
 			}
 		}
+		c.caughtUp(round)
 	}
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
@@ -230,12 +239,10 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 		}
 		if time.Now().After(deadline) {
 			for _, m := range all {
-				end, epoch := m.meta.End()
-				leader, self := m.node.Controller()
 				n, first := missing(m)
-				t.Logf("node %d: log end %d (epoch %d), committed %d, controller %d (itself: %v), lacks %d committed changes (first %q); raft %+v; gossip %+v",
-					m.id, end, epoch, m.meta.Committed(), leader, self, n, first, m.node.driver().Status(), m.node.gsp.Members())
+				t.Logf("node %d lacks %d committed changes (first %q)", m.id, n, first)
 			}
+			c.report(all)
 			t.Fatal("timed out waiting for every committed change on every node")
 		}
 	}
@@ -244,6 +251,45 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 	waitFor(t, "the last change on every node", all, func(s *eventlog.State) bool { return s.Topics["last"] != nil })
 	sameMetadata(t, all)
 	sameBytes(t, all)
+}
+
+// caughtUp waits until every node has applied what any of them had when
+// the round's fault was over: one that stays behind is stuck.
+func (c *chaos) caughtUp(round int) {
+	all := c.members()
+	var target int64
+	for _, m := range all {
+		target = max(target, m.meta.Committed())
+	}
+	start := time.Now()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var behind *member
+		for _, m := range all {
+			if m.meta.Committed() < target {
+				behind = m
+			}
+		}
+		if behind == nil {
+			if took := time.Since(start); took > time.Second {
+				c.t.Logf("round %d: every node applied up to %d after %v", round, target, took.Round(time.Millisecond))
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			c.report(all)
+			c.t.Fatalf("after round %d node %d has not applied up to %d, where another node was", round, behind.id, target)
+		}
+	}
+}
+
+// report logs each node's metadata log, Raft and gossip state.
+func (c *chaos) report(all []*member) {
+	for _, m := range all {
+		end, epoch := m.meta.End()
+		leader, self := m.node.Controller()
+		c.t.Logf("node %d: log end %d (epoch %d), committed %d, controller %d (itself: %v); raft %+v; gossip %+v",
+			m.id, end, epoch, m.meta.Committed(), leader, self, m.node.driver().Status(), m.node.gsp.Members())
+	}
 }
 
 // sameBytes checks that the metadata logs hold the same batches, byte for

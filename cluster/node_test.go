@@ -39,7 +39,10 @@ type memberOpts struct {
 	compactBytes int64  // RaftCompactBytes
 	segmentBytes int64  // of the metadata log; 0: 1 MiB
 	gossipAddr   string // "": any free port
-	logger       *slog.Logger
+	// snapshotBytes: the fast path's metadata log takes a snapshot every
+	// this many bytes; 0: never.
+	snapshotBytes int64
+	logger        *slog.Logger
 }
 
 func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...string) *member {
@@ -54,7 +57,11 @@ func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...s
 	if o.segmentBytes > 0 {
 		cfg.SegmentBytes = o.segmentBytes
 	}
-	meta, err := eventlog.Open(st, eventlog.Options{Replicated: !fallback, Segment: &cfg, SnapshotBytes: -1, KeepSegments: fallback, Logger: o.logger})
+	snapshotBytes := int64(-1)
+	if o.snapshotBytes > 0 && !fallback {
+		snapshotBytes = o.snapshotBytes
+	}
+	meta, err := eventlog.Open(st, eventlog.Options{Replicated: !fallback, Segment: &cfg, SnapshotBytes: snapshotBytes, KeepSegments: fallback, Logger: o.logger})
 	if err != nil {
 		t.Fatal(err)
 	}
