@@ -6,8 +6,6 @@
 package gossip
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log"
@@ -92,15 +90,26 @@ func Start(cfg Config) (*Gossip, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gossip: --gossip-addr %q: %w", cfg.BindAddr, err)
 	}
-	var suffix [4]byte
-	rand.Read(suffix[:])
-	g := &Gossip{self: cfg.Meta, name: fmt.Sprintf("chronik-%d-%s", cfg.Meta.NodeID, hex.EncodeToString(suffix[:])),
+	// A node's memberlist name is the same in every run: restarted at its
+	// address, it is the same member, refutes what the others said of its
+	// last run and brings them its new metadata at once. With a name of
+	// its own each run, the others held every earlier run as a live member
+	// at that address until they declared it dead, their gossip of the
+	// new run went partly to those (that is, back to the node), and a
+	// node could miss the new run, with its new replication address, for
+	// longer than a Raft election: a node restarted twice in a few
+	// seconds was cut off.
+	g := &Gossip{self: cfg.Meta, name: fmt.Sprintf("chronik-%d", cfg.Meta.NodeID),
 		log: cfg.Logger, events: make(chan Event, 1024), members: map[string]member{}, quit: make(chan struct{})}
 	mlc := memberlist.DefaultLANConfig()
 	if cfg.Local {
 		mlc = memberlist.DefaultLocalConfig()
 	}
 	mlc.Name = g.name
+	// A node that failed may come back at another address as soon as the
+	// others have declared it dead (a restart elsewhere); while they hold
+	// it alive, a node claiming its id elsewhere is a duplicate.
+	mlc.DeadNodeReclaimTime = time.Nanosecond
 	mlc.BindAddr, mlc.BindPort = host, port
 	if host != "0.0.0.0" && host != "::" {
 		mlc.AdvertiseAddr, mlc.AdvertisePort = host, port
@@ -185,22 +194,31 @@ func nodeAddr(n *memberlist.Node) string {
 
 // NotifyAlive refuses peers with bad metadata and peers that claim a node
 // id another live member (or this node) has. A node restarted at the same
-// address is not a duplicate: it is that member's next incarnation, and the
-// old one is soon declared dead.
+// address is not a duplicate: it is the same member (its name is its id),
+// whose new run refutes what was said of the last.
 func (g *Gossip) NotifyAlive(n *memberlist.Node) error {
+	addr := nodeAddr(n)
 	if n.Name == g.name {
-		return nil
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.addr == "" || addr == g.addr {
+			return nil // this node (while it starts), or its last run here
+		}
+		m, _ := DecodeMeta(n.Meta)
+		if g.taken == nil {
+			g.taken = &m
+		}
+		return fmt.Errorf("gossip: %s at %s claims node id %d, which is this node's", n.Name, addr, g.self.NodeID)
 	}
 	m, err := DecodeMeta(n.Meta)
 	if err != nil {
 		return err
 	}
-	addr := nodeAddr(n)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if m.NodeID == g.self.NodeID {
 		if addr == g.addr {
-			return nil // this node's previous incarnation
+			return nil // this node's last run
 		}
 		if g.taken == nil {
 			g.taken = &m
