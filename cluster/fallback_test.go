@@ -1,9 +1,14 @@
 package cluster
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -253,9 +258,52 @@ func sameMetadata(t *testing.T, all []*member) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the metadata logs differ: ends %d %d %d", e1, e2, e3)
+			t.Fatalf("the metadata logs differ: ends %d %d %d; node %d against %d: %s; node %d against %d: %s", e1, e2, e3,
+				all[0].id, all[1].id, stateDiff(all[0].meta, all[1].meta), all[0].id, all[2].id, stateDiff(all[0].meta, all[2].meta))
 		}
 	}
+}
+
+// stateDiff describes where two logs' states differ: the fields, and in
+// maps the first keys, with both values.
+func stateDiff(a, b *eventlog.Log) string {
+	fields := func(l *eventlog.Log) map[string]json.RawMessage {
+		var raw []byte
+		l.View(func(s *eventlog.State) { raw, _ = json.Marshal(s) })
+		var m map[string]json.RawMessage
+		json.Unmarshal(raw, &m)
+		return m
+	}
+	fa, fb := fields(a), fields(b)
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(fa)) {
+		if bytes.Equal(fa[k], fb[k]) {
+			continue
+		}
+		var ma, mb map[string]json.RawMessage
+		if json.Unmarshal(fa[k], &ma) != nil || json.Unmarshal(fb[k], &mb) != nil {
+			out = append(out, fmt.Sprintf("%s: %.300s against %.300s", k, fa[k], fb[k]))
+			continue
+		}
+		shown := 0
+		for _, key := range slices.Sorted(maps.Keys(maps.Collect(func(yield func(string, bool) bool) {
+			for x := range ma {
+				yield(x, true)
+			}
+			for x := range mb {
+				yield(x, true)
+			}
+		}))) {
+			if !bytes.Equal(ma[key], mb[key]) && shown < 3 {
+				out = append(out, fmt.Sprintf("%s[%s]: %.300s against %.300s", k, key, ma[key], mb[key]))
+				shown++
+			}
+		}
+	}
+	if len(out) == 0 {
+		return "the same"
+	}
+	return strings.Join(out, "; ")
 }
 
 // FuzzDecodeRaftSnapshot: a Raft snapshot's data comes from a peer or from

@@ -180,7 +180,9 @@ func Open(st *segment.Store, opts Options) (*Log, error) {
 		// The durable tail is not known to be committed: only spec takes it.
 		spec = state.Clone()
 	}
-	events, err := replayRange(seg, spec, state.Offset, seg.HighWatermark())
+	// A replicated log's spec shares its entities with state, which the
+	// tail must not change: it is applied copying what it changes.
+	events, err := replayRange(seg, spec, state.Offset, seg.HighWatermark(), !opts.Replicated)
 	if err != nil {
 		return nil, err
 	}
@@ -233,8 +235,11 @@ func (l *Log) Close() {
 }
 
 // replayRange applies the durable batches of seg in [offset, to) to s, each
-// batch all or nothing, and returns how many events it applied.
-func replayRange(seg *segment.Log, s *State, offset, to int64) (int, error) {
+// batch all or nothing, and returns how many events it applied. With
+// owned, nobody else holds s or its entities, and events may change them
+// in place; otherwise s shares entities with a state readers see (a
+// Clone), and changed ones are copied.
+func replayRange(seg *segment.Log, s *State, offset, to int64, owned bool) (int, error) {
 	n := 0
 	buf := make([]byte, 0, 1<<20)
 	for off := offset; off < to; {
@@ -265,7 +270,11 @@ func replayRange(seg *segment.Log, s *State, offset, to int64) (int, error) {
 			if err != nil {
 				return n, err
 			}
-			if err := applyOwned(s, events...); err != nil {
+			apply := Apply
+			if owned {
+				apply = applyOwned
+			}
+			if err := apply(s, events...); err != nil {
 				return n, fmt.Errorf("eventlog: batch at offset %d does not apply to the state replayed before it: %w", h.BaseOffset, err)
 			}
 			s.Offset = h.LastOffset() + 1

@@ -354,7 +354,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	l.smu.RLock()
 	spec := l.state.Clone()
 	l.smu.RUnlock()
-	if _, err := replayRange(l.seg, spec, spec.Offset, offset); err != nil {
+	if _, err := replayRange(l.seg, spec, spec.Offset, offset, false); err != nil {
 		l.failLocked(fmt.Errorf("%w: after truncating to %d: %v", ErrFailed, offset, err))
 		return l.failed
 	}

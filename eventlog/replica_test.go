@@ -276,3 +276,48 @@ func waitLog(t *testing.T, l *Log, cond func() bool) {
 		}
 	}
 }
+
+// TestUncommittedTailLeavesTheStateAlone: the durable tail a replicated
+// log replays at open, and what is left of it after a truncation, go into
+// what appends are checked against, not into what readers see: a
+// partition's leader changed by an uncommitted batch is still the old one
+// for readers.
+func TestUncommittedTailLeavesTheStateAlone(t *testing.T) {
+	e := newLogEnv(t, Options{Replicated: true})
+	e.log.Lead(1)
+	e.append(reg(1, inc1))
+	e.append(reg(2, inc2))
+	e.append(createTopic("t", 1)...) // led by broker 1
+	committed, _ := e.log.End()
+	if err := e.log.Commit(committed); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.log.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	e.append(&PartitionChanged{Topic: "t", Partition: 0, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 2, LeaderEpoch: 1})
+	e.append(&PartitionChanged{Topic: "t", Partition: 0, Replicas: []int32{1, 2}, ISR: []int32{2}, Leader: 2, LeaderEpoch: 2})
+	partition := func() Partition {
+		var p Partition
+		e.log.View(func(s *State) { p = s.Topics["t"].Partitions[0] })
+		return p
+	}
+
+	e.reopen() // the snapshot holds the topic; the two changes are the tail
+	if p := partition(); p.Leader != 1 || p.LeaderEpoch != 0 {
+		t.Fatalf("after reopening, readers see leader %d in epoch %d of an uncommitted batch, want 1 in epoch 0", p.Leader, p.LeaderEpoch)
+	}
+	// What is left after a cut (the first change) is replayed again.
+	if err := e.log.TruncateTo(committed + 1); err != nil {
+		t.Fatal(err)
+	}
+	if p := partition(); p.Leader != 1 || p.LeaderEpoch != 0 {
+		t.Fatalf("after the cut, readers see leader %d in epoch %d, want 1 in epoch 0", p.Leader, p.LeaderEpoch)
+	}
+	if err := e.log.Commit(committed + 1); err != nil {
+		t.Fatal(err)
+	}
+	if p := partition(); p.Leader != 2 || p.LeaderEpoch != 1 || len(p.ISR) != 2 {
+		t.Fatalf("after committing the first change: %+v", p)
+	}
+}
