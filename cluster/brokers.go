@@ -23,6 +23,13 @@ func (n *Node) reconcileBrokers() {
 	}
 	var overdue []int32
 	for id, at := range n.failed {
+		if _, back := live[id]; back {
+			// Gossip has it again: a grace noted for it while it was
+			// away (or in a race with its return) is over, or it would
+			// be fenced and unfenced again and again.
+			delete(n.failed, id)
+			continue
+		}
 		if time.Since(at) >= n.cfg.FenceAfter {
 			overdue = append(overdue, id)
 		}
@@ -63,7 +70,8 @@ func (n *Node) reconcileBrokers() {
 	// this node led): their grace starts now.
 	n.mu.Lock()
 	for _, id := range missing {
-		if _, ok := n.failed[id]; !ok {
+		_, failed := n.failed[id]
+		if _, back := n.members[id]; !failed && !back {
 			n.failed[id] = time.Now()
 		}
 	}

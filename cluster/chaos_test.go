@@ -287,9 +287,34 @@ func (c *chaos) report(all []*member) {
 	for _, m := range all {
 		end, epoch := m.meta.End()
 		leader, self := m.node.Controller()
-		c.t.Logf("node %d: log end %d (epoch %d), committed %d, controller %d (itself: %v); raft %+v; gossip %+v",
-			m.id, end, epoch, m.meta.Committed(), leader, self, m.node.driver().Status(), m.node.gsp.Members())
+		c.t.Logf("node %d: log end %d (epoch %d), committed %d, controller %d (itself: %v); raft %+v; gossip %+v; last records %s",
+			m.id, end, epoch, m.meta.Committed(), leader, self, m.node.driver().Status(), m.node.gsp.Members(), lastRecords(m.meta, 6))
 	}
+}
+
+// lastRecords names the keys of a log's last records, at most n.
+func lastRecords(l *eventlog.Log, n int) string {
+	seg := l.Segment()
+	var keys []string
+	for off := max(seg.StartOffset(), seg.HighWatermark()-int64(n)); off < seg.HighWatermark(); {
+		b, err := seg.Read(off, 1<<20, nil)
+		if err != nil || len(b) == 0 {
+			break
+		}
+		h, batch, err := segment.NextBatch(b)
+		if err != nil {
+			break
+		}
+		recs, err := segment.DecodeRecords(batch, 1<<20)
+		if err != nil {
+			break
+		}
+		for _, r := range recs {
+			keys = append(keys, fmt.Sprintf("%d:%s", r.Offset, r.Key))
+		}
+		off = h.LastOffset() + 1
+	}
+	return fmt.Sprint(keys)
 }
 
 // sameBytes checks that the metadata logs hold the same batches, byte for
@@ -308,23 +333,36 @@ func sameBytes(t *testing.T, all []*member) {
 			}
 		}
 	}
-	var first []byte
+	var first [][]byte
 	for i, m := range all {
 		b := batchesOf(t, m, from)
 		if i == 0 {
 			first = b
-		} else if !bytes.Equal(b, first) {
-			t.Fatalf("the metadata logs of nodes %d and %d differ from offset %d on (%d and %d bytes)", all[0].id, m.id, from, len(first), len(b))
+			continue
+		}
+		for j := range max(len(first), len(b)) {
+			if j < len(first) && j < len(b) && bytes.Equal(first[j], b[j]) {
+				continue
+			}
+			describe := func(bs [][]byte) string {
+				if j >= len(bs) {
+					return "nothing"
+				}
+				h, _ := segment.ParseHeader(bs[j])
+				return fmt.Sprintf("offsets %d-%d of epoch %d, %d bytes", h.BaseOffset, h.LastOffset(), h.PartitionLeaderEpoch, len(bs[j]))
+			}
+			t.Fatalf("the metadata logs of nodes %d and %d differ from offset %d on: batch %d is %s on node %d and %s on node %d",
+				all[0].id, m.id, from, j, describe(first), all[0].id, describe(b), m.id)
 		}
 	}
 }
 
 // batchesOf returns a member's metadata batches from offset from on,
 // checking that their epochs never go down.
-func batchesOf(t *testing.T, m *member, from int64) []byte {
+func batchesOf(t *testing.T, m *member, from int64) [][]byte {
 	t.Helper()
 	seg := m.meta.Segment()
-	var out []byte
+	var out [][]byte
 	epoch := int32(-1)
 	for off := from; off < seg.HighWatermark(); {
 		b, err := seg.Read(off, 1<<20, nil)
@@ -340,7 +378,7 @@ func batchesOf(t *testing.T, m *member, from int64) []byte {
 				t.Fatalf("node %d: the batch at %d is of epoch %d, after one of epoch %d", m.id, h.BaseOffset, h.PartitionLeaderEpoch, epoch)
 			}
 			epoch = h.PartitionLeaderEpoch
-			out = append(out, batch...)
+			out = append(out, batch)
 			off, b = h.LastOffset()+1, b[len(batch):]
 		}
 	}

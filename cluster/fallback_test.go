@@ -258,8 +258,9 @@ func sameMetadata(t *testing.T, all []*member) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the metadata logs differ: ends %d %d %d; node %d against %d: %s; node %d against %d: %s", e1, e2, e3,
-				all[0].id, all[1].id, stateDiff(all[0].meta, all[1].meta), all[0].id, all[2].id, stateDiff(all[0].meta, all[2].meta))
+			t.Fatalf("the metadata logs differ: ends %d %d %d; node %d against %d: %s; node %d against %d: %s; node %d's last records: %s", e1, e2, e3,
+				all[0].id, all[1].id, stateDiff(all[0].meta, all[1].meta), all[0].id, all[2].id, stateDiff(all[0].meta, all[2].meta),
+				all[0].id, lastRecords(all[0].meta, 8))
 		}
 	}
 }
