@@ -172,22 +172,32 @@ func TestFallbackReplaysARefusedEntry(t *testing.T) {
 	sameMetadata(t, all)
 }
 
+// fallbackApplier is a fallback node's applying half alone, over a
+// metadata log on fs: what applyEntries needs, and no Raft.
+func fallbackApplier(t *testing.T, fs *segmenttest.MemFS) (*Node, *eventlog.Log) {
+	t.Helper()
+	st, err := segment.OpenStore("/d", segment.StoreOptions{FS: fs, RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	meta, err := eventlog.Open(st, eventlog.Options{SnapshotBytes: -1, KeepSegments: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(meta.Close)
+	n := &Node{cfg: NodeConfig{ID: 1, Meta: meta, Fallback: true}, lg: slog.New(slog.DiscardHandler), waiters: map[uint64]chan applied{},
+		kick: make(chan struct{}, 1)}
+	return n, meta
+}
+
 // TestEntryOfAnEarlierRunAnswersNoOne: an entry this node proposed before
 // a crash, committed but not yet applied then, is applied after the
 // restart; it must not answer the new run's proposal that waits under
 // the same sequence number it had in the old run's numbering.
 func TestEntryOfAnEarlierRunAnswersNoOne(t *testing.T) {
-	st, err := segment.OpenStore("/d", segment.StoreOptions{FS: segmenttest.NewMemFS(), RetentionCheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	meta, err := eventlog.Open(st, eventlog.Options{SnapshotBytes: -1, KeepSegments: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer meta.Close()
-	n := &Node{cfg: NodeConfig{ID: 1, Meta: meta, Fallback: true}, lg: slog.New(slog.DiscardHandler), waiters: map[uint64]chan applied{}, seq: firstSeq()}
+	n, meta := fallbackApplier(t, segmenttest.NewMemFS())
+	n.seq = firstSeq()
 	waiting := make(chan applied, 1)
 	n.waiters[n.seq+1] = waiting // the new run's first proposal
 
@@ -214,18 +224,7 @@ func TestEntryOfAnEarlierRunAnswersNoOne(t *testing.T) {
 // of Raft's log covers an entry the metadata log does not hold.
 func TestFailedLogStopsNotingApplied(t *testing.T) {
 	fs := segmenttest.NewMemFS()
-	st, err := segment.OpenStore("/d", segment.StoreOptions{FS: fs, RetentionCheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	meta, err := eventlog.Open(st, eventlog.Options{SnapshotBytes: -1, KeepSegments: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer meta.Close()
-	n := &Node{cfg: NodeConfig{ID: 1, Meta: meta, Fallback: true}, lg: slog.New(slog.DiscardHandler), waiters: map[uint64]chan applied{},
-		kick: make(chan struct{}, 1)}
+	n, meta := fallbackApplier(t, fs)
 	entry := func(index uint64, id int32) raft.Entry {
 		batch, err := meta.EncodeBatch(&eventlog.BrokerRegistered{BrokerID: id, Incarnation: eventlog.NewUUID()})
 		if err != nil {
