@@ -143,7 +143,9 @@ func Start(cfg Config) (*Gossip, error) {
 	}
 	if other, ok := g.duplicate(); ok {
 		ml.Shutdown()
-		return nil, fmt.Errorf("gossip: node id %d is already used by the node at %s (Kafka %s): give this node another --node-id",
+		return nil, fmt.Errorf("gossip: node id %d is already used by the node at %s (Kafka %s), which the cluster holds alive: "+
+			"if that is another node, give this one another --node-id; if it is this node's last run, started at another address, "+
+			"start again once the others have declared it failed (a few seconds), or at its old --gossip-addr",
 			cfg.Meta.NodeID, other.ReplicationAddr, other.KafkaAddr)
 	}
 	return g, nil
