@@ -37,6 +37,14 @@ func batchesFrom(t *testing.T, l *Log, from int64) []shipped {
 	return out
 }
 
+// leadingLog is a replicated log whose node is the controller of epoch.
+func leadingLog(t *testing.T, epoch int32) *logEnv {
+	t.Helper()
+	e := newLogEnv(t, Options{Replicated: true})
+	e.log.Lead(epoch)
+	return e
+}
+
 func ship(t *testing.T, to *Log, bs []shipped) {
 	t.Helper()
 	for _, s := range bs {
@@ -62,8 +70,7 @@ func topicNames(l *Log) []string {
 }
 
 func TestShippedBatchesApplyOnCommit(t *testing.T) {
-	ctrl := newLogEnv(t, Options{Replicated: true, Epoch: 1})
-	ctrl.log.Lead(1)
+	ctrl := leadingLog(t, 1)
 	fol := newLogEnv(t, Options{Replicated: true})
 	ctrl.append(reg(1, inc1)) // offset 0
 	ctrl.append(createTopic("a", 1)...)
@@ -97,8 +104,7 @@ func TestShippedBatchesApplyOnCommit(t *testing.T) {
 }
 
 func TestShippedBatchMustContinueTheLog(t *testing.T) {
-	ctrl := newLogEnv(t, Options{Replicated: true, Epoch: 3})
-	ctrl.log.Lead(3)
+	ctrl := leadingLog(t, 3)
 	fol := newLogEnv(t, Options{Replicated: true})
 	ctrl.append(reg(1, inc1))
 	ctrl.append(createTopic("b", 1)...)
@@ -124,8 +130,7 @@ func TestShippedBatchMustContinueTheLog(t *testing.T) {
 // have it. The follower asks where epoch 1 ends on the new controller,
 // truncates there, and takes the new controller's batches.
 func TestDivergingTailIsTruncated(t *testing.T) {
-	old := newLogEnv(t, Options{Replicated: true, Epoch: 1})
-	old.log.Lead(1)
+	old := leadingLog(t, 1)
 	fol := newLogEnv(t, Options{Replicated: true})
 	next := newLogEnv(t, Options{Replicated: true})
 	old.append(reg(1, inc1))
@@ -188,8 +193,7 @@ func TestDivergingTailIsTruncated(t *testing.T) {
 // TestWaitApplied: a wait for an offset ends when a commit applies it, or
 // at its timeout when none does.
 func TestWaitApplied(t *testing.T) {
-	ctrl := newLogEnv(t, Options{Replicated: true, Epoch: 1})
-	ctrl.log.Lead(1)
+	ctrl := leadingLog(t, 1)
 	fol := newLogEnv(t, Options{Replicated: true})
 	ctrl.append(reg(1, inc1))
 	ctrl.append(createTopic("a", 1)...)
@@ -283,8 +287,7 @@ func waitLog(t *testing.T, l *Log, cond func() bool) {
 // partition's leader changed by an uncommitted batch is still the old one
 // for readers.
 func TestUncommittedTailLeavesTheStateAlone(t *testing.T) {
-	e := newLogEnv(t, Options{Replicated: true})
-	e.log.Lead(1)
+	e := leadingLog(t, 1)
 	e.append(reg(1, inc1))
 	e.append(reg(2, inc2))
 	e.append(createTopic("t", 1)...) // led by broker 1
