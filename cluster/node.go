@@ -368,20 +368,8 @@ func (n *Node) Append(timeout time.Duration, events ...eventlog.Event) (int64, e
 	if n.cfg.Fallback {
 		return n.appendRaft(timeout, events...)
 	}
-	n.mu.Lock()
-	c := n.ctrl
-	n.mu.Unlock()
-	if c == nil {
-		return 0, ErrNotController
-	}
-	off, err := n.cfg.Meta.Append(events...)
+	c, off, err := n.appendOwn(events...)
 	if err != nil {
-		if errors.Is(err, eventlog.ErrNotLeading) {
-			return 0, ErrNotController // it stepped down meanwhile
-		}
-		if errors.Is(err, eventlog.ErrFailed) {
-			n.poke() // controllerWork notices and leaves the quorum
-		}
 		return 0, err
 	}
 	return off, c.WaitCommitted(off+int64(len(events)), timeout)
@@ -395,17 +383,29 @@ func (n *Node) AppendLeaderAcked(events ...eventlog.Event) (int64, error) {
 	if n.cfg.Fallback {
 		return n.appendRaft(10*time.Second, events...) // Raft answers on commit
 	}
+	_, off, err := n.appendOwn(events...)
+	return off, err
+}
+
+// appendOwn appends events to this node's metadata log as the controller
+// (fast path) and returns its shipper, which commits them; not the
+// controller, or no longer by the time the log takes them, it is
+// ErrNotController.
+func (n *Node) appendOwn(events ...eventlog.Event) (*Controller, int64, error) {
 	n.mu.Lock()
 	c := n.ctrl
 	n.mu.Unlock()
 	if c == nil {
-		return 0, ErrNotController
+		return nil, 0, ErrNotController
 	}
 	off, err := n.cfg.Meta.Append(events...)
-	if errors.Is(err, eventlog.ErrNotLeading) {
-		return 0, ErrNotController
+	switch {
+	case errors.Is(err, eventlog.ErrNotLeading):
+		return nil, 0, ErrNotController // it stepped down meanwhile
+	case errors.Is(err, eventlog.ErrFailed):
+		n.poke() // controllerWork notices and leaves the quorum
 	}
-	return off, err
+	return c, off, err
 }
 
 // loop handles role changes and membership events, in order.
