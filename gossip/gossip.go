@@ -199,28 +199,16 @@ func nodeAddr(n *memberlist.Node) string {
 // address is not a duplicate: it is the same member (its name is its id),
 // whose new run refutes what was said of the last.
 func (g *Gossip) NotifyAlive(n *memberlist.Node) error {
-	addr := nodeAddr(n)
-	if n.Name == g.name {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		if g.addr == "" || addr == g.addr {
-			return nil // this node (while it starts), or its last run here
-		}
-		m, _ := DecodeMeta(n.Meta)
-		if g.taken == nil {
-			g.taken = &m
-		}
-		return fmt.Errorf("gossip: %s at %s claims node id %d, which is this node's", n.Name, addr, g.self.NodeID)
-	}
 	m, err := DecodeMeta(n.Meta)
 	if err != nil {
 		return err
 	}
+	addr := nodeAddr(n)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if m.NodeID == g.self.NodeID {
-		if addr == g.addr {
-			return nil // this node's last run
+	if n.Name == g.name || m.NodeID == g.self.NodeID {
+		if addr == g.addr || (n.Name == g.name && g.addr == "") {
+			return nil // this node (also while it starts), or its last run here
 		}
 		if g.taken == nil {
 			g.taken = &m
