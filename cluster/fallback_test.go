@@ -285,15 +285,10 @@ func stateDiff(a, b *eventlog.Log) string {
 			out = append(out, fmt.Sprintf("%s: %.300s against %.300s", k, fa[k], fb[k]))
 			continue
 		}
+		keys := maps.Clone(ma)
+		maps.Copy(keys, mb)
 		shown := 0
-		for _, key := range slices.Sorted(maps.Keys(maps.Collect(func(yield func(string, bool) bool) {
-			for x := range ma {
-				yield(x, true)
-			}
-			for x := range mb {
-				yield(x, true)
-			}
-		}))) {
+		for _, key := range slices.Sorted(maps.Keys(keys)) {
 			if !bytes.Equal(ma[key], mb[key]) && shown < 3 {
 				out = append(out, fmt.Sprintf("%s[%s]: %.300s against %.300s", k, key, ma[key], mb[key]))
 				shown++
