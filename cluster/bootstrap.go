@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -20,7 +19,7 @@ import (
 // down for later starts.
 func (n *Node) bootstrapVoters() ([]int32, error) {
 	path := filepath.Join(n.cfg.RaftDir, "voters")
-	if b, err := segment.ReadFile(segment.OSFS{}, path, maxVotersFile); err == nil {
+	if b, err := segment.ReadFile(n.raftFS(), path, maxVotersFile); err == nil {
 		ids, err := parseVoters(b, n.cfg.ID)
 		if err != nil {
 			return nil, fmt.Errorf("cluster: %s: %w (it holds the voters this node bootstrapped with; restore it, or start with --voters)", path, err)
@@ -46,8 +45,8 @@ func (n *Node) bootstrapVoters() ([]int32, error) {
 			for _, id := range ids {
 				fmt.Fprintf(&text, "%d\n", id)
 			}
-			if err := writeFileSynced(path, []byte(text.String())); err != nil {
-				return nil, err
+			if err := segment.ReplaceFile(n.raftFS(), path, path+".tmp", []byte(text.String())); err != nil {
+				return nil, fmt.Errorf("cluster: write %s: %w", path, err)
 			}
 			n.lg.Info("bootstrap: voters chosen", "voters", ids)
 			return ids, nil
@@ -106,27 +105,10 @@ func CheckVoters(ids []int32, self int32) error {
 	return nil
 }
 
-func writeFileSynced(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
+// raftFS is the file system RaftDir is on.
+func (n *Node) raftFS() segment.FS {
+	if n.cfg.FS == nil {
+		return segment.OSFS{}
 	}
-	if _, err = f.Write(data); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		var d *os.File
-		if d, err = os.Open(filepath.Dir(path)); err == nil {
-			err = d.Sync()
-			d.Close()
-		}
-	}
-	return err
+	return n.cfg.FS
 }

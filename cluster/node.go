@@ -15,6 +15,7 @@ import (
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/gossip"
 	"github.com/chronik-stream/chronik/raft"
+	"github.com/chronik-stream/chronik/segment"
 )
 
 // NodeConfig configures a cluster member.
@@ -23,8 +24,10 @@ type NodeConfig struct {
 	Voters []int32
 	// Meta is this node's copy of the metadata log, opened Replicated.
 	Meta *eventlog.Log
-	// RaftDir holds Raft's durable state.
+	// RaftDir holds Raft's durable state, on FS (nil: the operating
+	// system's file system).
 	RaftDir string
+	FS      segment.FS
 	// Replication is the replication port's listener; ReplicationAddr and
 	// KafkaAddr are what the others are told.
 	Replication     net.Listener
@@ -155,7 +158,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		logView, apply = nil, n.applyEntries
 		n.replay = cfg.Meta.Segment().StartOffset()
 	}
-	st, restored, err := raft.OpenStorage(filepath.Clean(cfg.RaftDir), cfg.Logger)
+	st, restored, err := raft.OpenStorage(cfg.FS, filepath.Clean(cfg.RaftDir), cfg.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -50,7 +50,7 @@ func runNodeProcess(idStr string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	st, restored, err := OpenStorage(os.Getenv("RAFT_DIR"), nil)
+	st, restored, err := OpenStorage(nil, os.Getenv("RAFT_DIR"), nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -287,7 +287,7 @@ func newInProcCluster(t testing.TB) *inProcCluster {
 	}
 	dir := t.TempDir()
 	for id := int32(1); id <= 3; id++ {
-		st, restored, err := OpenStorage(fmt.Sprintf("%s/n%d", dir, id), nil)
+		st, restored, err := OpenStorage(nil, fmt.Sprintf("%s/n%d", dir, id), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,7 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"golang.org/x/sys/unix"
+	"github.com/chronik-stream/chronik/segment"
 )
 
 // Storage keeps a node's durable state in one write-ahead file, raft.wal:
@@ -20,8 +20,9 @@ import (
 // rewritten (temporary file, fsync, rename, directory fsync) to hold just
 // the current state.
 type Storage struct {
+	fs        segment.FS
 	dir, path string
-	f         *os.File
+	f         segment.File
 	size      int64
 	state     Restored // what the file stands for
 	compactAt int64
@@ -43,18 +44,31 @@ var maxRecordBytes = 256 << 20
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// OpenStorage opens (or creates) the storage in dir and returns what it
-// holds. A torn record at the end (a crash while writing) is cut off.
-func OpenStorage(dir string, log *slog.Logger) (*Storage, Restored, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// OpenStorage opens (or creates) the storage in dir on fsys (nil: the
+// operating system's) and returns what it holds. A torn record at the end
+// (a crash while writing) is cut off.
+func OpenStorage(fsys segment.FS, dir string, log *slog.Logger) (*Storage, Restored, error) {
+	if fsys == nil {
+		fsys = segment.OSFS{}
+	}
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, Restored{}, fmt.Errorf("raft: storage: %w", err)
 	}
-	s := &Storage{dir: dir, path: filepath.Join(dir, walName), compactAt: 64 << 20}
-	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE, 0o644)
+	s := &Storage{fs: fsys, dir: dir, path: filepath.Join(dir, walName), compactAt: 64 << 20}
+	f, err := fsys.OpenFile(s.path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, Restored{}, fmt.Errorf("raft: storage: %w", err)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, 4<<30))
+	// The file's name (and its directory's) is durable before anything is
+	// saved in it: a vote synced into a file a power loss then takes away
+	// would be cast again.
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := fsys.SyncDir(d); err != nil {
+			f.Close()
+			return nil, Restored{}, fmt.Errorf("raft: storage: sync %s: %w", d, err)
+		}
+	}
+	data, err := readAll(f)
 	if err != nil {
 		f.Close()
 		return nil, Restored{}, fmt.Errorf("raft: storage: read %s: %w", s.path, err)
@@ -68,17 +82,33 @@ func OpenStorage(dir string, log *slog.Logger) (*Storage, Restored, error) {
 			f.Close()
 			return nil, Restored{}, fmt.Errorf("raft: storage: truncate %s: %w", s.path, err)
 		}
-		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		if err := f.Sync(); err != nil {
 			f.Close()
 			return nil, Restored{}, fmt.Errorf("raft: storage: sync %s: %w", s.path, err)
 		}
 	}
-	if _, err := f.Seek(int64(good), io.SeekStart); err != nil {
-		f.Close()
-		return nil, Restored{}, err
-	}
 	s.f, s.size = f, int64(good)
 	return s, s.state, nil
+}
+
+// maxFileBytes bounds what OpenStorage reads: the file is rewritten when it
+// grows past 64 MiB, by at most one Save's records.
+const maxFileBytes = 4 << 30
+
+// readAll reads f whole.
+func readAll(f segment.File) ([]byte, error) {
+	size, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	if size > maxFileBytes {
+		return nil, fmt.Errorf("%d bytes, more than a storage file grows to (%d)", size, maxFileBytes)
+	}
+	data := make([]byte, size)
+	if _, err := f.ReadAt(data, 0); err != nil && err != io.EOF {
+		return nil, err
+	}
+	return data, nil
 }
 
 // replay applies the records of data to s.state and returns how many bytes
@@ -275,10 +305,10 @@ func (s *Storage) Save(hs *HardState, snap *Snapshot, ents []Entry) error {
 	if s.size+int64(len(buf)) > s.compactAt {
 		return s.rewrite()
 	}
-	if _, err := s.f.Write(buf); err != nil {
+	if _, err := s.f.WriteAt(buf, s.size); err != nil {
 		return fmt.Errorf("raft: storage: write: %w", err)
 	}
-	if err := unix.Fdatasync(int(s.f.Fd())); err != nil {
+	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("raft: storage: sync: %w", err)
 	}
 	s.size += int64(len(buf))
@@ -308,36 +338,16 @@ func (s *Storage) rewrite() error {
 		return err
 	}
 	buf = appendRecord(buf, hardStateRecord(s.state.HardState))
-	tmp := s.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err := segment.ReplaceFile(s.fs, s.path, s.path+".tmp", buf); err != nil {
+		return fmt.Errorf("raft: storage: rewrite: %w", err)
+	}
+	f, err := s.fs.OpenFile(s.path, os.O_RDWR, 0o644)
 	if err != nil {
-		return fmt.Errorf("raft: storage: %w", err)
-	}
-	if _, err = f.Write(buf); err == nil {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = os.Rename(tmp, s.path)
-	}
-	if err == nil {
-		err = syncDir(s.dir)
-	}
-	if err != nil {
-		f.Close()
 		return fmt.Errorf("raft: storage: rewrite: %w", err)
 	}
 	s.f.Close()
 	s.f, s.size = f, int64(len(buf))
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Close closes the file.
