@@ -148,7 +148,7 @@ func runStart(c *cli.Context) error {
 		return cli.Exit(err.Error(), 1)
 	}
 	defer store.Close()
-	clusterID, err := loadClusterID(dataDir)
+	clusterID, err := loadClusterID(segment.OSFS{}, dataDir)
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
@@ -280,9 +280,9 @@ func parseClusterID(b []byte) (string, bool) {
 
 // loadClusterID reads the cluster id kept in the data directory, creating
 // it on the first start.
-func loadClusterID(dir string) (string, error) {
+func loadClusterID(fsys segment.FS, dir string) (string, error) {
 	path := filepath.Join(dir, "cluster-id")
-	b, err := segment.ReadFile(segment.OSFS{}, path, 4096)
+	b, err := segment.ReadFile(fsys, path, 4096)
 	if err == nil {
 		id, ok := parseClusterID(b)
 		if !ok {
@@ -296,7 +296,9 @@ func loadClusterID(dir string) (string, error) {
 	var raw [16]byte
 	rand.Read(raw[:])
 	id := hex.EncodeToString(raw[:])
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+	// Written whole or not at all, and synced: a power loss right after
+	// the first start must not leave an empty file the next start refuses.
+	if err := segment.ReplaceFile(fsys, path, path+".tmp", []byte(id+"\n")); err != nil {
 		return "", fmt.Errorf("cannot write %s: %w", path, err)
 	}
 	return id, nil

@@ -21,6 +21,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
 // freeAddr returns a loopback address nothing listens on (TCP or UDP:
@@ -206,6 +208,24 @@ func TestStartRefusesADamagedClusterID(t *testing.T) {
 	_, errOut, code := run(t, "start", "--data-dir", dir, "--kafka-addr", freeAddr(t))
 	if code != 1 || !strings.Contains(errOut, "cluster-id is damaged") || !strings.Contains(errOut, "restore it") {
 		t.Fatalf("a damaged cluster-id: exit %d, %q", code, errOut)
+	}
+}
+
+// TestClusterIDSurvivesPowerLoss: the cluster id a first start made is
+// there, whole, after a power loss (only what was synced survives), and
+// the next start reads the same one.
+func TestClusterIDSurvivesPowerLoss(t *testing.T) {
+	fsys := segmenttest.NewMemFS()
+	if err := fsys.MkdirAll("data", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	id, err := loadClusterID(fsys, "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := loadClusterID(fsys.Crash(nil), "data")
+	if err != nil || again != id {
+		t.Fatalf("after a power loss the cluster id is %q (%v), was %q", again, err, id)
 	}
 }
 
