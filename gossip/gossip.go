@@ -10,7 +10,9 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,6 +74,10 @@ type Gossip struct {
 	addr    string            // this node's gossip address, once listening
 }
 
+// tuneMemberlist, if set, changes memberlist's configuration (a test
+// hook).
+var tuneMemberlist func(*memberlist.Config)
+
 // Start joins (or starts) the cluster.
 func Start(cfg Config) (*Gossip, error) {
 	if cfg.Logger == nil {
@@ -119,6 +125,9 @@ func Start(cfg Config) (*Gossip, error) {
 			return nil, fmt.Errorf("gossip: advertise address %q: %w", cfg.AdvertiseAddr, err)
 		}
 	}
+	if tuneMemberlist != nil {
+		tuneMemberlist(mlc)
+	}
 	mlc.Delegate = &delegate{meta: meta}
 	mlc.Events = g
 	mlc.Alive = g
@@ -139,6 +148,8 @@ func Start(cfg Config) (*Gossip, error) {
 			// when they join it.
 			g.log.Warn("gossip: no seed answered yet, retrying every second", "seeds", strings.Join(cfg.Join, ","), "error", err)
 			g.wg.Go(func() { g.retryJoin(cfg.Join) })
+		} else {
+			g.wg.Go(func() { g.announce(cfg.Join) })
 		}
 	}
 	if other, ok := g.duplicate(); ok {
@@ -167,8 +178,40 @@ func (g *Gossip) retryJoin(seeds []string) {
 			if other, ok := g.duplicate(); ok {
 				g.log.Error("gossip: node id taken: leaving", "node_id", g.self.NodeID, "other_node", other.ReplicationAddr)
 				g.ml.Shutdown()
+				return
 			}
+			g.announce(seeds)
 			return
+		}
+	}
+}
+
+// announce exchanges state, over TCP, with every member the seeds named
+// (a push/pull, as a join does), so that each hears of this node at once.
+// Gossip alone may not reach them: in a small cluster memberlist sends a
+// message only a few times (RetransmitMult times log10 of the cluster's
+// size), to random members, and a member that missed it learns of this
+// node at its next full state exchange, up to PushPullInterval (15-30 s)
+// later. Until then it could not reach this node's replication address:
+// after all nodes of a cluster restarted at once, the controller shipped
+// nothing to a node started last for 16 s.
+func (g *Gossip) announce(seeds []string) {
+	// The members as the join reported them (memberlist's own nodes are
+	// not to be read outside its callbacks).
+	g.mu.Lock()
+	members := maps.Clone(g.members)
+	g.mu.Unlock()
+	for name, m := range members {
+		if slices.Contains(seeds, m.addr) {
+			continue
+		}
+		select {
+		case <-g.quit:
+			return
+		default:
+		}
+		if _, err := g.ml.Join([]string{m.addr}); err != nil {
+			g.log.Debug("gossip: cannot announce this node to a member", "member", name, "address", m.addr, "error", err)
 		}
 	}
 }
@@ -291,6 +334,19 @@ func (g *Gossip) Members() []Meta {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].NodeID < out[j].NodeID })
 	return out
+}
+
+// String lists the live members other than this node as name@gossip
+// address, for diagnostics.
+func (g *Gossip) String() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []string
+	for name, m := range g.members {
+		out = append(out, name+"@"+m.addr)
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
 }
 
 // Leave tells the others this node is going, then stops.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 func start(t *testing.T, id int32, join ...string) *Gossip {
@@ -215,4 +217,21 @@ func TestRestartAtTheSameAddress(t *testing.T) {
 		time.Sleep(time.Duration(run%4) * 100 * time.Millisecond)
 	}
 	g3.Shutdown()
+}
+
+// TestJoinIsAnnouncedToEveryMember: a node that joins through one seed is
+// known at once to every member the seed knows, not only to those that
+// memberlist's gossip happens to reach (here it reaches none: gossip and
+// probes are off, as when every message about the node is missed).
+func TestJoinIsAnnouncedToEveryMember(t *testing.T) {
+	tuneMemberlist = func(c *memberlist.Config) {
+		c.GossipInterval, c.ProbeInterval = time.Hour, time.Hour
+	}
+	defer func() { tuneMemberlist = nil }()
+	g1 := start(t, 1)
+	g2 := start(t, 2, g1.Addr())
+	g3 := start(t, 3, g1.Addr())
+	for _, g := range []*Gossip{g1, g2, g3} {
+		eventually(t, fmt.Sprintf("node %d to see the others", g.self.NodeID), 2*time.Second, func() bool { return len(g.Members()) == 2 })
+	}
 }
