@@ -75,6 +75,12 @@ func (f *Follower) Serve(c net.Conn) {
 	if fr.done() != nil {
 		return
 	}
+	// The term is read before mu is taken: it takes the node's lock, which
+	// the node holds while it takes mu (SetCut).
+	term := int32(-1)
+	if f.term != nil {
+		term = f.term()
+	}
 	f.mu.Lock()
 	if f.cut != nil && f.cut(from) {
 		f.mu.Unlock()
@@ -85,12 +91,10 @@ func (f *Follower) Serve(c net.Conn) {
 		fail("controller %d's epoch %d is older than epoch %d", from, epoch, f.maxEpoch)
 		return
 	}
-	if f.term != nil {
-		if term := f.term(); epoch < term {
-			f.mu.Unlock()
-			fail("controller %d's epoch %d is older than this node's Raft term %d", from, epoch, term)
-			return
-		}
+	if epoch < term {
+		f.mu.Unlock()
+		fail("controller %d's epoch %d is older than this node's Raft term %d", from, epoch, term)
+		return
 	}
 	f.maxEpoch = epoch
 	if f.current != nil {
@@ -204,7 +208,7 @@ func (f *Follower) appendBatches(b []byte, prev int32) error {
 	if last == nil {
 		return errors.New("shipped batches: an empty frame")
 	}
-	return last.Wait() // one sync covers the batches before it too
+	return f.log.WaitShipped(last) // one sync covers the batches before it too
 }
 
 // commit applies the controller's commit point, up to what is durable here.

@@ -216,6 +216,24 @@ func (l *Log) AppendShipped(batch []byte, prevEpoch int32) (*segment.Appended, e
 	return a, nil
 }
 
+// WaitShipped waits until a batch AppendShipped took (and every one before
+// it) is durable. If the sync fails the log fails, as it does when the
+// sync of its own batch fails: the segment has dropped what was not
+// durable, but the tail's state still holds its events, so every batch
+// shipped again would be refused as not applying, and the node would stay
+// behind for good. A failed log makes the node leave the quorum and start
+// again from what its disk holds.
+func (l *Log) WaitShipped(a *segment.Appended) error {
+	err := a.Wait()
+	if err == nil {
+		return nil
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	l.failLocked(fmt.Errorf("%w: shipped batch at offset %d: %v", ErrFailed, a.Base, err))
+	return l.failed
+}
+
 // Committed is the commit point: the offset after the last event the
 // readers' state holds.
 func (l *Log) Committed() int64 {

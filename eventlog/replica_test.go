@@ -52,7 +52,7 @@ func ship(t *testing.T, to *Log, bs []shipped) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := a.Wait(); err != nil {
+		if err := to.WaitShipped(a); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -122,6 +122,44 @@ func TestShippedBatchMustContinueTheLog(t *testing.T) {
 	single := newLogEnv(t, Options{})
 	if _, err := single.log.AppendShipped(bs[0].batch, -1); err == nil {
 		t.Fatal("a log that is not replicated took a shipped batch")
+	}
+}
+
+// TestFailedSyncOfShippedBatchFailsTheLog: when a follower cannot sync a
+// shipped batch, its log fails (the node then leaves the quorum and
+// starts again from its disk), rather than taking the batch's events into
+// its state while the segment drops the batch, after which the same batch
+// shipped again was refused as not applying, for good.
+func TestFailedSyncOfShippedBatchFailsTheLog(t *testing.T) {
+	ctrl := leadingLog(t, 1)
+	fol := newLogEnv(t, Options{Replicated: true})
+	ctrl.append(reg(1, inc1))
+	ctrl.append(createTopic("a", 1)...)
+	bs := batchesFrom(t, ctrl.log, 0)
+	ship(t, fol.log, bs[:1])
+	fol.fs.FailSyncs(1)
+	a, err := fol.log.AppendShipped(bs[1].batch, bs[1].prevEpoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fol.log.WaitShipped(a); !errors.Is(err, ErrFailed) {
+		t.Fatalf("a shipped batch whose sync failed: %v, want ErrFailed", err)
+	}
+	if err := fol.log.Failed(); !errors.Is(err, ErrFailed) {
+		t.Fatalf("the log after a failed sync: %v", err)
+	}
+	if _, err := fol.log.AppendShipped(bs[1].batch, bs[1].prevEpoch); !errors.Is(err, ErrFailed) {
+		t.Fatalf("the batch shipped again: %v, want ErrFailed", err)
+	}
+	// Reopened, the log holds what was durable and takes the batch again.
+	fol.close()
+	fol.open()
+	ship(t, fol.log, bs[1:])
+	if err := fol.log.Commit(3); err != nil {
+		t.Fatal(err)
+	}
+	if got := topicNames(fol.log); len(got) != 1 || got[0] != "a" {
+		t.Fatalf("after the restart and the batch shipped again: %v", got)
 	}
 }
 
