@@ -149,7 +149,7 @@ func Start(cfg Config) (*Gossip, error) {
 			g.log.Warn("gossip: no seed answered yet, retrying every second", "seeds", strings.Join(cfg.Join, ","), "error", err)
 			g.wg.Go(func() { g.retryJoin(cfg.Join) })
 		} else {
-			g.wg.Go(func() { g.announce(cfg.Join) })
+			g.wg.Go(g.announce)
 		}
 	}
 	if other, ok := g.duplicate(); ok {
@@ -180,14 +180,17 @@ func (g *Gossip) retryJoin(seeds []string) {
 				g.ml.Shutdown()
 				return
 			}
-			g.announce(seeds)
+			g.announce()
 			return
 		}
 	}
 }
 
-// announce exchanges state, over TCP, with every member the seeds named
-// (a push/pull, as a join does), so that each hears of this node at once.
+// announce exchanges state, over TCP, with every member the join found
+// (a push/pull, as a join does), so that each hears of this node at once:
+// the seeds too, which heard of it before it refuted what they held of its
+// last run (a node restarted at its address starts again at incarnation
+// 1, and the others ignore it until it outbids the death they recorded).
 // Gossip alone may not reach them: in a small cluster memberlist sends a
 // message only a few times (RetransmitMult times log10 of the cluster's
 // size), to random members, and a member that missed it learns of this
@@ -195,16 +198,13 @@ func (g *Gossip) retryJoin(seeds []string) {
 // later. Until then it could not reach this node's replication address:
 // after all nodes of a cluster restarted at once, the controller shipped
 // nothing to a node started last for 16 s.
-func (g *Gossip) announce(seeds []string) {
+func (g *Gossip) announce() {
 	// The members as the join reported them (memberlist's own nodes are
 	// not to be read outside its callbacks).
 	g.mu.Lock()
 	members := maps.Clone(g.members)
 	g.mu.Unlock()
 	for name, m := range members {
-		if slices.Contains(seeds, m.addr) {
-			continue
-		}
 		select {
 		case <-g.quit:
 			return
