@@ -18,14 +18,13 @@ type Follower struct {
 	log *eventlog.Log
 	lg  *slog.Logger
 
-	// term, if set, is this node's current Raft term: a controller of an
-	// older epoch was deposed, whether or not this node has heard from the
-	// new one (it may have voted for it), and is refused as Raft refuses
-	// its messages.
-	term func() int32
-
-	mu       sync.Mutex
-	maxEpoch int32    // highest controller epoch seen: lower ones are refused
+	mu sync.Mutex
+	// maxEpoch is the highest controller epoch seen, or Raft term this
+	// node reached (fence): a controller of a lower one was deposed,
+	// whether or not this node has heard from the new one (it may have
+	// voted for it), and nothing of it is taken, as Raft takes nothing
+	// from a leader of an older term.
+	maxEpoch int32
 	current  net.Conn // the controller's connection being served
 	cut      func(id int32) bool
 }
@@ -42,10 +41,13 @@ func NewFollower(log *eventlog.Log, lg *slog.Logger) *Follower {
 	return &Follower{log: log, lg: lg, maxEpoch: last}
 }
 
-// lead is called when this node becomes the controller of epoch: a
-// controller of an older one is refused from now on, and its session, if
-// one runs, ends.
-func (f *Follower) lead(epoch int32) {
+// fence is called when this node's Raft term rises to epoch (before it
+// votes in it) and when it becomes the controller of epoch: a controller
+// of an older one is refused from now on, and its session, if one runs,
+// ends. Serve checks the epoch, under mu, before each change it makes to
+// the log: a batch is taken either before the fence (and the vote that
+// follows counts it) or not at all.
+func (f *Follower) fence(epoch int32) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if epoch > f.maxEpoch {
@@ -75,12 +77,6 @@ func (f *Follower) Serve(c net.Conn) {
 	if fr.done() != nil {
 		return
 	}
-	// The term is read before mu is taken: it takes the node's lock, which
-	// the node holds while it takes mu (SetCut).
-	term := int32(-1)
-	if f.term != nil {
-		term = f.term()
-	}
 	f.mu.Lock()
 	if f.cut != nil && f.cut(from) {
 		f.mu.Unlock()
@@ -88,12 +84,7 @@ func (f *Follower) Serve(c net.Conn) {
 	}
 	if epoch < f.maxEpoch {
 		f.mu.Unlock()
-		fail("controller %d's epoch %d is older than epoch %d", from, epoch, f.maxEpoch)
-		return
-	}
-	if epoch < term {
-		f.mu.Unlock()
-		fail("controller %d's epoch %d is older than this node's Raft term %d", from, epoch, term)
+		fail("controller %d's epoch %d is older than epoch %d, which this node has seen or voted in", from, epoch, f.maxEpoch)
 		return
 	}
 	f.maxEpoch = epoch
@@ -134,7 +125,7 @@ func (f *Follower) Serve(c net.Conn) {
 				return
 			}
 			cut := f.log.CutFor(e, end)
-			if err := f.log.TruncateTo(cut); err != nil {
+			if err := f.whileCurrent(epoch, func() error { return f.log.TruncateTo(cut) }); err != nil {
 				fail("cannot truncate to %d: %v", cut, err)
 				return
 			}
@@ -147,7 +138,15 @@ func (f *Follower) Serve(c net.Conn) {
 			if fr.done() != nil {
 				return
 			}
-			if err := f.appendBatches(batches, prev); err != nil {
+			var last *segment.Appended
+			err := f.whileCurrent(epoch, func() (err error) {
+				last, err = f.appendBatches(batches, prev)
+				return err
+			})
+			if err == nil {
+				err = f.log.WaitShipped(last) // one sync covers the batches before it too
+			}
+			if err != nil {
 				fail("%v", err)
 				return
 			}
@@ -172,7 +171,7 @@ func (f *Follower) Serve(c net.Conn) {
 			if whole == nil {
 				continue // more parts follow
 			}
-			if err := f.log.InstallSnapshot(whole); err != nil {
+			if err := f.whileCurrent(epoch, func() error { return f.log.InstallSnapshot(whole) }); err != nil {
 				fail("cannot install the snapshot: %v", err)
 				return
 			}
@@ -190,25 +189,37 @@ func (f *Follower) Serve(c net.Conn) {
 	}
 }
 
+// whileCurrent runs fn, which changes the log, unless the controller of
+// epoch has been superseded (fence), with mu held so that no fence comes
+// between the check and the change.
+func (f *Follower) whileCurrent(epoch int32, fn func() error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if epoch < f.maxEpoch {
+		return fmt.Errorf("controller epoch %d was superseded: this node has since seen or voted in epoch %d", epoch, f.maxEpoch)
+	}
+	return fn()
+}
+
 // appendBatches appends the whole batches of a frame, each continuing the
 // one before it (prev is the epoch of the controller's batch before the
-// first), and waits once until all of them are durable.
-func (f *Follower) appendBatches(b []byte, prev int32) error {
+// first), and returns the last, whose durability covers them all.
+func (f *Follower) appendBatches(b []byte, prev int32) (*segment.Appended, error) {
 	var last *segment.Appended
 	for len(b) > 0 {
 		h, batch, err := segment.NextBatch(b)
 		if err != nil {
-			return fmt.Errorf("shipped batches: %w", err)
+			return nil, fmt.Errorf("shipped batches: %w", err)
 		}
 		if last, err = f.log.AppendShipped(batch, prev); err != nil {
-			return err
+			return nil, err
 		}
 		prev, b = h.PartitionLeaderEpoch, b[len(batch):]
 	}
 	if last == nil {
-		return errors.New("shipped batches: an empty frame")
+		return nil, errors.New("shipped batches: an empty frame")
 	}
-	return f.log.WaitShipped(last) // one sync covers the batches before it too
+	return last, nil
 }
 
 // commit applies the controller's commit point, up to what is durable here.

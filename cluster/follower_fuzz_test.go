@@ -32,7 +32,10 @@ func FuzzAppendBatches(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, prev int32) {
 		dst := memLog(t, nil)
 		fol := NewFollower(dst, nil)
-		err := fol.appendBatches(b, prev)
+		last, err := fol.appendBatches(b, prev)
+		if err == nil {
+			err = dst.WaitShipped(last)
+		}
 		end, _ := dst.End()
 		if err != nil {
 			return

@@ -122,12 +122,20 @@ type roleChange struct {
 }
 
 // metaView is the metadata log's position, as Raft's votes compare it.
-type metaView struct{ l *eventlog.Log }
+// metaView is the metadata log as the fast path's Raft compares it for
+// votes; a rise of Raft's term fences the follower, which then takes
+// nothing more from a controller of an older epoch.
+type metaView struct {
+	l *eventlog.Log
+	f *Follower
+}
 
 func (v metaView) Last() (uint64, uint64) {
 	end, epoch := v.l.End()
 	return uint64(max(epoch, 0)), uint64(end)
 }
+
+func (v metaView) Fence(term uint64) { v.f.fence(int32(term)) }
 
 // StartNode starts Raft on the replication listener, joins gossip and
 // begins following (or leading).
@@ -152,7 +160,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	n := &Node{cfg: cfg, lg: cfg.Logger, follower: NewFollower(cfg.Meta, cfg.Logger), members: map[int32]gossip.Meta{},
 		failed: map[int32]time.Time{}, roles: make(chan roleChange, 64), kick: make(chan struct{}, 1), quit: make(chan struct{}),
 		waiters: map[uint64]chan applied{}, seq: firstSeq()}
-	var logView raft.LogView = metaView{cfg.Meta}
+	var logView raft.LogView = metaView{cfg.Meta, n.follower}
 	var apply func([]raft.Entry)
 	if cfg.Fallback {
 		logView, apply = nil, n.applyEntries
@@ -162,13 +170,10 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.follower.term = func() int32 {
-		term := restored.HardState.Term
-		if d := n.driver(); d != nil {
-			term = max(term, d.Status().Term)
-		}
-		return int32(term)
-	}
+	// Before the replication port serves: no controller older than the
+	// term this node last voted in is taken (Raft fences again as the
+	// term rises).
+	n.follower.fence(int32(restored.HardState.Term))
 	var applySnapshot func(raft.Snapshot)
 	if cfg.Fallback {
 		if restored.Snapshot != nil {
@@ -469,7 +474,7 @@ func (n *Node) becomeController(term uint64) {
 		return
 	}
 	epoch := int32(term)
-	n.follower.lead(epoch)
+	n.follower.fence(epoch)
 	n.cfg.Meta.Lead(epoch)
 	peers := map[int32]string{}
 	n.mu.Lock()

@@ -323,9 +323,7 @@ func TestRestartedFollowerRefusesAStaleController(t *testing.T) {
 func TestFollowerRefusesAControllerOlderThanItsTerm(t *testing.T) {
 	dir := t.TempDir()
 	n1, n2 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2")
-	n2.f.mu.Lock()
-	n2.f.term = func() int32 { return 3 }
-	n2.f.mu.Unlock()
+	n2.f.fence(3) // as Raft does when this node's term rises to 3
 	n1.log.Lead(2)
 	c := NewController(n1.log, 1, 2, []int32{1, 2}, peersOf(n1, n1, n2), nil)
 	defer c.Stop()
@@ -338,6 +336,40 @@ func TestFollowerRefusesAControllerOlderThanItsTerm(t *testing.T) {
 	}
 	if end, _ := n2.log.End(); end != 0 {
 		t.Fatalf("the follower took the batches of a controller older than its term: its log ends at %d", end)
+	}
+}
+
+// TestFollowerFencedMidSession: a follower whose Raft term rises past its
+// controller's epoch while their session runs (it voted for a newer
+// controller, whose vote compared its log without what came after) takes
+// nothing more in that session: a batch it took and acknowledged then
+// could be committed by the deposed controller and be missing from the new
+// one. The fault test lost an acknowledged change this way, on a
+// leadership transfer.
+func TestFollowerFencedMidSession(t *testing.T) {
+	dir := t.TempDir()
+	n1, n2 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2")
+	n1.log.Lead(2)
+	c := NewController(n1.log, 1, 2, []int32{1, 2}, peersOf(n1, n1, n2), nil)
+	defer c.Stop()
+	off, err := n1.log.Append(&eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitCommitted(off+1, 5*time.Second); err != nil {
+		t.Fatal(err) // the session runs
+	}
+	n2.f.fence(3) // as Raft does when the follower's term rises to 3
+	end, _ := n2.log.End()
+	off, err = n1.log.Append(&eventlog.BrokerRegistered{BrokerID: 2, Incarnation: eventlog.NewUUID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitCommitted(off+1, 500*time.Millisecond); err == nil {
+		t.Fatal("the deposed controller committed a change with a follower that had moved on to a newer term")
+	}
+	if after, _ := n2.log.End(); after != end {
+		t.Fatalf("the fenced follower took the deposed controller's batch: its log grew from %d to %d", end, after)
 	}
 }
 

@@ -38,6 +38,19 @@ type LogView interface {
 	Last() (term, index uint64)
 }
 
+// Fencer is a LogView whose log is written outside Raft (the metadata log
+// the fast path's controller ships): Raft calls Fence with this node's
+// new term whenever it rises, before it compares logs for a vote or
+// campaigns in that term, and at start with the restored term. From then
+// on the log must take nothing from a leader of an older term, as Raft
+// refuses such a leader's appends: a batch taken after a vote that did
+// not count it could be committed by the deposed leader and missing from
+// the new one.
+type Fencer interface {
+	LogView
+	Fence(term uint64)
+}
+
 // Restored is a node's durable state, as its driver persisted it.
 type Restored struct {
 	HardState HardState
@@ -128,6 +141,7 @@ func New(cfg Config, st Restored) (*Node, error) {
 	n.log.applied = n.log.snap.Index
 	n.log.committed = max(min(st.HardState.Commit, n.log.lastIndex()), n.log.snap.Index)
 	n.term, n.vote = st.HardState.Term, st.HardState.Vote
+	n.fence()
 	n.prevHS = n.hardState()
 	n.becomeFollower(n.term, None)
 	n.prevRole, n.prevLead = n.role, n.lead
@@ -170,9 +184,17 @@ func (n *Node) resetTimers() {
 	n.transferee, n.transferElapsed = None, 0
 }
 
+// fence tells a Fencer log the node's term.
+func (n *Node) fence() {
+	if f, ok := n.cfg.Log.(Fencer); ok {
+		f.Fence(n.term)
+	}
+}
+
 func (n *Node) becomeFollower(term uint64, lead int32) {
 	if term > n.term {
 		n.term, n.vote = term, None
+		n.fence()
 	}
 	n.role, n.lead = Follower, lead
 	n.prs = nil
@@ -254,6 +276,7 @@ func (n *Node) campaign(pre, force bool) {
 		typ = MsgPreVote
 	} else {
 		n.term, n.vote, n.role, n.lead = term, n.id, Candidate, None
+		n.fence()
 	}
 	n.resetTimers()
 	if n.quorum() == 1 {
