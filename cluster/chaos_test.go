@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,13 +23,15 @@ import (
 var faultRounds = flag.Int("faults", 12, "faults made by TestFaultsKeepWhatWasCommitted")
 
 // TestFaultsKeepWhatWasCommitted: changes are appended through whichever
-// node is the controller while, again and again, one node loses power (its
-// metadata log keeps what it synced and a random part of the rest) and
-// restarts, is cut off from the others and rejoins, or hands the
-// controller role on. Every change answered as committed is on every node
-// at the end, and the three metadata logs are identical: no fault, nor
-// any sequence of them, loses an acknowledged change or lets the copies
-// diverge. On the fast path and on the Raft fallback path.
+// node is the controller while, again and again, one node loses power
+// (its metadata log and Raft state keep what they synced and a random part
+// of the rest) and restarts, all three lose power at once, one node's disk
+// fails a sync and its process is restarted, a node is cut off from the
+// others and rejoins, or the controller hands its role on. Every change
+// answered as committed is on every node at the end, and the three
+// metadata logs are identical: no fault, nor any sequence of them, loses
+// an acknowledged change or lets the copies diverge. On the fast path and
+// on the Raft fallback path.
 func TestFaultsKeepWhatWasCommitted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a cluster through faults")
@@ -60,10 +64,21 @@ type chaos struct {
 	all []*member
 }
 
-// tail keeps the last bytes the nodes logged.
+// ack is a change answered as committed: by which node, at what offset,
+// when.
+type ack struct {
+	name   string
+	node   int32
+	offset int64
+	round  int32
+	at     time.Time
+}
+
+// tail keeps the last bytes the nodes logged, and all of them in file.
 type tail struct {
-	mu  sync.Mutex
-	buf []byte
+	mu   sync.Mutex
+	buf  []byte
+	file *os.File
 }
 
 const tailBytes = 256 << 10
@@ -71,6 +86,7 @@ const tailBytes = 256 << 10
 func (l *tail) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.file.Write(p)
 	l.buf = append(l.buf, p...)
 	if len(l.buf) > 2*tailBytes {
 		l.buf = append(l.buf[:0], l.buf[len(l.buf)-tailBytes:]...)
@@ -96,6 +112,22 @@ func (c *chaos) start(i int, join ...string) *member {
 	return startMemberWith(c.t, o, int32(i+1), fmt.Sprintf("%s/%d", c.dir, i+1), join...)
 }
 
+// down stops member i, m.
+func (c *chaos) down(i int, m *member) {
+	c.mu.Lock()
+	c.all[i] = nil
+	c.mu.Unlock()
+	m.stop()
+}
+
+// up starts member i again.
+func (c *chaos) up(i int, join ...string) {
+	m := c.start(i, join...)
+	c.mu.Lock()
+	c.all[i] = m
+	c.mu.Unlock()
+}
+
 // members returns the members as they are now (nil while one restarts).
 func (c *chaos) members() []*member {
 	c.mu.Lock()
@@ -115,10 +147,19 @@ func (c *chaos) running() []*member {
 }
 
 func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
-	c := &chaos{t: t, fallback: fallback, dir: t.TempDir(), logs: &tail{}}
+	// Every line goes to a file kept if the test fails: what led to a
+	// failure is often long before it.
+	f, err := os.CreateTemp("", "chronik-faults-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &chaos{t: t, fallback: fallback, dir: t.TempDir(), logs: &tail{file: f}}
 	defer func() {
+		f.Close()
 		if t.Failed() {
-			t.Logf("the nodes' last log lines:\n%s", c.logs)
+			t.Logf("the nodes' last log lines:\n%s\n(all of them: %s)", c.logs, f.Name())
+		} else {
+			os.Remove(f.Name())
 		}
 	}()
 	for i := range c.fss {
@@ -139,8 +180,9 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 	// controller, as clients retrying NOT_CONTROLLER would.
 	var (
 		ackedMu sync.Mutex
-		acked   []string
+		acked   []ack
 		writers sync.WaitGroup
+		round   atomic.Int32 // the fault being made (or the one before)
 	)
 	stop := make(chan struct{})
 	for w := range 4 {
@@ -157,9 +199,9 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 					continue
 				}
 				name := fmt.Sprintf("w%d-%05d", w, i)
-				if _, err := ctrl.node.Append(time.Second, topicEvents(name, ctrl.id)...); err == nil {
+				if off, err := ctrl.node.Append(time.Second, topicEvents(name, ctrl.id)...); err == nil {
 					ackedMu.Lock()
-					acked = append(acked, name)
+					acked = append(acked, ack{name: name, node: ctrl.id, offset: off, round: round.Load(), at: time.Now()})
 					ackedMu.Unlock()
 				}
 			}
@@ -167,27 +209,42 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 	}
 
 	faults := map[string]int{}
-	for round := range *faultRounds {
+	for r := range *faultRounds {
 		time.Sleep(time.Duration(100+rng.IntN(200)) * time.Millisecond)
+		round.Store(int32(r))
 		victim := rng.IntN(3)
 		all := c.members()
 		v := all[victim]
-		fault := [...]string{"power loss", "cut off", "transfer"}[rng.IntN(3)]
+		fault := [...]string{"power loss", "cut off", "transfer", "blackout", "disk error"}[rng.IntN(5)]
 		faults[fault]++
-		t.Logf("round %d: %s of node %d", round, fault, v.id)
+		t.Logf("round %d: %s of node %d", r, fault, v.id)
 		switch fault {
 		case "power loss": // then a restart
 			c.mu.Lock()
-			crashed := c.fss[victim].Crash(rng)
-			c.fss[victim] = crashed
-			c.all[victim] = nil
+			c.fss[victim] = c.fss[victim].Crash(rng)
 			c.mu.Unlock()
-			v.stop()
+			c.down(victim, v)
 			time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
-			back := c.start(victim, all[(victim+1)%3].node.GossipAddr())
+			c.up(victim, all[(victim+1)%3].node.GossipAddr())
+		case "blackout": // every node loses power at once, then all restart
 			c.mu.Lock()
-			c.all[victim] = back
+			for i := range c.fss {
+				c.fss[i] = c.fss[i].Crash(rng)
+			}
 			c.mu.Unlock()
+			for i, m := range all {
+				c.down(i, m)
+			}
+			time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+			c.up(0)
+			c.up(1, c.gossip[0])
+			c.up(2, c.gossip[0])
+		case "disk error": // a sync fails: the node stops taking changes and its process exits; restarted
+			c.fss[victim].FailSyncs(1)
+			time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond)
+			c.fss[victim].FailSyncs(0)
+			c.down(victim, v)
+			c.up(victim, all[(victim+1)%3].node.GossipAddr())
 		case "cut off": // from the others, then healed
 			for _, m := range all {
 				if m == v {
@@ -205,7 +262,7 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 				ctrl.node.TransferController(t.Context(), v.id)
 			}
 		}
-		c.caughtUp(round)
+		c.caughtUp(r)
 	}
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
@@ -216,12 +273,12 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 	t.Logf("%d changes committed through %v", len(acked), faults)
 
 	all := c.members()
-	missing := func(m *member) (n int, first string) {
+	missing := func(m *member) (n int, first ack) {
 		m.meta.View(func(s *eventlog.State) {
-			for _, name := range acked {
-				if s.Topics[name] == nil {
+			for _, a := range acked {
+				if s.Topics[a.name] == nil {
 					if n++; n == 1 {
-						first = name
+						first = a
 					}
 				}
 			}
@@ -240,7 +297,9 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 		if time.Now().After(deadline) {
 			for _, m := range all {
 				n, first := missing(m)
-				t.Logf("node %d lacks %d committed changes (first %q)", m.id, n, first)
+				t.Logf("node %d lacks %d committed changes (first %q: offset %d, acknowledged by node %d at %s in round %d); its log there: %s",
+					m.id, n, first.name, first.offset, first.node, first.at.Format("15:04:05.000"), first.round,
+					records(m.meta, first.offset-4, first.offset+6))
 			}
 			c.report(all)
 			t.Fatal("timed out waiting for every committed change on every node")
@@ -287,16 +346,26 @@ func (c *chaos) report(all []*member) {
 	for _, m := range all {
 		end, epoch := m.meta.End()
 		leader, self := m.node.Controller()
-		c.t.Logf("node %d: log end %d (epoch %d), committed %d, controller %d (itself: %v); raft %+v; gossip %+v; last records %s",
-			m.id, end, epoch, m.meta.Committed(), leader, self, m.node.driver().Status(), m.node.gsp.Members(), lastRecords(m.meta, 6))
+		c.t.Logf("node %d: log end %d (epoch %d), committed %d, controller %d (itself: %v); raft %+v; gossip %+v (at %s); last records %s",
+			m.id, end, epoch, m.meta.Committed(), leader, self, m.node.driver().Status(), m.node.gsp.Members(), m.node.gsp, lastRecords(m.meta, 6))
 	}
 }
 
 // lastRecords names the keys of a log's last records, at most n.
 func lastRecords(l *eventlog.Log, n int) string {
+	end := l.Segment().HighWatermark()
+	return records(l, end-int64(n), end)
+}
+
+// records names the keys of a log's records from about from to to (whole
+// batches), with their offsets.
+func records(l *eventlog.Log, from, to int64) string {
 	seg := l.Segment()
 	var keys []string
-	for off := max(seg.StartOffset(), seg.HighWatermark()-int64(n)); off < seg.HighWatermark(); {
+	if from < seg.StartOffset() {
+		keys = append(keys, fmt.Sprintf("(the log starts at %d)", seg.StartOffset()))
+	}
+	for off := max(seg.StartOffset(), from); off < min(to, seg.HighWatermark()); {
 		b, err := seg.Read(off, 1<<20, nil)
 		if err != nil || len(b) == 0 {
 			break

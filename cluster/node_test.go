@@ -75,7 +75,7 @@ func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...s
 	}
 	n, err := StartNode(NodeConfig{ID: id, Voters: []int32{1, 2, 3}, Meta: meta, RaftDir: dir + "/raft",
 		Replication: ln, ReplicationAddr: ln.Addr().String(), KafkaAddr: fmt.Sprintf("127.0.0.1:%d", 9090+id),
-		GossipAddr: gossipAddr, Join: join, GossipLocal: true, FenceAfter: time.Second, Fallback: fallback, OnFatal: o.onFatal,
+		FS: o.fs, GossipAddr: gossipAddr, Join: join, GossipLocal: true, FenceAfter: time.Second, Fallback: fallback, OnFatal: o.onFatal,
 		RaftCompactEntries: o.compactEvery, RaftCompactBytes: o.compactBytes, Logger: o.logger})
 	if err != nil {
 		t.Fatal(err)
