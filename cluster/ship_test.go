@@ -321,16 +321,11 @@ func TestRestartedFollowerRefusesAStaleController(t *testing.T) {
 // is past a controller's epoch (it voted for a newer one, which has not
 // shipped to it yet) takes nothing from that controller.
 func TestFollowerRefusesAControllerOlderThanItsTerm(t *testing.T) {
-	dir := t.TempDir()
-	n1, n2 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2")
+	n1, n2 := epoch2Pair(t)
 	n2.f.fence(3) // as Raft does when this node's term rises to 3
-	n1.log.Lead(2)
 	c := NewController(n1.log, 1, 2, []int32{1, 2}, peersOf(n1, n1, n2), nil)
 	defer c.Stop()
-	off, err := n1.log.Append(&eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	off := registerBroker(t, n1.log, 1)
 	if err := c.WaitCommitted(off+1, 500*time.Millisecond); err == nil {
 		t.Fatal("a controller older than the follower's term committed with it")
 	}
@@ -347,30 +342,39 @@ func TestFollowerRefusesAControllerOlderThanItsTerm(t *testing.T) {
 // one. The fault test lost an acknowledged change this way, on a
 // leadership transfer.
 func TestFollowerFencedMidSession(t *testing.T) {
-	dir := t.TempDir()
-	n1, n2 := startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2")
-	n1.log.Lead(2)
+	n1, n2 := epoch2Pair(t)
 	c := NewController(n1.log, 1, 2, []int32{1, 2}, peersOf(n1, n1, n2), nil)
 	defer c.Stop()
-	off, err := n1.log.Append(&eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitCommitted(off+1, 5*time.Second); err != nil {
+	if err := c.WaitCommitted(registerBroker(t, n1.log, 1)+1, 5*time.Second); err != nil {
 		t.Fatal(err) // the session runs
 	}
 	n2.f.fence(3) // as Raft does when the follower's term rises to 3
 	end, _ := n2.log.End()
-	off, err = n1.log.Append(&eventlog.BrokerRegistered{BrokerID: 2, Incarnation: eventlog.NewUUID()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitCommitted(off+1, 500*time.Millisecond); err == nil {
+	if err := c.WaitCommitted(registerBroker(t, n1.log, 2)+1, 500*time.Millisecond); err == nil {
 		t.Fatal("the deposed controller committed a change with a follower that had moved on to a newer term")
 	}
 	if after, _ := n2.log.End(); after != end {
 		t.Fatalf("the fenced follower took the deposed controller's batch: its log grew from %d to %d", end, after)
 	}
+}
+
+// epoch2Pair starts nodes 1 and 2, node 1's log leading epoch 2.
+func epoch2Pair(t *testing.T) (n1, n2 *node) {
+	t.Helper()
+	dir := t.TempDir()
+	n1, n2 = startNode(t, 1, dir+"/1"), startNode(t, 2, dir+"/2")
+	n1.log.Lead(2)
+	return n1, n2
+}
+
+// registerBroker appends broker id's registration and returns its offset.
+func registerBroker(t *testing.T, l *eventlog.Log, id int32) int64 {
+	t.Helper()
+	off, err := l.Append(&eventlog.BrokerRegistered{BrokerID: id, Incarnation: eventlog.NewUUID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return off
 }
 
 func FuzzReadFrame(f *testing.F) {
