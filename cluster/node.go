@@ -121,7 +121,6 @@ type roleChange struct {
 	leader int32
 }
 
-// metaView is the metadata log's position, as Raft's votes compare it.
 // metaView is the metadata log as the fast path's Raft compares it for
 // votes; a rise of Raft's term fences the follower, which then takes
 // nothing more from a controller of an older epoch.
@@ -171,7 +170,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		return nil, err
 	}
 	// Before the replication port serves: no controller older than the
-	// term this node last voted in is taken (Raft fences again as the
+	// Raft term this node last knew is taken (Raft fences again as the
 	// term rises).
 	n.follower.fence(int32(restored.HardState.Term))
 	var applySnapshot func(raft.Snapshot)

@@ -172,7 +172,8 @@ func (g *Gossip) retryJoin(seeds []string) {
 		case <-time.After(time.Second):
 		}
 		if g.ml.NumMembers() > 1 {
-			return // somebody joined this node
+			g.announce() // somebody joined this node: the others hear of it too
+			return
 		}
 		if _, err := g.ml.Join(seeds); err == nil {
 			if other, ok := g.duplicate(); ok {

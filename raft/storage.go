@@ -21,7 +21,7 @@ import (
 // the current state.
 type Storage struct {
 	fs        segment.FS
-	dir, path string
+	path      string
 	f         segment.File
 	size      int64
 	state     Restored // what the file stands for
@@ -54,7 +54,7 @@ func OpenStorage(fsys segment.FS, dir string, log *slog.Logger) (*Storage, Resto
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, Restored{}, fmt.Errorf("raft: storage: %w", err)
 	}
-	s := &Storage{fs: fsys, dir: dir, path: filepath.Join(dir, walName), compactAt: 64 << 20}
+	s := &Storage{fs: fsys, path: filepath.Join(dir, walName), compactAt: 64 << 20}
 	f, err := fsys.OpenFile(s.path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, Restored{}, fmt.Errorf("raft: storage: %w", err)
