@@ -79,6 +79,7 @@ type Node struct {
 	drv      *raft.Driver
 	gsp      *gossip.Gossip
 	follower *Follower
+	failOnce sync.Once // fatal
 
 	mu       sync.Mutex
 	ctrl     *Controller
@@ -222,6 +223,10 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		OnRole: func(role raft.Role, term uint64, leader int32) {
 			n.roles <- roleChange{role, term, leader}
 		},
+		// Raft's state on disk cannot be written: leave the quorum and exit,
+		// as when the metadata log fails (fatal stops the driver: not on its
+		// goroutine).
+		OnFail: func(err error) { go n.fatal(fmt.Errorf("raft: %w", err)) },
 		Logger: cfg.Logger,
 	})
 	if err != nil {
@@ -285,16 +290,20 @@ func (n *Node) controllerWork() {
 	}
 }
 
-// fatal stops this node's part in the cluster after its metadata log
-// failed: no more votes or leadership (Raft stops), no more shipping, and
-// OnFatal tells the process.
+// fatal stops this node's part in the cluster after its metadata log or
+// Raft's storage failed: no more votes or leadership (Raft stops), no more
+// shipping, and OnFatal tells the process (once).
 func (n *Node) fatal(err error) {
-	n.lg.Error("the metadata log failed: this node leaves the quorum", "error", err)
-	n.stepDown()
-	n.driver().Stop()
-	if n.cfg.OnFatal != nil {
-		n.cfg.OnFatal(err)
-	}
+	n.failOnce.Do(func() {
+		n.lg.Error("this node cannot keep its state on disk: it leaves the quorum", "error", err)
+		n.stepDown()
+		if d := n.driver(); d != nil {
+			d.Stop()
+		}
+		if n.cfg.OnFatal != nil {
+			n.cfg.OnFatal(err)
+		}
+	})
 }
 
 func (n *Node) driver() *raft.Driver {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -300,6 +301,41 @@ func testPartitionedController(t *testing.T, fallback bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("logs did not converge: ends %d %d %d", e1, e2, e3)
 		}
+	}
+}
+
+// TestNodeWhoseRaftStateCannotBeSavedLeaves: a node whose Raft storage
+// refuses a sync (its metadata log untouched) leaves the quorum through
+// OnFatal, as a node whose metadata log failed does, rather than staying up
+// with Raft stopped: unable to vote or lead, and, were it the controller,
+// still acting as one.
+func TestNodeWhoseRaftStateCannotBeSavedLeaves(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a cluster")
+	}
+	dir := t.TempDir()
+	fatal := make(chan error, 1)
+	memfs := segmenttest.NewMemFS()
+	m1 := startMemberWith(t, memberOpts{fs: memfs, onFatal: func(err error) { fatal <- err }}, 1, dir+"/1")
+	m2 := startMemberMode(t, false, 2, dir+"/2", m1.node.GossipAddr())
+	m3 := startMemberMode(t, false, 3, dir+"/3", m1.node.GossipAddr())
+	all := []*member{m1, m2, m3}
+	defer stopAll(all)
+	ctrl := settled(t, all)
+	memfs.FailSyncs(1)
+	// A term change node 1 must save, with no metadata change.
+	if ctrl == m1 {
+		m1.node.TransferController(context.Background(), 2)
+	} else {
+		ctrl.node.TransferController(context.Background(), 1)
+	}
+	select {
+	case err := <-fatal:
+		if !strings.Contains(err.Error(), "raft") {
+			t.Fatalf("node 1 left for another reason: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a node whose Raft state cannot be saved did not leave")
 	}
 }
 

@@ -37,6 +37,10 @@ type DriverConfig struct {
 	ApplySnapshot func(Snapshot)
 	// OnRole is called when the role or the known leader changes.
 	OnRole func(role Role, term uint64, leader int32)
+	// OnFail is called, on the driver's goroutine, when the driver stops
+	// because its state cannot be persisted (the node can no longer vote,
+	// lead or follow).
+	OnFail func(error)
 	Logger *slog.Logger
 }
 
@@ -179,6 +183,9 @@ func (d *Driver) run() {
 			// The disk refused a write: this node cannot keep its promises
 			// (a vote, an acknowledged entry). Stop rather than go on.
 			d.cfg.Logger.Error("raft: stopping, state cannot be persisted", "error", err)
+			if d.cfg.OnFail != nil {
+				d.cfg.OnFail(err)
+			}
 			return
 		}
 	}
