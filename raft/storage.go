@@ -102,7 +102,7 @@ func readAll(f segment.File) ([]byte, error) {
 		return nil, err
 	}
 	if size > maxFileBytes {
-		return nil, fmt.Errorf("%d bytes, more than a storage file grows to (%d)", size, maxFileBytes)
+		return nil, fmt.Errorf("%d bytes, more than Raft's storage file ever holds (%d): it is not this node's, or damaged", size, maxFileBytes)
 	}
 	data := make([]byte, size)
 	if _, err := f.ReadAt(data, 0); err != nil && err != io.EOF {
