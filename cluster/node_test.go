@@ -304,6 +304,20 @@ func testPartitionedController(t *testing.T, fallback bool) {
 	}
 }
 
+// withFragileNode starts three members on the fast path, member 1 on an
+// in-memory file system whose syncs a test can fail, and its OnFatal
+// reported on the channel.
+func withFragileNode(t *testing.T) ([]*member, *segmenttest.MemFS, chan error) {
+	t.Helper()
+	dir := t.TempDir()
+	fatal := make(chan error, 1)
+	memfs := segmenttest.NewMemFS()
+	m1 := startMemberWith(t, memberOpts{fs: memfs, onFatal: func(err error) { fatal <- err }}, 1, dir+"/1")
+	m2 := startMemberMode(t, false, 2, dir+"/2", m1.node.GossipAddr())
+	m3 := startMemberMode(t, false, 3, dir+"/3", m1.node.GossipAddr())
+	return []*member{m1, m2, m3}, memfs, fatal
+}
+
 // TestNodeWhoseRaftStateCannotBeSavedLeaves: a node whose Raft storage
 // refuses a sync (its metadata log untouched) leaves the quorum through
 // OnFatal, as a node whose metadata log failed does, rather than staying up
@@ -313,14 +327,9 @@ func TestNodeWhoseRaftStateCannotBeSavedLeaves(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a cluster")
 	}
-	dir := t.TempDir()
-	fatal := make(chan error, 1)
-	memfs := segmenttest.NewMemFS()
-	m1 := startMemberWith(t, memberOpts{fs: memfs, onFatal: func(err error) { fatal <- err }}, 1, dir+"/1")
-	m2 := startMemberMode(t, false, 2, dir+"/2", m1.node.GossipAddr())
-	m3 := startMemberMode(t, false, 3, dir+"/3", m1.node.GossipAddr())
-	all := []*member{m1, m2, m3}
+	all, memfs, fatal := withFragileNode(t)
 	defer stopAll(all)
+	m1 := all[0]
 	ctrl := settled(t, all)
 	memfs.FailSyncs(1)
 	// A term change node 1 must save, with no metadata change.
@@ -346,18 +355,9 @@ func TestControllerWithAFailedLogLeaves(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a cluster")
 	}
-	dir := t.TempDir()
-	fatal := make(chan error, 1)
-	memfs := segmenttest.NewMemFS()
-	m1 := startMemberWith(t, memberOpts{fs: memfs, onFatal: func(err error) { fatal <- err }}, 1, dir+"/1")
-	m2 := startMemberMode(t, false, 2, dir+"/2", m1.node.GossipAddr())
-	m3 := startMemberMode(t, false, 3, dir+"/3", m1.node.GossipAddr())
-	all := []*member{m1, m2, m3}
-	defer func() {
-		for _, m := range all {
-			m.stop()
-		}
-	}()
+	all, memfs, fatal := withFragileNode(t)
+	defer stopAll(all)
+	m1 := all[0]
 	waitFor(t, "three registered brokers and a controller", all, func(s *eventlog.State) bool {
 		return len(s.Brokers) == 3 && s.Controller.Leader != 0
 	})
