@@ -19,7 +19,7 @@ import (
 // down for later starts.
 func (n *Node) bootstrapVoters() ([]int32, error) {
 	path := filepath.Join(n.cfg.RaftDir, "voters")
-	if b, err := segment.ReadFile(n.raftFS(), path, maxVotersFile); err == nil {
+	if b, err := segment.ReadFile(n.cfg.FS, path, maxVotersFile); err == nil {
 		ids, err := parseVoters(b, n.cfg.ID)
 		if err != nil {
 			return nil, fmt.Errorf("cluster: %s: %w (it holds the voters this node bootstrapped with; restore it, or start with --voters)", path, err)
@@ -45,7 +45,7 @@ func (n *Node) bootstrapVoters() ([]int32, error) {
 			for _, id := range ids {
 				fmt.Fprintf(&text, "%d\n", id)
 			}
-			if err := segment.ReplaceFile(n.raftFS(), path, path+".tmp", []byte(text.String())); err != nil {
+			if err := segment.ReplaceFile(n.cfg.FS, path, path+".tmp", []byte(text.String())); err != nil {
 				return nil, fmt.Errorf("cluster: write %s: %w", path, err)
 			}
 			n.lg.Info("bootstrap: voters chosen", "voters", ids)
@@ -103,12 +103,4 @@ func CheckVoters(ids []int32, self int32) error {
 		return fmt.Errorf("this node (%d) is not among the voters %v: every node of a cluster is a voter for now", self, ids)
 	}
 	return nil
-}
-
-// raftFS is the file system RaftDir is on.
-func (n *Node) raftFS() segment.FS {
-	if n.cfg.FS == nil {
-		return segment.OSFS{}
-	}
-	return n.cfg.FS
 }

@@ -146,6 +146,9 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	if cfg.FenceAfter <= 0 {
 		cfg.FenceAfter = 5 * time.Second
 	}
+	if cfg.FS == nil {
+		cfg.FS = segment.OSFS{}
+	}
 	if cfg.Voters == nil && cfg.BootstrapExpect < 1 {
 		return nil, errors.New("cluster: give the voters, or how many nodes to wait for (bootstrap-expect)")
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -68,10 +67,10 @@ func OpenStorage(fsys segment.FS, dir string, log *slog.Logger) (*Storage, Resto
 			return nil, Restored{}, fmt.Errorf("raft: storage: sync %s: %w", d, err)
 		}
 	}
-	data, err := readAll(f)
+	data, err := segment.ReadFile(fsys, s.path, maxFileBytes)
 	if err != nil {
 		f.Close()
-		return nil, Restored{}, fmt.Errorf("raft: storage: read %s: %w", s.path, err)
+		return nil, Restored{}, fmt.Errorf("raft: storage: %w", err)
 	}
 	good, why := s.replay(data)
 	if good < len(data) {
@@ -94,22 +93,6 @@ func OpenStorage(fsys segment.FS, dir string, log *slog.Logger) (*Storage, Resto
 // maxFileBytes bounds what OpenStorage reads: the file is rewritten when it
 // grows past 64 MiB, by at most one Save's records.
 const maxFileBytes = 4 << 30
-
-// readAll reads f whole.
-func readAll(f segment.File) ([]byte, error) {
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	if size > maxFileBytes {
-		return nil, fmt.Errorf("%d bytes, more than Raft's storage file ever holds (%d): it is not this node's, or damaged", size, maxFileBytes)
-	}
-	data := make([]byte, size)
-	if _, err := f.ReadAt(data, 0); err != nil && err != io.EOF {
-		return nil, err
-	}
-	return data, nil
-}
 
 // replay applies the records of data to s.state and returns how many bytes
 // held whole records, and why it stopped before the end.
