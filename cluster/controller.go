@@ -292,7 +292,7 @@ func (c *Controller) session(id int32, addr string) error {
 	if err := w.WriteByte(StreamMetadata); err != nil {
 		return err
 	}
-	if err := writeFrame(w, kindHello, c.epoch, c.id); err != nil {
+	if err := writeFrame(w, kindHello, c.epoch, c.id, heldClusterID(c.log)); err != nil {
 		return err
 	}
 	end, err := c.reconcile(r, w)

@@ -73,8 +73,14 @@ func (f *Follower) Serve(c net.Conn) {
 	if err != nil || fr.kind != kindHello {
 		return
 	}
-	epoch, from := fr.i32(), fr.i32()
+	epoch, from, cluster := fr.i32(), fr.i32(), string(fr.rest())
 	if fr.done() != nil {
+		return
+	}
+	if own := heldClusterID(f.log); own != "" && cluster != "" && own != cluster {
+		// Nodes of two clusters never take each other's metadata: their
+		// epochs and offsets can match by chance.
+		fail("controller %d runs cluster %s, and this node's metadata is cluster %s's: a node joins another cluster only with an empty data directory", from, cluster, own)
 		return
 	}
 	f.mu.Lock()

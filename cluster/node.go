@@ -46,6 +46,12 @@ type NodeConfig struct {
 	// its own to the metadata (broker config "cluster.id" of the cluster
 	// default resource), where every node then reads it.
 	ClusterID string
+	// OnClusterID is called once this node knows the id of the cluster
+	// whose metadata it holds: during StartNode if its metadata log holds
+	// one, else once a controller's is committed here (the node joined).
+	// Gossip tells it the others, and nodes of another cluster are
+	// refused. The process keeps it (the cluster-id file). May be nil.
+	OnClusterID func(id string)
 	// BootstrapExpect, when Voters is nil, waits until gossip shows this
 	// many nodes and makes them the voters (kept in RaftDir, so that
 	// restarts keep them).
@@ -88,6 +94,9 @@ type Node struct {
 	members  map[int32]gossip.Meta // live members other than this node
 	failed   map[int32]time.Time   // when gossip reported them failed
 	leader   int32
+	// clusterID is the id of the cluster whose metadata this node holds
+	// (empty until it holds one).
+	clusterID string
 
 	cut func(id int32) bool // the fault hook, see SetCut
 
@@ -198,7 +207,11 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		}
 	}, cfg.Logger)
 	n.tr.Handle(StreamMetadata, n.follower.Serve)
-	g, err := gossip.Start(gossip.Config{Meta: gossip.Meta{NodeID: cfg.ID, KafkaAddr: cfg.KafkaAddr, ReplicationAddr: cfg.ReplicationAddr},
+	// The cluster this node's metadata is of, if it holds any: gossip
+	// refuses nodes of another (their epochs and offsets could match this
+	// log's by chance), and they refuse this one.
+	held := heldClusterID(cfg.Meta)
+	g, err := gossip.Start(gossip.Config{Meta: gossip.Meta{NodeID: cfg.ID, KafkaAddr: cfg.KafkaAddr, ReplicationAddr: cfg.ReplicationAddr, ClusterID: held},
 		BindAddr: cfg.GossipAddr, Join: cfg.Join, Local: cfg.GossipLocal, Logger: cfg.Logger})
 	if err != nil {
 		n.tr.Close()
@@ -244,9 +257,56 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	for _, m := range g.Members() {
 		n.memberUp(m)
 	}
+	if held != "" {
+		n.learnClusterID(held)
+	} else {
+		n.wg.Go(n.awaitClusterID)
+	}
 	n.wg.Go(n.loop)
 	n.wg.Go(n.controllerWork)
 	return n, nil
+}
+
+// ClusterID is the id of the cluster whose metadata this node holds;
+// empty while it holds none.
+func (n *Node) ClusterID() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.clusterID
+}
+
+func (n *Node) learnClusterID(id string) {
+	n.mu.Lock()
+	n.clusterID = id
+	n.mu.Unlock()
+	if n.cfg.OnClusterID != nil {
+		n.cfg.OnClusterID(id)
+	}
+}
+
+// awaitClusterID waits, on a node that held no metadata at its start,
+// until a cluster's id is committed here, then tells gossip and
+// OnClusterID: from then on this node is that cluster's.
+func (n *Node) awaitClusterID() {
+	for {
+		var id string
+		var next int64
+		n.cfg.Meta.View(func(s *eventlog.State) { id, next = s.BrokerConfigs[""][clusterIDConfig], s.Offset+1 })
+		if id != "" {
+			n.lg.Info("this node now holds cluster "+id+"'s metadata", "node_id", n.cfg.ID, "cluster_id", id)
+			n.learnClusterID(id)
+			if err := n.gsp.SetClusterID(id, time.Second); err != nil {
+				n.lg.Warn("gossip: cannot tell the others this node's cluster id yet (they learn it with its next state exchange)", "error", err)
+			}
+			return
+		}
+		select {
+		case <-n.quit:
+			return
+		default:
+		}
+		n.cfg.Meta.WaitApplied(next, 100*time.Millisecond)
+	}
 }
 
 func (n *Node) poke() {
@@ -521,6 +581,17 @@ func (n *Node) stepDown() {
 	}
 }
 
+// clusterIDConfig is the broker config (of the cluster default resource,
+// "") that holds the cluster's id in the metadata.
+const clusterIDConfig = "cluster.id"
+
+// heldClusterID is the id of the cluster whose metadata l holds, committed
+// or not; empty when it holds none yet.
+func heldClusterID(l *eventlog.Log) (id string) {
+	l.ViewAll(func(s *eventlog.State) { id = s.BrokerConfigs[""][clusterIDConfig] })
+	return id
+}
+
 // recordClusterID, on the controller: the first one gives the cluster its
 // id.
 func (n *Node) recordClusterID() {
@@ -528,11 +599,11 @@ func (n *Node) recordClusterID() {
 		return
 	}
 	have := ""
-	n.cfg.Meta.View(func(s *eventlog.State) { have = s.BrokerConfigs[""]["cluster.id"] })
+	n.cfg.Meta.View(func(s *eventlog.State) { have = s.BrokerConfigs[""][clusterIDConfig] })
 	if have != "" {
 		return
 	}
-	if _, err := n.Append(10*time.Second, &eventlog.ConfigChanged{ResourceType: eventlog.ResourceBroker, Name: "cluster.id", Value: n.cfg.ClusterID}); err != nil {
+	if _, err := n.Append(10*time.Second, &eventlog.ConfigChanged{ResourceType: eventlog.ResourceBroker, Name: clusterIDConfig, Value: n.cfg.ClusterID}); err != nil {
 		n.lg.Warn("controller: cannot record the cluster id", "error", err)
 	}
 }

@@ -23,6 +23,8 @@ type member struct {
 	meta     *eventlog.Log
 	node     *Node
 	fallback bool
+	// learned gets each cluster id OnClusterID tells.
+	learned chan string
 }
 
 // startMemberMode starts a member on the fast path or, with fallback, on
@@ -44,9 +46,22 @@ type memberOpts struct {
 	// this many bytes; 0: never.
 	snapshotBytes int64
 	logger        *slog.Logger
+	// clusterID gives node id this cluster id of its own; nil: none.
+	clusterID func(id int32) string
 }
 
 func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...string) *member {
+	t.Helper()
+	m, err := startMemberErr(t, o, id, dir, join...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// startMemberErr is startMemberWith, returning StartNode's error (with
+// the member's files closed).
+func startMemberErr(t testing.TB, o memberOpts, id int32, dir string, join ...string) (*member, error) {
 	t.Helper()
 	fallback := o.fallback
 	st, err := segment.OpenStore(dir, segment.StoreOptions{FS: o.fs, RetentionCheckInterval: -1})
@@ -74,14 +89,23 @@ func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...s
 	if gossipAddr == "" {
 		gossipAddr = "127.0.0.1:0"
 	}
+	learned := make(chan string, 8)
+	own := ""
+	if o.clusterID != nil {
+		own = o.clusterID(id)
+	}
 	n, err := StartNode(NodeConfig{ID: id, Voters: []int32{1, 2, 3}, Meta: meta, RaftDir: dir + "/raft",
 		Replication: ln, ReplicationAddr: ln.Addr().String(), KafkaAddr: fmt.Sprintf("127.0.0.1:%d", 9090+id),
 		FS: o.fs, GossipAddr: gossipAddr, Join: join, GossipLocal: true, FenceAfter: time.Second, Fallback: fallback, OnFatal: o.onFatal,
-		RaftCompactEntries: o.compactEvery, RaftCompactBytes: o.compactBytes, Logger: o.logger})
+		RaftCompactEntries: o.compactEvery, RaftCompactBytes: o.compactBytes, Logger: o.logger,
+		ClusterID: own, OnClusterID: func(id string) { learned <- id }})
 	if err != nil {
-		t.Fatal(err)
+		ln.Close()
+		meta.Close()
+		st.Close()
+		return nil, err
 	}
-	return &member{id: id, dir: dir, store: st, meta: meta, node: n, fallback: fallback}
+	return &member{id: id, dir: dir, store: st, meta: meta, node: n, fallback: fallback, learned: learned}, nil
 }
 
 func (m *member) stop() {

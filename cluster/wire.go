@@ -27,7 +27,7 @@ const StreamMetadata byte = 'M'
 // Frame kinds. Controller to follower: hello, epoch, batch, commit;
 // follower to controller: state, ack, error.
 const (
-	kindHello    byte = 1 // epoch i32, controller id i32
+	kindHello    byte = 1 // epoch i32, controller id i32, cluster id (the rest; empty: none yet)
 	kindState    byte = 2 // log end i64, last epoch i32
 	kindEpoch    byte = 3 // epoch i32, its end i64 (answer to a diverging state)
 	kindBatch    byte = 4 // previous epoch i32, commit i64, one or more whole batches

@@ -75,6 +75,16 @@ func (l *Log) End() (int64, int32) {
 	return l.seg.EndOffset(), l.lastEpochLocked()
 }
 
+// ViewAll calls fn with the state of every event this log holds or has
+// accepted, committed or not: what the controller checks appends against.
+// fn must neither keep nor change it. Readers of the cluster's metadata
+// use View, which shows committed events only.
+func (l *Log) ViewAll(fn func(*State)) {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	fn(l.spec)
+}
+
 // Written returns a channel that is closed when this log next writes a
 // batch of its own (as the controller), before the batch is durable: the
 // controller ships batches from then on (segment.Log.ReadWritten).

@@ -1,8 +1,10 @@
 // Package gossip finds the brokers of a cluster: a thin adapter over
 // hashicorp/memberlist. Each node gossips its Meta (node id, Kafka and
-// replication addresses); members joining, changing and failing or leaving
-// come out as Events. Two live nodes never share a node id: a node that
-// finds its id taken refuses to start, and the others refuse it.
+// replication addresses, cluster id); members joining, changing and
+// failing or leaving come out as Events. Two live nodes never share a node
+// id: a node that finds its id taken refuses to start, and the others
+// refuse it. Nodes of two clusters refuse each other, and a node whose
+// seeds are all of another cluster refuses to start.
 package gossip
 
 import (
@@ -71,7 +73,9 @@ type Gossip struct {
 	mu      sync.Mutex
 	members map[string]member // by memberlist name, alive ones
 	taken   *Meta             // another live node with this node's id, seen at join
+	foreign *Meta             // a node of another cluster, seen at join
 	addr    string            // this node's gossip address, once listening
+	dlg     *delegate
 }
 
 // tuneMemberlist, if set, changes memberlist's configuration (a test
@@ -86,8 +90,13 @@ func Start(cfg Config) (*Gossip, error) {
 	if cfg.Meta.NodeID <= 0 {
 		return nil, fmt.Errorf("gossip: node id %d must be positive", cfg.Meta.NodeID)
 	}
+	if len(cfg.Meta.ClusterID) > MaxClusterID {
+		return nil, fmt.Errorf("gossip: a cluster id of %d bytes: at most %d", len(cfg.Meta.ClusterID), MaxClusterID)
+	}
 	meta := cfg.Meta.Encode()
-	if len(meta) > maxMeta {
+	longest := cfg.Meta
+	longest.ClusterID = strings.Repeat("x", MaxClusterID) // SetClusterID may come
+	if len(longest.Encode()) > maxMeta {
 		// memberlist would panic.
 		return nil, fmt.Errorf("gossip: this node's Kafka and replication addresses (%d and %d bytes) are too long to gossip: they may take %d bytes together; use shorter host names",
 			len(cfg.Meta.KafkaAddr), len(cfg.Meta.ReplicationAddr), maxMeta-metaOverhead)
@@ -128,7 +137,8 @@ func Start(cfg Config) (*Gossip, error) {
 	if tuneMemberlist != nil {
 		tuneMemberlist(mlc)
 	}
-	mlc.Delegate = &delegate{meta: meta}
+	g.dlg = &delegate{meta: meta}
+	mlc.Delegate = g.dlg
 	mlc.Events = g
 	mlc.Alive = g
 	mlc.Logger = log.New(&logWriter{l: cfg.Logger}, "", 0)
@@ -151,6 +161,12 @@ func Start(cfg Config) (*Gossip, error) {
 		} else {
 			g.wg.Go(g.announce)
 		}
+	}
+	if other, ok := g.onlyForeign(); ok && len(cfg.Join) > 0 {
+		ml.Shutdown()
+		return nil, fmt.Errorf("gossip: the nodes at %s belong to cluster %s, and this node's metadata to cluster %s: "+
+			"a node joins another cluster only with an empty data directory (start it with another --data-dir), "+
+			"or --join a node of its own cluster", strings.Join(cfg.Join, ","), other.ClusterID, cfg.Meta.ClusterID)
 	}
 	if other, ok := g.duplicate(); ok {
 		ml.Shutdown()
@@ -228,6 +244,31 @@ func (g *Gossip) duplicate() (Meta, bool) {
 	return *g.taken, true
 }
 
+// onlyForeign reports a node of another cluster met while joining, when
+// no node of this one was.
+func (g *Gossip) onlyForeign() (Meta, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.foreign == nil || len(g.members) > 0 {
+		return Meta{}, false
+	}
+	return *g.foreign, true
+}
+
+// SetClusterID tells the others the cluster this node now belongs to (it
+// held no metadata at its start, and has since taken a cluster's).
+func (g *Gossip) SetClusterID(id string, timeout time.Duration) error {
+	if len(id) > MaxClusterID {
+		return fmt.Errorf("gossip: a cluster id of %d bytes: at most %d", len(id), MaxClusterID)
+	}
+	g.mu.Lock()
+	g.self.ClusterID = id
+	meta := g.self.Encode()
+	g.mu.Unlock()
+	g.dlg.setMeta(meta)
+	return g.ml.UpdateNode(timeout)
+}
+
 // member is a live peer and the gossip address it was seen at.
 type member struct {
 	meta Meta
@@ -238,10 +279,11 @@ func nodeAddr(n *memberlist.Node) string {
 	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
 }
 
-// NotifyAlive refuses peers with bad metadata and peers that claim a node
-// id another live member (or this node) has. A node restarted at the same
-// address is not a duplicate: it is the same member (its name is its id),
-// whose new run refutes what was said of the last.
+// NotifyAlive refuses peers with bad metadata, peers of another cluster
+// and peers that claim a node id another live member (or this node) has.
+// A node restarted at the same address is not a duplicate: it is the same
+// member (its name is its id), whose new run refutes what was said of the
+// last.
 func (g *Gossip) NotifyAlive(n *memberlist.Node) error {
 	m, err := DecodeMeta(n.Meta)
 	if err != nil {
@@ -250,6 +292,13 @@ func (g *Gossip) NotifyAlive(n *memberlist.Node) error {
 	addr := nodeAddr(n)
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if m.ClusterID != "" && g.self.ClusterID != "" && m.ClusterID != g.self.ClusterID && addr != g.addr {
+		if g.foreign == nil {
+			g.foreign = &m
+		}
+		return fmt.Errorf("gossip: %s at %s belongs to cluster %s, this node to cluster %s: nodes of two clusters do not join "+
+			"(a node joins another cluster only with an empty data directory)", n.Name, addr, m.ClusterID, g.self.ClusterID)
+	}
 	if n.Name == g.name || m.NodeID == g.self.NodeID {
 		if addr == g.addr || (n.Name == g.name && g.addr == "") {
 			return nil // this node (also while it starts), or its last run here
@@ -371,9 +420,24 @@ func (g *Gossip) stopRetry() {
 	g.wg.Wait()
 }
 
-type delegate struct{ meta []byte }
+// delegate gives memberlist this node's metadata.
+type delegate struct {
+	mu   sync.Mutex
+	meta []byte
+}
 
-func (d *delegate) NodeMeta(limit int) []byte                  { return d.meta }
+func (d *delegate) NodeMeta(limit int) []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.meta
+}
+
+func (d *delegate) setMeta(b []byte) {
+	d.mu.Lock()
+	d.meta = b
+	d.mu.Unlock()
+}
+
 func (d *delegate) NotifyMsg([]byte)                           {}
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (d *delegate) LocalState(join bool) []byte                { return nil }

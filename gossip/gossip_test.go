@@ -13,13 +13,23 @@ import (
 
 func start(t *testing.T, id int32, join ...string) *Gossip {
 	t.Helper()
-	g, err := Start(Config{Meta: Meta{NodeID: id, KafkaAddr: "127.0.0.1:909" + string('0'+rune(id)), ReplicationAddr: "127.0.0.1:929" + string('0'+rune(id))},
-		BindAddr: "127.0.0.1:0", Join: join, Local: true})
+	return startIn(t, "", id, join...)
+}
+
+// startIn starts node id of cluster (empty: of none yet).
+func startIn(t *testing.T, cluster string, id int32, join ...string) *Gossip {
+	t.Helper()
+	g, err := Start(testConfig(cluster, id, join...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Shutdown() })
 	return g
+}
+
+func testConfig(cluster string, id int32, join ...string) Config {
+	return Config{Meta: Meta{NodeID: id, KafkaAddr: "127.0.0.1:909" + string('0'+rune(id)), ReplicationAddr: "127.0.0.1:929" + string('0'+rune(id)), ClusterID: cluster},
+		BindAddr: "127.0.0.1:0", Join: join, Local: true}
 }
 
 func ids(ms []Meta) []int32 {
@@ -113,6 +123,8 @@ func TestMembership(t *testing.T) {
 
 func FuzzDecodeMeta(f *testing.F) {
 	f.Add(Meta{NodeID: 1, KafkaAddr: "127.0.0.1:9092", ReplicationAddr: "127.0.0.1:9291"}.Encode())
+	f.Add(Meta{NodeID: 1, KafkaAddr: "127.0.0.1:9092", ReplicationAddr: "127.0.0.1:9291", ClusterID: "c1"}.Encode())
+	f.Add([]byte{1, 0, 0, 0, 1, 3, 'a', ':', '1', 3, 'b', ':', '2'}) // version 1: no cluster id
 	f.Add([]byte{1, 0, 0, 0, 1, 200})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeMeta(b)
@@ -152,8 +164,8 @@ func TestAddressesTooLongToGossip(t *testing.T) {
 		kafka, repl int
 		ok          bool
 	}{
-		{250, 253, true},
-		{250, 254, false},
+		{250, 188, true}, // with room for the longest cluster id
+		{250, 189, false},
 		{400, 300, false},
 	} {
 		g, err := Start(Config{Meta: Meta{NodeID: 1, KafkaAddr: host(tc.kafka), ReplicationAddr: host(tc.repl)}, BindAddr: "127.0.0.1:0", Local: true})
@@ -233,5 +245,54 @@ func TestJoinIsAnnouncedToEveryMember(t *testing.T) {
 	g3 := start(t, 3, g1.Addr())
 	for _, g := range []*Gossip{g1, g2, g3} {
 		eventually(t, fmt.Sprintf("node %d to see the others", g.self.NodeID), 2*time.Second, func() bool { return len(g.Members()) == 2 })
+	}
+}
+
+// TestNodesOfAnotherClusterAreRefused: a node whose metadata is another
+// cluster's does not start when its seeds are all of that other cluster;
+// a node of no cluster yet joins any, and once it takes a cluster's id
+// the others see it; nodes of two clusters do not see each other.
+func TestNodesOfAnotherClusterAreRefused(t *testing.T) {
+	a1 := startIn(t, "cluster-a", 1)
+	g, err := Start(testConfig("cluster-b", 2, a1.Addr()))
+	if err == nil {
+		g.Shutdown()
+		t.Fatal("a node of cluster-b started with a seed of cluster-a")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "belong to cluster cluster-a, and this node's metadata to cluster cluster-b") || !strings.Contains(msg, "empty data directory") {
+		t.Fatalf("the refusal says %q", msg)
+	}
+
+	fresh := startIn(t, "", 3, a1.Addr())
+	eventually(t, "the fresh node to join", 10*time.Second, func() bool { return len(a1.Members()) == 1 && len(fresh.Members()) == 1 })
+	if err := fresh.SetClusterID("cluster-a", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the fresh node's cluster id to reach node 1", 10*time.Second, func() bool {
+		m := a1.Members()
+		return len(m) == 1 && m[0].ClusterID == "cluster-a"
+	})
+	a2 := startIn(t, "cluster-a", 4, fresh.Addr())
+	eventually(t, "node 4 to find both", 10*time.Second, func() bool { return len(a2.Members()) == 2 && len(a1.Members()) == 2 })
+
+	// Two clusters, one seed of each: each side sees only its own.
+	b1 := startIn(t, "cluster-b", 5)
+	b2 := startIn(t, "cluster-b", 6, b1.Addr(), a1.Addr())
+	eventually(t, "node 6 to find node 5", 10*time.Second, func() bool { return len(b2.Members()) == 1 })
+	time.Sleep(time.Second) // gossip rounds
+	if got := ids(b2.Members()); !reflect.DeepEqual(got, []int32{5}) {
+		t.Fatalf("node 6 of cluster-b sees %v", got)
+	}
+	if got := ids(a1.Members()); !reflect.DeepEqual(got, []int32{3, 4}) {
+		t.Fatalf("node 1 of cluster-a sees %v", got)
+	}
+}
+
+// TestDecodeMetaOfVersion1: metadata of nodes from before cluster ids
+// reads as of no cluster yet.
+func TestDecodeMetaOfVersion1(t *testing.T) {
+	m, err := DecodeMeta([]byte{1, 0, 0, 0, 1, 3, 'a', ':', '1', 3, 'b', ':', '2'})
+	if want := (Meta{NodeID: 1, KafkaAddr: "a:1", ReplicationAddr: "b:2"}); err != nil || m != want {
+		t.Fatalf("got %+v, %v; want %+v", m, err, want)
 	}
 }

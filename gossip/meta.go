@@ -11,16 +11,25 @@ type Meta struct {
 	NodeID          int32
 	KafkaAddr       string // host:port clients connect to
 	ReplicationAddr string // host:port of Raft and metadata shipping
+	// ClusterID is the id of the cluster whose metadata this node holds;
+	// empty for a node that holds none yet (it joins the first cluster it
+	// meets). Nodes of two clusters refuse each other.
+	ClusterID string
 }
 
-const metaVersion = 1
+// metaVersion is what Encode writes; version 1 had no cluster id.
+const metaVersion = 2
+
+// MaxClusterID bounds the length of a cluster id.
+const MaxClusterID = 64
 
 // maxMeta is memberlist's limit on node metadata (it panics beyond).
 const maxMeta = 512
 
 // metaOverhead is what Encode adds to the two addresses, at most: the
-// version, the node id and two length prefixes of up to 2 bytes.
-const metaOverhead = 1 + 4 + 2 + 2
+// version, the node id, the cluster id and three length prefixes of up to
+// 2 bytes.
+const metaOverhead = 1 + 4 + MaxClusterID + 2 + 2 + 2
 
 // ErrBadMeta is the error of DecodeMeta.
 var ErrBadMeta = errors.New("gossip: bad node metadata")
@@ -29,7 +38,7 @@ var ErrBadMeta = errors.New("gossip: bad node metadata")
 func (m Meta) Encode() []byte {
 	b := []byte{metaVersion}
 	b = binary.BigEndian.AppendUint32(b, uint32(m.NodeID))
-	for _, s := range []string{m.KafkaAddr, m.ReplicationAddr} {
+	for _, s := range []string{m.KafkaAddr, m.ReplicationAddr, m.ClusterID} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
@@ -42,26 +51,31 @@ func DecodeMeta(b []byte) (Meta, error) {
 	if len(b) < 5 || len(b) > maxMeta {
 		return m, fmt.Errorf("%w: %d bytes", ErrBadMeta, len(b))
 	}
-	if b[0] != metaVersion {
-		return m, fmt.Errorf("%w: version %d, this node reads %d", ErrBadMeta, b[0], metaVersion)
+	if b[0] != 1 && b[0] != metaVersion {
+		return m, fmt.Errorf("%w: version %d, this node reads 1 to %d", ErrBadMeta, b[0], metaVersion)
 	}
+	fields := make([]string, b[0]+1) // the addresses, then the cluster id
 	m.NodeID = int32(binary.BigEndian.Uint32(b[1:]))
 	b = b[5:]
-	var fields [2]string
 	for i := range fields {
 		n, k := binary.Uvarint(b)
 		if k <= 0 || n > uint64(len(b)-k) {
-			return Meta{}, fmt.Errorf("%w: truncated address", ErrBadMeta)
+			return Meta{}, fmt.Errorf("%w: truncated field", ErrBadMeta)
 		}
 		fields[i] = string(b[k : k+int(n)])
 		b = b[k+int(n):]
 	}
 	if len(b) != 0 {
-		return Meta{}, fmt.Errorf("%w: %d bytes after the addresses", ErrBadMeta, len(b))
+		return Meta{}, fmt.Errorf("%w: %d bytes after the fields", ErrBadMeta, len(b))
 	}
 	if m.NodeID <= 0 {
 		return Meta{}, fmt.Errorf("%w: node id %d", ErrBadMeta, m.NodeID)
 	}
 	m.KafkaAddr, m.ReplicationAddr = fields[0], fields[1]
+	if len(fields) > 2 {
+		if m.ClusterID = fields[2]; len(m.ClusterID) > MaxClusterID {
+			return Meta{}, fmt.Errorf("%w: a cluster id of %d bytes", ErrBadMeta, len(m.ClusterID))
+		}
+	}
 	return m, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chronik-stream/chronik/cluster"
 	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/segment"
 )
 
 // clusterFlags are start's flags for running as one node of a cluster.
@@ -114,7 +115,20 @@ func startClusterNode(c *cli.Context, id int32, voters []int32, meta *eventlog.L
 		GossipAddr: c.String("gossip-addr"), Join: join, FenceAfter: c.Duration("fence-after"), Logger: log,
 		BootstrapExpect: c.Int("bootstrap-expect"),
 		ClusterID:       clusterID,
-		Fallback:        c.Bool("disable-metadata-wal"),
+		// The cluster-id file says which cluster this node's data is of: a
+		// node that joined a cluster takes its id in place of the one its
+		// first start made.
+		OnClusterID: func(held string) {
+			if held == clusterID {
+				return
+			}
+			if err := keepClusterID(segment.OSFS{}, c.String("data-dir"), held); err != nil {
+				log.Warn("cannot keep the cluster's id in the data directory", "cluster_id", held, "error", err)
+				return
+			}
+			log.Info("the data directory's cluster-id now holds the cluster's id", "cluster_id", held, "was", clusterID)
+		},
+		Fallback: c.Bool("disable-metadata-wal"),
 		OnFatal: func(err error) {
 			select {
 			case fatal <- err:

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -160,19 +162,23 @@ func testClusterOfThree(t *testing.T, extra ...string) {
 	for _, cl := range clients[1:] {
 		cl.Request(ctx, kmsg.NewPtrMetadataRequest())
 	}
-	// Every node reports the cluster's id: the first controller's.
+	// Every node reports the cluster's id, the first controller's, and
+	// keeps it in its data directory.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		ids := map[string]bool{}
 		for id := 1; id <= 3; id++ {
 			if md, err := tc.metadata(ctx, clients[id], id); err == nil && md.ClusterID != nil {
 				ids[*md.ClusterID] = true
 			}
+			if b, err := os.ReadFile(filepath.Join(tc.dirs[id], "cluster-id")); err == nil {
+				ids[strings.TrimSpace(string(b))] = true
+			}
 		}
 		if len(ids) == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the nodes report different cluster ids: %v", ids)
+			t.Fatalf("the nodes report or keep different cluster ids: %v", ids)
 		}
 	}
 

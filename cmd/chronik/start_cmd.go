@@ -217,8 +217,14 @@ func runStart(c *cli.Context) error {
 		go hs.Serve(hln)
 		defer hs.Close()
 	}
+	shownID := clusterID
+	if member != nil {
+		if shownID = member.node.ClusterID(); shownID == "" {
+			shownID = "none yet: this node holds no metadata (it takes its cluster's)"
+		}
+	}
 	log.Info("chronik started", "node_id", nodeID, "kafka_addr", ln.Addr().String(), "advertised_addr", advertised,
-		"cluster_id", clusterID, "wal_profile", profile.Name, "metadata", mode,
+		"cluster_id", shownID, "wal_profile", profile.Name, "metadata", mode,
 		"metadata_path", meta.Dir(), "metadata_offset", meta.Offset(), "partitions_recovered", recovered, "took", time.Since(start).Round(time.Millisecond))
 
 	sigs := make(chan os.Signal, 1)
@@ -296,10 +302,22 @@ func loadClusterID(fsys segment.FS, dir string) (string, error) {
 	var raw [16]byte
 	rand.Read(raw[:])
 	id := hex.EncodeToString(raw[:])
-	// Written whole or not at all, and synced: a power loss right after
-	// the first start must not leave an empty file the next start refuses.
-	if err := segment.ReplaceFile(fsys, path, path+".tmp", []byte(id+"\n")); err != nil {
-		return "", fmt.Errorf("cannot write %s: %w", path, err)
+	if err := keepClusterID(fsys, dir, id); err != nil {
+		return "", err
 	}
 	return id, nil
+}
+
+// keepClusterID writes id to the data directory's cluster-id file: whole
+// or not at all, and synced (a power loss right after the first start
+// must not leave an empty file the next start refuses).
+func keepClusterID(fsys segment.FS, dir, id string) error {
+	if _, ok := parseClusterID([]byte(id)); !ok {
+		return fmt.Errorf("%q is not a cluster id", id)
+	}
+	path := filepath.Join(dir, "cluster-id")
+	if err := segment.ReplaceFile(fsys, path, path+".tmp", []byte(id+"\n")); err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
 }
