@@ -68,7 +68,7 @@ func (n *Node) bootstrapVoters() ([]int32, error) {
 const maxVotersFile = 4096
 
 // parseVoters reads a voters file: node ids, one a line, as CheckVoters
-// wants them; sorted.
+// wants them, this node among them; sorted.
 func parseVoters(b []byte, self int32) ([]int32, error) {
 	var ids []int32
 	for _, f := range strings.Fields(string(b)) {
@@ -81,15 +81,23 @@ func parseVoters(b []byte, self int32) ([]int32, error) {
 	if err := CheckVoters(ids, self); err != nil {
 		return nil, err
 	}
+	if !slices.Contains(ids, self) {
+		// This node bootstrapped as one of them.
+		return nil, fmt.Errorf("this node (%d) is not among the voters %v", self, ids)
+	}
 	slices.Sort(ids)
 	return ids, nil
 }
 
 // CheckVoters checks a list of voters: distinct positive node ids (Raft
-// takes 0 for "no node"), this node among them.
+// takes 0 for "no node"). A node not among them takes part in no vote
+// (a broker that is not a voter).
 func CheckVoters(ids []int32, self int32) error {
 	if self <= 0 {
 		return fmt.Errorf("node id %d cannot be a voter: the nodes of a cluster have positive ids", self)
+	}
+	if len(ids) == 0 {
+		return errors.New("no voters")
 	}
 	for i, id := range ids {
 		if id <= 0 {
@@ -98,9 +106,6 @@ func CheckVoters(ids []int32, self int32) error {
 		if slices.Contains(ids[:i], id) {
 			return fmt.Errorf("node %d is listed twice", id)
 		}
-	}
-	if !slices.Contains(ids, self) {
-		return fmt.Errorf("this node (%d) is not among the voters %v: every node of a cluster is a voter for now", self, ids)
 	}
 	return nil
 }

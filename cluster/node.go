@@ -94,6 +94,9 @@ type Node struct {
 	members  map[int32]gossip.Meta // live members other than this node
 	failed   map[int32]time.Time   // when gossip reported them failed
 	leader   int32
+	// voter: this node is one of the voters (else it takes no part in
+	// Raft and follows the controller that ships to it).
+	voter bool
 	// clusterID is the id of the cluster whose metadata this node holds
 	// (empty until it holds one).
 	clusterID string
@@ -168,6 +171,9 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		if err := CheckVoters(cfg.Voters, cfg.ID); err != nil {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
+		if err := checkNonVoter(cfg); err != nil {
+			return nil, err
+		}
 	}
 	n := &Node{cfg: cfg, lg: cfg.Logger, follower: NewFollower(cfg.Meta, cfg.Logger), members: map[int32]gossip.Meta{},
 		failed: map[int32]time.Time{}, roles: make(chan roleChange, 64), kick: make(chan struct{}, 1), quit: make(chan struct{}),
@@ -228,6 +234,13 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		}
 		n.cfg.Voters = cfg.Voters
 	}
+	n.voter = slices.Contains(cfg.Voters, cfg.ID)
+	if !n.voter {
+		// A broker that is not a voter: no part in Raft; it follows the
+		// controller's shipping.
+		n.lg.Info("this node is not a voter: it takes the controller's metadata and serves as a broker", "node_id", cfg.ID, "voters", cfg.Voters)
+		return n.started(held), nil
+	}
 	drv, err := raft.NewDriver(raft.DriverConfig{
 		Node:          raft.Config{ID: cfg.ID, Voters: cfg.Voters, Log: logView, Seed: uint64(time.Now().UnixNano())},
 		Apply:         apply,
@@ -254,7 +267,13 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	n.mu.Lock()
 	n.drv = drv
 	n.mu.Unlock()
-	for _, m := range g.Members() {
+	return n.started(held), nil
+}
+
+// started begins the node's work once Raft (on a voter) and gossip run;
+// held is the cluster id its metadata holds.
+func (n *Node) started(held string) *Node {
+	for _, m := range n.gsp.Members() {
 		n.memberUp(m)
 	}
 	if held != "" {
@@ -264,7 +283,24 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 	n.wg.Go(n.loop)
 	n.wg.Go(n.controllerWork)
-	return n, nil
+	return n
+}
+
+// checkNonVoter checks a node that is not among the voters: on the fast
+// path it follows the controller's metadata as a broker; it finds the
+// cluster through gossip.
+func checkNonVoter(cfg NodeConfig) error {
+	if slices.Contains(cfg.Voters, cfg.ID) {
+		return nil
+	}
+	if cfg.Fallback {
+		return fmt.Errorf("cluster: node %d is not among the voters %v: on the Raft fallback path (--disable-metadata-wal) metadata changes travel as Raft entries, which only voters take, so every node is a voter; "+
+			"a cluster on the fast path takes brokers that are not voters", cfg.ID, cfg.Voters)
+	}
+	if len(cfg.Join) == 0 {
+		return fmt.Errorf("cluster: node %d is not among the voters %v: a node that is not a voter takes the controller's metadata as a broker, and finds the cluster through --join", cfg.ID, cfg.Voters)
+	}
+	return nil
 }
 
 // ClusterID is the id of the cluster whose metadata this node holds;
@@ -386,6 +422,15 @@ func (n *Node) GossipAddr() string { return n.gsp.Addr() }
 func (n *Node) Controller() (int32, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if !n.voter {
+		// The controller whose shipping this node last took, while gossip
+		// holds it alive.
+		id := n.follower.controller()
+		if _, up := n.members[id]; !up {
+			id = raft.None
+		}
+		return id, false
+	}
 	return n.leader, n.leader == n.cfg.ID && n.leading
 }
 
@@ -623,7 +668,11 @@ func endpoint(addr string) (eventlog.Endpoint, error) {
 // TransferController hands the controller role to another voter (a
 // graceful shutdown of the controller).
 func (n *Node) TransferController(ctx context.Context, to int32) error {
-	return n.driver().TransferLeadership(ctx, to)
+	d := n.driver()
+	if d == nil {
+		return fmt.Errorf("cluster: node %d is not a voter", n.cfg.ID)
+	}
+	return d.TransferLeadership(ctx, to)
 }
 
 // Stop leaves gossip, steps down and stops Raft.
@@ -631,7 +680,9 @@ func (n *Node) Stop() {
 	close(n.quit)
 	n.wg.Wait()
 	n.gsp.Leave(time.Second)
-	n.drv.Stop()
+	if d := n.driver(); d != nil {
+		d.Stop()
+	}
 	n.bg.Wait()
 	n.tr.Close()
 	n.st.Close()

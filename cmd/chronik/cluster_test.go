@@ -23,13 +23,14 @@ import (
 	"github.com/chronik-stream/chronik/segment"
 )
 
-// testCluster is three chronik processes on loopback.
+// testCluster is three chronik processes on loopback, the voters, and
+// possibly a fourth that is not one (addBroker).
 type testCluster struct {
 	extra             []string // more flags for every node
 	t                 testing.TB
-	dirs, kafka, repl [4]string // by node id
-	gossip            [4]string
-	cmds              [4]*exec.Cmd
+	dirs, kafka, repl [5]string // by node id
+	gossip            [5]string
+	cmds              [5]*exec.Cmd
 }
 
 func startCluster(t testing.TB, extra ...string) *testCluster {
@@ -43,6 +44,12 @@ func startCluster(t testing.TB, extra ...string) *testCluster {
 	return tc
 }
 
+// addBroker starts node 4, a broker that is not a voter.
+func (tc *testCluster) addBroker() {
+	tc.dirs[4], tc.kafka[4], tc.repl[4], tc.gossip[4] = tc.t.TempDir(), freeAddr(tc.t), freeAddr(tc.t), freeAddr(tc.t)
+	tc.start(4)
+}
+
 // start runs node id; it joins the others' gossip, except the first node
 // at the first start, which has nobody to join.
 func (tc *testCluster) start(id int) {
@@ -50,7 +57,7 @@ func (tc *testCluster) start(id int) {
 		"--gossip-addr", tc.gossip[id], "--fence-after", "2s"}
 	args = append(args, tc.extra...)
 	var seeds []string
-	for other := 1; other <= 3; other++ {
+	for other := 1; other <= 4; other++ {
 		if other != id && tc.cmds[other] != nil && tc.cmds[other].ProcessState == nil {
 			seeds = append(seeds, tc.gossip[other])
 		}
@@ -446,7 +453,7 @@ func BenchmarkClusterCreateThrough(b *testing.B) {
 			b.Run("path="+mode.name+"/via="+via, func(b *testing.B) {
 				tc := startCluster(b, mode.extra...)
 				defer func() {
-					for _, cmd := range tc.cmds[1:] {
+					for _, cmd := range tc.cmds[1:4] {
 						cmd.Process.Kill()
 						cmd.Wait()
 					}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -123,6 +124,9 @@ func runStart(c *cli.Context) error {
 		if voters, err = parseVoters(v, int32(nodeID)); err != nil {
 			return cli.Exit(err.Error(), 2)
 		}
+		if err := checkNonVoter(c, voters, int32(nodeID)); err != nil {
+			return cli.Exit(err.Error(), 2)
+		}
 	}
 	expect := c.Int("bootstrap-expect")
 	if expect < 0 || expect > 0 && voters != nil {
@@ -176,6 +180,9 @@ func runStart(c *cli.Context) error {
 		kcluster = member
 		voters = member.node.Voters()
 		mode = fmt.Sprintf("cluster, voters %v: fast path, the Raft-elected controller ships the metadata log, %s acks", voters, c.String("metadata-acks"))
+		if !slices.Contains(voters, int32(nodeID)) {
+			mode = fmt.Sprintf("cluster, voters %v: this node is not one, but a broker that takes the metadata log the Raft-elected controller ships", voters)
+		}
 		if c.Bool("disable-metadata-wal") {
 			mode = fmt.Sprintf("cluster, voters %v: Raft fallback path, metadata changes travel as Raft entries", voters)
 		}
