@@ -129,6 +129,21 @@ func startThreeWith(t testing.TB, o memberOpts, dir string) []*member {
 	return []*member{m1, m2, m3}
 }
 
+// stopOne stops member m of all, leaves nil in its place (it is down) and
+// returns the others.
+func stopOne(all []*member, m *member) []*member {
+	m.stop()
+	var rest []*member
+	for i, o := range all {
+		if o == m {
+			all[i] = nil
+		} else if o != nil {
+			rest = append(rest, o)
+		}
+	}
+	return rest
+}
+
 // stopAll stops the members that run (nil ones are down).
 func stopAll(all []*member) {
 	for _, m := range all {
@@ -219,15 +234,7 @@ func testElectShipAndFence(t *testing.T, fallback bool) {
 
 	// The controller goes away.
 	old := ctrl
-	old.stop()
-	var rest []*member
-	for i, m := range all {
-		if m == old {
-			all[i] = nil
-		} else {
-			rest = append(rest, m)
-		}
-	}
+	rest := stopOne(all, old)
 	waitFor(t, "a new controller that fenced the old one, leaving its partition without a leader", rest, func(s *eventlog.State) bool {
 		return s.Controller.Leader != old.id && brokerState(old.id, true)(s) && s.Topics["orders"].Partitions[0].Leader == -1
 	})

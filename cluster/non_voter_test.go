@@ -79,15 +79,7 @@ func TestBrokerThatIsNotAVoter(t *testing.T) {
 
 	// The controller goes away: node 4 follows the next one.
 	old := ctrl
-	old.stop()
-	var rest []*member
-	for i, m := range all {
-		if m == old {
-			all[i] = nil
-		} else {
-			rest = append(rest, m)
-		}
-	}
+	rest := stopOne(all, old)
 	waitFor(t, "a new controller", rest, func(s *eventlog.State) bool {
 		return s.Controller.Leader != 0 && s.Controller.Leader != old.id
 	})
