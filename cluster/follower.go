@@ -25,10 +25,8 @@ type Follower struct {
 	// voted for it), and nothing of it is taken, as Raft takes nothing
 	// from a leader of an older term.
 	maxEpoch int32
-	// leader is the controller whose session was last taken.
-	leader  int32
-	current net.Conn // the controller's connection being served
-	cut     func(id int32) bool
+	current  net.Conn // the controller's connection being served
+	cut      func(id int32) bool
 }
 
 // NewFollower serves log, which must be replicated (eventlog.Options).
@@ -58,14 +56,6 @@ func (f *Follower) fence(epoch int32) {
 			f.current.Close()
 		}
 	}
-}
-
-// controller is the controller whose shipping session was last taken
-// (raft.None before the first).
-func (f *Follower) controller() int32 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.leader
 }
 
 // Serve runs one controller's shipping session on c (after its stream
@@ -103,7 +93,7 @@ func (f *Follower) Serve(c net.Conn) {
 		fail("controller %d's epoch %d is older than epoch %d, which this node has seen or voted in", from, epoch, f.maxEpoch)
 		return
 	}
-	f.maxEpoch, f.leader = epoch, from
+	f.maxEpoch = epoch
 	if f.current != nil {
 		f.current.Close() // an older session of this or an earlier controller
 	}

@@ -94,9 +94,6 @@ type Node struct {
 	members  map[int32]gossip.Meta // live members other than this node
 	failed   map[int32]time.Time   // when gossip reported them failed
 	leader   int32
-	// voter: this node is one of the voters (else it takes no part in
-	// Raft and follows the controller that ships to it).
-	voter bool
 	// clusterID is the id of the cluster whose metadata this node holds
 	// (empty until it holds one).
 	clusterID string
@@ -234,12 +231,9 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		}
 		n.cfg.Voters = cfg.Voters
 	}
-	n.voter = slices.Contains(cfg.Voters, cfg.ID)
-	if !n.voter {
-		// A broker that is not a voter: no part in Raft; it follows the
-		// controller's shipping.
+	if !slices.Contains(cfg.Voters, cfg.ID) {
+		// A Raft learner: it hears the leader but has no vote.
 		n.lg.Info("this node is not a voter: it takes the controller's metadata and serves as a broker", "node_id", cfg.ID, "voters", cfg.Voters)
-		return n.started(held), nil
 	}
 	drv, err := raft.NewDriver(raft.DriverConfig{
 		Node:          raft.Config{ID: cfg.ID, Voters: cfg.Voters, Log: logView, Seed: uint64(time.Now().UnixNano())},
@@ -267,13 +261,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	n.mu.Lock()
 	n.drv = drv
 	n.mu.Unlock()
-	return n.started(held), nil
-}
-
-// started begins the node's work once Raft (on a voter) and gossip run;
-// held is the cluster id its metadata holds.
-func (n *Node) started(held string) *Node {
-	for _, m := range n.gsp.Members() {
+	for _, m := range g.Members() {
 		n.memberUp(m)
 	}
 	if held != "" {
@@ -283,19 +271,15 @@ func (n *Node) started(held string) *Node {
 	}
 	n.wg.Go(n.loop)
 	n.wg.Go(n.controllerWork)
-	return n
+	return n, nil
 }
 
-// checkNonVoter checks a node that is not among the voters: on the fast
-// path it follows the controller's metadata as a broker; it finds the
-// cluster through gossip.
+// checkNonVoter checks a node that is not among the voters: a Raft learner
+// that takes the controller's metadata as a broker; it finds the cluster
+// through gossip.
 func checkNonVoter(cfg NodeConfig) error {
 	if slices.Contains(cfg.Voters, cfg.ID) {
 		return nil
-	}
-	if cfg.Fallback {
-		return fmt.Errorf("cluster: node %d is not among the voters %v: on the Raft fallback path (--disable-metadata-wal) metadata changes travel as Raft entries, which only voters take, so every node is a voter; "+
-			"a cluster on the fast path takes brokers that are not voters", cfg.ID, cfg.Voters)
 	}
 	if len(cfg.Join) == 0 {
 		return fmt.Errorf("cluster: node %d is not among the voters %v: a node that is not a voter takes the controller's metadata as a broker, and finds the cluster through --join", cfg.ID, cfg.Voters)
@@ -422,15 +406,6 @@ func (n *Node) GossipAddr() string { return n.gsp.Addr() }
 func (n *Node) Controller() (int32, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if !n.voter {
-		// The controller whose shipping this node last took, while gossip
-		// holds it alive.
-		id := n.follower.controller()
-		if _, up := n.members[id]; !up {
-			id = raft.None
-		}
-		return id, false
-	}
 	return n.leader, n.leader == n.cfg.ID && n.leading
 }
 
@@ -570,6 +545,16 @@ func (n *Node) memberUp(m gossip.Meta) {
 	c := n.ctrl
 	n.mu.Unlock()
 	n.tr.SetPeer(m.NodeID, m.ReplicationAddr)
+	if d := n.driver(); d != nil && !slices.Contains(n.cfg.Voters, m.NodeID) {
+		// A broker that is not a voter: Raft's leader, whichever voter it
+		// is, tells it of leadership (and, on the fallback path, the
+		// metadata changes).
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := d.AddLearner(ctx, m.NodeID); err != nil {
+			n.lg.Warn("raft: cannot add a learner", "node_id", m.NodeID, "error", err)
+		}
+		cancel()
+	}
 	if c != nil {
 		c.AddPeer(m.NodeID, m.ReplicationAddr)
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -40,16 +41,24 @@ func TestNonVoterDoesNotCount(t *testing.T) {
 }
 
 // TestBrokerThatIsNotAVoter: node 4 of a cluster whose voters are 1, 2
-// and 3 is registered, follows the controller's metadata, names the
-// controller, and follows the next one when the controller goes away;
-// it cannot append, and it catches up after a restart.
+// and 3 (a Raft learner) is registered, follows the controller's
+// metadata, names the controller, and follows the next one when the
+// controller goes away; it cannot append, and it catches up after a
+// restart. On both paths.
 func TestBrokerThatIsNotAVoter(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fallback=%v", fallback), func(t *testing.T) { testBrokerThatIsNotAVoter(t, fallback) })
+	}
+}
+
+func testBrokerThatIsNotAVoter(t *testing.T, fallback bool) {
 	if testing.Short() {
 		t.Skip("runs a cluster")
 	}
 	dir := t.TempDir()
-	all := startThreeWith(t, memberOpts{}, dir)
-	n4 := startMemberWith(t, memberOpts{}, 4, dir+"/4", all[0].node.GossipAddr())
+	o := memberOpts{fallback: fallback}
+	all := startThreeWith(t, o, dir)
+	n4 := startMemberWith(t, o, 4, dir+"/4", all[0].node.GossipAddr())
 	all = append(all, n4)
 	defer func() { stopAll(all) }()
 	waitFor(t, "four registered brokers and a controller everywhere", all, func(s *eventlog.State) bool {
@@ -95,7 +104,8 @@ func TestBrokerThatIsNotAVoter(t *testing.T) {
 
 	// Restarted, it catches up (here, on a topic created while it was
 	// down).
-	again := memberOpts{gossipAddr: n4.node.GossipAddr()}
+	again := o
+	again.gossipAddr = n4.node.GossipAddr()
 	n4.stop()
 	all[3] = nil
 	if _, err := ctrl.node.Append(5*time.Second, topicEvents("refunds", ctrl.id)...); err != nil {

@@ -131,6 +131,12 @@ func (d *Driver) TransferLeadership(ctx context.Context, to int32) error {
 	return <-errc
 }
 
+// AddLearner has this node, whenever it leads, replicate its log to node
+// id, which is not a voter (Node.AddLearner).
+func (d *Driver) AddLearner(ctx context.Context, id int32) error {
+	return d.do(ctx, func() { d.node.AddLearner(id) })
+}
+
 // Compact replaces the log up to index, which Apply has been given, with a
 // snapshot holding data (the application's state after that entry): it is
 // persisted, the entries go from memory and storage, and a follower that

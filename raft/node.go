@@ -7,7 +7,9 @@ import (
 	"slices"
 )
 
-// Config configures a node.
+// Config configures a node. A node not among the voters is a learner: it
+// takes the leader's log, but neither votes, campaigns nor counts toward
+// a commit; a leader replicates to the learners AddLearner names.
 type Config struct {
 	ID     int32
 	Voters []int32
@@ -67,10 +69,11 @@ var (
 // Node is the pure Raft core: messages and ticks in, Ready out. It has no
 // goroutines, clocks, sockets or disks, and is not safe for concurrent use.
 type Node struct {
-	cfg    Config
-	id     int32
-	voters []int32
-	rng    *rand.Rand
+	cfg      Config
+	id       int32
+	voters   []int32
+	learners []int32 // AddLearner's, in the order added
+	rng      *rand.Rand
 
 	term uint64
 	vote int32
@@ -124,8 +127,8 @@ func New(cfg Config, st Restored) (*Node, error) {
 	if cfg.MaxBytesPerMsg <= 0 {
 		cfg.MaxBytesPerMsg = 4 << 20
 	}
-	if cfg.ID == None || !slices.Contains(cfg.Voters, cfg.ID) {
-		return nil, fmt.Errorf("raft: node %d is not one of the voters %v", cfg.ID, cfg.Voters)
+	if cfg.ID == None || len(cfg.Voters) == 0 || slices.Contains(cfg.Voters, None) {
+		return nil, fmt.Errorf("raft: node %d with voters %v: node ids are positive, and there are voters", cfg.ID, cfg.Voters)
 	}
 	n := &Node{cfg: cfg, id: cfg.ID, voters: slices.Clone(cfg.Voters), rng: rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.ID)))}
 	if st.Snapshot != nil {
@@ -170,6 +173,38 @@ func (n *Node) Status() Status {
 
 func (n *Node) quorum() int { return len(n.voters)/2 + 1 }
 
+func (n *Node) isVoter(id int32) bool { return slices.Contains(n.voters, id) }
+
+// peers are the voters and the learners other than this node, in order:
+// whom a leader replicates to.
+func (n *Node) peers() []int32 {
+	out := make([]int32, 0, len(n.voters)+len(n.learners))
+	for _, id := range n.voters {
+		if id != n.id {
+			out = append(out, id)
+		}
+	}
+	for _, id := range n.learners {
+		if id != n.id {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// AddLearner has a leader, now and later, replicate its log to node id,
+// which is not a voter. Adding a voter or a learner again does nothing.
+func (n *Node) AddLearner(id int32) {
+	if id == None || n.isVoter(id) || slices.Contains(n.learners, id) {
+		return
+	}
+	n.learners = append(n.learners, id)
+	if n.role == Leader && id != n.id {
+		n.prs[id] = &progress{next: n.log.lastIndex() + 1, probing: true, active: true}
+		n.sendAppend(id)
+	}
+}
+
 func (n *Node) send(m Message) {
 	m.From = n.id
 	if m.Term == 0 {
@@ -210,7 +245,9 @@ func (n *Node) Tick() {
 	n.electionElapsed++
 	if n.electionElapsed >= n.randomizedElection {
 		n.electionElapsed = 0
-		n.campaign(true, false)
+		if n.isVoter(n.id) { // a learner never campaigns
+			n.campaign(true, false)
+		}
 	}
 }
 
@@ -229,7 +266,7 @@ func (n *Node) tickLeader() {
 		// election timeout steps down rather than serve stale.
 		active := 1
 		for id, pr := range n.prs {
-			if id != n.id && pr.active {
+			if id != n.id && pr.active && n.isVoter(id) {
 				active++
 			}
 			pr.active = false
@@ -248,11 +285,9 @@ func (n *Node) tickLeader() {
 	}
 	if n.heartbeatElapsed >= n.cfg.HeartbeatTicks {
 		n.heartbeatElapsed = 0
-		for _, id := range n.voters {
-			if id != n.id {
-				pr := n.prs[id]
-				n.send(Message{Type: MsgHeartbeat, To: id, Commit: min(pr.match, n.log.committed)})
-			}
+		for _, id := range n.peers() {
+			pr := n.prs[id]
+			n.send(Message{Type: MsgHeartbeat, To: id, Commit: min(pr.match, n.log.committed)})
 		}
 	}
 }
@@ -303,7 +338,7 @@ func (n *Node) becomeLeader() {
 	n.role, n.lead = Leader, n.id
 	n.resetTimers()
 	n.prs = map[int32]*progress{}
-	for _, id := range n.voters {
+	for _, id := range append(n.peers(), n.id) {
 		n.prs[id] = &progress{next: n.log.lastIndex() + 1, probing: true, active: true}
 	}
 	n.prs[n.id].match = n.log.stable
@@ -366,6 +401,10 @@ func (n *Node) handleVote(m Message) {
 	if m.Type == MsgPreVote {
 		resp = MsgPreVoteResp
 	}
+	if !n.isVoter(n.id) {
+		n.send(Message{Type: resp, To: m.From, Reject: true}) // a learner has no vote
+		return
+	}
 	canVote := n.vote == m.From || n.vote == None && n.lead == None || m.Type == MsgPreVote && m.Term > n.term
 	lt, li := n.logLast()
 	if m.Type == MsgPreVote && n.role == PreCandidate && m.LogTerm == lt && m.Index == li && m.From > n.id {
@@ -398,7 +437,9 @@ func (n *Node) stepFollower(m Message) {
 		n.electionElapsed, n.lead = 0, m.From
 		n.handleSnapshot(m)
 	case MsgTimeoutNow:
-		n.campaign(false, true)
+		if n.isVoter(n.id) {
+			n.campaign(false, true)
+		}
 	}
 }
 
@@ -408,7 +449,7 @@ func (n *Node) stepCandidate(m Message) {
 		n.becomeFollower(m.Term, m.From)
 		n.stepFollower(m)
 	case MsgPreVoteResp, MsgVoteResp:
-		if (m.Type == MsgPreVoteResp) != (n.role == PreCandidate) {
+		if (m.Type == MsgPreVoteResp) != (n.role == PreCandidate) || !n.isVoter(m.From) {
 			return
 		}
 		n.votes[m.From] = !m.Reject

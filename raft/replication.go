@@ -3,10 +3,8 @@ package raft
 import "slices"
 
 func (n *Node) broadcastAppend() {
-	for _, id := range n.voters {
-		if id != n.id {
-			n.sendAppend(id)
-		}
+	for _, id := range n.peers() {
+		n.sendAppend(id)
 	}
 }
 

@@ -77,13 +77,14 @@ func runScript(t *testing.T, file string) {
 // world is a scripted cluster: messages wait in a queue until delivered;
 // nodes cut off from the others lose what they send and would receive.
 type world struct {
-	t     *testing.T
-	ids   []int32
-	nodes map[int32]*simNode
-	queue []Message
-	cut   map[int32]bool
-	cfg   Config
-	out   strings.Builder
+	t        *testing.T
+	ids      []int32
+	learners []int32
+	nodes    map[int32]*simNode
+	queue    []Message
+	cut      map[int32]bool
+	cfg      Config
+	out      strings.Builder
 }
 
 func (w *world) printf(format string, args ...any) { fmt.Fprintf(&w.out, format+"\n", args...) }
@@ -115,6 +116,18 @@ func (w *world) run(line string) {
 		for _, id := range w.ids {
 			w.nodes[id] = &simNode{id: id}
 			w.start(id)
+		}
+	case "learner": // learner ID: a node that is not a voter, known to every node as a learner
+		id := arg(1)
+		w.ids = append(slices.Clip(w.ids), id)
+		w.learners = append(w.learners, id)
+		w.nodes[id] = &simNode{id: id}
+		w.start(id)
+		for _, sn := range w.nodes {
+			if sn.n != nil {
+				sn.n.AddLearner(id)
+				w.process(sn.id)
+			}
 		}
 	case "campaign": // campaign ID: the election timeout fires now
 		n := w.node(arg(1))
@@ -269,6 +282,9 @@ func (w *world) start(id int32) {
 	n, err := New(cfg, Restored{HardState: sn.hs, Snapshot: sn.snap, Entries: sn.ents})
 	if err != nil {
 		w.t.Fatal(err)
+	}
+	for _, l := range w.learners {
+		n.AddLearner(l)
 	}
 	sn.n = n
 	sn.applied = 0

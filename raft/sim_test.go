@@ -34,14 +34,15 @@ type simMsg struct {
 // what was not persisted, restarts. Invariants are checked after every
 // step; a failure prints the trace that led to it.
 type sim struct {
-	t     *testing.T
-	seed  uint64
-	rng   *rand.Rand
-	ids   []int32
-	nodes map[int32]*simNode
-	now   int
-	net   []simMsg
-	group map[int32]int // partition group; messages cross groups only if equal
+	t        *testing.T
+	seed     uint64
+	rng      *rand.Rand
+	ids      []int32 // every node: the voters, then the learners
+	learners []int32
+	nodes    map[int32]*simNode
+	now      int
+	net      []simMsg
+	group    map[int32]int // partition group; messages cross groups only if equal
 
 	drop, dup float64
 	maxDelay  int
@@ -90,6 +91,9 @@ func (s *sim) start(id int32) {
 	if err != nil {
 		s.fail("restart %d: %v", id, err)
 	}
+	for _, l := range s.learners {
+		n.AddLearner(l)
+	}
 	sn.n = n
 	sn.applied = 0
 	if sn.snap != nil {
@@ -97,6 +101,21 @@ func (s *sim) start(id int32) {
 	}
 	sn.lastCommit = n.Status().Commit
 	s.logf("start %d term=%d commit=%d last=%d", id, sn.hs.Term, sn.lastCommit, n.Status().Last)
+}
+
+// addLearner starts a node that is not a voter, known to every node as a
+// learner.
+func (s *sim) addLearner() {
+	id := int32(len(s.ids) + 1)
+	s.ids = append(slices.Clip(s.ids), id)
+	s.learners = append(s.learners, id)
+	s.nodes[id] = &simNode{id: id}
+	s.start(id)
+	for _, sn := range s.nodes {
+		if sn.n != nil {
+			sn.n.AddLearner(id)
+		}
+	}
 }
 
 func (s *sim) crash(id int32) {
@@ -267,6 +286,9 @@ func (s *sim) check() {
 		if st.Commit > st.Last {
 			s.fail("node %d: commit %d beyond its log end %d", id, st.Commit, st.Last)
 		}
+		if slices.Contains(s.learners, id) && st.Role != Follower {
+			s.fail("learner %d is a %s", id, st.Role)
+		}
 		if st.Role != Leader {
 			continue
 		}
@@ -393,6 +415,9 @@ func TestSimulation(t *testing.T) {
 				n = 5
 			}
 			s := newSim(t, seed, n)
+			if seed%4 < 2 {
+				s.addLearner()
+			}
 			s.drop, s.dup, s.maxDelay = 0.05, 0.02, 3
 			s.chaos(600)
 			s.settle()

@@ -21,7 +21,7 @@ import (
 // clusterFlags are start's flags for running as one node of a cluster.
 func clusterFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "voters", EnvVars: []string{"CHRONIK_VOTERS"}, Usage: "node ids of the controller voters, e.g. 1,2,3: runs this node as one of a cluster (default: a single node, its own controller); a node not among them is a broker that takes the controller's metadata (fast path only)"},
+		&cli.StringFlag{Name: "voters", EnvVars: []string{"CHRONIK_VOTERS"}, Usage: "node ids of the controller voters, e.g. 1,2,3: runs this node as one of a cluster (default: a single node, its own controller); a node not among them is a broker that takes the controller's metadata"},
 		&cli.IntFlag{Name: "bootstrap-expect", EnvVars: []string{"CHRONIK_BOOTSTRAP_EXPECT"}, Usage: "instead of --voters: wait until gossip shows this many nodes and make them the voters (kept for later starts)"},
 		&cli.StringFlag{Name: "join", EnvVars: []string{"CHRONIK_JOIN"}, Usage: "gossip addresses (host:port,...) of nodes already running, to find the cluster through"},
 		&cli.StringFlag{Name: "replication-addr", Value: "127.0.0.1:9291", EnvVars: []string{"CHRONIK_REPLICATION_ADDR"}, Usage: "address for Raft and metadata shipping between nodes"},
@@ -73,15 +73,11 @@ func parseVoters(s string, self int32) ([]int32, error) {
 }
 
 // checkNonVoter checks the flags of a node that is not among the voters:
-// a broker that takes the controller's metadata, on the fast path only,
-// which finds the cluster through --join.
+// a broker that takes the controller's metadata, which finds the cluster
+// through --join.
 func checkNonVoter(c *cli.Context, voters []int32, self int32) error {
 	if slices.Contains(voters, self) {
 		return nil
-	}
-	if c.Bool("disable-metadata-wal") {
-		return fmt.Errorf("--node-id %d is not among --voters %s: on the Raft fallback path (--disable-metadata-wal) every node is a voter, "+
-			"since metadata changes travel as Raft entries, which only voters take; brokers that are not voters need the fast path", self, c.String("voters"))
 	}
 	if c.String("join") == "" {
 		return fmt.Errorf("--node-id %d is not among --voters %s: a node that is not a voter serves as a broker and takes the controller's metadata; "+

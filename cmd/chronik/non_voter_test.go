@@ -16,12 +16,17 @@ import (
 // and 3 is one of its brokers: it names a voter as the controller, passes
 // a topic's creation on to it, leads some of the topic's partitions and
 // serves them to a client that knows only node 4; when the controller is
-// killed, node 4 passes creations on to the next one.
+// killed, node 4 passes creations on to the next one. On both paths.
 func TestBrokerThatIsNotAVoter(t *testing.T) {
+	t.Run("fast path", func(t *testing.T) { testBrokerThatIsNotAVoter(t) })
+	t.Run("raft fallback", func(t *testing.T) { testBrokerThatIsNotAVoter(t, "--disable-metadata-wal") })
+}
+
+func testBrokerThatIsNotAVoter(t *testing.T, extra ...string) {
 	if testing.Short() {
 		t.Skip("runs four processes")
 	}
-	tc := startCluster(t)
+	tc := startCluster(t, extra...)
 	tc.addBroker()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

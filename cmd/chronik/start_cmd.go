@@ -179,13 +179,15 @@ func runStart(c *cli.Context) error {
 		defer member.node.Stop()
 		kcluster = member
 		voters = member.node.Voters()
-		mode = fmt.Sprintf("cluster, voters %v: fast path, the Raft-elected controller ships the metadata log, %s acks", voters, c.String("metadata-acks"))
-		if !slices.Contains(voters, int32(nodeID)) {
-			mode = fmt.Sprintf("cluster, voters %v: this node is not one, but a broker that takes the metadata log the Raft-elected controller ships", voters)
-		}
+		path := fmt.Sprintf("fast path, the Raft-elected controller ships the metadata log, %s acks", c.String("metadata-acks"))
 		if c.Bool("disable-metadata-wal") {
-			mode = fmt.Sprintf("cluster, voters %v: Raft fallback path, metadata changes travel as Raft entries", voters)
+			path = "Raft fallback path, metadata changes travel as Raft entries"
 		}
+		role := ""
+		if !slices.Contains(voters, int32(nodeID)) {
+			role = " (this node is not one: a broker that takes the metadata)"
+		}
+		mode = fmt.Sprintf("cluster, voters %v%s: %s", voters, role, path)
 	}
 	b, err := kafka.NewBroker(kafka.Config{
 		NodeID: int32(nodeID), Host: host, Port: int32(port), ClusterID: clusterID, Cluster: kcluster,

@@ -283,7 +283,6 @@ func TestStartRefusesBadFlags(t *testing.T) {
 		{"--voters", "1,x", `"x" is not a node id`, nil},
 		{"--voters", "1,2,2", "node 2 is listed twice", nil},
 		{"--voters", "2,3", "--node-id 1 is not among --voters 2,3: a node that is not a voter serves as a broker", nil},
-		{"--voters", "2,3", "on the Raft fallback path (--disable-metadata-wal) every node is a voter", []string{"--disable-metadata-wal", "--join", "127.0.0.1:7946"}},
 		{"--voters", "0,1", "node id 0 cannot be a voter", []string{"--node-id", "0"}},
 		{"--bootstrap-expect", "3", "--node-id 0 cannot be a node of a cluster", []string{"--node-id", "0"}},
 		{"--bootstrap-expect", "-1", "--bootstrap-expect is a positive count", nil},
