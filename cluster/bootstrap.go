@@ -39,7 +39,8 @@ func (n *Node) bootstrapVoters() ([]int32, error) {
 		if len(ids) >= n.cfg.BootstrapExpect {
 			ids = ids[:n.cfg.BootstrapExpect]
 			if !slices.Contains(ids, n.cfg.ID) {
-				return nil, fmt.Errorf("cluster: %d nodes with lower ids are already bootstrapping: start this node with --voters", n.cfg.BootstrapExpect)
+				return nil, fmt.Errorf("cluster: %d nodes with lower ids (%v) are already bootstrapping, or are the voters: "+
+					"start this node with --voters and the cluster's voters to join it as a broker that is not a voter", n.cfg.BootstrapExpect, ids)
 			}
 			var text strings.Builder
 			for _, id := range ids {

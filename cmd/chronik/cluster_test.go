@@ -26,7 +26,8 @@ import (
 // testCluster is three chronik processes on loopback, the voters, and
 // possibly a fourth that is not one (addBroker).
 type testCluster struct {
-	extra             []string // more flags for every node
+	extra             []string              // more flags for every node
+	perNode           func(id int) []string // and for one (nil: none)
 	t                 testing.TB
 	dirs, kafka, repl [5]string // by node id
 	gossip            [5]string
@@ -34,7 +35,12 @@ type testCluster struct {
 }
 
 func startCluster(t testing.TB, extra ...string) *testCluster {
-	tc := &testCluster{t: t, extra: extra}
+	return startClusterWith(t, nil, extra...)
+}
+
+// startClusterWith is startCluster with perNode's flags for each node.
+func startClusterWith(t testing.TB, perNode func(id int) []string, extra ...string) *testCluster {
+	tc := &testCluster{t: t, extra: extra, perNode: perNode}
 	for id := 1; id <= 3; id++ {
 		tc.dirs[id], tc.kafka[id], tc.repl[id], tc.gossip[id] = t.TempDir(), freeAddr(t), freeAddr(t), freeAddr(t)
 	}
@@ -56,6 +62,9 @@ func (tc *testCluster) start(id int) {
 	args := []string{"--node-id", fmt.Sprint(id), "--voters", "1,2,3", "--replication-addr", tc.repl[id],
 		"--gossip-addr", tc.gossip[id], "--fence-after", "2s"}
 	args = append(args, tc.extra...)
+	if tc.perNode != nil {
+		args = append(args, tc.perNode(id)...)
+	}
 	var seeds []string
 	for other := 1; other <= 4; other++ {
 		if other != id && tc.cmds[other] != nil && tc.cmds[other].ProcessState == nil {

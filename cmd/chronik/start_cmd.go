@@ -217,6 +217,9 @@ func runStart(c *cli.Context) error {
 			return cli.Exit(fmt.Sprintf("cannot listen on --http-addr %s: %v", addr, err), 1)
 		}
 		registerStoreMetrics(reg, store, meta)
+		if member != nil {
+			reg.MustRegister(clusterCollector{node: member.node, meta: meta})
+		}
 		b.RegisterMetrics(reg)
 		srv.RegisterMetrics(reg)
 		mux := http.NewServeMux()
