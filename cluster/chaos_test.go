@@ -22,13 +22,14 @@ import (
 // (go test ./cluster -run Faults -args -faults=500 for a soak).
 var faultRounds = flag.Int("faults", 12, "faults made by TestFaultsKeepWhatWasCommitted")
 
-// TestFaultsKeepWhatWasCommitted: changes are appended through whichever
-// node is the controller while, again and again, one node loses power
-// (its metadata log and Raft state keep what they synced and a random part
-// of the rest) and restarts, all three lose power at once, one node's disk
+// TestFaultsKeepWhatWasCommitted: three voters and a broker that is not
+// one (a Raft learner); changes are appended through whichever node is
+// the controller while, again and again, one node loses power (its
+// metadata log and Raft state keep what they synced and a random part of
+// the rest) and restarts, all four lose power at once, one node's disk
 // fails a sync and its process is restarted, a node is cut off from the
 // others and rejoins, or the controller hands its role on. Every change
-// answered as committed is on every node at the end, and the three
+// answered as committed is on every node at the end, and the four
 // metadata logs are identical: no fault, nor any sequence of them, loses
 // an acknowledged change or lets the copies diverge. On the fast path and
 // on the Raft fallback path.
@@ -55,14 +56,17 @@ type chaos struct {
 	// gossip: each member's gossip address, the same across restarts as
 	// a node's --gossip-addr is (the others would refuse a node restarted
 	// at another address while its last run is not yet declared dead).
-	gossip [3]string
+	gossip [chaosNodes]string
 
 	logs *tail // what the nodes logged, shown if the test fails
 
 	mu  sync.Mutex
-	fss [3]*segmenttest.MemFS
+	fss [chaosNodes]*segmenttest.MemFS
 	all []*member
 }
+
+// chaosNodes: nodes 1 to 3 are the voters, node 4 a learner.
+const chaosNodes = 4
 
 // ack is a change answered as committed: by which node, at what offset,
 // when.
@@ -171,8 +175,10 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 		c.gossip[i] = ln.Addr().String()
 		ln.Close()
 	}
-	m1 := c.start(0)
-	c.all = []*member{m1, c.start(1, m1.node.GossipAddr()), c.start(2, m1.node.GossipAddr())}
+	c.all = []*member{c.start(0)}
+	for i := 1; i < chaosNodes; i++ {
+		c.all = append(c.all, c.start(i, c.gossip[0]))
+	}
 	defer func() { stopAll(c.members()) }()
 	settled(t, c.all)
 
@@ -212,7 +218,7 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 	for r := range *faultRounds {
 		time.Sleep(time.Duration(100+rng.IntN(200)) * time.Millisecond)
 		round.Store(int32(r))
-		victim := rng.IntN(3)
+		victim := rng.IntN(chaosNodes)
 		all := c.members()
 		v := all[victim]
 		fault := [...]string{"power loss", "cut off", "transfer", "blackout", "disk error"}[rng.IntN(5)]
@@ -225,7 +231,7 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 			c.mu.Unlock()
 			c.down(victim, v)
 			time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
-			c.up(victim, all[(victim+1)%3].node.GossipAddr())
+			c.up(victim, c.gossip[(victim+1)%chaosNodes])
 		case "blackout": // every node loses power at once, then all restart
 			c.mu.Lock()
 			for i := range c.fss {
@@ -237,14 +243,15 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 			}
 			time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
 			c.up(0)
-			c.up(1, c.gossip[0])
-			c.up(2, c.gossip[0])
+			for i := 1; i < chaosNodes; i++ {
+				c.up(i, c.gossip[0])
+			}
 		case "disk error": // a sync fails: the node stops taking changes and its process exits; restarted
 			c.fss[victim].FailSyncs(1)
 			time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond)
 			c.fss[victim].FailSyncs(0)
 			c.down(victim, v)
-			c.up(victim, all[(victim+1)%3].node.GossipAddr())
+			c.up(victim, c.gossip[(victim+1)%chaosNodes])
 		case "cut off": // from the others, then healed
 			for _, m := range all {
 				if m == v {
@@ -305,7 +312,7 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 			t.Fatal("timed out waiting for every committed change on every node")
 		}
 	}
-	// A last change commits on all three: their logs then end together.
+	// A last change commits on every node: their logs then end together.
 	appendAsClient(t, all, topicEvents("last", 1), func(s *eventlog.State) bool { return s.Topics["last"] != nil })
 	waitFor(t, "the last change on every node", all, func(s *eventlog.State) bool { return s.Topics["last"] != nil })
 	sameMetadata(t, all)

@@ -153,12 +153,12 @@ func stopAll(all []*member) {
 	}
 }
 
-// settled waits until every member knows the three brokers and a
+// settled waits until every member knows every member as a broker and a
 // controller, and returns the member that is it.
 func settled(t *testing.T, all []*member) *member {
 	t.Helper()
-	waitFor(t, "three registered brokers and a controller everywhere", all, func(s *eventlog.State) bool {
-		return len(s.Brokers) == 3 && s.Controller.Leader != 0
+	waitFor(t, "every member registered and a controller everywhere", all, func(s *eventlog.State) bool {
+		return len(s.Brokers) == len(all) && s.Controller.Leader != 0
 	})
 	ctrl := controllerOf(all)
 	if ctrl == nil {
