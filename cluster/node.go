@@ -653,11 +653,7 @@ func endpoint(addr string) (eventlog.Endpoint, error) {
 // TransferController hands the controller role to another voter (a
 // graceful shutdown of the controller).
 func (n *Node) TransferController(ctx context.Context, to int32) error {
-	d := n.driver()
-	if d == nil {
-		return fmt.Errorf("cluster: node %d is not a voter", n.cfg.ID)
-	}
-	return d.TransferLeadership(ctx, to)
+	return n.driver().TransferLeadership(ctx, to)
 }
 
 // Stop leaves gossip, steps down and stops Raft.
@@ -665,9 +661,7 @@ func (n *Node) Stop() {
 	close(n.quit)
 	n.wg.Wait()
 	n.gsp.Leave(time.Second)
-	if d := n.driver(); d != nil {
-		d.Stop()
-	}
+	n.drv.Stop()
 	n.bg.Wait()
 	n.tr.Close()
 	n.st.Close()
