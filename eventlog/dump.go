@@ -88,6 +88,26 @@ func DumpLog(w io.Writer, path string, opts DumpOptions) (segment.DumpResult, er
 	return res, err
 }
 
+// DumpBatch prints the events of one metadata record batch as DumpLog
+// prints them, but without offsets: the batch a Raft entry of the
+// fallback path carries gets its offsets when it is applied.
+func DumpBatch(w io.Writer, batch []byte, asJSON bool) error {
+	events, _, err := decodeBatch(batch)
+	if err != nil {
+		return err
+	}
+	h, err := segment.ParseHeader(batch)
+	if err != nil {
+		return err
+	}
+	for _, e := range events {
+		if err := printEvent(w, asJSON, -1, h.PartitionLeaderEpoch, h.MaxTimestamp, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func dumpSnapshot(w io.Writer, path string, opts DumpOptions) error {
 	b, err := segment.ReadFile(segment.OSFS{}, path, MaxSnapshotBytes)
 	if err != nil {

@@ -90,6 +90,36 @@ func OpenStorage(fsys segment.FS, dir string, log *slog.Logger) (*Storage, Resto
 	return s, s.state, nil
 }
 
+// StorageContents is what a storage file holds, read without changing it.
+type StorageContents struct {
+	Path  string
+	Size  int
+	State Restored
+	// Good is how many bytes hold whole records; Why says why the bytes
+	// after them do not (a torn tail, which OpenStorage cuts off).
+	Good int
+	Why  string
+}
+
+// ReadStorage reads the storage at path (its directory, or the raft.wal
+// file in it) on fsys (nil: the operating system's), changing nothing:
+// for inspection (chronik log dump).
+func ReadStorage(fsys segment.FS, path string) (StorageContents, error) {
+	if fsys == nil {
+		fsys = segment.OSFS{}
+	}
+	if filepath.Base(path) != walName {
+		path = filepath.Join(path, walName)
+	}
+	data, err := segment.ReadFile(fsys, path, maxFileBytes)
+	if err != nil {
+		return StorageContents{}, fmt.Errorf("raft: storage: %w", err)
+	}
+	s := &Storage{}
+	good, why := s.replay(data)
+	return StorageContents{Path: path, Size: len(data), State: s.state, Good: good, Why: why}, nil
+}
+
 // maxFileBytes bounds what OpenStorage reads: the file is rewritten when it
 // grows past 64 MiB, by at most one Save's records.
 const maxFileBytes = 4 << 30

@@ -125,7 +125,7 @@ func startClusterNode(c *cli.Context, id int32, voters []int32, meta *eventlog.L
 		join = strings.Split(j, ",")
 	}
 	node, err := cluster.StartNode(cluster.NodeConfig{
-		ID: id, Voters: voters, Meta: meta, RaftDir: filepath.Join(c.String("data-dir"), "__raft"),
+		ID: id, Voters: voters, Meta: meta, RaftDir: filepath.Join(c.String("data-dir"), cluster.RaftDir),
 		Replication: ln, ReplicationAddr: replAddr, KafkaAddr: kafkaAddr,
 		GossipAddr: c.String("gossip-addr"), Join: join, FenceAfter: c.Duration("fence-after"), Logger: log,
 		BootstrapExpect: c.Int("bootstrap-expect"),

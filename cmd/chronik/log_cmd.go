@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/chronik-stream/chronik/cluster"
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/kafka/group"
 	"github.com/chronik-stream/chronik/kafka/txn"
@@ -43,11 +44,15 @@ func logDumpCommand() *cli.Command {
 			"The metadata log (<data-dir>/__chronik_metadata-0, its .log files, or a\n" +
 			".checkpoint snapshot) prints one line per event instead: offset, leader epoch,\n" +
 			"timestamp, type, entity and fields; --type keeps only some event types.\n\n" +
+			"A cluster node's Raft storage (<data-dir>/__raft or its raft.wal) prints its term,\n" +
+			"vote and commit index, its snapshot, and each entry, with the metadata events\n" +
+			"an entry of the Raft fallback path carries.\n\n" +
 			"Examples:\n" +
 			"   chronik log dump data/orders-0\n" +
 			"   chronik log dump --records --from 100 --to 199 data/orders-0\n" +
 			"   chronik log dump --json data/orders-0/00000000000000000000.log | jq .\n" +
-			"   chronik log dump --type TopicCreated,TopicDeleted data/__chronik_metadata-0",
+			"   chronik log dump --type TopicCreated,TopicDeleted data/__chronik_metadata-0\n" +
+			"   chronik log dump data/__raft",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "records", Aliases: []string{"r"}, Usage: "also decode each batch's records (keys, values, headers), decompressing them"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object a line"},
@@ -83,6 +88,19 @@ func runLogDump(c *cli.Context) error {
 		opts.Progress = progressPrinter()
 	}
 	opts.Describe = internalDecoder(c.Args().First())
+	if path := c.Args().First(); cluster.IsRaftPath(path) {
+		if len(c.StringSlice("type")) > 0 || c.Bool("records") || c.IsSet("from") || c.IsSet("to") {
+			return cli.Exit("--type, --records, --from and --to do not apply to Raft's storage: it prints whole", 2)
+		}
+		damage, err := cluster.DumpRaft(out, path, opts.JSON)
+		if err != nil {
+			return cli.Exit(err.Error(), 1)
+		}
+		if damage > 0 {
+			return cli.Exit(fmt.Sprintf("found damage in %d place(s): see the lines starting with \"damage\"; a node cuts a torn tail off when it starts", damage), exitDamaged)
+		}
+		return nil
+	}
 	var res segment.DumpResult
 	var err error
 	if path := c.Args().First(); eventlog.IsMetadataPath(path) {
