@@ -26,11 +26,14 @@ type Controller struct {
 	peers  map[int32]string // follower id → replication address
 	lg     *slog.Logger
 
-	mu     sync.Mutex
-	match  map[int32]int64 // follower → log end it acknowledged
-	conns  map[int32]net.Conn
-	commit int64
-	waitc  chan struct{} // closed and replaced when commit advances
+	mu    sync.Mutex
+	match map[int32]int64 // follower → log end it acknowledged
+	// When each follower last acknowledged, and last acknowledged this
+	// log's end (DescribeQuorum).
+	ackedAt, caughtUpAt map[int32]time.Time
+	conns               map[int32]net.Conn
+	commit              int64
+	waitc               chan struct{} // closed and replaced when commit advances
 
 	// cut, a fault hook for tests: peers this controller cannot reach.
 	cut func(id int32) bool
@@ -71,7 +74,7 @@ func NewController(log *eventlog.Log, id, epoch int32, voters []int32, peers map
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	c := &Controller{log: log, id: id, epoch: epoch, voters: slices.Clone(voters), peers: map[int32]string{}, lg: lg, match: map[int32]int64{}, conns: map[int32]net.Conn{},
+	c := &Controller{log: log, id: id, epoch: epoch, voters: slices.Clone(voters), peers: map[int32]string{}, lg: lg, match: map[int32]int64{}, ackedAt: map[int32]time.Time{}, caughtUpAt: map[int32]time.Time{}, conns: map[int32]net.Conn{},
 		commit: log.Committed(), waitc: make(chan struct{}), heartbeat: Heartbeat, linger: commitLinger, idleGap: idleGap, snapshotPart: snapshotPart, quit: make(chan struct{}), ended: make(chan struct{})}
 	for pid, addr := range peers {
 		c.AddPeer(pid, addr)
@@ -353,8 +356,13 @@ func (c *Controller) session(id int32, addr string) error {
 				conn.Close()
 				return
 			}
+			end, now := c.log.Segment().EndOffset(), time.Now()
 			c.mu.Lock()
 			c.match[id] = e
+			c.ackedAt[id] = now
+			if e >= end {
+				c.caughtUpAt[id] = now
+			}
 			c.mu.Unlock()
 			c.advance()
 			acks <- struct{}{}

@@ -36,6 +36,29 @@ type Cluster interface {
 	// change it has received and that commits meanwhile: a change a
 	// client was told is made is then in this node's answers too.
 	Settle(max time.Duration)
+	// Quorum describes the controller quorum as this node knows it
+	// (DescribeQuorum).
+	Quorum() Quorum
+}
+
+// Quorum is the controller quorum: the voters that elect the controller
+// among them, and the brokers that are not voters (observers).
+type Quorum struct {
+	Leader            int32 // the controller; -1 if none is known
+	Epoch             int32 // its epoch
+	Voters, Observers []int32
+	// Replicas is, on the controller, what each other node has
+	// acknowledged of the metadata log (on the fast path).
+	Replicas map[int32]QuorumReplica
+}
+
+// QuorumReplica is what the controller knows of a node's copy of the
+// metadata log.
+type QuorumReplica struct {
+	LogEnd int64
+	// LastFetch is when it last acknowledged, LastCaughtUp when it last
+	// acknowledged the controller's log end (zero: never).
+	LastFetch, LastCaughtUp time.Time
 }
 
 // settleWait bounds how long a request that reads the metadata waits for
@@ -103,6 +126,7 @@ var forwarded = map[int16]bool{
 	kmsg.IncrementalAlterConfigs.Int16(): true,
 	kmsg.ElectLeaders.Int16():            true,
 	kmsg.InitProducerID.Int16():          true,
+	kmsg.DescribeQuorum.Int16():          true, // the controller knows the followers
 }
 
 // errNoController: there is no controller to forward to yet; clients get a

@@ -31,6 +31,7 @@ func (c *failingCluster) Append(events ...eventlog.Event) (int64, error) {
 }
 func (c *failingCluster) Controller() (int32, bool)    { return 1, true }
 func (c *failingCluster) NotController(err error) bool { return errors.Is(err, errNotHere) }
+func (c *failingCluster) Quorum() Quorum               { return Quorum{Leader: 1, Voters: []int32{1}} }
 func (c *failingCluster) Up(int32) bool                { return true }
 func (c *failingCluster) Settle(time.Duration)         {}
 

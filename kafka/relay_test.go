@@ -315,6 +315,7 @@ type elsewhere struct{}
 func (elsewhere) Append(...eventlog.Event) (int64, error) { return 0, errNotHere }
 func (elsewhere) Controller() (int32, bool)               { return 2, false }
 func (elsewhere) NotController(err error) bool            { return errors.Is(err, errNotHere) }
+func (elsewhere) Quorum() Quorum                          { return Quorum{Leader: 2, Voters: []int32{2}} }
 func (elsewhere) Up(int32) bool                           { return true }
 func (elsewhere) Settle(time.Duration)                    {}
 

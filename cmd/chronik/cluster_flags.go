@@ -15,6 +15,7 @@ import (
 
 	"github.com/chronik-stream/chronik/cluster"
 	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/kafka"
 	"github.com/chronik-stream/chronik/segment"
 )
 
@@ -50,6 +51,18 @@ func (m *clusterMember) Append(events ...eventlog.Event) (int64, error) {
 func (m *clusterMember) Controller() (int32, bool) { return m.node.Controller() }
 
 func (m *clusterMember) Up(id int32) bool { return m.node.Up(id) }
+
+func (m *clusterMember) Quorum() kafka.Quorum {
+	s := m.node.Stats()
+	q := kafka.Quorum{Leader: s.Controller, Epoch: s.Epoch, Voters: s.Voters, Observers: s.Observers, Replicas: map[int32]kafka.QuorumReplica{}}
+	if q.Leader == 0 {
+		q.Leader = -1
+	}
+	for id, f := range s.Followers {
+		q.Replicas[id] = kafka.QuorumReplica{LogEnd: f.End, LastFetch: f.AckedAt, LastCaughtUp: f.CaughtUpAt}
+	}
+	return q
+}
 
 func (m *clusterMember) Settle(max time.Duration) { m.node.Settle(max) }
 

@@ -59,8 +59,8 @@ func (c clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(brokersDesc, float64(fenced), "fenced")
 	gauge(committedDesc, float64(c.meta.Committed()))
 	gauge(endDesc, float64(end))
-	for id, acked := range s.Acknowledged {
-		gauge(lagDesc, float64(max(end-acked, 0)), strconv.Itoa(int(id)))
+	for id, f := range s.Followers {
+		gauge(lagDesc, float64(max(end-f.End, 0)), strconv.Itoa(int(id)))
 	}
 }
 

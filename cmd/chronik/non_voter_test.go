@@ -95,6 +95,32 @@ func testBrokerThatIsNotAVoter(t *testing.T, extra ...string) {
 		t.Fatalf("read back %d of 100 records", len(seen))
 	}
 
+	// DescribeQuorum sent to node 4 reaches the controller: the voters, and
+	// node 4 as an observer; on the fast path with what each has
+	// acknowledged.
+	fast := len(extra) == 0
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		req := kmsg.NewPtrDescribeQuorumRequest()
+		rt := kmsg.NewDescribeQuorumRequestTopic()
+		rt.Topic, rt.Partitions = "__cluster_metadata", []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
+		req.Topics = append(req.Topics, rt)
+		r, err := cl.Broker(4).Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := r.(*kmsg.DescribeQuorumResponse).Topics[0].Partitions[0]
+		ok := p.ErrorCode == 0 && p.LeaderID == int32(controller) && len(p.CurrentVoters) == 3 && len(p.Observers) == 1 && p.Observers[0].ReplicaID == 4 && p.HighWatermark > 0
+		for _, rs := range append(p.CurrentVoters, p.Observers...) {
+			ok = ok && (!fast || rs.LogEndOffset == p.HighWatermark && (rs.ReplicaID == p.LeaderID || rs.LastFetchTimestamp > 0))
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("DescribeQuorum through node 4 (controller %d): %+v", controller, p)
+		}
+	}
+
 	// The controller is killed: a creation sent to node 4 reaches the next.
 	tc.cmds[controller].Process.Signal(syscall.SIGKILL)
 	tc.cmds[controller].Wait()
