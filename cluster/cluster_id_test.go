@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,19 +87,25 @@ func testNodesTakeTheClusterID(t *testing.T, fallback bool) {
 	}
 
 	// A node whose metadata is another cluster's does not start (node 2
-	// of that cluster: the refusal is for the cluster, not the id).
+	// of that cluster: the refusal is for the cluster, not the id). On the
+	// fallback path its Raft log, which does not account for that
+	// metadata, refuses it first.
 	other := t.TempDir()
 	seedMetadata(t, other, fallback, &eventlog.ConfigChanged{ResourceType: eventlog.ResourceBroker, Name: clusterIDConfig, Value: "cluster-b"})
-	if m, err := startMemberErr(t, o, 2, other, ctrl.node.GossipAddr()); err == nil {
+	m, err := startMemberErr(t, o, 2, other, ctrl.node.GossipAddr())
+	switch {
+	case err == nil:
 		m.stop()
 		t.Fatal("a node of cluster-b joined the cluster")
-	} else if !strings.Contains(err.Error(), "belong to cluster "+want) || !strings.Contains(err.Error(), "cluster-b") {
+	case fallback && !strings.Contains(err.Error(), "its Raft log none"):
+		t.Fatalf("the refusal says %q", err)
+	case !fallback && (!strings.Contains(err.Error(), "belong to cluster "+want) || !strings.Contains(err.Error(), "cluster-b")):
 		t.Fatalf("the refusal says %q", err)
 	}
 }
 
-// seedMetadata writes events to the metadata log in dir, as a member of
-// the given path opens it.
+// seedMetadata writes events to the metadata log in dir, a batch each, as
+// a member of the given path opens it.
 func seedMetadata(t *testing.T, dir string, fallback bool, events ...eventlog.Event) {
 	t.Helper()
 	st, err := segment.OpenStore(dir, segment.StoreOptions{RetentionCheckInterval: -1})
@@ -110,15 +118,18 @@ func seedMetadata(t *testing.T, dir string, fallback bool, events ...eventlog.Ev
 		t.Fatal(err)
 	}
 	defer l.Close()
-	l.Lead(1) // a replicated log appends as the controller only
-	if _, err := l.Append(events...); err != nil {
-		t.Fatal(err)
+	l.Lead(1)                  // a replicated log appends as the controller only
+	for _, e := range events { // a batch each
+		if _, err := l.Append(e); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
 // TestFollowerRefusesAnotherClustersController: a follower whose metadata
 // is one cluster's refuses a controller of another, even where its epoch
-// and the offsets would fit.
+// and the offsets would fit, and one of no cluster yet (elected by nodes
+// with empty logs, it would cut this node's log).
 func TestFollowerRefusesAnotherClustersController(t *testing.T) {
 	n2 := startNode(t, 2, t.TempDir())
 	n2.log.Lead(1)
@@ -129,7 +140,7 @@ func TestFollowerRefusesAnotherClustersController(t *testing.T) {
 	for _, tc := range []struct {
 		cluster string
 		want    byte
-	}{{"cluster-b", kindError}, {"cluster-a", kindState}, {"", kindState}} {
+	}{{"cluster-b", kindError}, {"cluster-a", kindState}, {"", kindError}} {
 		conn, err := net.Dial("tcp", n2.addr)
 		if err != nil {
 			t.Fatal(err)
@@ -142,8 +153,114 @@ func TestFollowerRefusesAnotherClustersController(t *testing.T) {
 		if err != nil || fr.kind != tc.want {
 			t.Fatalf("a controller of %q: %v %v", tc.cluster, fr, err)
 		}
-		if msg := string(fr.rest()); tc.want == kindError && !strings.Contains(msg, "controller 1 runs cluster cluster-b, and this node's metadata is cluster cluster-a's") {
+		if msg := string(fr.rest()); tc.want == kindError && !strings.Contains(msg, "and this node's metadata is cluster cluster-a's") {
 			t.Fatalf("the refusal says %q", msg)
 		}
 	}
+}
+
+// TestDataOfAnotherClusterIsNeverCut: node 1 holds the metadata of a
+// cluster of its own (a single node's, say) and starts with two nodes of
+// none. On the fast path, whoever wins the first election, node 1's
+// metadata stays whole: either it leads and the others take its cluster,
+// or the two with empty logs form a cluster of their own, which node 1
+// neither joins nor takes anything from. On the fallback path, where the
+// metadata log is written from Raft's log only, node 1 refuses to start
+// with a metadata log its Raft log does not account for.
+func TestDataOfAnotherClusterIsNeverCut(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fallback=%v", fallback), func(t *testing.T) {
+			if testing.Short() {
+				t.Skip("runs a cluster")
+			}
+			for round := range 4 {
+				testDataOfAnotherCluster(t, fallback, round)
+			}
+		})
+	}
+}
+
+func testDataOfAnotherCluster(t *testing.T, fallback bool, round int) {
+	dir := t.TempDir()
+	seedMetadata(t, dir+"/1", fallback,
+		&eventlog.ConfigChanged{ResourceType: eventlog.ResourceBroker, Name: clusterIDConfig, Value: "solo"},
+		&eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID(), Endpoints: []eventlog.Endpoint{{Listener: "PLAINTEXT", Host: "127.0.0.1", Port: 9091}}},
+		&eventlog.TopicCreated{Name: "precious", TopicID: eventlog.NewUUID(), PartitionCount: 1, ReplicationFactor: 1})
+	o := memberOpts{fallback: fallback, clusterID: func(id int32) string { return fmt.Sprintf("own-%d", id) }}
+	var gossip [3]string
+	for i := range gossip {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		gossip[i] = ln.Addr().String()
+		ln.Close()
+	}
+	all := make([]*member, 3)
+	var wg sync.WaitGroup
+	for i := range all {
+		wg.Go(func() {
+			oi := o
+			oi.gossipAddr = gossip[i]
+			var seeds []string
+			for j, g := range gossip {
+				if j != i {
+					seeds = append(seeds, g)
+				}
+			}
+			m, err := startMemberErr(t, oi, int32(i+1), fmt.Sprintf("%s/%d", dir, i+1), seeds...)
+			switch {
+			case i == 0 && fallback:
+				if err == nil || !strings.Contains(err.Error(), "its Raft log none") {
+					t.Errorf("node 1 with metadata and no Raft log on the fallback path: %v", err)
+				}
+			case err != nil:
+				t.Error(err)
+			}
+			all[i] = m
+		})
+	}
+	wg.Wait()
+	running := slices.DeleteFunc(slices.Clone(all), func(m *member) bool { return m == nil })
+	defer func() { stopAll(running) }()
+	if t.Failed() {
+		t.FailNow()
+	}
+	// A cluster forms, of all three or of the two with empty logs.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ids := map[string]bool{}
+		for _, m := range all[1:] {
+			ids[m.node.ClusterID()] = true
+		}
+		if len(ids) == 1 && !ids[""] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("round %d: nodes 2 and 3 hold cluster ids %v", round, ids)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // let shipping and Raft try what they would
+	cluster := all[1].node.ClusterID()
+	stopAll(running)
+	running = nil
+	// Node 1's metadata, read from its files.
+	st, err := segment.OpenStore(dir+"/1", segment.StoreOptions{RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, err := eventlog.Open(st, eventlog.Options{Replicated: !fallback, KeepSegments: fallback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var precious bool
+	var id string
+	l.ViewAll(func(s *eventlog.State) {
+		precious, id = s.Topics["precious"] != nil, s.BrokerConfigs[""][clusterIDConfig]
+	})
+	if !precious || id != "solo" {
+		t.Fatalf("round %d: node 1's metadata lost its topic (%v) or its cluster (%q)", round, precious, id)
+	}
+	t.Logf("round %d: the cluster is %s", round, cluster)
 }

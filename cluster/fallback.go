@@ -141,7 +141,12 @@ func (n *Node) applyEntries(es []raft.Entry) {
 		if errors.Is(err, eventlog.ErrReplayed) {
 			continue
 		}
-		if err != nil && !errors.Is(err, eventlog.ErrRefused) {
+		if errors.Is(err, eventlog.ErrDiverged) {
+			// This node's metadata is not the cluster's committed history:
+			// it can neither serve it nor lead (fatal stops the driver: not
+			// on its goroutine).
+			go n.fatal(fmt.Errorf("raft fallback: committed entry %d does not match this node's metadata log, which holds what the cluster never committed: %w", e.Index, err))
+		} else if err != nil && !errors.Is(err, eventlog.ErrRefused) {
 			n.lg.Error("raft fallback: cannot write a committed entry to the metadata log", "index", e.Index, "error", err)
 		}
 		if p.proposer != n.cfg.ID {

@@ -77,10 +77,17 @@ func (f *Follower) Serve(c net.Conn) {
 	if fr.done() != nil {
 		return
 	}
-	if own := heldClusterID(f.log); own != "" && cluster != "" && own != cluster {
+	if own := heldClusterID(f.log); own != "" && own != cluster {
 		// Nodes of two clusters never take each other's metadata: their
-		// epochs and offsets can match by chance.
-		fail("controller %d runs cluster %s, and this node's metadata is cluster %s's: a node joins another cluster only with an empty data directory", from, cluster, own)
+		// epochs and offsets can match by chance. A controller of no
+		// cluster yet holds none of this node's metadata (its log would
+		// say which cluster it is of): nodes with empty logs elected it,
+		// and this node's log is not its cluster's.
+		running := "no cluster yet (its metadata log holds none)"
+		if cluster != "" {
+			running = "cluster " + cluster
+		}
+		fail("controller %d runs %s, and this node's metadata is cluster %s's: a node joins another cluster only with an empty data directory", from, running, own)
 		return
 	}
 	f.mu.Lock()

@@ -190,6 +190,11 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	// term rises).
 	n.follower.fence(int32(restored.HardState.Term))
 	var applySnapshot func(raft.Snapshot)
+	if end, _ := cfg.Meta.End(); cfg.Fallback && end > 0 && restored.Snapshot == nil && len(restored.Entries) == 0 && restored.HardState == (raft.HardState{}) {
+		st.Close()
+		return nil, fmt.Errorf("cluster: this node's metadata log holds %d events and its Raft log none: on the Raft fallback path (--disable-metadata-wal) the metadata log is written from Raft's log only, "+
+			"so this data comes from a single node or the fast path; start the node without --disable-metadata-wal, or with an empty data directory", end)
+	}
 	if cfg.Fallback {
 		if restored.Snapshot != nil {
 			if err := n.restoreSnapshot(*restored.Snapshot); err != nil {
@@ -210,10 +215,11 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		}
 	}, cfg.Logger)
 	n.tr.Handle(StreamMetadata, n.follower.Serve)
-	// The cluster this node's metadata is of, if it holds any: gossip
-	// refuses nodes of another (their epochs and offsets could match this
-	// log's by chance), and they refuse this one.
+	// The cluster this node's metadata is of, if it holds any: gossip and
+	// Raft refuse nodes of another (their epochs and offsets could match
+	// this log's by chance), and they refuse this one.
 	held := heldClusterID(cfg.Meta)
+	n.tr.SetCluster(held)
 	g, err := gossip.Start(gossip.Config{Meta: gossip.Meta{NodeID: cfg.ID, KafkaAddr: cfg.KafkaAddr, ReplicationAddr: cfg.ReplicationAddr, ClusterID: held},
 		BindAddr: cfg.GossipAddr, Join: cfg.Join, Local: cfg.GossipLocal, Logger: cfg.Logger})
 	if err != nil {
@@ -315,6 +321,7 @@ func (n *Node) awaitClusterID() {
 		if id != "" {
 			n.lg.Info("this node now holds cluster "+id+"'s metadata", "node_id", n.cfg.ID, "cluster_id", id)
 			n.learnClusterID(id)
+			n.tr.SetCluster(id)
 			if err := n.gsp.SetClusterID(id, time.Second); err != nil {
 				n.lg.Warn("gossip: cannot tell the others this node's cluster id yet (they learn it with its next state exchange)", "error", err)
 			}

@@ -89,6 +89,9 @@ func startMemberErr(t testing.TB, o memberOpts, id int32, dir string, join ...st
 	if gossipAddr == "" {
 		gossipAddr = "127.0.0.1:0"
 	}
+	if o.logger == nil && os.Getenv("CHRONIK_TEST_LOG") != "" { // every member's log on stderr, to debug a test
+		o.logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", id)
+	}
 	learned := make(chan string, 8)
 	own := ""
 	if o.clusterID != nil {

@@ -31,6 +31,10 @@ func (l *Log) EncodeBatch(events ...Event) ([]byte, error) {
 // restart re-applying Raft entries written before it).
 var ErrReplayed = errors.New("eventlog: batch already in the log")
 
+// ErrDiverged: AppendCommitted found another batch where the committed one
+// goes: this log holds what the cluster's committed history does not.
+var ErrDiverged = errors.New("eventlog: the log holds another batch where a committed one goes")
+
 // AppendCommitted writes a committed batch at the log end with the given
 // epoch (the entry's term), syncs it and applies it to the state. A batch
 // whose events do not apply is replaced by a NoOp batch and ErrRefused is
@@ -87,7 +91,7 @@ func (l *Log) AppendCommittedAll(batches []CommittedBatch, replay int64) (next [
 				replay += n
 				next[i], errs[i] = replay, ErrReplayed
 			default:
-				errs[i] = fmt.Errorf("eventlog: the Raft entry replayed at offset %d differs from the batch stored there", replay)
+				errs[i] = fmt.Errorf("%w (offset %d)", ErrDiverged, replay)
 			}
 			continue
 		}

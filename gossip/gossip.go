@@ -256,7 +256,9 @@ func (g *Gossip) onlyForeign() (Meta, bool) {
 }
 
 // SetClusterID tells the others the cluster this node now belongs to (it
-// held no metadata at its start, and has since taken a cluster's).
+// held no metadata at its start, and has since taken a cluster's). Members
+// of another cluster, met while this node was of none, are members no
+// more: each is reported Left.
 func (g *Gossip) SetClusterID(id string, timeout time.Duration) error {
 	if len(id) > MaxClusterID {
 		return fmt.Errorf("gossip: a cluster id of %d bytes: at most %d", len(id), MaxClusterID)
@@ -264,7 +266,21 @@ func (g *Gossip) SetClusterID(id string, timeout time.Duration) error {
 	g.mu.Lock()
 	g.self.ClusterID = id
 	meta := g.self.Encode()
+	var gone []Meta
+	for name, m := range g.members {
+		if m.meta.ClusterID != "" && m.meta.ClusterID != id {
+			delete(g.members, name)
+			gone = append(gone, m.meta)
+		}
+	}
 	g.mu.Unlock()
+	for _, m := range gone {
+		g.log.Warn("gossip: a member is of another cluster: leaving it", "node", m.NodeID, "its_cluster", m.ClusterID, "this_cluster", id)
+		select {
+		case g.events <- Event{Kind: Left, Member: m}:
+		default:
+		}
+	}
 	g.dlg.setMeta(meta)
 	return g.ml.UpdateNode(timeout)
 }

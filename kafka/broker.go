@@ -135,6 +135,11 @@ func NewBroker(cfg Config, store *segment.Store, meta *eventlog.Log, log *slog.L
 		if old := s.Brokers[cfg.NodeID]; old == nil || len(old.Endpoints) != 1 || old.Endpoints[0] != ep {
 			events = append(events, &eventlog.BrokerRegistered{BrokerID: cfg.NodeID, Incarnation: eventlog.NewUUID(), Endpoints: []eventlog.Endpoint{ep}})
 		}
+		// The metadata says which cluster it is of, as a cluster's does:
+		// started later as a node of a cluster, this data joins no other.
+		if s.BrokerConfigs[""][ClusterIDConfig] == "" && cfg.ClusterID != "" {
+			events = append(events, &eventlog.ConfigChanged{ResourceType: eventlog.ResourceBroker, Name: ClusterIDConfig, Value: cfg.ClusterID})
+		}
 	})
 	if len(events) > 0 {
 		if _, err := meta.Append(events...); err != nil {

@@ -10,6 +10,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
 // TestBrokerConfigs: kadm describes this node's broker configs (what the
@@ -89,5 +92,17 @@ func TestBrokerConfigs(t *testing.T) {
 				t.Fatalf("num.partitions changed to %s", c.MaybeValue())
 			}
 		}
+	}
+}
+
+// TestSingleNodeRecordsItsClusterID: a single node's metadata holds its
+// cluster id, as a cluster's does, so that its data, started later as a
+// node of a cluster, is not taken for another cluster's.
+func TestSingleNodeRecordsItsClusterID(t *testing.T) {
+	b := memBroker(t, segmenttest.NewMemFS())
+	var id string
+	b.meta.View(func(s *eventlog.State) { id = s.BrokerConfigs[""][ClusterIDConfig] })
+	if id != "test" {
+		t.Fatalf("the metadata holds cluster id %q", id)
 	}
 }

@@ -360,7 +360,7 @@ func TestMetadataLogIsReadable(t *testing.T) {
 	cl := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(eventlog.TopicName), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())))
 	defer cl.Close()
 	var types []string
-	for len(types) < 5 {
+	for len(types) < 6 {
 		fs := cl.PollFetches(ctx)
 		if err := fs.Err(); err != nil {
 			t.Fatal(err)
@@ -373,7 +373,7 @@ func TestMetadataLogIsReadable(t *testing.T) {
 			types = append(types, e.Type().String())
 		})
 	}
-	if fmt.Sprint(types) != "[LeaderChanged BrokerRegistered TopicCreated PartitionChanged PartitionChanged]" {
+	if fmt.Sprint(types) != "[LeaderChanged BrokerRegistered ConfigChanged TopicCreated PartitionChanged PartitionChanged]" {
 		t.Fatalf("events read as records: %v", types)
 	}
 	prod := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(eventlog.TopicName)))

@@ -41,20 +41,24 @@ const (
 )
 
 // TCPTransport sends and receives Raft messages over TCP: one listener,
-// connections that start with a stream type byte, then length-prefixed
-// frames. Each peer has one outgoing connection, redialled with backoff,
-// fed from a bounded queue.
+// connections that start with a stream type byte, then the sender's
+// cluster (SetCluster: a length byte and up to MaxCluster bytes), then
+// length-prefixed frames. Each peer has one outgoing connection,
+// redialled with backoff, fed from a bounded queue.
 type TCPTransport struct {
 	id   int32
 	ln   net.Listener
 	step func(Message)
 	log  *slog.Logger
 
-	mu       sync.Mutex
-	peers    map[int32]*peer
-	handlers map[byte]func(net.Conn)
-	conns    map[net.Conn]struct{}
-	closed   bool
+	mu        sync.Mutex
+	peers     map[int32]*peer
+	handlers  map[byte]func(net.Conn)
+	conns     map[net.Conn]struct{}
+	raftConns map[net.Conn]struct{} // those of Raft messages, both ways
+	cluster   string
+	refused   string // the last other cluster refused, logged once
+	closed    bool
 
 	filter  atomic.Pointer[func(Message) bool]
 	dropped atomic.Int64
@@ -93,7 +97,7 @@ func NewTCPTransport(id int32, ln net.Listener, peers map[int32]string, step fun
 		log = slog.New(slog.DiscardHandler)
 	}
 	t := &TCPTransport{id: id, ln: ln, step: step, log: log, peers: map[int32]*peer{}, handlers: map[byte]func(net.Conn){},
-		conns: map[net.Conn]struct{}{}, quit: make(chan struct{})}
+		conns: map[net.Conn]struct{}{}, raftConns: map[net.Conn]struct{}{}, quit: make(chan struct{})}
 	t.handlers[StreamRaft] = t.readMessages
 	for pid, addr := range peers {
 		t.SetPeer(pid, addr)
@@ -120,6 +124,56 @@ func (t *TCPTransport) SetPeer(id int32, addr string) {
 	p.setAddr(addr)
 	t.peers[id] = p
 	t.wg.Go(func() { t.sendLoop(p) })
+}
+
+// MaxCluster bounds the length of a cluster's name (SetCluster).
+const MaxCluster = 64
+
+// SetCluster names the cluster this node is of: connections from and to a
+// transport of another cluster are refused, so that two clusters' Raft
+// messages never mix. An empty name (a node of no cluster yet) talks to
+// any. The Raft connections open now are closed, to be made again under
+// the new name.
+func (t *TCPTransport) SetCluster(name string) error {
+	if len(name) > MaxCluster {
+		return fmt.Errorf("raft: a cluster name of %d bytes: at most %d", len(name), MaxCluster)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cluster == name {
+		return nil
+	}
+	t.cluster = name
+	for c := range t.raftConns {
+		c.Close()
+	}
+	return nil
+}
+
+// sameCluster reports whether a peer of cluster other may talk to this
+// node, logging a refusal once for each other cluster.
+func (t *TCPTransport) sameCluster(other string, remote net.Addr) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cluster == "" || other == "" || other == t.cluster {
+		return true
+	}
+	if t.refused != other {
+		t.refused = other
+		t.log.Warn("raft: refusing a node of another cluster", "remote", remote, "its_cluster", other, "this_cluster", t.cluster)
+	}
+	return false
+}
+
+// trackRaft notes (or with done forgets) a connection of Raft messages.
+func (t *TCPTransport) trackRaft(c net.Conn, done bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if done {
+		delete(t.raftConns, c)
+	} else {
+		t.raftConns[c] = struct{}{}
+	}
 }
 
 // Handle serves connections of another stream type on the same listener.
@@ -198,12 +252,13 @@ func (t *TCPTransport) sendLoop(p *peer) {
 			c.Close()
 			return
 		}
-		err = t.writeFrames(c, p)
+		t.writeFrames(c, p)
 		t.untrack(c)
 		c.Close()
-		if errors.Is(err, net.ErrClosed) || t.isClosed() {
+		if t.isClosed() {
 			return
 		}
+		// The peer went, or SetCluster closed the connection: dial again.
 	}
 }
 
@@ -218,10 +273,15 @@ func (t *TCPTransport) writeFrames(c net.Conn, p *peer) error {
 		c.Read(b[:])
 		close(gone)
 	}()
+	t.trackRaft(c, false)
+	defer t.trackRaft(c, true)
+	t.mu.Lock()
+	cluster := t.cluster
+	t.mu.Unlock()
 	w := bufio.NewWriterSize(c, 64<<10)
-	if err := w.WriteByte(StreamRaft); err != nil {
-		return err
-	}
+	w.WriteByte(StreamRaft)
+	w.WriteByte(byte(len(cluster)))
+	w.WriteString(cluster)
 	if err := w.Flush(); err != nil {
 		return err
 	}
@@ -359,7 +419,22 @@ func readMessage(r io.Reader) ([]byte, error) {
 // readMessages reads Raft messages until the connection ends or one is
 // bad.
 func (t *TCPTransport) readMessages(c net.Conn) {
+	t.trackRaft(c, false)
+	defer t.trackRaft(c, true)
 	r := bufio.NewReaderSize(c, 64<<10)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := r.ReadByte()
+	if err != nil || n > MaxCluster {
+		return
+	}
+	var cluster [MaxCluster]byte
+	if _, err := io.ReadFull(r, cluster[:n]); err != nil {
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	if !t.sameCluster(string(cluster[:n]), c.RemoteAddr()) {
+		return
+	}
 	for {
 		body, err := readMessage(r)
 		if errors.Is(err, errBadFrame) {

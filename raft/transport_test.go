@@ -25,9 +25,10 @@ func TestTransportRefusesBadInput(t *testing.T) {
 	good := Encode(nil, Message{Type: MsgHeartbeat, From: 2, To: 1, Term: 3})
 	for name, input := range map[string][]byte{
 		"unknown stream type": {'X', 0, 0, 0, 1},
-		"oversized frame":     append([]byte{StreamRaft}, binary.BigEndian.AppendUint32(nil, MaxFrameBytes+1)...),
-		"garbled message":     append([]byte{StreamRaft}, frame([]byte{9, 9, 9})...),
-		"for another node":    append([]byte{StreamRaft}, frame(Encode(nil, Message{Type: MsgHeartbeat, From: 2, To: 7, Term: 3}))...),
+		"long cluster name":   append([]byte{StreamRaft, MaxCluster + 1}, make([]byte, MaxCluster+1)...),
+		"oversized frame":     append([]byte{StreamRaft, 0}, binary.BigEndian.AppendUint32(nil, MaxFrameBytes+1)...),
+		"garbled message":     append([]byte{StreamRaft, 0}, frame([]byte{9, 9, 9})...),
+		"for another node":    append([]byte{StreamRaft, 0}, frame(Encode(nil, Message{Type: MsgHeartbeat, From: 2, To: 7, Term: 3}))...),
 	} {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
@@ -46,7 +47,7 @@ func TestTransportRefusesBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.Write(append([]byte{StreamRaft}, frame(good)...))
+	c.Write(append([]byte{StreamRaft, 0}, frame(good)...))
 	select {
 	case m := <-got:
 		if m.Type != MsgHeartbeat || m.From != 2 || m.Term != 3 {
@@ -154,4 +155,54 @@ func FuzzReadMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTransportRefusesAnotherCluster: transports of two clusters do not
+// take each other's messages; one of no cluster yet takes any; a node that
+// takes its cluster's name makes its connections again under it.
+func TestTransportRefusesAnotherCluster(t *testing.T) {
+	listen := func() net.Listener {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ln
+	}
+	ln1, ln2 := listen(), listen()
+	got := make(chan Message, 100)
+	tr1 := NewTCPTransport(1, ln1, map[int32]string{2: ln2.Addr().String()}, func(Message) {}, nil)
+	defer tr1.Close()
+	tr2 := NewTCPTransport(2, ln2, nil, func(m Message) { got <- m }, nil)
+	defer tr2.Close()
+	sendUntil := func(want bool) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for time.Now().Before(deadline) {
+			tr1.Send(Message{Type: MsgHeartbeat, From: 1, To: 2, Term: 1})
+			select {
+			case <-got:
+				if !want {
+					t.Fatal("a message crossed from one cluster to another")
+				}
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		if want {
+			t.Fatal("no message arrived")
+		}
+	}
+	tr1.SetCluster("a")
+	sendUntil(true) // node 2 is of no cluster yet
+	tr2.SetCluster("b")
+	time.Sleep(50 * time.Millisecond)
+	for len(got) > 0 {
+		<-got
+	}
+	sendUntil(false)
+	tr1.SetCluster("b")
+	sendUntil(true)
+	if err := tr1.SetCluster(string(make([]byte, MaxCluster+1))); err == nil {
+		t.Fatal("a cluster name too long was taken")
+	}
 }
