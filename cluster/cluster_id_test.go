@@ -104,20 +104,28 @@ func testNodesTakeTheClusterID(t *testing.T, fallback bool) {
 	}
 }
 
-// seedMetadata writes events to the metadata log in dir, a batch each, as
-// a member of the given path opens it.
-func seedMetadata(t *testing.T, dir string, fallback bool, events ...eventlog.Event) {
+// openMetadata opens the metadata log in dir as a member of the given
+// path does; close closes it and its store.
+func openMetadata(t *testing.T, dir string, fallback bool) (l *eventlog.Log, close func()) {
 	t.Helper()
 	st, err := segment.OpenStore(dir, segment.StoreOptions{RetentionCheckInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	l, err := eventlog.Open(st, eventlog.Options{Replicated: !fallback, KeepSegments: fallback})
+	l, err = eventlog.Open(st, eventlog.Options{Replicated: !fallback, KeepSegments: fallback})
 	if err != nil {
+		st.Close()
 		t.Fatal(err)
 	}
-	defer l.Close()
+	return l, func() { l.Close(); st.Close() }
+}
+
+// seedMetadata writes events to the metadata log in dir, a batch each, as
+// a member of the given path opens it.
+func seedMetadata(t *testing.T, dir string, fallback bool, events ...eventlog.Event) {
+	t.Helper()
+	l, close := openMetadata(t, dir, fallback)
+	defer close()
 	l.Lead(1)                  // a replicated log appends as the controller only
 	for _, e := range events { // a batch each
 		if _, err := l.Append(e); err != nil {
@@ -244,16 +252,8 @@ func testDataOfAnotherCluster(t *testing.T, fallback bool, round int) {
 	stopAll(running)
 	running = nil
 	// Node 1's metadata, read from its files.
-	st, err := segment.OpenStore(dir+"/1", segment.StoreOptions{RetentionCheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	l, err := eventlog.Open(st, eventlog.Options{Replicated: !fallback, KeepSegments: fallback})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l, close := openMetadata(t, dir+"/1", fallback)
+	defer close()
 	var precious bool
 	var id string
 	l.ViewAll(func(s *eventlog.State) {
