@@ -105,8 +105,8 @@ func testNodesTakeTheClusterID(t *testing.T, fallback bool) {
 }
 
 // openMetadata opens the metadata log in dir as a member of the given
-// path does; close closes it and its store.
-func openMetadata(t *testing.T, dir string, fallback bool) (l *eventlog.Log, close func()) {
+// path does; done closes it and its store.
+func openMetadata(t *testing.T, dir string, fallback bool) (l *eventlog.Log, done func()) {
 	t.Helper()
 	st, err := segment.OpenStore(dir, segment.StoreOptions{RetentionCheckInterval: -1})
 	if err != nil {
@@ -124,8 +124,8 @@ func openMetadata(t *testing.T, dir string, fallback bool) (l *eventlog.Log, clo
 // a member of the given path opens it.
 func seedMetadata(t *testing.T, dir string, fallback bool, events ...eventlog.Event) {
 	t.Helper()
-	l, close := openMetadata(t, dir, fallback)
-	defer close()
+	l, done := openMetadata(t, dir, fallback)
+	defer done()
 	l.Lead(1)                  // a replicated log appends as the controller only
 	for _, e := range events { // a batch each
 		if _, err := l.Append(e); err != nil {
@@ -252,8 +252,8 @@ func testDataOfAnotherCluster(t *testing.T, fallback bool, round int) {
 	stopAll(running)
 	running = nil
 	// Node 1's metadata, read from its files.
-	l, close := openMetadata(t, dir+"/1", fallback)
-	defer close()
+	l, done := openMetadata(t, dir+"/1", fallback)
+	defer done()
 	var precious bool
 	var id string
 	l.ViewAll(func(s *eventlog.State) {
