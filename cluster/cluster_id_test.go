@@ -172,9 +172,11 @@ func TestFollowerRefusesAnotherClustersController(t *testing.T) {
 // none. On the fast path, whoever wins the first election, node 1's
 // metadata stays whole: either it leads and the others take its cluster,
 // or the two with empty logs form a cluster of their own, which node 1
-// neither joins nor takes anything from. On the fallback path, where the
-// metadata log is written from Raft's log only, node 1 refuses to start
-// with a metadata log its Raft log does not account for.
+// neither joins nor takes anything from; started first, node 1 always
+// leads (the empty nodes do not campaign while gossip shows a node whose
+// log is a cluster's). On the fallback path, where the metadata log is
+// written from Raft's log only, node 1 refuses to start with a metadata
+// log its Raft log does not account for.
 func TestDataOfAnotherClusterIsNeverCut(t *testing.T) {
 	for _, fallback := range []bool{false, true} {
 		t.Run(fmt.Sprintf("fallback=%v", fallback), func(t *testing.T) {
@@ -182,13 +184,23 @@ func TestDataOfAnotherClusterIsNeverCut(t *testing.T) {
 				t.Skip("runs a cluster")
 			}
 			for round := range 4 {
-				testDataOfAnotherCluster(t, fallback, round)
+				testDataOfAnotherCluster(t, fallback, false, round)
+			}
+			if !fallback {
+				for round := range 4 {
+					if got := testDataOfAnotherCluster(t, fallback, true, round); got != "solo" {
+						t.Fatalf("round %d with node 1 started first: the cluster is %s", round, got)
+					}
+				}
 			}
 		})
 	}
 }
 
-func testDataOfAnotherCluster(t *testing.T, fallback bool, round int) {
+// testDataOfAnotherCluster runs one start of node 1 (with metadata of
+// cluster "solo") and two empty nodes, node 1 first or all at once, and
+// returns the cluster nodes 2 and 3 form.
+func testDataOfAnotherCluster(t *testing.T, fallback, firstAlone bool, round int) string {
 	dir := t.TempDir()
 	seedMetadata(t, dir+"/1", fallback,
 		&eventlog.ConfigChanged{ResourceType: eventlog.ResourceBroker, Name: clusterIDConfig, Value: "solo"},
@@ -207,6 +219,9 @@ func testDataOfAnotherCluster(t *testing.T, fallback bool, round int) {
 	all := make([]*member, 3)
 	var wg sync.WaitGroup
 	for i := range all {
+		if firstAlone && i == 1 {
+			wg.Wait() // node 1 runs
+		}
 		wg.Go(func() {
 			oi := o
 			oi.gossipAddr = gossip[i]
@@ -262,5 +277,6 @@ func testDataOfAnotherCluster(t *testing.T, fallback bool, round int) {
 	if !precious || id != "solo" {
 		t.Fatalf("round %d: node 1's metadata lost its topic (%v) or its cluster (%q)", round, precious, id)
 	}
-	t.Logf("round %d: the cluster is %s", round, cluster)
+	t.Logf("round %d (node 1 first: %v): the cluster is %s", round, firstAlone, cluster)
+	return cluster
 }

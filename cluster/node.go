@@ -242,7 +242,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		n.lg.Info("this node is not a voter: it takes the controller's metadata and serves as a broker", "node_id", cfg.ID, "voters", cfg.Voters)
 	}
 	drv, err := raft.NewDriver(raft.DriverConfig{
-		Node:          raft.Config{ID: cfg.ID, Voters: cfg.Voters, Log: logView, Seed: uint64(time.Now().UnixNano())},
+		Node:          raft.Config{ID: cfg.ID, Voters: cfg.Voters, Log: logView, MayCampaign: n.mayCampaign, Seed: uint64(time.Now().UnixNano())},
 		Apply:         apply,
 		ApplySnapshot: applySnapshot,
 		Tick:          cfg.Tick,
@@ -291,6 +291,25 @@ func checkNonVoter(cfg NodeConfig) error {
 		return fmt.Errorf("cluster: node %d is not among the voters %v: a node that is not a voter takes the controller's metadata as a broker, and finds the cluster through --join", cfg.ID, cfg.Voters)
 	}
 	return nil
+}
+
+// mayCampaign: a node that holds no cluster's metadata does not campaign
+// while gossip shows one that does. Nodes with empty logs would otherwise
+// elect one of them as a majority may, and form a new cluster beside the
+// node that holds one (started first as the first node of a cluster, a
+// single node's data); they take its cluster once it leads.
+func (n *Node) mayCampaign() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.clusterID != "" {
+		return true
+	}
+	for _, m := range n.members {
+		if m.ClusterID != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // ClusterID is the id of the cluster whose metadata this node holds;

@@ -455,3 +455,26 @@ func BenchmarkCommitLoopback(b *testing.B) {
 		})
 	}
 }
+
+// TestMayCampaign: a voter whose MayCampaign says no lets its election
+// timeouts pass without campaigning; once it says yes, it campaigns.
+func TestMayCampaign(t *testing.T) {
+	may := false
+	n, err := New(Config{ID: 1, Voters: []int32{1, 2, 3}, MayCampaign: func() bool { return may }, Seed: 1}, Restored{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		n.Tick()
+	}
+	if st := n.Status(); st.Role != Follower || st.Term != 0 || len(n.Ready().Messages) != 0 {
+		t.Fatalf("after 100 ticks without leave to campaign: %+v", st)
+	}
+	may = true
+	for range 30 {
+		n.Tick()
+	}
+	if st := n.Status(); st.Role != PreCandidate {
+		t.Fatalf("with leave to campaign: %+v", st)
+	}
+}

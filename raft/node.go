@@ -31,6 +31,10 @@ type Config struct {
 	// Log, when set, is the log elections compare instead of Raft's own:
 	// the metadata log's (last epoch, last offset) on the fast path.
 	Log LogView
+	// MayCampaign, when set, is asked when the election timeout passes: a
+	// voter campaigns only if it says yes (a node with an empty log
+	// deferring to one whose log is a cluster's). Nil: always.
+	MayCampaign func() bool
 	// Seed seeds the randomized election timeouts.
 	Seed uint64
 }
@@ -245,7 +249,8 @@ func (n *Node) Tick() {
 	n.electionElapsed++
 	if n.electionElapsed >= n.randomizedElection {
 		n.electionElapsed = 0
-		if n.isVoter(n.id) { // a learner never campaigns
+		// A learner never campaigns.
+		if n.isVoter(n.id) && (n.cfg.MayCampaign == nil || n.cfg.MayCampaign()) {
 			n.campaign(true, false)
 		}
 	}
