@@ -39,8 +39,7 @@ func scrapeGauges(t *testing.T, addr string) map[string]float64 {
 // brokers, and its metadata log's commit point and end; on the fast path
 // the controller says how far each follower is behind.
 func TestClusterMetrics(t *testing.T) {
-	t.Run("fast path", func(t *testing.T) { testClusterMetrics(t) })
-	t.Run("raft fallback", func(t *testing.T) { testClusterMetrics(t, "--disable-metadata-wal") })
+	onBothPaths(t, testClusterMetrics)
 }
 
 func testClusterMetrics(t *testing.T, extra ...string) {

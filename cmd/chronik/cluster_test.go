@@ -23,6 +23,13 @@ import (
 	"github.com/chronik-stream/chronik/segment"
 )
 
+// onBothPaths runs test on the fast path and on the Raft fallback path
+// (extra: the flags of the path).
+func onBothPaths(t *testing.T, test func(t *testing.T, extra ...string)) {
+	t.Run("fast path", func(t *testing.T) { test(t) })
+	t.Run("raft fallback", func(t *testing.T) { test(t, "--disable-metadata-wal") })
+}
+
 // testCluster is three chronik processes on loopback, the voters, and
 // possibly a fourth that is not one (addBroker).
 type testCluster struct {
@@ -162,8 +169,7 @@ func (tc *testCluster) dump(id int, end int64) string {
 // over, every create answered with success is on every live node, and the
 // old controller comes back and converges.
 func TestClusterOfThreeProcesses(t *testing.T) {
-	t.Run("fast path", func(t *testing.T) { testClusterOfThree(t) })
-	t.Run("raft fallback", func(t *testing.T) { testClusterOfThree(t, "--disable-metadata-wal") })
+	onBothPaths(t, testClusterOfThree)
 }
 
 func testClusterOfThree(t *testing.T, extra ...string) {

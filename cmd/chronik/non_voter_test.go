@@ -18,8 +18,7 @@ import (
 // serves them to a client that knows only node 4; when the controller is
 // killed, node 4 passes creations on to the next one. On both paths.
 func TestBrokerThatIsNotAVoter(t *testing.T) {
-	t.Run("fast path", func(t *testing.T) { testBrokerThatIsNotAVoter(t) })
-	t.Run("raft fallback", func(t *testing.T) { testBrokerThatIsNotAVoter(t, "--disable-metadata-wal") })
+	onBothPaths(t, testBrokerThatIsNotAVoter)
 }
 
 func testBrokerThatIsNotAVoter(t *testing.T, extra ...string) {
