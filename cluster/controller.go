@@ -251,8 +251,11 @@ func (c *Controller) stopped() bool {
 	}
 }
 
-// ship keeps one follower up to date, reconnecting as needed.
+// ship keeps one follower up to date, reconnecting as needed: after
+// 100 ms, or, while the follower refuses this controller (a node of
+// another cluster, say), after twice as long each time, up to 5 s.
 func (c *Controller) ship(id int32) {
+	wait := retryShipping
 	for !c.stopped() {
 		c.mu.Lock()
 		addr := c.peers[id]
@@ -262,13 +265,28 @@ func (c *Controller) ship(id int32) {
 			return
 		}
 		c.lg.Debug("metadata shipping: session ended", "follower", id, "error", err)
+		if errors.Is(err, errFollowerRefused) {
+			wait = min(2*wait, maxRetryShipping)
+		} else {
+			wait = retryShipping
+		}
 		select {
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(wait):
 		case <-c.quit:
 			return
 		}
 	}
 }
+
+// retryShipping and maxRetryShipping bound the wait before a follower's
+// next session.
+const (
+	retryShipping    = 100 * time.Millisecond
+	maxRetryShipping = 5 * time.Second
+)
+
+// errFollowerRefused: the follower refused this controller, saying why.
+var errFollowerRefused = errors.New("follower refused")
 
 func (c *Controller) session(id int32, addr string) error {
 	c.mu.Lock()
@@ -456,7 +474,7 @@ func (c *Controller) readStateEpoch(r *bufio.Reader, want byte) (int64, int32, e
 		return 0, 0, err
 	}
 	if fr.kind == kindError {
-		return 0, 0, fmt.Errorf("follower refused: %s", fr.rest())
+		return 0, 0, fmt.Errorf("%w: %s", errFollowerRefused, fr.rest())
 	}
 	if fr.kind != want {
 		return 0, 0, fmt.Errorf("%w: kind %d, want %d", errBadFrame, fr.kind, want)

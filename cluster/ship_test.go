@@ -9,6 +9,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -795,5 +796,40 @@ func TestFramesGoOutBeforeAcknowledgements(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no frame after an acknowledgement")
+	}
+}
+
+// TestControllerBacksOffARefusingFollower: a follower that refuses the
+// controller (a node of another cluster, say) is tried again after twice
+// as long each time, not every 100 ms, each try a refusal it logs.
+func TestControllerBacksOffARefusingFollower(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var tries atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			tries.Add(1)
+			r, w := bufio.NewReader(c), bufio.NewWriter(c)
+			r.ReadByte()
+			readFrame(r)
+			writeFrame(w, kindError, "not this cluster's controller")
+			c.Close()
+		}
+	}()
+	n1 := startNode(t, 1, t.TempDir())
+	n1.log.Lead(1)
+	c := NewController(n1.log, 1, 1, []int32{1, 2}, map[int32]string{2: ln.Addr().String()}, nil)
+	time.Sleep(1600 * time.Millisecond)
+	c.Stop()
+	// 100 ms each: 16 tries; doubling from 200 ms: 5 at most.
+	if n := tries.Load(); n < 2 || n > 6 {
+		t.Fatalf("%d tries in 1.6 s", n)
 	}
 }
