@@ -247,18 +247,31 @@ func (t *TCPTransport) sendLoop(p *peer) {
 			backoff = min(2*backoff, maxBackoff)
 			continue
 		}
-		backoff = 10 * time.Millisecond
 		if !t.track(c) {
 			c.Close()
 			return
 		}
+		began := time.Now()
 		t.writeFrames(c, p)
 		t.untrack(c)
 		c.Close()
 		if t.isClosed() {
 			return
 		}
-		// The peer went, or SetCluster closed the connection: dial again.
+		// The peer went, or SetCluster closed the connection: dial again,
+		// at once, unless the connection ended as it began (a peer that
+		// refuses this node's cluster closes it at once): then after the
+		// backoff, not in a loop as fast as the network.
+		if time.Since(began) > time.Second {
+			backoff = 10 * time.Millisecond
+			continue
+		}
+		select {
+		case <-t.quit:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -204,5 +205,40 @@ func TestTransportRefusesAnotherCluster(t *testing.T) {
 	sendUntil(true)
 	if err := tr1.SetCluster(string(make([]byte, MaxCluster+1))); err == nil {
 		t.Fatal("a cluster name too long was taken")
+	}
+}
+
+// TestTransportBacksOffAPeerThatCloses: a peer that closes each
+// connection at once (one of another cluster does) is dialled again after
+// the backoff, not as fast as the network allows.
+func TestTransportBacksOffAPeerThatCloses(t *testing.T) {
+	peer, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	var dials atomic.Int32
+	go func() {
+		for {
+			c, err := peer.Accept()
+			if err != nil {
+				return
+			}
+			dials.Add(1)
+			c.Close()
+		}
+	}()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := NewTCPTransport(1, ln, map[int32]string{2: peer.Addr().String()}, func(Message) {}, nil)
+	defer tr.Close()
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		tr.Send(Message{Type: MsgHeartbeat, From: 1, To: 2, Term: 1})
+	}
+	// 10 ms doubling to 100 ms: some 13 dials in a second.
+	if n := dials.Load(); n > 25 {
+		t.Fatalf("%d dials in a second to a peer that closes at once", n)
 	}
 }
