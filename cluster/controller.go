@@ -26,14 +26,11 @@ type Controller struct {
 	peers  map[int32]string // follower id → replication address
 	lg     *slog.Logger
 
-	mu    sync.Mutex
-	match map[int32]int64 // follower → log end it acknowledged
-	// When each follower last acknowledged, and last acknowledged this
-	// log's end (DescribeQuorum).
-	ackedAt, caughtUpAt map[int32]time.Time
-	conns               map[int32]net.Conn
-	commit              int64
-	waitc               chan struct{} // closed and replaced when commit advances
+	mu     sync.Mutex
+	match  map[int32]FollowerState // what each follower acknowledged, and when
+	conns  map[int32]net.Conn
+	commit int64
+	waitc  chan struct{} // closed and replaced when commit advances
 
 	// cut, a fault hook for tests: peers this controller cannot reach.
 	cut func(id int32) bool
@@ -74,7 +71,7 @@ func NewController(log *eventlog.Log, id, epoch int32, voters []int32, peers map
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	c := &Controller{log: log, id: id, epoch: epoch, voters: slices.Clone(voters), peers: map[int32]string{}, lg: lg, match: map[int32]int64{}, ackedAt: map[int32]time.Time{}, caughtUpAt: map[int32]time.Time{}, conns: map[int32]net.Conn{},
+	c := &Controller{log: log, id: id, epoch: epoch, voters: slices.Clone(voters), peers: map[int32]string{}, lg: lg, match: map[int32]FollowerState{}, conns: map[int32]net.Conn{},
 		commit: log.Committed(), waitc: make(chan struct{}), heartbeat: Heartbeat, linger: commitLinger, idleGap: idleGap, snapshotPart: snapshotPart, quit: make(chan struct{}), ended: make(chan struct{})}
 	for pid, addr := range peers {
 		c.AddPeer(pid, addr)
@@ -143,7 +140,7 @@ func (c *Controller) Stop() {
 func (c *Controller) CaughtUp(id int32) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return id == c.id || c.match[id] >= c.commit
+	return id == c.id || c.match[id].End >= c.commit
 }
 
 // Committed is the commit point.
@@ -213,7 +210,7 @@ func (c *Controller) advance() {
 		if id == c.id {
 			ends = append(ends, own)
 		} else {
-			ends = append(ends, c.match[id]) // 0 until it acknowledges
+			ends = append(ends, c.match[id].End) // 0 until it acknowledges
 		}
 	}
 	slices.Sort(ends)
@@ -376,11 +373,12 @@ func (c *Controller) session(id int32, addr string) error {
 			}
 			end, now := c.log.Segment().EndOffset(), time.Now()
 			c.mu.Lock()
-			c.match[id] = e
-			c.ackedAt[id] = now
+			f := c.match[id]
+			f.End, f.AckedAt = e, now
 			if e >= end {
-				c.caughtUpAt[id] = now
+				f.CaughtUpAt = now
 			}
+			c.match[id] = f
 			c.mu.Unlock()
 			c.advance()
 			acks <- struct{}{}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"maps"
 	"slices"
 	"time"
 
@@ -69,9 +70,5 @@ func (n *Node) Stats() Stats {
 func (c *Controller) followers() map[int32]FollowerState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[int32]FollowerState, len(c.match))
-	for id, end := range c.match {
-		out[id] = FollowerState{End: end, AckedAt: c.ackedAt[id], CaughtUpAt: c.caughtUpAt[id]}
-	}
-	return out
+	return maps.Clone(c.match)
 }
