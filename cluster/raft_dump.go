@@ -18,7 +18,7 @@ const RaftDir = "__raft"
 // (<data-dir>/__raft) or the raft.wal file in it.
 func IsRaftPath(path string) bool {
 	base := filepath.Base(filepath.Clean(path))
-	return base == RaftDir || base == "raft.wal"
+	return base == RaftDir || base == raft.StorageFile
 }
 
 // DumpRaft prints a node's Raft storage, read without changing it: the

@@ -31,9 +31,10 @@ const (
 	recHardState = 1
 	recEntries   = 2
 	recSnapshot  = 3
-
-	walName = "raft.wal"
 )
+
+// StorageFile is the name of the storage's file in its directory.
+const StorageFile = "raft.wal"
 
 // maxRecordBytes bounds a record: replay takes a longer length for a torn
 // tail. Writes never make one (entries go in as many records as they
@@ -53,7 +54,7 @@ func OpenStorage(fsys segment.FS, dir string, log *slog.Logger) (*Storage, Resto
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, Restored{}, fmt.Errorf("raft: storage: %w", err)
 	}
-	s := &Storage{fs: fsys, path: filepath.Join(dir, walName), compactAt: 64 << 20}
+	s := &Storage{fs: fsys, path: filepath.Join(dir, StorageFile), compactAt: 64 << 20}
 	f, err := fsys.OpenFile(s.path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, Restored{}, fmt.Errorf("raft: storage: %w", err)
@@ -108,8 +109,8 @@ func ReadStorage(fsys segment.FS, path string) (StorageContents, error) {
 	if fsys == nil {
 		fsys = segment.OSFS{}
 	}
-	if filepath.Base(path) != walName {
-		path = filepath.Join(path, walName)
+	if filepath.Base(path) != StorageFile {
+		path = filepath.Join(path, StorageFile)
 	}
 	data, err := segment.ReadFile(fsys, path, maxFileBytes)
 	if err != nil {

@@ -49,7 +49,7 @@ func TestStorageKeepsWhatWasSaved(t *testing.T) {
 	// A torn last record is cut off; what came before stays.
 	must(s.Save(&HardState{Term: 3}, nil, nil))
 	s.Close()
-	path := filepath.Join(dir, walName)
+	path := filepath.Join(dir, StorageFile)
 	info, _ := os.Stat(path)
 	os.Truncate(path, info.Size()-3)
 	s, st, err = OpenStorage(nil, dir, nil)
