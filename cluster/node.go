@@ -220,7 +220,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	// this log's by chance), and they refuse this one.
 	held := heldClusterID(cfg.Meta)
 	n.tr.SetCluster(held)
-	g, err := gossip.Start(gossip.Config{Meta: gossip.Meta{NodeID: cfg.ID, KafkaAddr: cfg.KafkaAddr, ReplicationAddr: cfg.ReplicationAddr, ClusterID: held},
+	g, err := gossip.Start(gossip.Config{Meta: gossip.Meta{NodeID: cfg.ID, KafkaAddr: cfg.KafkaAddr, ReplicationAddr: cfg.ReplicationAddr, ClusterID: held, Voters: cfg.Voters},
 		BindAddr: cfg.GossipAddr, Join: cfg.Join, Local: cfg.GossipLocal, Logger: cfg.Logger})
 	if err != nil {
 		n.tr.Close()
@@ -228,6 +228,16 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		return nil, err
 	}
 	n.gsp = g
+	if cfg.Voters != nil {
+		// Nodes holding other voters would count other majorities: two
+		// controllers could be elected at once.
+		if err := sameVoters(g.Members(), cfg.Voters, "was given"); err != nil {
+			g.Shutdown()
+			n.tr.Close()
+			st.Close()
+			return nil, err
+		}
+	}
 	if cfg.Voters == nil {
 		if cfg.Voters, err = n.bootstrapVoters(); err != nil {
 			g.Shutdown()
@@ -565,6 +575,11 @@ func (n *Node) loop() {
 }
 
 func (n *Node) memberUp(m gossip.Meta) {
+	if err := sameVoters([]gossip.Meta{m}, n.cfg.Voters, "holds"); err != nil {
+		// It refuses to start if it sees this node; this node keeps
+		// the voters it runs with.
+		n.lg.Error("a node holds other voters than this one", "node_id", m.NodeID, "its_voters", m.Voters, "voters", n.cfg.Voters, "error", err)
+	}
 	n.mu.Lock()
 	n.members[m.NodeID] = m
 	delete(n.failed, m.NodeID)

@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/gossip"
 	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
@@ -48,6 +50,10 @@ type memberOpts struct {
 	logger        *slog.Logger
 	// clusterID gives node id this cluster id of its own; nil: none.
 	clusterID func(id int32) string
+	// voters given to the node; nil: 1, 2 and 3 unless expect is set.
+	voters []int32
+	// expect: the node bootstraps, waiting for this many nodes.
+	expect int
 }
 
 func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...string) *member {
@@ -97,7 +103,11 @@ func startMemberErr(t testing.TB, o memberOpts, id int32, dir string, join ...st
 	if o.clusterID != nil {
 		own = o.clusterID(id)
 	}
-	n, err := StartNode(NodeConfig{ID: id, Voters: []int32{1, 2, 3}, Meta: meta, RaftDir: dir + "/raft",
+	voters := o.voters
+	if voters == nil && o.expect == 0 {
+		voters = []int32{1, 2, 3}
+	}
+	n, err := StartNode(NodeConfig{ID: id, Voters: voters, BootstrapExpect: o.expect, Meta: meta, RaftDir: dir + "/raft",
 		Replication: ln, ReplicationAddr: ln.Addr().String(), KafkaAddr: fmt.Sprintf("127.0.0.1:%d", 9090+id),
 		FS: o.fs, GossipAddr: gossipAddr, Join: join, GossipLocal: true, FenceAfter: time.Second, Fallback: fallback, OnFatal: o.onFatal,
 		RaftCompactEntries: o.compactEvery, RaftCompactBytes: o.compactBytes, Logger: o.logger,
@@ -436,54 +446,41 @@ func TestControllerWithAFailedLogLeaves(t *testing.T) {
 
 // TestBootstrapExpect: three nodes started together without a voter list
 // wait until they see each other, choose the same voters, elect a
-// controller, and keep the voters across a restart.
+// controller, and keep the voters across a restart. A node started later
+// the same way, with a lower id than theirs, takes the voters they hold
+// and is a broker that is not a voter (it used to choose itself and the
+// two lowest of them: voters the others did not hold).
 func TestBootstrapExpect(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a cluster")
 	}
 	dir := t.TempDir()
-	gossipAddrs := make([]string, 3)
-	for i := range gossipAddrs {
+	gossipAddrs := map[int32]string{}
+	for id := int32(1); id <= 4; id++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		gossipAddrs[i] = ln.Addr().String()
+		gossipAddrs[id] = ln.Addr().String()
 		ln.Close()
 	}
+	o := memberOpts{expect: 3}
 	start := func(id int32) (*member, error) {
-		mdir := fmt.Sprintf("%s/%d", dir, id)
-		st, err := segment.OpenStore(mdir, segment.StoreOptions{RetentionCheckInterval: -1})
-		if err != nil {
-			return nil, err
-		}
-		meta, err := eventlog.Open(st, eventlog.Options{Replicated: true})
-		if err != nil {
-			return nil, err
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
 		var join []string
-		for i, a := range gossipAddrs {
-			if int32(i+1) != id {
+		for other, a := range gossipAddrs {
+			if other != id {
 				join = append(join, a)
 			}
 		}
-		n, err := StartNode(NodeConfig{ID: id, BootstrapExpect: 3, Meta: meta, RaftDir: mdir + "/raft", Replication: ln,
-			ReplicationAddr: ln.Addr().String(), KafkaAddr: fmt.Sprintf("127.0.0.1:%d", 9090+id), GossipAddr: gossipAddrs[id-1],
-			Join: join, GossipLocal: true, FenceAfter: time.Second})
-		if err != nil {
-			return nil, err
-		}
-		return &member{id: id, dir: mdir, store: st, meta: meta, node: n}, nil
+		o := o
+		o.gossipAddr = gossipAddrs[id]
+		return startMemberErr(t, o, id, fmt.Sprintf("%s/%d", dir, id), join...)
 	}
 	all := make([]*member, 3)
 	errs := make(chan error, 3)
 	for i := range all {
 		go func() {
-			m, err := start(int32(i + 1))
+			m, err := start(int32(i + 2))
 			all[i] = m
 			errs <- err
 		}()
@@ -499,10 +496,63 @@ func TestBootstrapExpect(t *testing.T) {
 		}
 	}()
 	waitFor(t, "three registered brokers and a controller", all, func(s *eventlog.State) bool {
-		return len(s.Brokers) == 3 && s.Controller.Leader != 0 && len(s.Controller.Voters) == 3
+		return len(s.Brokers) == 3 && s.Controller.Leader != 0 && slices.Equal(s.Controller.Voters, []int32{2, 3, 4})
 	})
-	b, err := os.ReadFile(all[0].dir + "/raft/voters")
-	if err != nil || string(b) != "1\n2\n3\n" {
-		t.Fatalf("voters file: %q %v", b, err)
+	for _, m := range all {
+		if b, err := os.ReadFile(m.dir + "/raft/voters"); err != nil || string(b) != "2\n3\n4\n" {
+			t.Fatalf("node %d's voters file: %q %v", m.id, b, err)
+		}
+	}
+	for range 2 { // and again after a restart, from its voters file
+		late, err := start(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := late.node.Voters(); !slices.Equal(got, []int32{2, 3, 4}) {
+			late.stop()
+			t.Fatalf("the late node holds the voters %v", got)
+		}
+		waitFor(t, "the late node registered", append(all, late), func(s *eventlog.State) bool {
+			return len(s.Brokers) == 4 && slices.Equal(s.Controller.Voters, []int32{2, 3, 4})
+		})
+		late.stop()
+		if b, err := os.ReadFile(late.dir + "/raft/voters"); err != nil || string(b) != "2\n3\n4\n" {
+			t.Fatalf("the late node's voters file: %q %v", b, err)
+		}
+	}
+}
+
+// TestVotersGivenApart: a node given other voters than the running nodes
+// hold refuses to start, saying which voters they hold.
+func TestVotersGivenApart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a cluster")
+	}
+	dir := t.TempDir()
+	all := startThreeWith(t, memberOpts{}, dir)
+	defer func() {
+		for _, m := range all {
+			m.stop()
+		}
+	}()
+	_, err := startMemberErr(t, memberOpts{voters: []int32{1, 2, 4}}, 4, dir+"/4", all[0].node.gsp.Addr())
+	if err == nil || !strings.Contains(err.Error(), "holds the voters [1 2 3], and this node was given [1 2 4]") ||
+		!strings.Contains(err.Error(), "--voters 1,2,3") {
+		t.Fatalf("node 4 given voters 1, 2 and 4: %v", err)
+	}
+}
+
+// TestHeldVoters: a bootstrapping node takes the voters the members hold,
+// none while none holds any, and refuses members that hold different ones.
+func TestHeldVoters(t *testing.T) {
+	m := func(id int32, voters ...int32) gossip.Meta { return gossip.Meta{NodeID: id, Voters: voters} }
+	if got, err := heldVoters([]gossip.Meta{m(1), m(2)}); got != nil || err != nil {
+		t.Errorf("none held: %v %v", got, err)
+	}
+	if got, err := heldVoters([]gossip.Meta{m(1), m(2, 3, 2, 1), m(3, 1, 2, 3)}); !slices.Equal(got, []int32{1, 2, 3}) || err != nil {
+		t.Errorf("held by two: %v %v", got, err)
+	}
+	if got, err := heldVoters([]gossip.Meta{m(1, 1, 2, 3), m(4, 1, 2, 4)}); err == nil {
+		t.Errorf("held apart: %v, no error", got)
 	}
 }

@@ -93,9 +93,13 @@ func Start(cfg Config) (*Gossip, error) {
 	if len(cfg.Meta.ClusterID) > MaxClusterID {
 		return nil, fmt.Errorf("gossip: a cluster id of %d bytes: at most %d", len(cfg.Meta.ClusterID), MaxClusterID)
 	}
+	if len(cfg.Meta.Voters) > MaxVoters {
+		return nil, fmt.Errorf("gossip: %d voters: at most %d", len(cfg.Meta.Voters), MaxVoters)
+	}
 	meta := cfg.Meta.Encode()
 	longest := cfg.Meta
 	longest.ClusterID = strings.Repeat("x", MaxClusterID) // SetClusterID may come
+	longest.Voters = make([]int32, MaxVoters)             // and SetVoters
 	if len(longest.Encode()) > maxMeta {
 		// memberlist would panic.
 		return nil, fmt.Errorf("gossip: this node's Kafka and replication addresses (%d and %d bytes) are too long to gossip: they may take %d bytes together; use shorter host names",
@@ -281,6 +285,20 @@ func (g *Gossip) SetClusterID(id string, timeout time.Duration) error {
 		default:
 		}
 	}
+	g.dlg.setMeta(meta)
+	return g.ml.UpdateNode(timeout)
+}
+
+// SetVoters tells the others the voters this node holds (it bootstrapped
+// without them, and has now chosen or taken them).
+func (g *Gossip) SetVoters(ids []int32, timeout time.Duration) error {
+	if len(ids) > MaxVoters {
+		return fmt.Errorf("gossip: %d voters: at most %d", len(ids), MaxVoters)
+	}
+	g.mu.Lock()
+	g.self.Voters = slices.Clone(ids)
+	meta := g.self.Encode()
+	g.mu.Unlock()
 	g.dlg.setMeta(meta)
 	return g.ml.UpdateNode(timeout)
 }

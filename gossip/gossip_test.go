@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"reflect"
@@ -124,14 +125,17 @@ func TestMembership(t *testing.T) {
 func FuzzDecodeMeta(f *testing.F) {
 	f.Add(Meta{NodeID: 1, KafkaAddr: "127.0.0.1:9092", ReplicationAddr: "127.0.0.1:9291"}.Encode())
 	f.Add(Meta{NodeID: 1, KafkaAddr: "127.0.0.1:9092", ReplicationAddr: "127.0.0.1:9291", ClusterID: "c1"}.Encode())
-	f.Add([]byte{1, 0, 0, 0, 1, 3, 'a', ':', '1', 3, 'b', ':', '2'}) // version 1: no cluster id
+	f.Add(Meta{NodeID: 2, KafkaAddr: "a:1", ReplicationAddr: "b:2", ClusterID: "c1", Voters: []int32{1, 2, 3}}.Encode())
+	f.Add([]byte{1, 0, 0, 0, 1, 3, 'a', ':', '1', 3, 'b', ':', '2'})         // version 1: no cluster id
+	f.Add([]byte{2, 0, 0, 0, 1, 3, 'a', ':', '1', 3, 'b', ':', '2', 1, 'c'}) // version 2: no voters
+	f.Add([]byte{3, 0, 0, 0, 1, 0, 0, 0, 200, 0, 0, 0, 1})                   // more voters than bytes
 	f.Add([]byte{1, 0, 0, 0, 1, 200})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeMeta(b)
 		if err != nil {
 			return
 		}
-		if again, err := DecodeMeta(m.Encode()); err != nil || again != m {
+		if again, err := DecodeMeta(m.Encode()); err != nil || !reflect.DeepEqual(again, m) {
 			t.Fatalf("%+v re-encoded: %+v %v", m, again, err)
 		}
 	})
@@ -164,8 +168,8 @@ func TestAddressesTooLongToGossip(t *testing.T) {
 		kafka, repl int
 		ok          bool
 	}{
-		{250, 188, true}, // with room for the longest cluster id
-		{250, 189, false},
+		{200, 173, true}, // with room for the longest cluster id and the most voters
+		{200, 174, false},
 		{400, 300, false},
 	} {
 		g, err := Start(Config{Meta: Meta{NodeID: 1, KafkaAddr: host(tc.kafka), ReplicationAddr: host(tc.repl)}, BindAddr: "127.0.0.1:0", Local: true})
@@ -288,11 +292,31 @@ func TestNodesOfAnotherClusterAreRefused(t *testing.T) {
 	}
 }
 
-// TestDecodeMetaOfVersion1: metadata of nodes from before cluster ids
-// reads as of no cluster yet.
-func TestDecodeMetaOfVersion1(t *testing.T) {
-	m, err := DecodeMeta([]byte{1, 0, 0, 0, 1, 3, 'a', ':', '1', 3, 'b', ':', '2'})
-	if want := (Meta{NodeID: 1, KafkaAddr: "a:1", ReplicationAddr: "b:2"}); err != nil || m != want {
-		t.Fatalf("got %+v, %v; want %+v", m, err, want)
+// TestDecodeMetaOfEarlierVersions: metadata of nodes from before cluster
+// ids reads as of no cluster yet, and from before voters as of no voters
+// known.
+func TestDecodeMetaOfEarlierVersions(t *testing.T) {
+	for _, c := range []struct {
+		b    []byte
+		want Meta
+	}{
+		{[]byte{1, 0, 0, 0, 1, 3, 'a', ':', '1', 3, 'b', ':', '2'}, Meta{NodeID: 1, KafkaAddr: "a:1", ReplicationAddr: "b:2"}},
+		{[]byte{2, 0, 0, 0, 1, 3, 'a', ':', '1', 3, 'b', ':', '2', 1, 'c'}, Meta{NodeID: 1, KafkaAddr: "a:1", ReplicationAddr: "b:2", ClusterID: "c"}},
+	} {
+		m, err := DecodeMeta(c.b)
+		if err != nil || !reflect.DeepEqual(m, c.want) {
+			t.Errorf("version %d: got %+v, %v; want %+v", c.b[0], m, err, c.want)
+		}
+	}
+	for _, b := range [][]byte{
+		{3, 0, 0, 0, 1, 0, 0, 0, 17},               // more voters than a node gossips
+		{3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0},    // voter 0
+		{3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 1},    // a voter short
+		{4, 0, 0, 0, 1, 0, 0, 0, 0},                // a version to come
+		{2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0}, // version 2 with voters
+	} {
+		if m, err := DecodeMeta(b); !errors.Is(err, ErrBadMeta) {
+			t.Errorf("DecodeMeta(%v) = %+v, %v; want ErrBadMeta", b, m, err)
+		}
 	}
 }

@@ -15,21 +15,30 @@ type Meta struct {
 	// empty for a node that holds none yet (it joins the first cluster it
 	// meets). Nodes of two clusters refuse each other.
 	ClusterID string
+	// Voters are the controller voters this node holds for the cluster's
+	// (given to it, or chosen when it bootstrapped); empty while it does
+	// not know them yet. A node bootstrapping takes them from the others,
+	// and a node given other voters refuses to start.
+	Voters []int32
 }
 
-// metaVersion is what Encode writes; version 1 had no cluster id.
-const metaVersion = 2
+// metaVersion is what Encode writes; version 1 had no cluster id, version
+// 2 no voters.
+const metaVersion = 3
 
 // MaxClusterID bounds the length of a cluster id.
 const MaxClusterID = 64
+
+// MaxVoters bounds the voters a node gossips (a Raft quorum has a handful).
+const MaxVoters = 16
 
 // maxMeta is memberlist's limit on node metadata (it panics beyond).
 const maxMeta = 512
 
 // metaOverhead is what Encode adds to the two addresses, at most: the
-// version, the node id, the cluster id and three length prefixes of up to
-// 2 bytes.
-const metaOverhead = 1 + 4 + MaxClusterID + 2 + 2 + 2
+// version, the node id, the cluster id, three length prefixes of up to 2
+// bytes, and the voters with their count.
+const metaOverhead = 1 + 4 + MaxClusterID + 2 + 2 + 2 + 1 + 4*MaxVoters
 
 // ErrBadMeta is the error of DecodeMeta.
 var ErrBadMeta = errors.New("gossip: bad node metadata")
@@ -42,6 +51,10 @@ func (m Meta) Encode() []byte {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
+	b = binary.AppendUvarint(b, uint64(len(m.Voters)))
+	for _, id := range m.Voters {
+		b = binary.BigEndian.AppendUint32(b, uint32(id))
+	}
 	return b
 }
 
@@ -51,10 +64,11 @@ func DecodeMeta(b []byte) (Meta, error) {
 	if len(b) < 5 || len(b) > maxMeta {
 		return m, fmt.Errorf("%w: %d bytes", ErrBadMeta, len(b))
 	}
-	if b[0] != 1 && b[0] != metaVersion {
+	if b[0] < 1 || b[0] > metaVersion {
 		return m, fmt.Errorf("%w: version %d, this node reads 1 to %d", ErrBadMeta, b[0], metaVersion)
 	}
-	fields := make([]string, b[0]+1) // the addresses, then the cluster id
+	version := b[0]
+	fields := make([]string, min(version+1, 3)) // the addresses, then the cluster id
 	m.NodeID = int32(binary.BigEndian.Uint32(b[1:]))
 	b = b[5:]
 	for i := range fields {
@@ -64,6 +78,21 @@ func DecodeMeta(b []byte) (Meta, error) {
 		}
 		fields[i] = string(b[k : k+int(n)])
 		b = b[k+int(n):]
+	}
+	if version >= 3 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > MaxVoters || n*4 > uint64(len(b)-k) {
+			return Meta{}, fmt.Errorf("%w: bad voters", ErrBadMeta)
+		}
+		b = b[k:]
+		for range n {
+			id := int32(binary.BigEndian.Uint32(b))
+			if id <= 0 {
+				return Meta{}, fmt.Errorf("%w: voter %d", ErrBadMeta, id)
+			}
+			m.Voters = append(m.Voters, id)
+			b = b[4:]
+		}
 	}
 	if len(b) != 0 {
 		return Meta{}, fmt.Errorf("%w: %d bytes after the fields", ErrBadMeta, len(b))

@@ -355,6 +355,13 @@ func (n *Node) becomeLeader() {
 
 // Step feeds the node a message from a peer.
 func (n *Node) Step(m Message) {
+	if (m.Type == MsgPreVote || m.Type == MsgVote) && !n.isVoter(m.From) {
+		// A campaign by a node this one does not hold a voter (a node
+		// given other voters): refused without taking its term, which
+		// would depose a live leader.
+		n.send(Message{Type: voteResp(m.Type), To: m.From, Reject: true})
+		return
+	}
 	switch {
 	case m.Term > n.term:
 		if (m.Type == MsgPreVote || m.Type == MsgVote) && !m.Force && n.lead != None && n.electionElapsed < n.cfg.ElectionTicks-n.cfg.HeartbeatTicks {
@@ -402,10 +409,7 @@ func (n *Node) Step(m Message) {
 }
 
 func (n *Node) handleVote(m Message) {
-	resp := MsgVoteResp
-	if m.Type == MsgPreVote {
-		resp = MsgPreVoteResp
-	}
+	resp := voteResp(m.Type)
 	if !n.isVoter(n.id) {
 		n.send(Message{Type: resp, To: m.From, Reject: true}) // a learner has no vote
 		return
@@ -427,6 +431,14 @@ func (n *Node) handleVote(m Message) {
 		return
 	}
 	n.send(Message{Type: resp, To: m.From, Reject: true})
+}
+
+// voteResp is the answer's type to a vote or pre-vote.
+func voteResp(t MsgType) MsgType {
+	if t == MsgPreVote {
+		return MsgPreVoteResp
+	}
+	return MsgVoteResp
 }
 
 func (n *Node) stepFollower(m Message) {
