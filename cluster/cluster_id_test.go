@@ -61,6 +61,9 @@ func testNodesTakeTheClusterID(t *testing.T, fallback bool) {
 			break
 		}
 		if time.Now().After(deadline) {
+			for _, m := range all {
+				t.Logf("node %d sees %+v", m.id, m.node.gsp.Members())
+			}
 			t.Fatal("the nodes do not gossip the cluster's id")
 		}
 	}

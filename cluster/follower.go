@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/segment"
@@ -26,7 +27,10 @@ type Follower struct {
 	// from a leader of an older term.
 	maxEpoch int32
 	current  net.Conn // the controller's connection being served
-	cut      func(id int32) bool
+	// heard is the highest commit point a controller sent, beyond what
+	// this node's log may reach yet.
+	heard atomic.Int64
+	cut   func(id int32) bool
 }
 
 // NewFollower serves log, which must be replicated (eventlog.Options).
@@ -237,6 +241,12 @@ func (f *Follower) appendBatches(b []byte, prev int32) (*segment.Appended, error
 
 // commit applies the controller's commit point, up to what is durable here.
 func (f *Follower) commit(offset int64) error {
+	for {
+		h := f.heard.Load()
+		if offset <= h || f.heard.CompareAndSwap(h, offset) {
+			break
+		}
+	}
 	end, _ := f.log.End()
 	if err := f.log.Commit(min(offset, end)); err != nil {
 		f.lg.Error("metadata shipping: cannot apply committed events", "offset", offset, "error", err)

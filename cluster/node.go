@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chronik-stream/chronik/eventlog"
@@ -86,6 +87,11 @@ type Node struct {
 	gsp      *gossip.Gossip
 	follower *Follower
 	failOnce sync.Once // fatal
+	// catch_up.go: catchingUp, this node started with an empty data
+	// directory in a cluster that had formed, and has not yet taken what
+	// it committed (marked: its file is written); pristine, it holds
+	// nothing and has seen no formed cluster.
+	catchingUp, marked, pristine atomic.Bool
 
 	mu       sync.Mutex
 	ctrl     *Controller
@@ -208,6 +214,14 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 			}
 		}
 	}
+	catchingUp, pristine, err := openCatchUp(cfg.FS, filepath.Clean(cfg.RaftDir), restored, cfg.Meta)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	n.catchingUp.Store(catchingUp)
+	n.marked.Store(catchingUp)
+	n.pristine.Store(pristine)
 	n.st = st
 	n.tr = raft.NewTCPTransport(cfg.ID, cfg.Replication, nil, func(m raft.Message) {
 		if d := n.driver(); d != nil {
@@ -247,12 +261,15 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		}
 		n.cfg.Voters = cfg.Voters
 	}
+	for _, m := range g.Members() {
+		n.seeFormed(m) // before Raft asks this node for a vote
+	}
 	if !slices.Contains(cfg.Voters, cfg.ID) {
 		// A Raft learner: it hears the leader but has no vote.
 		n.lg.Info("this node is not a voter: it takes the controller's metadata and serves as a broker", "node_id", cfg.ID, "voters", cfg.Voters)
 	}
 	drv, err := raft.NewDriver(raft.DriverConfig{
-		Node:          raft.Config{ID: cfg.ID, Voters: cfg.Voters, Log: logView, MayCampaign: n.mayCampaign, Seed: uint64(time.Now().UnixNano())},
+		Node:          raft.Config{ID: cfg.ID, Voters: cfg.Voters, Log: logView, MayCampaign: n.mayCampaign, MayVote: n.mayVote, Seed: uint64(time.Now().UnixNano())},
 		Apply:         apply,
 		ApplySnapshot: applySnapshot,
 		Tick:          cfg.Tick,
@@ -287,6 +304,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 	n.wg.Go(n.loop)
 	n.wg.Go(n.controllerWork)
+	n.wg.Go(n.catchUp)
 	return n, nil
 }
 
@@ -309,6 +327,9 @@ func checkNonVoter(cfg NodeConfig) error {
 // node that holds one (started first as the first node of a cluster, a
 // single node's data); they take its cluster once it leads.
 func (n *Node) mayCampaign() bool {
+	if n.holdsBack() {
+		return false
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.clusterID != "" {
@@ -575,6 +596,7 @@ func (n *Node) loop() {
 }
 
 func (n *Node) memberUp(m gossip.Meta) {
+	n.seeFormed(m)
 	if err := sameVoters([]gossip.Meta{m}, n.cfg.Voters, "holds"); err != nil {
 		// It refuses to start if it sees this node; this node keeps
 		// the voters it runs with.

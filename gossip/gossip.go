@@ -76,6 +76,8 @@ type Gossip struct {
 	foreign *Meta             // a node of another cluster, seen at join
 	addr    string            // this node's gossip address, once listening
 	dlg     *delegate
+
+	upd sync.Mutex // one metadata update at a time (publish)
 }
 
 // tuneMemberlist, if set, changes memberlist's configuration (a test
@@ -267,17 +269,18 @@ func (g *Gossip) SetClusterID(id string, timeout time.Duration) error {
 	if len(id) > MaxClusterID {
 		return fmt.Errorf("gossip: a cluster id of %d bytes: at most %d", len(id), MaxClusterID)
 	}
-	g.mu.Lock()
-	g.self.ClusterID = id
-	meta := g.self.Encode()
 	var gone []Meta
-	for name, m := range g.members {
-		if m.meta.ClusterID != "" && m.meta.ClusterID != id {
-			delete(g.members, name)
-			gone = append(gone, m.meta)
+	g.upd.Lock()
+	defer g.upd.Unlock()
+	g.publish(func(self *Meta) {
+		self.ClusterID = id
+		for name, m := range g.members {
+			if m.meta.ClusterID != "" && m.meta.ClusterID != id {
+				delete(g.members, name)
+				gone = append(gone, m.meta)
+			}
 		}
-	}
-	g.mu.Unlock()
+	})
 	for _, m := range gone {
 		g.log.Warn("gossip: a member is of another cluster: leaving it", "node", m.NodeID, "its_cluster", m.ClusterID, "this_cluster", id)
 		select {
@@ -285,7 +288,15 @@ func (g *Gossip) SetClusterID(id string, timeout time.Duration) error {
 		default:
 		}
 	}
-	g.dlg.setMeta(meta)
+	return g.ml.UpdateNode(timeout)
+}
+
+// SetFormed tells the others that this node's metadata now holds a
+// cluster that formed (Meta.Formed).
+func (g *Gossip) SetFormed(timeout time.Duration) error {
+	g.upd.Lock()
+	defer g.upd.Unlock()
+	g.publish(func(self *Meta) { self.Formed = true })
 	return g.ml.UpdateNode(timeout)
 }
 
@@ -295,12 +306,21 @@ func (g *Gossip) SetVoters(ids []int32, timeout time.Duration) error {
 	if len(ids) > MaxVoters {
 		return fmt.Errorf("gossip: %d voters: at most %d", len(ids), MaxVoters)
 	}
-	g.mu.Lock()
-	g.self.Voters = slices.Clone(ids)
-	meta := g.self.Encode()
-	g.mu.Unlock()
-	g.dlg.setMeta(meta)
+	g.upd.Lock()
+	defer g.upd.Unlock()
+	g.publish(func(self *Meta) { self.Voters = slices.Clone(ids) })
 	return g.ml.UpdateNode(timeout)
+}
+
+// publish changes this node's metadata. Its callers hold upd until their
+// UpdateNode returns: memberlist reads the metadata, then numbers the
+// update; two at once could number the older metadata last, and the
+// others would keep it.
+func (g *Gossip) publish(change func(self *Meta)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	change(&g.self)
+	g.dlg.setMeta(g.self.Encode())
 }
 
 // member is a live peer and the gossip address it was seen at.

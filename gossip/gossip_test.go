@@ -125,7 +125,7 @@ func TestMembership(t *testing.T) {
 func FuzzDecodeMeta(f *testing.F) {
 	f.Add(Meta{NodeID: 1, KafkaAddr: "127.0.0.1:9092", ReplicationAddr: "127.0.0.1:9291"}.Encode())
 	f.Add(Meta{NodeID: 1, KafkaAddr: "127.0.0.1:9092", ReplicationAddr: "127.0.0.1:9291", ClusterID: "c1"}.Encode())
-	f.Add(Meta{NodeID: 2, KafkaAddr: "a:1", ReplicationAddr: "b:2", ClusterID: "c1", Voters: []int32{1, 2, 3}}.Encode())
+	f.Add(Meta{NodeID: 2, KafkaAddr: "a:1", ReplicationAddr: "b:2", ClusterID: "c1", Voters: []int32{1, 2, 3}, Formed: true}.Encode())
 	f.Add([]byte{1, 0, 0, 0, 1, 3, 'a', ':', '1', 3, 'b', ':', '2'})         // version 1: no cluster id
 	f.Add([]byte{2, 0, 0, 0, 1, 3, 'a', ':', '1', 3, 'b', ':', '2', 1, 'c'}) // version 2: no voters
 	f.Add([]byte{3, 0, 0, 0, 1, 0, 0, 0, 200, 0, 0, 0, 1})                   // more voters than bytes
@@ -168,8 +168,8 @@ func TestAddressesTooLongToGossip(t *testing.T) {
 		kafka, repl int
 		ok          bool
 	}{
-		{200, 173, true}, // with room for the longest cluster id and the most voters
-		{200, 174, false},
+		{200, 172, true}, // with room for the longest cluster id and the most voters
+		{200, 173, false},
 		{400, 300, false},
 	} {
 		g, err := Start(Config{Meta: Meta{NodeID: 1, KafkaAddr: host(tc.kafka), ReplicationAddr: host(tc.repl)}, BindAddr: "127.0.0.1:0", Local: true})
@@ -310,7 +310,9 @@ func TestDecodeMetaOfEarlierVersions(t *testing.T) {
 	}
 	for _, b := range [][]byte{
 		{3, 0, 0, 0, 1, 0, 0, 0, 17},               // more voters than a node gossips
-		{3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0},    // voter 0
+		{3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0}, // voter 0
+		{3, 0, 0, 0, 1, 0, 0, 0, 0},                // no flags
+		{3, 0, 0, 0, 1, 0, 0, 0, 0, 2},             // a flag to come
 		{3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 1},    // a voter short
 		{4, 0, 0, 0, 1, 0, 0, 0, 0},                // a version to come
 		{2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0}, // version 2 with voters

@@ -20,6 +20,11 @@ type Meta struct {
 	// not know them yet. A node bootstrapping takes them from the others,
 	// and a node given other voters refuses to start.
 	Voters []int32
+	// Formed: this node's metadata holds a controller that a quorum of
+	// several voters elected (a cluster formed; a single node's data is
+	// not one). A voter with a new, empty disk votes for no node that
+	// says so until it has taken what the cluster committed.
+	Formed bool
 }
 
 // metaVersion is what Encode writes; version 1 had no cluster id, version
@@ -29,6 +34,9 @@ const metaVersion = 3
 // MaxClusterID bounds the length of a cluster id.
 const MaxClusterID = 64
 
+// flagFormed is Formed's bit in the flags byte of version 3.
+const flagFormed = 1
+
 // MaxVoters bounds the voters a node gossips (a Raft quorum has a handful).
 const MaxVoters = 16
 
@@ -37,8 +45,8 @@ const maxMeta = 512
 
 // metaOverhead is what Encode adds to the two addresses, at most: the
 // version, the node id, the cluster id, three length prefixes of up to 2
-// bytes, and the voters with their count.
-const metaOverhead = 1 + 4 + MaxClusterID + 2 + 2 + 2 + 1 + 4*MaxVoters
+// bytes, the voters with their count, and the flags.
+const metaOverhead = 1 + 4 + MaxClusterID + 2 + 2 + 2 + 1 + 4*MaxVoters + 1
 
 // ErrBadMeta is the error of DecodeMeta.
 var ErrBadMeta = errors.New("gossip: bad node metadata")
@@ -55,7 +63,11 @@ func (m Meta) Encode() []byte {
 	for _, id := range m.Voters {
 		b = binary.BigEndian.AppendUint32(b, uint32(id))
 	}
-	return b
+	var flags byte
+	if m.Formed {
+		flags |= flagFormed
+	}
+	return append(b, flags)
 }
 
 // DecodeMeta reads what Encode wrote.
@@ -93,6 +105,10 @@ func DecodeMeta(b []byte) (Meta, error) {
 			m.Voters = append(m.Voters, id)
 			b = b[4:]
 		}
+		if len(b) == 0 || b[0]&^flagFormed != 0 {
+			return Meta{}, fmt.Errorf("%w: bad flags", ErrBadMeta)
+		}
+		m.Formed, b = b[0]&flagFormed != 0, b[1:]
 	}
 	if len(b) != 0 {
 		return Meta{}, fmt.Errorf("%w: %d bytes after the fields", ErrBadMeta, len(b))

@@ -35,6 +35,11 @@ type Config struct {
 	// voter campaigns only if it says yes (a node with an empty log
 	// deferring to one whose log is a cluster's). Nil: always.
 	MayCampaign func() bool
+	// MayVote, when set, is asked before this voter grants a vote or a
+	// pre-vote to candidate: a no refuses it (a voter with a new, empty
+	// disk that has not yet taken what the cluster committed). Nil:
+	// always.
+	MayVote func(candidate int32) bool
 	// Seed seeds the randomized election timeouts.
 	Seed uint64
 }
@@ -84,6 +89,9 @@ type Node struct {
 	role Role
 	lead int32
 	log  raftLog
+	// heard is the highest commit index the leader of term sent, not
+	// bounded by this node's log.
+	heard struct{ term, commit uint64 }
 
 	electionElapsed    int
 	heartbeatElapsed   int
@@ -167,12 +175,31 @@ type Status struct {
 	Lead                    int32
 	Commit, Applied, Last   uint64
 	SnapshotIndex, LastTerm uint64
+	// LeaderCommit is the commit index the leader of Term has sent (this
+	// node's own on the leader), which Commit reaches once this node's log
+	// does; 0 before the leader has sent one.
+	LeaderCommit uint64
 }
 
 // Status returns the node's state.
 func (n *Node) Status() Status {
-	return Status{ID: n.id, Role: n.role, Term: n.term, Lead: n.lead, Commit: n.log.committed, Applied: n.log.applied,
+	st := Status{ID: n.id, Role: n.role, Term: n.term, Lead: n.lead, Commit: n.log.committed, Applied: n.log.applied,
 		Last: n.log.lastIndex(), SnapshotIndex: n.log.snap.Index, LastTerm: n.log.lastTerm()}
+	switch {
+	case n.role == Leader:
+		st.LeaderCommit = n.log.committed
+	case n.heard.term == n.term:
+		st.LeaderCommit = n.heard.commit
+	}
+	return st
+}
+
+// hear notes a commit index the leader sent.
+func (n *Node) hear(commit uint64) {
+	if n.heard.term != n.term {
+		n.heard.term, n.heard.commit = n.term, 0
+	}
+	n.heard.commit = max(n.heard.commit, commit)
 }
 
 func (n *Node) quorum() int { return len(n.voters)/2 + 1 }
@@ -414,6 +441,10 @@ func (n *Node) handleVote(m Message) {
 		n.send(Message{Type: resp, To: m.From, Reject: true}) // a learner has no vote
 		return
 	}
+	if n.cfg.MayVote != nil && !n.cfg.MayVote(m.From) {
+		n.send(Message{Type: resp, To: m.From, Reject: true})
+		return
+	}
 	canVote := n.vote == m.From || n.vote == None && n.lead == None || m.Type == MsgPreVote && m.Term > n.term
 	lt, li := n.logLast()
 	if m.Type == MsgPreVote && n.role == PreCandidate && m.LogTerm == lt && m.Index == li && m.From > n.id {
@@ -445,13 +476,16 @@ func (n *Node) stepFollower(m Message) {
 	switch m.Type {
 	case MsgApp:
 		n.electionElapsed, n.lead = 0, m.From
+		n.hear(m.Commit)
 		n.handleAppend(m)
 	case MsgHeartbeat:
 		n.electionElapsed, n.lead = 0, m.From
+		n.hear(m.Commit)
 		n.log.committed = max(n.log.committed, min(m.Commit, n.log.lastIndex()))
 		n.send(Message{Type: MsgHeartbeatResp, To: m.From})
 	case MsgSnap:
 		n.electionElapsed, n.lead = 0, m.From
+		n.hear(m.Snapshot.Index)
 		n.handleSnapshot(m)
 	case MsgTimeoutNow:
 		if n.isVoter(n.id) {

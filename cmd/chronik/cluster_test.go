@@ -181,8 +181,18 @@ func testClusterOfThree(t *testing.T, extra ...string) {
 	defer cancel()
 	clients := [4]*kgo.Client{nil, tc.client(1), tc.client(2), tc.client(3)}
 	controller := tc.controller(ctx, clients[1])
-	for _, cl := range clients[1:] {
-		cl.Request(ctx, kmsg.NewPtrMetadataRequest())
+	// Each client knows every broker (a node may register itself in its
+	// own view after node 1 has).
+	for id, cl := range clients[1:] {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			r, err := cl.Request(ctx, kmsg.NewPtrMetadataRequest())
+			if err == nil && len(r.(*kmsg.MetadataResponse).Brokers) == 3 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("client of node %d: the brokers are not all known: %v", id+1, err)
+			}
+		}
 	}
 	// Every node reports the cluster's id, the first controller's, and
 	// keeps it in its data directory.

@@ -1,0 +1,114 @@
+package cluster
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chronik-stream/chronik/eventlog"
+)
+
+// TestVoterWithANewDiskCatchesUpFirst: a change committed by the
+// controller and one follower (the third node cut off) is on those two
+// only. The follower's disk is then replaced (its data directory wiped)
+// and the controller goes down before the follower takes the log again:
+// the node that lacks the change and the node with the new disk must not
+// elect a controller between them, which would lose the change. Once the
+// old controller is back, all three hold it, and the new disk's node
+// votes again. On both paths.
+func TestVoterWithANewDiskCatchesUpFirst(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fallback=%v", fallback), func(t *testing.T) { testNewDisk(t, fallback) })
+	}
+}
+
+func testNewDisk(t *testing.T, fallback bool) {
+	if testing.Short() {
+		t.Skip("runs a cluster")
+	}
+	o := memberOpts{fallback: fallback}
+	all := startThreeWith(t, o, t.TempDir())
+	defer func() { stopAll(all) }()
+	lead := settled(t, all)
+	for _, m := range all {
+		waitCaughtUp(t, m, "a node that formed the cluster")
+	}
+	var lag, renewed *member
+	for _, m := range all {
+		if m != lead {
+			if lag == nil {
+				lag = m
+			} else {
+				renewed = m
+			}
+		}
+	}
+	lagID, renewedID, leadID := lag.id, renewed.id, lead.id // the cuts' closures run on other goroutines
+	lag.node.SetCut(func(int32) bool { return true })
+	for _, m := range []*member{lead, renewed} {
+		m.node.SetCut(func(id int32) bool { return id == lagID })
+	}
+	if _, err := lead.node.Append(10*time.Second, topicEvents("committed-by-two", lead.id)...); err != nil {
+		t.Fatal(err)
+	}
+
+	// The new disk, and the controller cut from it before it starts.
+	gossipAddr, join := renewed.node.GossipAddr(), lead.node.GossipAddr()
+	stopOne(all, renewed)
+	if err := os.RemoveAll(renewed.dir); err != nil {
+		t.Fatal(err)
+	}
+	lead.node.SetCut(func(id int32) bool { return id == lagID || id == renewedID })
+	ro := o
+	ro.gossipAddr = gossipAddr
+	for run := range 2 { // and restarted while it catches up, it still is
+		if run > 0 {
+			stopOne(all, renewed)
+		}
+		renewed = startMemberWith(t, ro, renewedID, renewed.dir, join)
+		all[renewedID-1] = renewed
+		renewed.node.SetCut(func(id int32) bool { return id == leadID })
+		if !renewed.node.catchingUp.Load() {
+			t.Fatalf("run %d: a node started with an empty data directory is not catching up", run)
+		}
+	}
+	// The two cannot elect one of them.
+	leadDir, leadGossip := lead.dir, lead.node.GossipAddr()
+	stopOne(all, lead)
+	lag.node.SetCut(nil)
+	renewed.node.SetCut(nil)
+	for deadline := time.Now().Add(4 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c := controllerOf([]*member{lag, renewed}); c != nil {
+			t.Fatalf("node %d, which lacks a committed change, became the controller with the vote of the new disk's node", c.id)
+		}
+	}
+	lo := o
+	lo.gossipAddr = leadGossip
+	back := startMemberWith(t, lo, leadID, leadDir, lag.node.GossipAddr())
+	all[leadID-1] = back
+	waitFor(t, "the change on every node", all, func(s *eventlog.State) bool { return s.Topics["committed-by-two"] != nil })
+	waitCaughtUp(t, renewed, "the new disk's node")
+	// It votes again: with the old controller gone, the two elect one.
+	stopOne(all, back)
+	for deadline := time.Now().Add(10 * time.Second); controllerOf([]*member{lag, renewed}) == nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the two nodes left elect no controller")
+		}
+	}
+}
+
+// waitCaughtUp waits until m is caught up and has removed its file.
+func waitCaughtUp(t *testing.T, m *member, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, err := os.Stat(filepath.Join(m.dir, "raft", catchUpFile))
+		if !m.node.catchingUp.Load() && os.IsNotExist(err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (node %d) is still catching up (file: %v)", what, m.id, err)
+		}
+	}
+}
