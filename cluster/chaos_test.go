@@ -27,8 +27,9 @@ var faultRounds = flag.Int("faults", 12, "faults made by TestFaultsKeepWhatWasCo
 // the controller while, again and again, one node loses power (its
 // metadata log and Raft state keep what they synced and a random part of
 // the rest) and restarts, all four lose power at once, one node's disk
-// fails a sync and its process is restarted, a node is cut off from the
-// others and rejoins, or the controller hands its role on. Every change
+// fails a sync and its process is restarted, a node's disk is replaced
+// (it restarts with nothing), a node is cut off from the others and
+// rejoins, or the controller hands its role on. Every change
 // answered as committed is on every node at the end, and the four
 // metadata logs are identical: no fault, nor any sequence of them, loses
 // an acknowledged change or lets the copies diverge. On the fast path and
@@ -221,7 +222,7 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 		victim := rng.IntN(chaosNodes)
 		all := c.members()
 		v := all[victim]
-		fault := [...]string{"power loss", "cut off", "transfer", "blackout", "disk error"}[rng.IntN(5)]
+		fault := [...]string{"power loss", "cut off", "transfer", "blackout", "disk error", "new disk"}[rng.IntN(6)]
 		faults[fault]++
 		t.Logf("round %d: %s of node %d", r, fault, v.id)
 		switch fault {
@@ -251,6 +252,12 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 			time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond)
 			c.fss[victim].FailSyncs(0)
 			c.down(victim, v)
+			c.up(victim, c.gossip[(victim+1)%chaosNodes])
+		case "new disk": // the node's disk is replaced: it starts again with nothing, and catches up before it votes
+			c.down(victim, v)
+			c.mu.Lock()
+			c.fss[victim] = segmenttest.NewMemFS()
+			c.mu.Unlock()
 			c.up(victim, c.gossip[(victim+1)%chaosNodes])
 		case "cut off": // from the others, then healed
 			for _, m := range all {

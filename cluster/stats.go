@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"cmp"
+	"context"
 	"maps"
 	"slices"
 	"time"
@@ -26,8 +28,10 @@ type Stats struct {
 	// Voters are the voters; Observers the other nodes gossip holds alive
 	// (brokers that are not voters), this one included if it is one.
 	Voters, Observers []int32
-	// Followers is, on the controller on the fast path, what each
-	// follower has acknowledged.
+	// Followers is, on the controller, what each follower has
+	// acknowledged (on the fallback path, the metadata offset after the
+	// last Raft entry it acknowledged, -1 if this node no longer knows
+	// it).
 	Followers map[int32]FollowerState
 }
 
@@ -62,8 +66,48 @@ func (n *Node) Stats() Stats {
 	n.cfg.Meta.View(func(st *eventlog.State) { s.Epoch = int32(st.Controller.Term) })
 	if c != nil {
 		s.Followers = c.followers()
+	} else if n.cfg.Fallback && s.IsController {
+		s.Followers = n.fallbackFollowers()
 	}
 	return s
+}
+
+// fallbackFollowers returns, on the controller on the fallback path, what
+// Raft's leader knows of each follower, in metadata offsets.
+func (n *Node) fallbackFollowers() map[int32]FollowerState {
+	d := n.driver()
+	if d == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	prs, last, err := d.Progress(ctx)
+	if err != nil || prs == nil {
+		return nil
+	}
+	snap := d.Status().SnapshotIndex
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make(map[int32]FollowerState, len(prs))
+	for id, pr := range prs {
+		f := FollowerState{End: -1, AckedAt: pr.AnsweredAt}
+		// The entries applied since the last compaction, in order, each
+		// with the metadata offset after it.
+		i, _ := slices.BinarySearchFunc(n.applied, pr.Match, func(a indexOffset, m uint64) int { return cmp.Compare(a.index, m) })
+		switch {
+		case i < len(n.applied) && n.applied[i].index == pr.Match:
+			f.End = n.applied[i].offset
+		case i > 0:
+			f.End = n.applied[i-1].offset // entries after it are not applied here yet
+		case pr.Match >= snap && (len(n.applied) == 0 || pr.Match < n.applied[0].index):
+			f.End = n.compactedAt
+		}
+		if pr.Match == last {
+			f.CaughtUpAt = pr.AnsweredAt
+		}
+		out[id] = f
+	}
+	return out
 }
 
 // followers returns what each follower has acknowledged.

@@ -5,8 +5,8 @@ package kafka
 // tools ask for __cluster_metadata-0, taken as the same): the controller
 // and its epoch, the commit point as the high watermark, the voters and
 // the brokers that are not voters (observers), each with the log end it
-// has acknowledged and when, as the controller knows them (on the fast
-// path; -1 where it does not). Answered by the controller: another broker
+// has acknowledged and when, as the controller knows them (-1 where it
+// does not). Answered by the controller: another broker
 // passes the request on, and answers NOT_LEADER_OR_FOLLOWER when there is
 // no controller to pass it to. v2 lists each voter's endpoint.
 

@@ -408,6 +408,31 @@ func TestDriversReplicateOverTCP(t *testing.T) {
 			t.Fatalf("applied: %v", c.applied)
 		}
 	}
+	// The leader knows what each follower holds, and when it answered;
+	// a follower knows no progress.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		prs, last, err := leader.Progress(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := len(prs) == 2
+		for id, pr := range prs {
+			done = done && id != leader.Status().ID && pr.Match == last && !pr.AnsweredAt.IsZero()
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the leader's progress: %v, last %d", prs, last)
+		}
+	}
+	for id, d := range c.drivers {
+		if d != leader {
+			if prs, _, err := d.Progress(ctx); err != nil || prs != nil {
+				t.Fatalf("follower %d's progress: %v %v", id, prs, err)
+			}
+		}
+	}
 	// A graceful handover.
 	var to int32 = 1
 	if leader.Status().ID == 1 {

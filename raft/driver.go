@@ -63,6 +63,8 @@ type Driver struct {
 
 	mu     sync.Mutex
 	status Status
+
+	answered map[int32]time.Time // when each peer last answered an append or a heartbeat (driver goroutine)
 }
 
 // NewDriver starts a node's driver.
@@ -86,7 +88,8 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Driver{cfg: cfg, node: n, recv: make(chan Message, 1024), calls: make(chan func()), stop: make(chan struct{}), done: make(chan struct{})}
+	d := &Driver{cfg: cfg, node: n, recv: make(chan Message, 1024), calls: make(chan func()), stop: make(chan struct{}), done: make(chan struct{}),
+		answered: map[int32]time.Time{}}
 	d.status = n.Status()
 	go d.run()
 	return d, nil
@@ -180,7 +183,7 @@ func (d *Driver) run() {
 		case <-ticker.C:
 			d.node.Tick()
 		case m := <-d.recv:
-			d.node.Step(m)
+			d.step(m)
 		case fn := <-d.calls:
 			fn()
 		}
@@ -197,13 +200,55 @@ func (d *Driver) run() {
 	}
 }
 
+// step hands the node a message, noting when a peer answered.
+func (d *Driver) step(m Message) {
+	if m.Type == MsgAppResp || m.Type == MsgHeartbeatResp {
+		d.answered[m.From] = time.Now()
+	}
+	d.node.Step(m)
+}
+
+// PeerProgress is what the leader knows of a peer's copy of its log.
+type PeerProgress struct {
+	// Match is the last index the peer holds as the leader's, as it
+	// acknowledged; AnsweredAt when it last answered (zero: not yet).
+	Match      uint64
+	AnsweredAt time.Time
+}
+
+// Progress returns, on the leader, each peer's progress and the leader's
+// last index; nil elsewhere.
+func (d *Driver) Progress(ctx context.Context) (map[int32]PeerProgress, uint64, error) {
+	type result struct {
+		prs  map[int32]PeerProgress
+		last uint64
+	}
+	res := make(chan result, 1)
+	if err := d.do(ctx, func() {
+		var r result
+		if d.node.role == Leader {
+			r.prs, r.last = map[int32]PeerProgress{}, d.node.log.lastIndex()
+			for id, pr := range d.node.prs {
+				if id != d.node.id {
+					r.prs[id] = PeerProgress{Match: pr.match, AnsweredAt: d.answered[id]}
+				}
+			}
+		}
+		res <- r
+	}); err != nil {
+		return nil, 0, err
+	}
+	r := <-res
+	return r.prs, r.last, nil
+}
+
 // drain takes what else is waiting, so that one Ready (one sync) covers
 // many messages and proposals.
 func (d *Driver) drain() {
 	for range 256 {
 		select {
 		case m := <-d.recv:
-			d.node.Step(m)
+			d.step(m)
 		case fn := <-d.calls:
 			fn()
 		default:

@@ -60,6 +60,9 @@ func (c clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(committedDesc, float64(c.meta.Committed()))
 	gauge(endDesc, float64(end))
 	for id, f := range s.Followers {
+		if f.End < 0 {
+			continue // the controller no longer knows it (behind its Raft snapshot)
+		}
 		gauge(lagDesc, float64(max(end-f.End, 0)), strconv.Itoa(int(id)))
 	}
 }
