@@ -188,7 +188,13 @@ func (f *Follower) Serve(c net.Conn) {
 			if whole == nil {
 				continue // more parts follow
 			}
-			if err := f.whileCurrent(epoch, func() error { return f.log.InstallSnapshot(whole) }); err != nil {
+			// Decoded before the fence's lock is taken: Raft's fence waits
+			// for that lock before this node votes.
+			decoded, err := eventlog.DecodeShippedSnapshot(whole)
+			if err == nil {
+				err = f.whileCurrent(epoch, func() error { return f.log.InstallDecoded(decoded) })
+			}
+			if err != nil {
 				fail("cannot install the snapshot: %v", err)
 				return
 			}

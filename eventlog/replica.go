@@ -397,10 +397,36 @@ func (l *Log) TruncateTo(offset int64) error {
 // log emptied to restart at the snapshot's offset, and the state becomes
 // the snapshot's. A snapshot at or below the commit point is ignored.
 func (l *Log) InstallSnapshot(data []byte) error {
+	snap, err := DecodeShippedSnapshot(data)
+	if err != nil {
+		return err
+	}
+	return l.InstallDecoded(snap)
+}
+
+// ShippedSnapshot is a controller's snapshot, decoded (and so checked)
+// before it is installed.
+type ShippedSnapshot struct {
+	state *State
+	epoch int32
+	data  []byte
+}
+
+// DecodeShippedSnapshot decodes a controller's snapshot for
+// InstallDecoded: the work of an install that needs no lock of the log's
+// (a large snapshot takes a while).
+func DecodeShippedSnapshot(data []byte) (*ShippedSnapshot, error) {
 	state, epoch, err := DecodeSnapshot(data)
 	if err != nil {
-		return fmt.Errorf("eventlog: install snapshot: %w", err)
+		return nil, fmt.Errorf("eventlog: install snapshot: %w", err)
 	}
+	return &ShippedSnapshot{state, epoch, data}, nil
+}
+
+// InstallDecoded is InstallSnapshot of a snapshot DecodeShippedSnapshot
+// decoded.
+func (l *Log) InstallDecoded(snap *ShippedSnapshot) error {
+	state, epoch, data := snap.state, snap.epoch, snap.data
 	l.snapMu.Lock()
 	defer l.snapMu.Unlock()
 	l.cmu.Lock()
