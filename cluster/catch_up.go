@@ -104,6 +104,13 @@ func (n *Node) holdsBack() bool {
 	return false
 }
 
+// holdsFormed reports whether the committed metadata holds a formed
+// cluster: a controller that several voters elected.
+func holdsFormed(meta *eventlog.Log) (formed bool) {
+	meta.View(func(s *eventlog.State) { formed = len(s.Controller.Voters) > 1 && s.Controller.Leader > 0 })
+	return formed
+}
+
 // caughtUp reports whether this node holds what the current controller
 // committed: the controller's first batch of its term is applied here,
 // and so is every commit point it sent.
@@ -136,9 +143,7 @@ func (n *Node) catchUp() {
 	path := filepath.Join(n.cfg.RaftDir, catchUpFile)
 	told := false
 	for {
-		var formed bool
-		n.cfg.Meta.View(func(s *eventlog.State) { formed = len(s.Controller.Voters) > 1 && s.Controller.Leader > 0 })
-		if formed {
+		if holdsFormed(n.cfg.Meta) {
 			n.pristine.Store(false)
 			if !told {
 				if err := n.gsp.SetFormed(time.Second); err != nil {

@@ -234,7 +234,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	// this log's by chance), and they refuse this one.
 	held := heldClusterID(cfg.Meta)
 	n.tr.SetCluster(held)
-	g, err := gossip.Start(gossip.Config{Meta: gossip.Meta{NodeID: cfg.ID, KafkaAddr: cfg.KafkaAddr, ReplicationAddr: cfg.ReplicationAddr, ClusterID: held, Voters: cfg.Voters},
+	g, err := gossip.Start(gossip.Config{Meta: gossip.Meta{NodeID: cfg.ID, KafkaAddr: cfg.KafkaAddr, ReplicationAddr: cfg.ReplicationAddr, ClusterID: held, Voters: cfg.Voters, Formed: holdsFormed(cfg.Meta)},
 		BindAddr: cfg.GossipAddr, Join: cfg.Join, Local: cfg.GossipLocal, Logger: cfg.Logger})
 	if err != nil {
 		n.tr.Close()
