@@ -25,12 +25,11 @@ import (
 // metadata holds one, it joins a cluster that formed without it, maybe in
 // place of its last run: it is catching up. Until it has taken what the
 // current controller committed (the controller's own first batch of its
-// term, and every commit point the controller sent it), it votes for no
-// node of a formed cluster and does not campaign while one is about. The
-// nodes of a cluster that forms are pristine and see no formed node: they
-// vote, and once their metadata holds the cluster they are pristine no
-// more. A pristine node votes for a known candidate of no formed cluster
-// (a cluster forming, or a single node's data becoming its first node).
+// term, and every commit point the controller sent it), it neither votes
+// nor campaigns. The nodes of a cluster that forms are pristine and see no
+// formed node: they vote for a known candidate of no formed cluster (a
+// cluster forming, or a single node's data becoming its first node), and
+// once their metadata holds the cluster they are pristine no more.
 //
 // Catching up is kept in catchUpFile, written when it starts and removed
 // when it ends: a node that stops while catching up is catching up when it
@@ -70,11 +69,14 @@ func (n *Node) seeFormed(m gossip.Meta) {
 		"node_id", n.cfg.ID, "formed_node", m.NodeID)
 }
 
-// mayVote is Raft's MayVote: a node catching up, or pristine, votes only
-// for a known candidate of no formed cluster, and is pristine or catching
-// up no more.
+// mayVote is Raft's MayVote: a node catching up votes for nobody; a
+// pristine node votes for a known candidate of no formed cluster, and is
+// pristine no more.
 func (n *Node) mayVote(candidate int32) bool {
-	if !n.catchingUp.Load() && !n.pristine.Load() {
+	switch {
+	case n.catchingUp.Load():
+		return false
+	case !n.pristine.Load():
 		return true
 	}
 	n.mu.Lock()
@@ -84,24 +86,7 @@ func (n *Node) mayVote(candidate int32) bool {
 		return false
 	}
 	n.pristine.Store(false)
-	n.catchingUp.Store(false) // catchUp removes the file
 	return true
-}
-
-// holdsBack reports whether this node, catching up, holds back its vote
-// and its campaign: gossip shows a node of a formed cluster.
-func (n *Node) holdsBack() bool {
-	if !n.catchingUp.Load() {
-		return false
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, m := range n.members {
-		if m.Formed {
-			return true
-		}
-	}
-	return false
 }
 
 // holdsFormed reports whether the committed metadata holds a formed

@@ -327,7 +327,7 @@ func checkNonVoter(cfg NodeConfig) error {
 // node that holds one (started first as the first node of a cluster, a
 // single node's data); they take its cluster once it leads.
 func (n *Node) mayCampaign() bool {
-	if n.holdsBack() {
+	if n.catchingUp.Load() {
 		return false
 	}
 	n.mu.Lock()
