@@ -482,7 +482,9 @@ func (n *Node) stepFollower(m Message) {
 		n.electionElapsed, n.lead = 0, m.From
 		n.hear(m.Commit)
 		n.log.committed = max(n.log.committed, min(m.Commit, n.log.lastIndex()))
-		n.send(Message{Type: MsgHeartbeatResp, To: m.From})
+		// With its log's end: a follower that lost its log (a disk
+		// replaced) holds less than it once acknowledged.
+		n.send(Message{Type: MsgHeartbeatResp, To: m.From, Index: n.log.lastIndex()})
 	case MsgSnap:
 		n.electionElapsed, n.lead = 0, m.From
 		n.hear(m.Snapshot.Index)

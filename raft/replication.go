@@ -51,6 +51,12 @@ func (n *Node) stepLeader(m Message) {
 	pr.active = true
 	switch m.Type {
 	case MsgHeartbeatResp:
+		if m.Index < pr.match {
+			// The follower holds less than it acknowledged: it lost its
+			// log. It counts for what it holds, and is sent the rest
+			// again (probing from its end); the commit index stays.
+			pr.match, pr.next, pr.probing, pr.inflight, pr.pendingSnap = m.Index, m.Index+1, true, nil, 0
+		}
 		// A lost append must not stall the follower: free a slot.
 		if pr.probing {
 			pr.inflight = nil

@@ -231,6 +231,10 @@ func (w *world) run(line string) {
 		w.printf("crash %d", arg(1))
 	case "restart":
 		w.start(arg(1))
+	case "wipe": // wipe ID: a crashed node's disk is replaced (it holds nothing)
+		sn := w.nodes[arg(1)]
+		sn.hs, sn.snap, sn.ents = HardState{}, nil, nil
+		w.printf("wipe %d", arg(1))
 	case "status": // status [ID...]
 		for _, id := range w.targets(strings.Join(f[1:], ",")) {
 			if sn := w.nodes[id]; sn.n == nil {
