@@ -151,7 +151,9 @@ func (n *Node) catchUp() {
 			n.lg.Info("this node holds what the cluster committed: it votes from now on", "node_id", n.cfg.ID)
 			n.marked.Store(false)
 		}
-		if told && !n.catchingUp.Load() && !n.marked.Load() {
+		// A cluster of one voter never forms (its only voter losing its
+		// disk loses it all): nothing to tell.
+		if (told || len(n.cfg.Voters) < 2) && !n.catchingUp.Load() && !n.marked.Load() {
 			return
 		}
 		select {
