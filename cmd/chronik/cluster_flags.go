@@ -23,7 +23,7 @@ import (
 func clusterFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "voters", EnvVars: []string{"CHRONIK_VOTERS"}, Usage: "node ids of the controller voters, e.g. 1,2,3: runs this node as one of a cluster (default: a single node, its own controller); a node not among them is a broker that takes the controller's metadata"},
-		&cli.IntFlag{Name: "bootstrap-expect", EnvVars: []string{"CHRONIK_BOOTSTRAP_EXPECT"}, Usage: "instead of --voters: wait until gossip shows this many nodes and make them the voters (kept for later starts)"},
+		&cli.IntFlag{Name: "bootstrap-expect", EnvVars: []string{"CHRONIK_BOOTSTRAP_EXPECT"}, Usage: "instead of --voters: wait until gossip shows this many nodes and make the lowest ids the voters (kept for later starts); a node started after they formed takes their voters"},
 		&cli.StringFlag{Name: "join", EnvVars: []string{"CHRONIK_JOIN"}, Usage: "gossip addresses (host:port,...) of nodes already running, to find the cluster through"},
 		&cli.StringFlag{Name: "replication-addr", Value: "127.0.0.1:9291", EnvVars: []string{"CHRONIK_REPLICATION_ADDR"}, Usage: "address for Raft and metadata shipping between nodes"},
 		&cli.StringFlag{Name: "gossip-addr", Value: "127.0.0.1:7946", EnvVars: []string{"CHRONIK_GOSSIP_ADDR"}, Usage: "address for gossip (memberlist, TCP and UDP)"},
