@@ -97,22 +97,49 @@ func (n *Node) bootstrapVoters() ([]int32, error) {
 // another within it.
 var bootstrapSettle = time.Second
 
-// proposeVoters gossips the voters this node chose, waits bootstrapSettle
-// for another node's choice, and keeps them if none differs; nodes that
-// chose differently (they saw different nodes) refuse to start.
+// proposeVoters gossips the voters this node chose and keeps them once
+// every one of them gossips the same (at least bootstrapSettle later): a
+// node keeps a set only when all its voters hold it, so two nodes that
+// chose apart (they saw different nodes) never both keep theirs; they
+// refuse to start, as does a node whose voters do not all confirm within
+// bootstrapConfirm.
 func (n *Node) proposeVoters(chosen []int32, keep func([]int32) ([]int32, error)) ([]int32, error) {
 	if err := n.gsp.SetVoters(chosen, time.Second); err != nil {
 		return nil, fmt.Errorf("cluster: bootstrap: gossip the voters: %w", err)
 	}
-	for deadline := time.Now().Add(bootstrapSettle); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if err := sameVoters(n.gsp.Members(), chosen, "chose"); err != nil {
+	start := time.Now()
+	for ; ; time.Sleep(50 * time.Millisecond) {
+		members := n.gsp.Members()
+		if err := sameVoters(members, chosen, "chose"); err != nil {
 			_ = n.gsp.SetVoters(nil, time.Second)
 			return nil, fmt.Errorf("%w: the nodes started together chose apart (they saw different nodes); start them with --voters", err)
 		}
+		var unconfirmed []int32
+		for _, id := range chosen {
+			i := slices.IndexFunc(members, func(m gossip.Meta) bool { return m.NodeID == id })
+			if id != n.cfg.ID && (i < 0 || len(members[i].Voters) == 0) {
+				unconfirmed = append(unconfirmed, id)
+			}
+		}
+		if len(unconfirmed) == 0 && time.Since(start) >= bootstrapSettle {
+			n.lg.Info("bootstrap: voters chosen", "voters", chosen)
+			return keep(chosen)
+		}
+		select {
+		case <-n.quit:
+			return nil, errors.New("cluster: stopped while bootstrapping")
+		default:
+		}
+		if time.Since(start) > bootstrapConfirm {
+			_ = n.gsp.SetVoters(nil, time.Second)
+			return nil, fmt.Errorf("cluster: bootstrap: this node chose the voters %v, and nodes %v have not confirmed them within %v (are they running, with --bootstrap-expect %d?); start the nodes with --voters",
+				chosen, unconfirmed, bootstrapConfirm, n.cfg.BootstrapExpect)
+		}
 	}
-	n.lg.Info("bootstrap: voters chosen", "voters", chosen)
-	return keep(chosen)
 }
+
+// bootstrapConfirm bounds the wait for the chosen voters to confirm.
+const bootstrapConfirm = 30 * time.Second
 
 // heldVoters returns the voters the members hold, nil if none holds any;
 // members holding different voters are an error.
