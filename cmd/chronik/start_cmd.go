@@ -156,6 +156,9 @@ func runStart(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
+	if err := keepNodeID(segment.OSFS{}, dataDir, int32(nodeID)); err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
 	metaOpts := eventlog.Options{Logger: log, Replicated: clustered}
 	if clustered && c.Bool("disable-metadata-wal") {
 		// The fallback path writes committed entries as they come; Raft

@@ -211,6 +211,30 @@ func TestStartRefusesADamagedClusterID(t *testing.T) {
 	}
 }
 
+// TestStartKeepsItsNodeID: a data directory started as node 1 refuses to
+// start as node 2, saying which id it belongs to; as node 1 it starts. A
+// damaged node-id file is refused too.
+func TestStartKeepsItsNodeID(t *testing.T) {
+	dir := t.TempDir()
+	cmd := startNode(t, dir, freeAddr(t), "--node-id", "1")
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	_, errOut, code := run(t, "start", "--data-dir", dir, "--kafka-addr", freeAddr(t), "--node-id", "2")
+	if code != 1 || !strings.Contains(errOut, "belongs to node 1") || !strings.Contains(errOut, "start it with --node-id 1") {
+		t.Fatalf("node 1's data directory started as node 2: exit %d, %q", code, errOut)
+	}
+	startNode(t, dir, freeAddr(t), "--node-id", "1")
+
+	damaged := t.TempDir()
+	if err := os.WriteFile(filepath.Join(damaged, "node-id"), []byte("one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = run(t, "start", "--data-dir", damaged, "--kafka-addr", freeAddr(t))
+	if code != 1 || !strings.Contains(errOut, "node-id is damaged") {
+		t.Fatalf("a damaged node-id file: exit %d, %q", code, errOut)
+	}
+}
+
 // TestClusterIDSurvivesPowerLoss: the cluster id a first start made is
 // there, whole, after a power loss (only what was synced survives), and
 // the next start reads the same one.
