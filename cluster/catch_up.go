@@ -118,7 +118,10 @@ func (n *Node) caughtUp() bool {
 	case st.Role == raft.Leader:
 		return true
 	}
-	return n.cfg.Meta.Committed() >= n.follower.heard.Load()
+	// A commit point heard, not only a snapshot installed: the changes
+	// committed after the snapshot's offset are then here too.
+	heard := n.follower.heard.Load()
+	return heard > 0 && n.cfg.Meta.Committed() >= heard
 }
 
 // catchUp tells gossip once this node's metadata holds a formed cluster

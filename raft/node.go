@@ -487,7 +487,7 @@ func (n *Node) stepFollower(m Message) {
 		n.send(Message{Type: MsgHeartbeatResp, To: m.From, Index: n.log.lastIndex()})
 	case MsgSnap:
 		n.electionElapsed, n.lead = 0, m.From
-		n.hear(m.Snapshot.Index)
+		n.hear(max(m.Commit, m.Snapshot.Index)) // the commit may lie beyond the snapshot
 		n.handleSnapshot(m)
 	case MsgTimeoutNow:
 		if n.isVoter(n.id) {

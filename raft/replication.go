@@ -22,7 +22,7 @@ func (n *Node) sendAppend(to int32) {
 	if !ok {
 		snap := n.log.snap
 		pr.pendingSnap, pr.snapElapsed, pr.probing, pr.inflight = snap.Index, 0, true, nil
-		n.send(Message{Type: MsgSnap, To: to, Snapshot: &snap})
+		n.send(Message{Type: MsgSnap, To: to, Snapshot: &snap, Commit: n.log.committed})
 		return
 	}
 	last := n.log.lastIndex()

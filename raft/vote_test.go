@@ -64,4 +64,9 @@ func TestLeaderCommit(t *testing.T) {
 	if st := n.Status(); st.LeaderCommit != 0 {
 		t.Fatalf("the leader of term 4 sent no commit yet: %+v", st)
 	}
+	// A snapshot tells the commit beyond it.
+	n.Step(Message{Type: MsgSnap, From: 3, To: 2, Term: 4, Commit: 70, Snapshot: &Snapshot{Index: 50, Term: 4}})
+	if st := n.Status(); st.LeaderCommit != 70 {
+		t.Fatalf("after a snapshot at 50 with commit 70: %+v", st)
+	}
 }
