@@ -20,9 +20,10 @@ import (
 // formed, or started again with an empty data directory, takes the
 // cluster's voters, and is a broker that is not a voter if it is not one
 // of them); else the first BootstrapExpect nodes gossip shows (this one
-// included), by id, once that view has held for bootstrapSettle, and
-// gossiped for bootstrapSettle more, so that nodes started together settle
-// on one set or refuse to start. Written down for later starts.
+// included), by id, once that view has held for bootstrapSettle, kept
+// once every one of them gossips the same (proposeVoters), so that nodes
+// started together settle on one set or refuse to start. Written down for
+// later starts.
 func (n *Node) bootstrapVoters() ([]int32, error) {
 	path := filepath.Join(n.cfg.RaftDir, "voters")
 	if b, err := segment.ReadFile(n.cfg.FS, path, maxVotersFile); err == nil {
@@ -92,7 +93,7 @@ func (n *Node) bootstrapVoters() ([]int32, error) {
 }
 
 // bootstrapSettle is how long the nodes gossip shows must stay the same
-// before a bootstrapping node chooses the voters, and how long it then
+// before a bootstrapping node chooses the voters, and the least it then
 // gossips its choice before it keeps it: nodes started together see one
 // another within it.
 var bootstrapSettle = time.Second
