@@ -29,13 +29,22 @@ func keepNodeID(fsys segment.FS, dir string, id int32) error {
 	case err != nil:
 		return err
 	}
-	kept, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 32)
-	if err != nil || kept < 0 {
+	kept, ok := parseNodeID(b)
+	if !ok {
 		return fmt.Errorf("%s is damaged (%q is not a node id): write the node id this data directory was started with into it", path, b)
 	}
-	if int32(kept) != id {
+	if kept != id {
 		return fmt.Errorf("the data directory %s belongs to node %d (its node-id file), and this node was started as --node-id %d: "+
 			"start it with --node-id %d, or give node %d an empty data directory", dir, kept, id, kept, id)
 	}
 	return nil
+}
+
+// parseNodeID reads a node-id file: a node id (0 or more) and a newline.
+func parseNodeID(b []byte) (int32, bool) {
+	id, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 32)
+	if err != nil || id < 0 {
+		return 0, false
+	}
+	return int32(id), true
 }

@@ -235,6 +235,24 @@ func TestStartKeepsItsNodeID(t *testing.T) {
 	}
 }
 
+// FuzzParseNodeID: a node-id file reads as a node id of 0 or more that
+// writes back as it read, or is refused.
+func FuzzParseNodeID(f *testing.F) {
+	f.Add([]byte("1\n"))
+	f.Add([]byte(" 2147483647 "))
+	f.Add([]byte("-1"))
+	f.Add([]byte("\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, ok := parseNodeID(b)
+		if !ok {
+			return
+		}
+		if again, ok := parseNodeID([]byte(strconv.Itoa(int(id)) + "\n")); id < 0 || !ok || again != id {
+			t.Fatalf("parseNodeID(%q) = %d", b, id)
+		}
+	})
+}
+
 // TestClusterIDSurvivesPowerLoss: the cluster id a first start made is
 // there, whole, after a power loss (only what was synced survives), and
 // the next start reads the same one.
