@@ -29,7 +29,10 @@ import (
 // nor campaigns. The nodes of a cluster that forms are pristine and see no
 // formed node: they vote for a known candidate of no formed cluster (a
 // cluster forming, or a single node's data becoming its first node), and
-// once their metadata holds the cluster they are pristine no more.
+// are pristine no more once they have voted so, or been elected and
+// committed their term's first batch. One that did neither (the others
+// formed the cluster without its vote) catches up, briefly: nothing of it
+// tells a node that took part from one whose disk is new.
 //
 // Catching up is kept in catchUpFile, written when it starts and removed
 // when it ends: a node that stops while catching up is catching up when it
@@ -89,10 +92,12 @@ func (n *Node) mayVote(candidate int32) bool {
 	return true
 }
 
-// holdsFormed reports whether the committed metadata holds a formed
-// cluster: a controller that several voters elected.
+// holdsFormed reports whether the metadata log holds a formed cluster: a
+// controller that several voters elected (committed or not: at start a
+// follower on the fast path knows no commit point yet, and a controller
+// appends its term's first batch only once elected).
 func holdsFormed(meta *eventlog.Log) (formed bool) {
-	meta.View(func(s *eventlog.State) { formed = len(s.Controller.Voters) > 1 && s.Controller.Leader > 0 })
+	meta.ViewAll(func(s *eventlog.State) { formed = len(s.Controller.Voters) > 1 && s.Controller.Leader > 0 })
 	return formed
 }
 
@@ -124,15 +129,13 @@ func (n *Node) caughtUp() bool {
 	return heard > 0 && n.cfg.Meta.Committed() >= heard
 }
 
-// catchUp tells gossip once this node's metadata holds a formed cluster
-// (the node is then pristine no more), and ends its catching up once it
-// is caught up.
+// catchUp tells gossip once this node's metadata holds a formed cluster,
+// and ends its catching up once it is caught up.
 func (n *Node) catchUp() {
 	path := filepath.Join(n.cfg.RaftDir, catchUpFile)
 	told := false
 	for {
 		if holdsFormed(n.cfg.Meta) {
-			n.pristine.Store(false)
 			if !told {
 				if err := n.gsp.SetFormed(time.Second); err != nil {
 					n.lg.Warn("gossip: cannot tell the others this node's cluster formed yet (they learn it with its next state exchange)", "error", err)

@@ -112,3 +112,69 @@ func waitCaughtUp(t *testing.T, m *member, what string) {
 		}
 	}
 }
+
+// TestNewDiskStartedBeforeTheOthers: as TestVoterWithANewDiskCatchesUpFirst,
+// but every node is down when the new disk's node starts, first: the node
+// that lacks the change starts next, and the two must not elect it (a
+// node's gossip says its cluster formed from its start, before it knows a
+// commit point). With the third node back, all three hold the change.
+func TestNewDiskStartedBeforeTheOthers(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fallback=%v", fallback), func(t *testing.T) { testNewDiskFirst(t, fallback) })
+	}
+}
+
+func testNewDiskFirst(t *testing.T, fallback bool) {
+	if testing.Short() {
+		t.Skip("runs a cluster")
+	}
+	o := memberOpts{fallback: fallback}
+	all := startThreeWith(t, o, t.TempDir())
+	defer func() { stopAll(all) }()
+	lead := settled(t, all)
+	var lag, renewed *member
+	for _, m := range all {
+		if m != lead {
+			if lag == nil {
+				lag = m
+			} else {
+				renewed = m
+			}
+		}
+	}
+	lagID := lag.id
+	lag.node.SetCut(func(int32) bool { return true })
+	for _, m := range []*member{lead, renewed} {
+		m.node.SetCut(func(id int32) bool { return id == lagID })
+	}
+	if _, err := lead.node.Append(10*time.Second, topicEvents("committed-by-two", lead.id)...); err != nil {
+		t.Fatal(err)
+	}
+	gossipOf := map[int32]string{}
+	for _, m := range all {
+		gossipOf[m.id] = m.node.GossipAddr()
+	}
+	for _, m := range append([]*member(nil), all...) {
+		stopOne(all, m)
+	}
+	if err := os.RemoveAll(renewed.dir); err != nil {
+		t.Fatal(err)
+	}
+	start := func(m *member, join ...string) *member {
+		mo := o
+		mo.gossipAddr = gossipOf[m.id]
+		started := startMemberWith(t, mo, m.id, m.dir, join...)
+		all[m.id-1] = started
+		return started
+	}
+	renewed = start(renewed, gossipOf[lead.id], gossipOf[lagID]) // nobody answers yet
+	lag = start(lag, gossipOf[renewed.id])
+	for deadline := time.Now().Add(4 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c := controllerOf([]*member{lag, renewed}); c != nil {
+			t.Fatalf("node %d became the controller with the two that lack a committed change", c.id)
+		}
+	}
+	start(lead, gossipOf[lagID])
+	waitFor(t, "the change on every node", all, func(s *eventlog.State) bool { return s.Topics["committed-by-two"] != nil })
+	waitCaughtUp(t, renewed, "the new disk's node")
+}

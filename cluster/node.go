@@ -424,6 +424,9 @@ func (n *Node) controllerWork() {
 			n.mu.Lock()
 			n.termDone = term
 			n.mu.Unlock()
+			// Elected and committed: this node's log is the cluster's
+			// (catch_up.go).
+			n.pristine.Store(false)
 		}
 		n.recordClusterID()
 		n.reconcileBrokers()
