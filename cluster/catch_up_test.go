@@ -29,30 +29,9 @@ func testNewDisk(t *testing.T, fallback bool) {
 		t.Skip("runs a cluster")
 	}
 	o := memberOpts{fallback: fallback}
-	all := startThreeWith(t, o, t.TempDir())
+	all, lead, lag, renewed := committedByTwo(t, o)
 	defer func() { stopAll(all) }()
-	lead := settled(t, all)
-	for _, m := range all {
-		waitCaughtUp(t, m, "a node that formed the cluster")
-	}
-	var lag, renewed *member
-	for _, m := range all {
-		if m != lead {
-			if lag == nil {
-				lag = m
-			} else {
-				renewed = m
-			}
-		}
-	}
 	lagID, renewedID, leadID := lag.id, renewed.id, lead.id // the cuts' closures run on other goroutines
-	lag.node.SetCut(func(int32) bool { return true })
-	for _, m := range []*member{lead, renewed} {
-		m.node.SetCut(func(id int32) bool { return id == lagID })
-	}
-	if _, err := lead.node.Append(10*time.Second, topicEvents("committed-by-two", lead.id)...); err != nil {
-		t.Fatal(err)
-	}
 
 	// The new disk, and the controller cut from it before it starts.
 	gossipAddr, join := renewed.node.GossipAddr(), lead.node.GossipAddr()
@@ -90,6 +69,7 @@ func testNewDisk(t *testing.T, fallback bool) {
 	all[leadID-1] = back
 	waitFor(t, "the change on every node", all, func(s *eventlog.State) bool { return s.Topics["committed-by-two"] != nil })
 	waitCaughtUp(t, renewed, "the new disk's node")
+	waitCaughtUp(t, lag, "the node that was cut off")
 	// It votes again: with the old controller gone, the two elect one.
 	stopOne(all, back)
 	for deadline := time.Now().Add(10 * time.Second); controllerOf([]*member{lag, renewed}) == nil; time.Sleep(20 * time.Millisecond) {
@@ -129,27 +109,9 @@ func testNewDiskFirst(t *testing.T, fallback bool) {
 		t.Skip("runs a cluster")
 	}
 	o := memberOpts{fallback: fallback}
-	all := startThreeWith(t, o, t.TempDir())
+	all, lead, lag, renewed := committedByTwo(t, o)
 	defer func() { stopAll(all) }()
-	lead := settled(t, all)
-	var lag, renewed *member
-	for _, m := range all {
-		if m != lead {
-			if lag == nil {
-				lag = m
-			} else {
-				renewed = m
-			}
-		}
-	}
 	lagID := lag.id
-	lag.node.SetCut(func(int32) bool { return true })
-	for _, m := range []*member{lead, renewed} {
-		m.node.SetCut(func(id int32) bool { return id == lagID })
-	}
-	if _, err := lead.node.Append(10*time.Second, topicEvents("committed-by-two", lead.id)...); err != nil {
-		t.Fatal(err)
-	}
 	gossipOf := map[int32]string{}
 	for _, m := range all {
 		gossipOf[m.id] = m.node.GossipAddr()
@@ -177,4 +139,33 @@ func testNewDiskFirst(t *testing.T, fallback bool) {
 	start(lead, gossipOf[lagID])
 	waitFor(t, "the change on every node", all, func(s *eventlog.State) bool { return s.Topics["committed-by-two"] != nil })
 	waitCaughtUp(t, renewed, "the new disk's node")
+}
+
+// committedByTwo starts three members and commits "committed-by-two"
+// through the controller (lead) with the one it returns as renewed, while
+// lag is cut off: only lead and renewed hold the change.
+func committedByTwo(t *testing.T, o memberOpts) (all []*member, lead, lag, renewed *member) {
+	t.Helper()
+	all = startThreeWith(t, o, t.TempDir())
+	lead = settled(t, all)
+	for _, m := range all {
+		waitCaughtUp(t, m, "a node that formed the cluster")
+		if m != lead {
+			if lag == nil {
+				lag = m
+			} else {
+				renewed = m
+			}
+		}
+	}
+	lagID := lag.id // the cuts' closures run on other goroutines
+	lag.node.SetCut(func(int32) bool { return true })
+	for _, m := range []*member{lead, renewed} {
+		m.node.SetCut(func(id int32) bool { return id == lagID })
+	}
+	if _, err := lead.node.Append(10*time.Second, topicEvents("committed-by-two", lead.id)...); err != nil {
+		stopAll(all)
+		t.Fatal(err)
+	}
+	return all, lead, lag, renewed
 }
