@@ -78,11 +78,13 @@ var (
 // Node is the pure Raft core: messages and ticks in, Ready out. It has no
 // goroutines, clocks, sockets or disks, and is not safe for concurrent use.
 type Node struct {
-	cfg      Config
-	id       int32
-	voters   []int32
-	learners []int32 // AddLearner's, in the order added
-	rng      *rand.Rand
+	cfg    Config
+	id     int32
+	voters []int32
+	// peers are the voters other than this node, then the learners
+	// AddLearner named, in order: whom a leader replicates to.
+	peers []int32
+	rng   *rand.Rand
 
 	term uint64
 	vote int32
@@ -143,6 +145,11 @@ func New(cfg Config, st Restored) (*Node, error) {
 		return nil, fmt.Errorf("raft: node %d with voters %v: node ids are positive, and there are voters", cfg.ID, cfg.Voters)
 	}
 	n := &Node{cfg: cfg, id: cfg.ID, voters: slices.Clone(cfg.Voters), rng: rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.ID)))}
+	for _, id := range n.voters {
+		if id != n.id {
+			n.peers = append(n.peers, id)
+		}
+	}
 	if st.Snapshot != nil {
 		n.log.snap = *st.Snapshot
 	}
@@ -206,31 +213,14 @@ func (n *Node) quorum() int { return len(n.voters)/2 + 1 }
 
 func (n *Node) isVoter(id int32) bool { return slices.Contains(n.voters, id) }
 
-// peers are the voters and the learners other than this node, in order:
-// whom a leader replicates to.
-func (n *Node) peers() []int32 {
-	out := make([]int32, 0, len(n.voters)+len(n.learners))
-	for _, id := range n.voters {
-		if id != n.id {
-			out = append(out, id)
-		}
-	}
-	for _, id := range n.learners {
-		if id != n.id {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
 // AddLearner has a leader, now and later, replicate its log to node id,
 // which is not a voter. Adding a voter or a learner again does nothing.
 func (n *Node) AddLearner(id int32) {
-	if id == None || n.isVoter(id) || slices.Contains(n.learners, id) {
+	if id == None || id == n.id || slices.Contains(n.peers, id) {
 		return
 	}
-	n.learners = append(n.learners, id)
-	if n.role == Leader && id != n.id {
+	n.peers = append(n.peers, id)
+	if n.role == Leader {
 		n.prs[id] = &progress{next: n.log.lastIndex() + 1, probing: true, active: true}
 		n.sendAppend(id)
 	}
@@ -317,7 +307,7 @@ func (n *Node) tickLeader() {
 	}
 	if n.heartbeatElapsed >= n.cfg.HeartbeatTicks {
 		n.heartbeatElapsed = 0
-		for _, id := range n.peers() {
+		for _, id := range n.peers {
 			pr := n.prs[id]
 			n.send(Message{Type: MsgHeartbeat, To: id, Commit: min(pr.match, n.log.committed)})
 		}
@@ -370,7 +360,7 @@ func (n *Node) becomeLeader() {
 	n.role, n.lead = Leader, n.id
 	n.resetTimers()
 	n.prs = map[int32]*progress{}
-	for _, id := range append(n.peers(), n.id) {
+	for _, id := range append([]int32{n.id}, n.peers...) {
 		n.prs[id] = &progress{next: n.log.lastIndex() + 1, probing: true, active: true}
 	}
 	n.prs[n.id].match = n.log.stable

@@ -3,7 +3,7 @@ package raft
 import "slices"
 
 func (n *Node) broadcastAppend() {
-	for _, id := range n.peers() {
+	for _, id := range n.peers {
 		n.sendAppend(id)
 	}
 }
