@@ -51,14 +51,13 @@ type TCPTransport struct {
 	step func(Message)
 	log  *slog.Logger
 
-	mu        sync.Mutex
-	peers     map[int32]*peer
-	handlers  map[byte]func(net.Conn)
-	conns     map[net.Conn]struct{}
-	raftConns map[net.Conn]struct{} // those of Raft messages, both ways
-	cluster   string
-	refused   string // the last other cluster refused, logged once
-	closed    bool
+	mu       sync.Mutex
+	peers    map[int32]*peer
+	handlers map[byte]func(net.Conn)
+	conns    map[net.Conn]bool // open connections; true: of Raft messages (both ways)
+	cluster  string
+	refused  string // the last other cluster refused, logged once
+	closed   bool
 
 	filter  atomic.Pointer[func(Message) bool]
 	dropped atomic.Int64
@@ -97,7 +96,7 @@ func NewTCPTransport(id int32, ln net.Listener, peers map[int32]string, step fun
 		log = slog.New(slog.DiscardHandler)
 	}
 	t := &TCPTransport{id: id, ln: ln, step: step, log: log, peers: map[int32]*peer{}, handlers: map[byte]func(net.Conn){},
-		conns: map[net.Conn]struct{}{}, raftConns: map[net.Conn]struct{}{}, quit: make(chan struct{})}
+		conns: map[net.Conn]bool{}, quit: make(chan struct{})}
 	t.handlers[StreamRaft] = t.readMessages
 	for pid, addr := range peers {
 		t.SetPeer(pid, addr)
@@ -144,8 +143,10 @@ func (t *TCPTransport) SetCluster(name string) error {
 		return nil
 	}
 	t.cluster = name
-	for c := range t.raftConns {
-		c.Close()
+	for c, raft := range t.conns {
+		if raft {
+			c.Close()
+		}
 	}
 	return nil
 }
@@ -165,14 +166,13 @@ func (t *TCPTransport) sameCluster(other string, remote net.Addr) bool {
 	return false
 }
 
-// trackRaft notes (or with done forgets) a connection of Raft messages.
-func (t *TCPTransport) trackRaft(c net.Conn, done bool) {
+// carriesRaft marks a tracked connection as one of Raft messages, which
+// SetCluster closes.
+func (t *TCPTransport) carriesRaft(c net.Conn) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if done {
-		delete(t.raftConns, c)
-	} else {
-		t.raftConns[c] = struct{}{}
+	if _, ok := t.conns[c]; ok {
+		t.conns[c] = true
 	}
 }
 
@@ -286,8 +286,7 @@ func (t *TCPTransport) writeFrames(c net.Conn, p *peer) error {
 		c.Read(b[:])
 		close(gone)
 	}()
-	t.trackRaft(c, false)
-	defer t.trackRaft(c, true)
+	t.carriesRaft(c)
 	t.mu.Lock()
 	cluster := t.cluster
 	t.mu.Unlock()
@@ -432,8 +431,7 @@ func readMessage(r io.Reader) ([]byte, error) {
 // readMessages reads Raft messages until the connection ends or one is
 // bad.
 func (t *TCPTransport) readMessages(c net.Conn) {
-	t.trackRaft(c, false)
-	defer t.trackRaft(c, true)
+	t.carriesRaft(c)
 	r := bufio.NewReaderSize(c, 64<<10)
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	n, err := r.ReadByte()
@@ -478,7 +476,7 @@ func (t *TCPTransport) track(c net.Conn) bool {
 	if t.closed {
 		return false
 	}
-	t.conns[c] = struct{}{}
+	t.conns[c] = false
 	return true
 }
 
