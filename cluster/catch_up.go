@@ -51,8 +51,7 @@ func openCatchUp(fsys segment.FS, raftDir string, restored raft.Restored, meta *
 		return false, false, fmt.Errorf("cluster: %w", err)
 	}
 	end, _ := meta.End()
-	empty := end == 0 && restored.Snapshot == nil && len(restored.Entries) == 0 && restored.HardState == (raft.HardState{})
-	return false, empty, nil
+	return false, end == 0 && restored.Empty(), nil
 }
 
 // seeFormed is told of a member of a formed cluster: a pristine node

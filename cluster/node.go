@@ -196,7 +196,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	// term rises).
 	n.follower.fence(int32(restored.HardState.Term))
 	var applySnapshot func(raft.Snapshot)
-	if end, _ := cfg.Meta.End(); cfg.Fallback && end > 0 && restored.Snapshot == nil && len(restored.Entries) == 0 && restored.HardState == (raft.HardState{}) {
+	if end, _ := cfg.Meta.End(); cfg.Fallback && end > 0 && restored.Empty() {
 		st.Close()
 		return nil, fmt.Errorf("cluster: this node's metadata log holds %d events and its Raft log none: on the Raft fallback path (--disable-metadata-wal) the metadata log is written from Raft's log only, "+
 			"so this data comes from a single node or the fast path; start the node without --disable-metadata-wal, or with an empty data directory", end)

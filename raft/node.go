@@ -69,6 +69,12 @@ type Restored struct {
 	Entries   []Entry // after the snapshot
 }
 
+// Empty reports whether nothing was restored: storage that never held a
+// term, a vote, an entry or a snapshot.
+func (r Restored) Empty() bool {
+	return r.HardState == (HardState{}) && r.Snapshot == nil && len(r.Entries) == 0
+}
+
 // Errors of Propose and TransferLeadership.
 var (
 	ErrNotLeader    = errors.New("raft: not the leader")
