@@ -245,21 +245,16 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	if cfg.Voters != nil {
 		// Nodes holding other voters would count other majorities: two
 		// controllers could be elected at once.
-		if err := sameVoters(g.Members(), cfg.Voters, "was given"); err != nil {
-			g.Shutdown()
-			n.tr.Close()
-			st.Close()
-			return nil, err
-		}
-	}
-	if cfg.Voters == nil {
-		if cfg.Voters, err = n.bootstrapVoters(); err != nil {
-			g.Shutdown()
-			n.tr.Close()
-			st.Close()
-			return nil, err
-		}
+		err = sameVoters(g.Members(), cfg.Voters, "was given")
+	} else {
+		cfg.Voters, err = n.bootstrapVoters()
 		n.cfg.Voters = cfg.Voters
+	}
+	if err != nil {
+		g.Shutdown()
+		n.tr.Close()
+		st.Close()
+		return nil, err
 	}
 	for _, m := range g.Members() {
 		n.seeFormed(m) // before Raft asks this node for a vote
