@@ -48,7 +48,7 @@ type Quorum struct {
 	Epoch             int32 // its epoch
 	Voters, Observers []int32
 	// Replicas is, on the controller, what each other node has
-	// acknowledged of the metadata log (on the fast path).
+	// acknowledged of the metadata log.
 	Replicas map[int32]QuorumReplica
 }
 

@@ -25,7 +25,7 @@ var (
 	brokersDesc      = prometheus.NewDesc("chronik_cluster_brokers", "Registered brokers in the committed metadata, by state.", []string{"state"}, nil)
 	committedDesc    = prometheus.NewDesc("chronik_metadata_committed_offset", "The metadata log's commit point as this node knows it.", nil, nil)
 	endDesc          = prometheus.NewDesc("chronik_metadata_end_offset", "The end of this node's metadata log, committed or not.", nil, nil)
-	lagDesc          = prometheus.NewDesc("chronik_metadata_follower_lag", "On the controller (fast path): its metadata log end minus what each follower has acknowledged.", []string{"follower"}, nil)
+	lagDesc          = prometheus.NewDesc("chronik_metadata_follower_lag", "On the controller: its metadata log end minus what each follower has acknowledged.", []string{"follower"}, nil)
 )
 
 func (c clusterCollector) Describe(ch chan<- *prometheus.Desc) {
