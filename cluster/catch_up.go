@@ -128,19 +128,17 @@ func (n *Node) caughtUp() bool {
 	return heard > 0 && n.cfg.Meta.Committed() >= heard
 }
 
-// catchUp tells gossip once this node's metadata holds a formed cluster,
-// and ends its catching up once it is caught up.
-func (n *Node) catchUp() {
+// catchUp tells gossip once this node's metadata holds a formed cluster
+// (told: its gossip said so from the start), and ends its catching up once
+// it is caught up.
+func (n *Node) catchUp(told bool) {
 	path := filepath.Join(n.cfg.RaftDir, catchUpFile)
-	told := false
 	for {
-		if holdsFormed(n.cfg.Meta) {
-			if !told {
-				if err := n.gsp.SetFormed(time.Second); err != nil {
-					n.lg.Warn("gossip: cannot tell the others this node's cluster formed yet (they learn it with its next state exchange)", "error", err)
-				}
-				told = true
+		if !told && holdsFormed(n.cfg.Meta) {
+			if err := n.gsp.SetFormed(time.Second); err != nil {
+				n.lg.Warn("gossip: cannot tell the others this node's cluster formed yet (they learn it with its next state exchange)", "error", err)
 			}
+			told = true
 		}
 		if n.catchingUp.Load() && n.caughtUp() {
 			n.catchingUp.Store(false)

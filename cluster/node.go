@@ -232,9 +232,9 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	// The cluster this node's metadata is of, if it holds any: gossip and
 	// Raft refuse nodes of another (their epochs and offsets could match
 	// this log's by chance), and they refuse this one.
-	held := heldClusterID(cfg.Meta)
+	held, formed := heldClusterID(cfg.Meta), holdsFormed(cfg.Meta)
 	n.tr.SetCluster(held)
-	g, err := gossip.Start(gossip.Config{Meta: gossip.Meta{NodeID: cfg.ID, KafkaAddr: cfg.KafkaAddr, ReplicationAddr: cfg.ReplicationAddr, ClusterID: held, Voters: cfg.Voters, Formed: holdsFormed(cfg.Meta)},
+	g, err := gossip.Start(gossip.Config{Meta: gossip.Meta{NodeID: cfg.ID, KafkaAddr: cfg.KafkaAddr, ReplicationAddr: cfg.ReplicationAddr, ClusterID: held, Voters: cfg.Voters, Formed: formed},
 		BindAddr: cfg.GossipAddr, Join: cfg.Join, Local: cfg.GossipLocal, Logger: cfg.Logger})
 	if err != nil {
 		n.tr.Close()
@@ -299,7 +299,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 	n.wg.Go(n.loop)
 	n.wg.Go(n.controllerWork)
-	n.wg.Go(n.catchUp)
+	n.wg.Go(func() { n.catchUp(formed) })
 	return n, nil
 }
 
