@@ -1,6 +1,6 @@
 package kafka
 
-// Produce, versions 3-10 (record batch v2): each partition's records must
+// Produce, versions 3-13 (record batch v2): each partition's records must
 // be one RecordBatch v2; it is validated (CRC, lengths, max.message.bytes,
 // and, decompressed, every record: segment.CheckRecords, as Kafka checks
 // them) and appended, stamped with the partition's leader epoch.
@@ -13,11 +13,17 @@ package kafka
 // NOT_ENOUGH_REPLICAS. Per-partition errors: UNKNOWN_TOPIC_OR_PARTITION,
 // CORRUPT_MESSAGE, INVALID_RECORD, UNSUPPORTED_FOR_MESSAGE_FORMAT,
 // MESSAGE_TOO_LARGE, REQUEST_TIMED_OUT (the write queue is full: retry),
-// KAFKA_STORAGE_ERROR. Producing to the metadata log is refused.
+// KAFKA_STORAGE_ERROR, NOT_LEADER_OR_FOLLOWER (v10+ with the leader's id,
+// epoch and endpoint: leader_hint.go). Producing to the metadata log is
+// refused.
 // Idempotent and transactional batches are checked against the producer's
 // sequence, and a transaction's first batch in a partition against its
 // coordinator (INVALID_TXN_STATE: see appendBatch); control batches are
-// INVALID_RECORD.
+// INVALID_RECORD. From v13 on, topics are named by id (topic_ids.go): an id
+// no topic has, or that its name's topic no longer has, is
+// UNKNOWN_TOPIC_ID. v12's partitions added to a transaction by the produce
+// itself (KIP-890 part 2) are not served: clients use them only where the
+// broker finalizes transaction.version 2, which this one does not.
 
 import (
 	"fmt"
@@ -30,7 +36,7 @@ import (
 )
 
 func init() {
-	register(kmsg.Produce.Int16(), 3, 10, serveLater(produce))
+	register(kmsg.Produce.Int16(), 3, 13, serveLater(produce))
 }
 
 // produce queues each batch for its partition's appender in the
@@ -44,24 +50,42 @@ func produce(b *Broker, _ *reqContext, req *kmsg.ProduceRequest) func() (kmsg.Re
 		part *partition
 	}
 	var waits []*pending
+	var hints leaderHints
 	for _, t := range req.Topics {
 		rt := kmsg.NewProduceResponseTopic()
-		rt.Topic = t.Topic
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
 		rt.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(t.Partitions))
+		name, known := t.Topic, true
+		if req.Version >= 13 {
+			name, known = b.topicName(t.TopicID)
+		}
 		for i, p := range t.Partitions {
 			rp := &rt.Partitions[i]
 			*rp = kmsg.NewProduceResponseTopicPartition()
 			rp.Partition = p.Partition
-			if internalTopic(t.Topic) {
+			if !known {
+				rp.ErrorCode = kerr.UnknownTopicID.Code
+				continue
+			}
+			if internalTopic(name) {
 				rp.ErrorCode = kerr.InvalidTopicException.Code
 				continue
 			}
-			part, code := b.openPartition(t.Topic, p.Partition)
+			part, code := b.openPartition(name, p.Partition)
+			if code == 0 && req.Version >= 13 && part.topicID != t.TopicID {
+				part, code = nil, kerr.UnknownTopicID.Code // made again under its name
+			}
 			if code == 0 && req.Acks == -1 && !b.enoughReplicas(part) {
 				code = kerr.NotEnoughReplicas.Code
 			}
 			if code != 0 {
 				rp.ErrorCode = code
+				if code == kerr.NotLeaderForPartition.Code {
+					if h, ok := b.leaderHint(name, p.Partition); ok {
+						rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = h.id, h.epoch
+						hints.add(h)
+					}
+				}
 				continue
 			}
 			w := &pending{rp: rp, r: appendReq{records: p.Records, acks: req.Acks}, part: part}
@@ -70,6 +94,11 @@ func produce(b *Broker, _ *reqContext, req *kmsg.ProduceRequest) func() (kmsg.Re
 			waits = append(waits, w)
 		}
 		resp.Topics = append(resp.Topics, rt)
+	}
+	for _, h := range hints.hints {
+		rb := kmsg.NewProduceResponseBroker()
+		rb.NodeID, rb.Host, rb.Port, rb.Rack = h.id, h.host, h.port, h.rack
+		resp.Brokers = append(resp.Brokers, rb)
 	}
 	if req.Acks == 0 {
 		// No response; waiting for the appends (not the syncs) tells the

@@ -1,6 +1,6 @@
 package kafka
 
-// Fetch, versions 4-12: stored batches as they are, from the batch holding
+// Fetch, versions 4-18: stored batches as they are, from the batch holding
 // the fetch offset on, up to each partition's max bytes (always at least
 // one whole batch for the first partition with data) and the request's max
 // bytes (at most 55 MiB, as Kafka's fetch.max.bytes), only below the high
@@ -9,23 +9,31 @@ package kafka
 // From v7 on, fetch sessions (fetch_session.go): incremental fetches name
 // only what changed and are answered only what is new.
 // OFFSET_OUT_OF_RANGE below the log start or above the end.
-// The current leader epoch (v9+) is checked (leader_epoch.go).
+// The current leader epoch (v9+) is checked (leader_epoch.go); a partition
+// led elsewhere is NOT_LEADER_OR_FOLLOWER, with its leader (leader_hint.go).
 // read_committed (isolation level 1) reads only below the last stable
 // offset (no open transaction's batches) and is told the aborted
 // transactions in what it reads, whose batches consumers skip.
+// From v13 on, topics are named by id (topic_ids.go), in sessions too: a
+// topic id no topic has is UNKNOWN_TOPIC_ID, and a session made naming
+// topics one way and fetched from naming them the other is
+// FETCH_SESSION_TOPIC_ID_ERROR. What v15-v18 add is for replicas only.
 
 import (
 	"reflect"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/eventlog"
 )
 
 func init() {
 	// A fetch only reads, so all of it but its session's epoch runs while
 	// the connection goes on.
-	register(kmsg.Fetch.Int16(), 4, 12, func(b *Broker, _ *reqContext, r kmsg.Request) reply {
+	register(kmsg.Fetch.Int16(), 4, 18, func(b *Broker, _ *reqContext, r kmsg.Request) reply {
 		req := r.(*kmsg.FetchRequest)
 		plan := b.sessions.plan(req)
 		var held int64 // of the fetch memory, until the response is written
@@ -64,12 +72,12 @@ func fetch(b *Broker, req *kmsg.FetchRequest, plan fetchPlan) (*kmsg.FetchRespon
 		// A partition's error is answered at once, as Kafka does: the client
 		// has to act on it (reset its offset, find the new leader).
 		if r.failed || r.bytes >= int(req.MinBytes) || len(r.wakeups) == 0 || !time.Now().Before(deadline) {
-			return plan.respond(r.parts), r.held
+			return plan.respond(&r), r.held
 		}
 		r.release() // too little: read again after the wait
 		if !waitAny(append(r.wakeups, b.closing), time.Until(deadline)) || b.isClosing() {
 			r = fetchOnce(b, req, plan.targets)
-			return plan.respond(r.parts), r.held
+			return plan.respond(&r), r.held
 		}
 	}
 }
@@ -82,6 +90,7 @@ type fetchRead struct {
 	held    int64                              // of the broker's fetch memory
 	wakeups []<-chan struct{}                  // closed when there may be more to read
 	failed  bool                               // a partition has an error
+	hints   leaderHints                        // of partitions led elsewhere
 }
 
 // release gives back what a read that is not answered holds.
@@ -104,12 +113,18 @@ func fetchOnce(b *Broker, req *kmsg.FetchRequest, targets []fetchTarget) fetchRe
 		rp.Default()
 		rp.Partition = t.p
 		rp.RecordBatches = []byte{} // empty, not null: librdkafka refuses a null record set
-		part, code := b.openPartition(t.topic, t.p)
+		part, name, code := b.targetPartition(t)
 		if code == 0 {
 			code = part.checkEpoch(t.epoch)
 		}
 		if code != 0 {
 			rp.ErrorCode, r.failed = code, true
+			if code == kerr.NotLeaderForPartition.Code {
+				if h, ok := b.leaderHint(name, t.p); ok {
+					rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = h.id, h.epoch
+					r.hints.add(h)
+				}
+			}
 			continue
 		}
 		l := part.log
@@ -167,11 +182,37 @@ func fetchOnce(b *Broker, req *kmsg.FetchRequest, targets []fetchTarget) fetchRe
 	return r
 }
 
-// respond builds the response of parts, the answers to the plan's targets
+// targetPartition opens the partition a fetch names; one named by its
+// topic's id (v13+) that no topic has, or whose topic now has another id
+// (deleted and made again), is UNKNOWN_TOPIC_ID.
+// It returns the topic's name too.
+func (b *Broker) targetPartition(t fetchTarget) (*partition, string, int16) {
+	if t.id == (eventlog.UUID{}) {
+		part, code := b.openPartition(t.topic, t.p)
+		return part, t.topic, code
+	}
+	name, ok := b.topicName(t.id)
+	if !ok {
+		return nil, "", kerr.UnknownTopicID.Code
+	}
+	part, code := b.openPartition(name, t.p)
+	if code == 0 && part.topicID != (eventlog.UUID{}) && part.topicID != t.id {
+		return nil, name, kerr.UnknownTopicID.Code
+	}
+	return part, name, code
+}
+
+// respond builds the response of a read's parts, the answers to the plan's targets
 // in order: all of them without a session or for a new one, only those
 // with something new for the client in an incremental fetch.
-func (p fetchPlan) respond(parts []kmsg.FetchResponseTopicPartition) *kmsg.FetchResponse {
+func (p fetchPlan) respond(r *fetchRead) *kmsg.FetchResponse {
+	parts := r.parts
 	resp := kmsg.NewPtrFetchResponse()
+	for _, h := range r.hints.hints {
+		rb := kmsg.NewFetchResponseBroker()
+		rb.NodeID, rb.Host, rb.Port, rb.Rack = h.id, h.host, h.port, h.rack
+		resp.Brokers = append(resp.Brokers, rb)
+	}
 	var left []bool // by target: left out of an incremental response
 	if p.session != nil {
 		resp.SessionID = p.session.id
@@ -183,10 +224,10 @@ func (p fetchPlan) respond(parts []kmsg.FetchResponseTopicPartition) *kmsg.Fetch
 		if left != nil && left[i] {
 			continue
 		}
-		t := p.targets[i].topic
-		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != t {
+		t := &p.targets[i]
+		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != t.topic || resp.Topics[n-1].TopicID != t.id {
 			rt := kmsg.NewFetchResponseTopic()
-			rt.Topic = t
+			rt.Topic, rt.TopicID = t.topic, t.id
 			resp.Topics = append(resp.Topics, rt)
 		}
 		rt := &resp.Topics[len(resp.Topics)-1]

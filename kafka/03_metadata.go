@@ -1,14 +1,16 @@
 package kafka
 
-// Metadata, versions 0-12: brokers, the controller, the cluster id, and
-// topics with their partitions, leaders, replicas and ISR; the metadata log
-// appears as the internal topic __chronik_metadata, partition 0, beside
-// __consumer_offsets and (single node) __transaction_state. A null topic
-// list (v1+) or an empty one (v0) asks for every topic. A topic that does
-// not exist is created when the request allows it (v4+; always before) and
-// the broker runs with auto-create on, all of a request's together
-// (autoCreate); otherwise it is answered with UNKNOWN_TOPIC_OR_PARTITION,
-// and a bad name with INVALID_TOPIC_EXCEPTION.
+// Metadata, versions 0-13: brokers, the controller, the cluster id, and
+// topics with their partitions, leaders, replicas, ISR and ids
+// (topic_ids.go; v12+ requests may name topics by id: UNKNOWN_TOPIC_ID for
+// an id no topic has); the metadata log appears as the internal topic
+// __chronik_metadata, partition 0, beside __consumer_offsets and (single
+// node) __transaction_state. A null topic list (v1+) or an empty one (v0)
+// asks for every topic. A topic that does not exist is created when the
+// request allows it (v4+; always before) and the broker runs with
+// auto-create on, all of a request's together (autoCreate); otherwise it
+// is answered with UNKNOWN_TOPIC_OR_PARTITION, and a bad name with
+// INVALID_TOPIC_EXCEPTION.
 
 import (
 	"errors"
@@ -24,7 +26,7 @@ import (
 )
 
 func init() {
-	register(kmsg.Metadata.Int16(), 0, 12, serve(metadata))
+	register(kmsg.Metadata.Int16(), 0, 13, serve(metadata))
 }
 
 func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
@@ -58,8 +60,15 @@ func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 			sort.Strings(names)
 		} else {
 			for _, t := range req.Topics {
-				if t.Topic != nil {
+				switch name, ok := topicNameIn(s, t.TopicID); {
+				case t.Topic != nil:
 					names = append(names, *t.Topic)
+				case ok:
+					names = append(names, name)
+				default:
+					mt := kmsg.NewMetadataResponseTopic()
+					mt.TopicID, mt.ErrorCode = t.TopicID, kerr.UnknownTopicID.Code
+					resp.Topics = append(resp.Topics, mt)
 				}
 			}
 		}
@@ -71,7 +80,7 @@ func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 			switch {
 			case name == eventlog.TopicName:
 				// The metadata log, led by the controller: readable, internal.
-				mt.IsInternal = true
+				mt.IsInternal, mt.TopicID = true, internalTopicIDs[name]
 				mp := kmsg.NewMetadataResponseTopicPartition()
 				mp.Leader, mp.LeaderEpoch = s.Controller.Leader, int32(s.Controller.Term)
 				mp.Replicas, mp.ISR = s.Controller.Voters, s.Controller.Voters
@@ -79,7 +88,7 @@ func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 			case name == group.Topic || name == txn.Topic && b.cfg.Cluster == nil:
 				// The committed offsets, on the group coordinator: this
 				// node; the transactions' state, on this single node.
-				mt.IsInternal = true
+				mt.IsInternal, mt.TopicID = true, internalTopicIDs[name]
 				mp := kmsg.NewMetadataResponseTopicPartition()
 				mp.Leader = b.cfg.NodeID
 				mp.Replicas, mp.ISR = []int32{b.cfg.NodeID}, []int32{b.cfg.NodeID}

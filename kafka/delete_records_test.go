@@ -107,6 +107,7 @@ func TestDeleteRecords(t *testing.T) {
 		// with its long poll.
 		raw := must(kgo.NewClient(kgo.SeedBrokers(addr)))
 		defer raw.Close()
+		fetch.Topics[0].TopicID = idOf(t, raw, "logs")
 		began := time.Now()
 		resp, err := fetch.RequestWith(ctx, raw)
 		if err != nil {

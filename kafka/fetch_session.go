@@ -30,6 +30,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/eventlog"
 )
 
 const (
@@ -64,12 +66,16 @@ type fetchSession struct {
 
 	mu    sync.Mutex
 	epoch int32 // the epoch the next fetch must carry
+	ids   bool  // made by a fetch that names topics by id (v13+)
 	order []*sessionPart
 	byKey map[sessionKey]*sessionPart
 }
 
+// sessionKey names a partition by its topic's name (Fetch v7-v12) or id
+// (v13+: the name is looked up at each fetch).
 type sessionKey struct {
 	topic string
+	id    eventlog.UUID
 	p     int32
 }
 
@@ -84,9 +90,11 @@ type sessionPart struct {
 	hw, lso, logStart int64
 }
 
-// fetchTarget is one partition a fetch reads.
+// fetchTarget is one partition a fetch reads, named by its topic's name
+// or, from v13 on, id.
 type fetchTarget struct {
 	topic    string
+	id       eventlog.UUID
 	p        int32
 	offset   int64
 	maxBytes int32
@@ -121,7 +129,7 @@ func (c *fetchSessions) plan(req *kmsg.FetchRequest) fetchPlan {
 		if req.SessionID != 0 {
 			c.remove(req.SessionID)
 		}
-		return c.create(requestTargets(req))
+		return c.create(requestTargets(req), req.Version >= 13)
 	}
 	s := c.get(req.SessionID)
 	if s == nil {
@@ -132,6 +140,11 @@ func (c *fetchSessions) plan(req *kmsg.FetchRequest) fetchPlan {
 	if req.SessionEpoch != s.epoch {
 		return fetchPlan{code: kerr.InvalidFetchSessionEpoch.Code}
 	}
+	if s.ids != (req.Version >= 13) {
+		// A session names its partitions one way: Kafka's answer to a
+		// fetch that names them the other, after which clients start anew.
+		return fetchPlan{code: kerr.FetchSessionTopicIDError.Code}
+	}
 	added := 0
 	for _, t := range requestTargets(req) {
 		if s.set(t) {
@@ -141,7 +154,10 @@ func (c *fetchSessions) plan(req *kmsg.FetchRequest) fetchPlan {
 	var removed map[*sessionPart]bool
 	for _, t := range req.ForgottenTopics {
 		for _, p := range t.Partitions {
-			k := sessionKey{t.Topic, p}
+			k := sessionKey{topic: t.Topic, p: p}
+			if s.ids {
+				k = sessionKey{id: t.TopicID, p: p}
+			}
 			if sp := s.byKey[k]; sp != nil {
 				if removed == nil {
 					removed = map[*sessionPart]bool{}
@@ -170,7 +186,7 @@ func (c *fetchSessions) plan(req *kmsg.FetchRequest) fetchPlan {
 // set adds a partition to the session or updates where its client fetches
 // from; true if it was added.
 func (s *fetchSession) set(t fetchTarget) bool {
-	k := sessionKey{t.topic, t.p}
+	k := sessionKey{topic: t.topic, id: t.id, p: t.p}
 	if sp := s.byKey[k]; sp != nil {
 		sp.offset, sp.maxBytes, sp.epoch = t.offset, t.maxBytes, t.epoch
 		return false
@@ -185,17 +201,22 @@ func (s *fetchSession) set(t fetchTarget) bool {
 func (s *fetchSession) targets() []fetchTarget {
 	out := make([]fetchTarget, len(s.order))
 	for i, sp := range s.order {
-		out[i] = fetchTarget{topic: sp.topic, p: sp.p, offset: sp.offset, maxBytes: sp.maxBytes, epoch: sp.epoch, sp: sp}
+		out[i] = fetchTarget{topic: sp.topic, id: sp.id, p: sp.p, offset: sp.offset, maxBytes: sp.maxBytes, epoch: sp.epoch, sp: sp}
 	}
 	return out
 }
 
-// requestTargets lists a request's partitions in its order.
+// requestTargets lists a request's partitions in its order; from v13 on
+// by their topics' ids, with no name (fetchOnce looks it up).
 func requestTargets(req *kmsg.FetchRequest) []fetchTarget {
 	var out []fetchTarget
 	for _, t := range req.Topics {
+		name, id := t.Topic, eventlog.UUID{}
+		if req.Version >= 13 {
+			name, id = "", t.TopicID
+		}
 		for _, p := range t.Partitions {
-			out = append(out, fetchTarget{topic: t.Topic, p: p.Partition, offset: p.FetchOffset, maxBytes: p.PartitionMaxBytes, epoch: p.CurrentLeaderEpoch})
+			out = append(out, fetchTarget{topic: name, id: id, p: p.Partition, offset: p.FetchOffset, maxBytes: p.PartitionMaxBytes, epoch: p.CurrentLeaderEpoch})
 		}
 	}
 	return out
@@ -204,8 +225,8 @@ func requestTargets(req *kmsg.FetchRequest) []fetchTarget {
 // create makes a session of targets (a partition named twice counts once,
 // at its last mention) and plans its first, full fetch; without room, the
 // fetch is planned without a session.
-func (c *fetchSessions) create(targets []fetchTarget) fetchPlan {
-	s := &fetchSession{epoch: 1, byKey: make(map[sessionKey]*sessionPart, len(targets))}
+func (c *fetchSessions) create(targets []fetchTarget, ids bool) fetchPlan {
+	s := &fetchSession{epoch: 1, ids: ids, byKey: make(map[sessionKey]*sessionPart, len(targets))}
 	for _, t := range targets {
 		s.set(t)
 	}

@@ -12,16 +12,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/chronik-stream/chronik/segment"
 )
 
 // sessionFetcher sends raw fetches of one topic, as a client with a
-// session does.
+// session does: by the topic's id if tid is set (Fetch v13+), else by
+// its name (the client's versions capped at v12).
 type sessionFetcher struct {
 	t     *testing.T
 	cl    *kgo.Client
 	topic string
+	tid   [16]byte
 	id    int32
 	epoch int32
 }
@@ -42,7 +45,7 @@ func (f *sessionFetcher) fetch(offsets map[int32]int64, forget []int32, wait tim
 	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = int32(wait/time.Millisecond), 1, 1<<20
 	if len(offsets) > 0 {
 		ft := kmsg.NewFetchRequestTopic()
-		ft.Topic = f.topic
+		ft.Topic, ft.TopicID = f.topic, f.tid
 		for p := range int32(64) {
 			if off, ok := offsets[p]; ok {
 				fp := kmsg.NewFetchRequestTopicPartition()
@@ -54,16 +57,19 @@ func (f *sessionFetcher) fetch(offsets map[int32]int64, forget []int32, wait tim
 	}
 	if len(forget) > 0 {
 		ff := kmsg.NewFetchRequestForgottenTopic()
-		ff.Topic, ff.Partitions = f.topic, forget
+		ff.Topic, ff.TopicID, ff.Partitions = f.topic, f.tid, forget
 		req.ForgottenTopics = append(req.ForgottenTopics, ff)
 	}
 	resp, err := req.RequestWith(context.Background(), f.cl)
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	if v := resp.GetVersion(); (v >= 13) != (f.tid != [16]byte{}) {
+		f.t.Fatalf("a fetch of v%d with topic id %x", v, f.tid)
+	}
 	for _, rt := range resp.Topics {
-		if rt.Topic != f.topic {
-			f.t.Fatalf("a fetch answered topic %q", rt.Topic)
+		if f.tid != [16]byte{} && rt.TopicID != f.tid || f.tid == [16]byte{} && rt.Topic != f.topic {
+			f.t.Fatalf("a fetch answered topic %q, id %x", rt.Topic, rt.TopicID)
 		}
 		for _, rp := range rt.Partitions {
 			n := 0
@@ -93,10 +99,31 @@ func partitionsOf(parts []fetchedPart) string {
 	return s
 }
 
+// TestFetchSessions runs a session of topic names (Fetch v7-v12) and one
+// of topic ids (v13+).
 func TestFetchSessions(t *testing.T) {
+	for _, byID := range []bool{false, true} {
+		t.Run(map[bool]string{false: "names", true: "ids"}[byID], func(t *testing.T) { testFetchSessions(t, byID) })
+	}
+}
+
+// namesOnly caps a client's Fetch and Produce at v12, the last versions
+// that name topics.
+func namesOnly() kgo.Opt {
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(kmsg.Fetch.Int16(), 12)
+	v.SetMaxKeyVersion(kmsg.Produce.Int16(), 12)
+	return kgo.MaxVersions(v)
+}
+
+func testFetchSessions(t *testing.T, byID bool) {
 	b, addr := brokerForTest(t, t.TempDir())
 	ctx := context.Background()
-	cl := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("s"), kgo.RecordPartitioner(kgo.ManualPartitioner())))
+	opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("s"), kgo.RecordPartitioner(kgo.ManualPartitioner())}
+	if !byID {
+		opts = append(opts, namesOnly())
+	}
+	cl := must(kgo.NewClient(opts...))
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	if _, err := adm.CreateTopic(ctx, 4, 1, nil, "s"); err != nil {
@@ -113,6 +140,9 @@ func TestFetchSessions(t *testing.T) {
 	produce(0, 1, 2, 3)
 
 	f := &sessionFetcher{t: t, cl: cl, topic: "s"}
+	if byID {
+		f.tid = idOf(t, cl, "s")
+	}
 	// A full fetch opens the session and answers every partition.
 	code, id, parts := f.fetch(map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0}, nil, time.Second)
 	if code != 0 || id == 0 || partitionsOf(parts) != "p0:1 p1:1 p2:1 p3:1 " {
@@ -216,7 +246,7 @@ func TestFetchSessionOrder(t *testing.T) {
 			}
 		}
 	}
-	f := &sessionFetcher{t: t, cl: cl, topic: "o"}
+	f := &sessionFetcher{t: t, cl: cl, topic: "o", tid: idOf(t, cl, "o")}
 	if _, _, parts := f.fetch(map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0}, nil, 0); len(parts) != 4 {
 		t.Fatalf("new session: %s", partitionsOf(parts))
 	}

@@ -60,7 +60,7 @@ func TestLongPollOfManyPartitionsParksOneGoroutine(t *testing.T) {
 	req := kmsg.NewPtrFetchRequest()
 	req.MinBytes, req.MaxBytes = 1, 1<<20
 	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = "wide"
+	ft.Topic, ft.TopicID = "wide", idOf(t, cl, "wide")
 	for p := range int32(500) {
 		fp := kmsg.NewFetchRequestTopicPartition()
 		fp.Partition, fp.PartitionMaxBytes = p, 1<<20

@@ -55,7 +55,7 @@ func TestLeaderEpochs(t *testing.T) {
 	// The batches' epochs as stored.
 	fetch := kmsg.NewPtrFetchRequest()
 	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = "ep"
+	ft.Topic, ft.TopicID = "ep", idOf(t, cl, "ep")
 	fp := kmsg.NewFetchRequestTopicPartition()
 	fp.PartitionMaxBytes = 1 << 20
 	ft.Partitions = []kmsg.FetchRequestTopicPartition{fp}

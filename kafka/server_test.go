@@ -406,13 +406,14 @@ func TestIdempotentProducer(t *testing.T) {
 	if err != nil || ip.ErrorCode != 0 || ip.ProducerID < 0 {
 		t.Fatalf("InitProducerId: %v %+v", err, ip)
 	}
+	idem := idOf(t, cl, "idem")
 	produce := func(cl *kgo.Client, epoch int16, seq int32) (int64, int16) {
 		t.Helper()
 		batch := segmenttest.Batch{Idempotent: true, ProducerID: ip.ProducerID, ProducerEpoch: epoch, BaseSequence: seq, Records: []segmenttest.Record{{Value: []byte(fmt.Sprint(seq))}}}.Build()
 		req := kmsg.NewPtrProduceRequest()
 		req.Acks, req.TimeoutMillis = -1, 5000
 		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = "idem"
+		rt.Topic, rt.TopicID = "idem", idem
 		rp := kmsg.NewProduceRequestTopicPartition()
 		rp.Records = batch
 		rt.Partitions = append(rt.Partitions, rp)
@@ -566,7 +567,7 @@ func TestMalformedRequests(t *testing.T) {
 	produce := kmsg.NewPtrProduceRequest()
 	produce.Acks, produce.TimeoutMillis = -1, 5000
 	pt := kmsg.NewProduceRequestTopic()
-	pt.Topic = "good"
+	pt.Topic, pt.TopicID = "good", idOf(t, cl, "good")
 	pt.Partitions = []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batch}}
 	produce.Topics = append(produce.Topics, pt)
 	if resp, err := produce.RequestWith(ctx, cl); err != nil || resp.Topics[0].Partitions[0].ErrorCode != kerr.CorruptMessage.Code {

@@ -43,7 +43,7 @@ func produceRaw(t *testing.T, ctx context.Context, addr, topic string, acks int1
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks, req.TimeoutMillis = acks, 5000
 	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
+	rt.Topic, rt.TopicID = topic, idOf(t, cl, topic)
 	rp := kmsg.NewProduceRequestTopicPartition()
 	rp.Records = segmenttest.Values(ts.UnixMilli(), "v")
 	rt.Partitions = append(rt.Partitions, rp)

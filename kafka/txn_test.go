@@ -223,7 +223,7 @@ func TestLateTransactionalBatchIsRefused(t *testing.T) {
 			BaseSequence: seq, Records: []segmenttest.Record{{Value: []byte("v")}}}.Build()
 		req := kmsg.NewPtrProduceRequest()
 		req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 5000
-		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "late", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batch}}}}
+		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "late", TopicID: idOf(t, cl, "late"), Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batch}}}}
 		resp, err := req.RequestWith(ctx, cl)
 		if err != nil {
 			t.Fatal(err)
@@ -393,11 +393,12 @@ func TestReadCommittedAtEveryMoment(t *testing.T) {
 		}()
 	}
 	var offsets [4]int64
+	moment := idOf(t, cl, "moment")
 	fetch := func() {
 		req := kmsg.NewPtrFetchRequest()
 		req.IsolationLevel, req.MaxWaitMillis, req.MaxBytes = 1, 20, 1<<20
 		ft := kmsg.NewFetchRequestTopic()
-		ft.Topic = "moment"
+		ft.Topic, ft.TopicID = "moment", moment
 		for p := range int32(4) {
 			fp := kmsg.NewFetchRequestTopicPartition()
 			fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes = p, offsets[p], 1<<20

@@ -164,7 +164,7 @@ func FuzzIndexFiles(f *testing.F) {
 			}
 		}
 		for i := range 12 {
-			got, ok, err := l.LookupTime(int64(100 + 10*i))
+			got, _, ok, err := l.LookupTime(int64(100 + 10*i))
 			if err != nil || !ok || got != int64(i) {
 				t.Fatalf("LookupTime(%d) = %d %v %v", 100+10*i, got, ok, err)
 			}

@@ -296,7 +296,7 @@ func TestIndexesRebuiltWhenMissingOrDamaged(t *testing.T) {
 	if b, _ := e.fs.ReadFile("/data/orders-0/00000000000000000000.index"); len(b) == 0 || len(b)%8 != 0 {
 		t.Fatalf("index not rebuilt: %d bytes", len(b))
 	}
-	off, ok, err := e.log.LookupTime(1020)
+	off, _, ok, err := e.log.LookupTime(1020)
 	if err != nil || !ok || off != 20 {
 		t.Fatalf("LookupTime after rebuild: %d %v %v", off, ok, err)
 	}
@@ -327,7 +327,7 @@ func TestLookupTime(t *testing.T) {
 		{201, 0, false},
 	}
 	for _, tc := range tests {
-		off, ok, err := e.log.LookupTime(tc.ts)
+		off, _, ok, err := e.log.LookupTime(tc.ts)
 		if err != nil || ok != tc.found || (ok && off != tc.want) {
 			t.Errorf("LookupTime(%d) = %d %v %v, want %d %v", tc.ts, off, ok, err, tc.want, tc.found)
 		}
@@ -490,7 +490,7 @@ func TestTimestampLookupsFindTheRecord(t *testing.T) {
 	e.append(batch(segment.CodecNone, 100, 200, 300))      // offsets 0-2
 	e.append(batch(segment.CodecZstd, 400, 900, 500, 600)) // 3-6, out of order
 	for i, want := range map[int64]int64{100: 0, 150: 1, 300: 2, 301: 3, 450: 4, 900: 4} {
-		if off, ok, err := e.log.LookupTime(i); err != nil || !ok || off != want {
+		if off, _, ok, err := e.log.LookupTime(i); err != nil || !ok || off != want {
 			t.Errorf("LookupTime(%d) = %d %v %v, want %d", i, off, ok, err, want)
 		}
 	}
@@ -614,10 +614,10 @@ func TestLogAppendTime(t *testing.T) {
 			t.Fatalf("record %d has timestamp %d, want the append time %d", r.Offset, r.Timestamp, a.LogAppendTime)
 		}
 	}
-	if off, found, err := e.log.LookupTime(a.LogAppendTime); err != nil || !found || off != 0 {
-		t.Fatalf("lookup of the append time: %d %v %v", off, found, err)
+	if off, at, found, err := e.log.LookupTime(a.LogAppendTime); err != nil || !found || off != 0 || at != a.LogAppendTime {
+		t.Fatalf("lookup of the append time: %d at %d, %v %v", off, at, found, err)
 	}
-	if _, found, _ := e.log.LookupTime(a.LogAppendTime + 1); found {
+	if _, _, found, _ := e.log.LookupTime(a.LogAppendTime + 1); found {
 		t.Fatal("lookup after the append time found a record")
 	}
 

@@ -149,15 +149,15 @@ func (l *Log) viewLocked(s *segment, written bool) (view, error) {
 	return view{data: data, f: f, idx: idx, release: func() { l.cache.release(s) }}, nil
 }
 
-// LookupTime returns the offset of the first durable record whose
-// timestamp is >= ts, in the first batch whose max timestamp is (Kafka's
-// ListOffsets by timestamp), never below the log start offset, or
+// LookupTime returns the offset and timestamp of the first durable record
+// whose timestamp is >= ts, in the first batch whose max timestamp is
+// (Kafka's ListOffsets by timestamp), never below the log start offset, or
 // found=false if there is none.
-func (l *Log) LookupTime(ts int64) (offset int64, found bool, err error) {
+func (l *Log) LookupTime(ts int64) (offset, at int64, found bool, err error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
-		return 0, false, ErrClosed
+		return 0, 0, false, ErrClosed
 	}
 	for _, s := range l.segments {
 		if s.maxTs < ts {
@@ -165,18 +165,18 @@ func (l *Log) LookupTime(ts int64) (offset int64, found bool, err error) {
 		}
 		v, err := l.viewLocked(s, false)
 		if err != nil {
-			return 0, false, err
+			return 0, 0, false, err
 		}
 		pos, ok := findTime(v.data, v.idx, ts)
 		if ok {
-			off := recordOffset(v.data[pos:pos+storedSize(v.data[pos:])], func(r *Record) bool { return r.Timestamp >= ts && r.Offset >= l.start })
+			off, at := recordOffset(v.data[pos:pos+storedSize(v.data[pos:])], func(r *Record) bool { return r.Timestamp >= ts && r.Offset >= l.start })
 			v.release()
 			// Records before the start are deleted (DeleteRecordsBefore).
-			return max(off, l.start), true, nil
+			return max(off, l.start), at, true, nil
 		}
 		v.release()
 	}
-	return 0, false, nil
+	return 0, 0, false, nil
 }
 
 // MaxTimestamp returns the highest timestamp among the durable records and
@@ -219,7 +219,7 @@ func (l *Log) MaxTimestamp() (ts, offset int64, ok bool, err error) {
 	}
 	defer v.release()
 	if pos, found := findBatch(v.data, v.idx, in.base, offset); found {
-		offset = recordOffset(v.data[pos:pos+storedSize(v.data[pos:])], func(r *Record) bool { return r.Timestamp == ts })
+		offset, _ = recordOffset(v.data[pos:pos+storedSize(v.data[pos:])], func(r *Record) bool { return r.Timestamp == ts })
 	}
 	return ts, offset, true, nil
 }
@@ -231,18 +231,19 @@ const recordLookupLimit = 16 << 20
 // recordOffset returns the offset of the first record of batch that match
 // accepts, or the batch's base offset if none does or the records cannot
 // be read.
-func recordOffset(batch []byte, match func(*Record) bool) int64 {
+func recordOffset(batch []byte, match func(*Record) bool) (offset, ts int64) {
 	base := int64(binary.BigEndian.Uint64(batch[offBaseOffset:]))
+	maxTs := int64(binary.BigEndian.Uint64(batch[offMaxTimestamp:]))
 	recs, err := DecodeRecords(batch, recordLookupLimit)
 	if err != nil {
-		return base
+		return base, maxTs
 	}
 	for i := range recs {
 		if match(&recs[i]) {
-			return recs[i].Offset
+			return recs[i].Offset, recs[i].Timestamp
 		}
 	}
-	return base
+	return base, maxTs
 }
 
 // Headers calls fn with the header of each durable batch, in offset

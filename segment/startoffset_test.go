@@ -33,7 +33,7 @@ func TestDeleteRecordsBefore(t *testing.T) {
 	if e.log.Segments() >= segments {
 		t.Fatalf("%d segments after deleting more than half, %d before", e.log.Segments(), segments)
 	}
-	if off, ok, err := e.log.LookupTime(0); err != nil || !ok || off != 55 {
+	if off, _, ok, err := e.log.LookupTime(0); err != nil || !ok || off != 55 {
 		t.Fatalf("lookup of timestamp 0: %d %v %v, want the start 55", off, ok, err)
 	}
 

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -21,6 +23,7 @@ import (
 	"github.com/chronik-stream/chronik/bench"
 	"github.com/chronik-stream/chronik/internal/latency"
 	"github.com/chronik-stream/chronik/segment"
+	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
 // onBothPaths runs test on the fast path and on the Raft fallback path
@@ -336,6 +339,7 @@ func testClusterOfThree(t *testing.T, extra ...string) {
 			t.Errorf("ElectLeaders through node %d: error %d, want ELECTION_NOT_NEEDED", id, rp.ErrorCode)
 		}
 	}
+	checkLeaderHints(ctx, t, tc, clients, some)
 	var agreed int64
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		e1, e2, e3 := metaEnd(1), metaEnd(2), metaEnd(3)
@@ -360,6 +364,65 @@ func testClusterOfThree(t *testing.T, extra ...string) {
 	if !strings.Contains(a, "TopicCreated") {
 		t.Fatal("the dump shows no topics")
 	}
+}
+
+// checkLeaderHints sends a produce and a fetch of partition 0 of topic, by
+// its id, to a node that does not lead it: each is answered
+// NOT_LEADER_OR_FOLLOWER with the leader's id, epoch and endpoint
+// (KIP-951), which clients follow without asking for metadata.
+func checkLeaderHints(ctx context.Context, t *testing.T, tc *testCluster, clients [4]*kgo.Client, topic string) {
+	t.Helper()
+	md, err := tc.metadata(ctx, clients[1], 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(md.Topics, func(mt kmsg.MetadataResponseTopic) bool { return mt.Topic != nil && *mt.Topic == topic })
+	if i < 0 || len(md.Topics[i].Partitions) != 1 || md.Topics[i].Partitions[0].Leader <= 0 {
+		t.Fatalf("metadata of %s: %+v", topic, md.Topics)
+	}
+	id, p := md.Topics[i].TopicID, md.Topics[i].Partitions[0]
+	other := 1 + int(p.Leader)%3
+	port := func(brokers []int32, hosts []string, ports []int32) {
+		t.Helper()
+		for i, b := range brokers {
+			if b == p.Leader && net.JoinHostPort(hosts[i], fmt.Sprint(ports[i])) == tc.kafka[p.Leader] {
+				return
+			}
+		}
+		t.Fatalf("the leader %d's endpoint %s is not among %v %v %v", p.Leader, tc.kafka[p.Leader], brokers, hosts, ports)
+	}
+	produce := kmsg.NewPtrProduceRequest()
+	produce.Acks, produce.TimeoutMillis = -1, 5000
+	produce.Topics = []kmsg.ProduceRequestTopic{{TopicID: id, Partitions: []kmsg.ProduceRequestTopicPartition{{Records: segmenttest.Values(1, "v")}}}}
+	r, err := clients[other].Broker(other).Request(ctx, produce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := r.(*kmsg.ProduceResponse)
+	if rp := pr.Topics[0].Partitions[0]; rp.ErrorCode != kerr.NotLeaderForPartition.Code || rp.CurrentLeader.LeaderID != p.Leader || rp.CurrentLeader.LeaderEpoch != p.LeaderEpoch {
+		t.Fatalf("a produce to node %d, not the leader %d (epoch %d): %+v", other, p.Leader, p.LeaderEpoch, rp)
+	}
+	var ids, ports []int32
+	var hosts []string
+	for _, b := range pr.Brokers {
+		ids, hosts, ports = append(ids, b.NodeID), append(hosts, b.Host), append(ports, b.Port)
+	}
+	port(ids, hosts, ports)
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.MaxBytes = 1 << 20
+	fetch.Topics = []kmsg.FetchRequestTopic{{TopicID: id, Partitions: []kmsg.FetchRequestTopicPartition{{PartitionMaxBytes: 1 << 20, CurrentLeaderEpoch: -1}}}}
+	if r, err = clients[other].Broker(other).Request(ctx, fetch); err != nil {
+		t.Fatal(err)
+	}
+	fr := r.(*kmsg.FetchResponse)
+	if rp := fr.Topics[0].Partitions[0]; rp.ErrorCode != kerr.NotLeaderForPartition.Code || rp.CurrentLeader.LeaderID != p.Leader || rp.CurrentLeader.LeaderEpoch != p.LeaderEpoch {
+		t.Fatalf("a fetch from node %d, not the leader %d (epoch %d): %+v", other, p.Leader, p.LeaderEpoch, rp)
+	}
+	ids, hosts, ports = nil, nil, nil
+	for _, b := range fr.Brokers {
+		ids, hosts, ports = append(ids, b.NodeID), append(hosts, b.Host), append(ports, b.Port)
+	}
+	port(ids, hosts, ports)
 }
 
 // BenchmarkClusterFailover: three processes; SIGKILL the controller and
@@ -542,7 +605,7 @@ func produceFirst(ctx context.Context, cl *kgo.Client, topic string, batch []byt
 		req := kmsg.NewPtrProduceRequest()
 		req.Acks, req.TimeoutMillis = -1, 10_000
 		pt := kmsg.NewProduceRequestTopic()
-		pt.Topic = topic
+		pt.Topic, pt.TopicID = topic, r.Topics[0].TopicID
 		pp := kmsg.NewProduceRequestTopicPartition()
 		pp.Records = batch
 		pt.Partitions = append(pt.Partitions, pp)

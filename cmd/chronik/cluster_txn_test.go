@@ -49,9 +49,11 @@ func testClusterTransactions(t *testing.T, extra ...string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	leaders := map[int32]int32{}
+	var ctxID [16]byte
 	for len(leaders) < parts && ctx.Err() == nil {
 		md, err := adm.Metadata(ctx, "ctx")
 		if err == nil {
+			ctxID = md.Topics["ctx"].ID
 			for _, p := range md.Topics["ctx"].Partitions {
 				if p.Leader > 0 {
 					leaders[p.Partition] = p.Leader
@@ -162,7 +164,7 @@ func testClusterTransactions(t *testing.T, extra ...string) {
 	for part, leader := range leaders {
 		req := kmsg.NewPtrProduceRequest()
 		req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 5000
-		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "ctx", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: part, Records: batch}}}}
+		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "ctx", TopicID: ctxID, Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: part, Records: batch}}}}
 		resp, err := cl.Broker(int(leader)).Request(ctx, req)
 		if err != nil {
 			t.Fatal(err)
