@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
@@ -43,6 +44,30 @@ func FuzzHandle(f *testing.F) {
 		fr.Topics = []kmsg.FetchRequestTopic{{Topic: "t", Partitions: []kmsg.FetchRequestTopicPartition{{Partition: 0, PartitionMaxBytes: 1 << 10}}}}
 		fr.ForgottenTopics = []kmsg.FetchRequestForgottenTopic{{Topic: "t", Partitions: []int32{1}}}
 		f.Add(requestFrame(fr, 12))
+	}
+	// By topic id (v13+): the metadata log's fixed one, and one no topic has.
+	for _, id := range [][16]byte{internalTopicIDs[eventlog.TopicName], {7}} {
+		for _, epoch := range []int32{0, 1, -1} {
+			fr := kmsg.NewPtrFetchRequest()
+			fr.SessionID, fr.SessionEpoch, fr.MaxWaitMillis = 1, epoch, 1
+			fr.Topics = []kmsg.FetchRequestTopic{{TopicID: id, Partitions: []kmsg.FetchRequestTopicPartition{{Partition: 0, PartitionMaxBytes: 1 << 10}}}}
+			fr.ForgottenTopics = []kmsg.FetchRequestForgottenTopic{{TopicID: id, Partitions: []int32{1}}}
+			f.Add(requestFrame(fr, 13))
+			f.Add(requestFrame(fr, 18))
+		}
+		pr := kmsg.NewPtrProduceRequest()
+		pr.Acks, pr.TimeoutMillis = -1, 1000
+		pr.Topics = []kmsg.ProduceRequestTopic{{TopicID: id, Partitions: []kmsg.ProduceRequestTopicPartition{{Records: segmenttest.Values(1, "v")}}}}
+		f.Add(requestFrame(pr, 13))
+		mr := kmsg.NewPtrMetadataRequest()
+		mr.Topics = []kmsg.MetadataRequestTopic{{TopicID: id}}
+		f.Add(requestFrame(mr, 13))
+	}
+	lo := kmsg.NewPtrListOffsetsRequest()
+	for _, ts := range []int64{-6, -5, -4, -3} {
+		lo.Topics = []kmsg.ListOffsetsRequestTopic{{Topic: "t", Partitions: []kmsg.ListOffsetsRequestTopicPartition{{Timestamp: ts}}}}
+		f.Add(requestFrame(lo, 11))
+		f.Add(requestFrame(lo, 7))
 	}
 	f.Add(requestFrame(kmsg.NewPtrProduceRequest(), 7))
 	f.Add(requestFrame(kmsg.NewPtrCreateTopicsRequest(), 5))
