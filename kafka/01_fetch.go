@@ -187,7 +187,7 @@ func fetchOnce(b *Broker, req *kmsg.FetchRequest, targets []fetchTarget) fetchRe
 // (deleted and made again), is UNKNOWN_TOPIC_ID.
 // It returns the topic's name too.
 func (b *Broker) targetPartition(t fetchTarget) (*partition, string, int16) {
-	if t.id == (eventlog.UUID{}) {
+	if !t.byID {
 		part, code := b.openPartition(t.topic, t.p)
 		return part, t.topic, code
 	}

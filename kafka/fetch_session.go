@@ -95,6 +95,7 @@ type sessionPart struct {
 type fetchTarget struct {
 	topic    string
 	id       eventlog.UUID
+	byID     bool // v13+: id names the topic (zero names none)
 	p        int32
 	offset   int64
 	maxBytes int32
@@ -201,7 +202,7 @@ func (s *fetchSession) set(t fetchTarget) bool {
 func (s *fetchSession) targets() []fetchTarget {
 	out := make([]fetchTarget, len(s.order))
 	for i, sp := range s.order {
-		out[i] = fetchTarget{topic: sp.topic, id: sp.id, p: sp.p, offset: sp.offset, maxBytes: sp.maxBytes, epoch: sp.epoch, sp: sp}
+		out[i] = fetchTarget{topic: sp.topic, id: sp.id, byID: s.ids, p: sp.p, offset: sp.offset, maxBytes: sp.maxBytes, epoch: sp.epoch, sp: sp}
 	}
 	return out
 }
@@ -211,12 +212,12 @@ func (s *fetchSession) targets() []fetchTarget {
 func requestTargets(req *kmsg.FetchRequest) []fetchTarget {
 	var out []fetchTarget
 	for _, t := range req.Topics {
-		name, id := t.Topic, eventlog.UUID{}
-		if req.Version >= 13 {
+		name, id, byID := t.Topic, eventlog.UUID{}, req.Version >= 13
+		if byID {
 			name, id = "", t.TopicID
 		}
 		for _, p := range t.Partitions {
-			out = append(out, fetchTarget{topic: name, id: id, p: p.Partition, offset: p.FetchOffset, maxBytes: p.PartitionMaxBytes, epoch: p.CurrentLeaderEpoch})
+			out = append(out, fetchTarget{topic: name, id: id, byID: byID, p: p.Partition, offset: p.FetchOffset, maxBytes: p.PartitionMaxBytes, epoch: p.CurrentLeaderEpoch})
 		}
 	}
 	return out

@@ -110,13 +110,15 @@ func TestTopicIDs(t *testing.T) {
 	if n, code := fetch(old); n != 1 || code != 0 {
 		t.Fatalf("fetch by id: %d records, code %d", n, code)
 	}
+	for _, unknown := range [][16]byte{{1, 2, 3}, {}} {
+		if _, code := produce(unknown); code != kerr.UnknownTopicID.Code {
+			t.Fatalf("produce to the unknown id %x: code %d", unknown, code)
+		}
+		if _, code := fetch(unknown); code != kerr.UnknownTopicID.Code {
+			t.Fatalf("fetch of the unknown id %x: code %d", unknown, code)
+		}
+	}
 	unknown := [16]byte{1, 2, 3}
-	if _, code := produce(unknown); code != kerr.UnknownTopicID.Code {
-		t.Fatalf("produce to an unknown id: code %d", code)
-	}
-	if _, code := fetch(unknown); code != kerr.UnknownTopicID.Code {
-		t.Fatalf("fetch of an unknown id: code %d", code)
-	}
 	md := metadata(old, unknown)
 	if mt := md[old]; mt.Topic == nil || *mt.Topic != "re" || mt.ErrorCode != 0 || len(mt.Partitions) != 1 {
 		t.Fatalf("metadata by id: %+v", mt)
