@@ -17,7 +17,8 @@ package kafka
 // From v13 on, topics are named by id (topic_ids.go), in sessions too: a
 // topic id no topic has is UNKNOWN_TOPIC_ID, and a session made naming
 // topics one way and fetched from naming them the other is
-// FETCH_SESSION_TOPIC_ID_ERROR. What v15-v18 add is for replicas only.
+// FETCH_SESSION_TOPIC_ID_ERROR. v16 adds the leaders' endpoints to
+// NOT_LEADER_OR_FOLLOWER; the rest of what v15-v18 add is for replicas.
 
 import (
 	"reflect"

@@ -10,7 +10,9 @@ package kafka
 // response the partitions that returned records move to the end of the
 // session's order, so that a response's byte limit does not starve the
 // later ones. Epoch -1 closes a session (and fetches without one);
-// epoch 0 with a session id replaces that session.
+// epoch 0 with a session id replaces that session. A session names its
+// partitions as the fetch that made it did: by topic name (v7-v12) or id
+// (v13+).
 //
 // An unknown session id is FETCH_SESSION_ID_NOT_FOUND and an epoch other
 // than the session's next one INVALID_FETCH_SESSION_EPOCH; both are
