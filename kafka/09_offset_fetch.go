@@ -1,17 +1,19 @@
 package kafka
 
-// OffsetFetch, versions 0-8 (v8: several groups at once): the committed
+// OffsetFetch, versions 0-9 (v8: several groups at once): the committed
 // offsets of the partitions asked for, or of every partition the group
 // committed when the topics are null; -1 for partitions without a commit.
 // RequireStable (v7+): a partition whose offset a transaction holds pending
-// is UNSTABLE_OFFSET_COMMIT, which clients retry.
+// is UNSTABLE_OFFSET_COMMIT, which clients retry. v9's member id and epoch
+// are a KIP-848 consumer's; a classic group, as in Kafka, does not check
+// them. v10's topic ids are not served.
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func init() {
-	register(kmsg.OffsetFetch.Int16(), 0, 8, serve(offsetFetch))
+	register(kmsg.OffsetFetch.Int16(), 0, 9, serve(offsetFetch))
 }
 
 func offsetFetch(b *Broker, req *kmsg.OffsetFetchRequest) (kmsg.Response, error) {

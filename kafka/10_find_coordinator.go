@@ -1,10 +1,12 @@
 package kafka
 
-// FindCoordinator, versions 0-4 (v4: several keys at once): one broker
+// FindCoordinator, versions 0-6 (v4: several keys at once): one broker
 // coordinates every group (this node alone; in a cluster the registered
 // broker with the lowest id, COORDINATOR_NOT_AVAILABLE while it is fenced).
 // The same broker coordinates every transactional id (kafka/txn), beside
-// the offsets its transactions commit.
+// the offsets its transactions commit. Share groups (key type 2, v6) are
+// not served: INVALID_REQUEST, as from a Kafka broker with share groups
+// off, and so is an unknown key type.
 
 import (
 	"fmt"
@@ -14,7 +16,7 @@ import (
 )
 
 func init() {
-	register(kmsg.FindCoordinator.Int16(), 0, 4, serve(findCoordinator))
+	register(kmsg.FindCoordinator.Int16(), 0, 6, serve(findCoordinator))
 }
 
 func findCoordinator(b *Broker, req *kmsg.FindCoordinatorRequest) (kmsg.Response, error) {
@@ -27,7 +29,10 @@ func findCoordinator(b *Broker, req *kmsg.FindCoordinatorRequest) (kmsg.Response
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key = key
 		c.NodeID, c.Host, c.Port = -1, "", -1
-		if id, br := b.coordinator(); b.cfg.Cluster == nil {
+		if req.CoordinatorType != 0 && req.CoordinatorType != 1 {
+			msg := fmt.Sprintf("coordinator type %d is not served: only groups (0) and transactions (1)", req.CoordinatorType)
+			c.ErrorCode, c.ErrorMessage = kerr.InvalidRequest.Code, &msg
+		} else if id, br := b.coordinator(); b.cfg.Cluster == nil {
 			c.NodeID, c.Host, c.Port = b.cfg.NodeID, b.cfg.Host, b.cfg.Port
 		} else if br == nil || br.Fenced {
 			msg := fmt.Sprintf("the group coordinator, broker %d, is not available", id)

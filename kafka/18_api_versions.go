@@ -1,7 +1,9 @@
 package kafka
 
-// ApiVersions, versions 0-3: the API keys this broker serves and their
-// version ranges, from the handlers registered by the files named by key.
+// ApiVersions, versions 0-4 (v4 as v3: it only lets a supported feature's
+// lowest version be 0, and this broker lists no features): the API keys
+// this broker serves and their version ranges, from the handlers
+// registered by the files named by key.
 // An unsupported ApiVersions version is answered with v0 and
 // UNSUPPORTED_VERSION, as Kafka does, so the client can retry.
 
@@ -12,7 +14,7 @@ import (
 )
 
 func init() {
-	register(kmsg.ApiVersions.Int16(), 0, 3, serve(func(b *Broker, req *kmsg.ApiVersionsRequest) (kmsg.Response, error) {
+	register(kmsg.ApiVersions.Int16(), 0, 4, serve(func(b *Broker, req *kmsg.ApiVersionsRequest) (kmsg.Response, error) {
 		return apiVersions(0), nil
 	}))
 }
