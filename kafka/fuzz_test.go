@@ -69,6 +69,15 @@ func FuzzHandle(f *testing.F) {
 		f.Add(requestFrame(lo, 11))
 		f.Add(requestFrame(lo, 7))
 	}
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorType, fc.CoordinatorKeys = 2, []string{"g:t:0"}
+	f.Add(requestFrame(fc, 6))
+	dcl := kmsg.NewPtrDescribeClusterRequest()
+	dcl.EndpointType, dcl.IncludeFencedBrokers = 2, true
+	f.Add(requestFrame(dcl, 2))
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Groups = []string{"g", "nobody"}
+	f.Add(requestFrame(dg, 6))
 	f.Add(requestFrame(kmsg.NewPtrProduceRequest(), 7))
 	f.Add(requestFrame(kmsg.NewPtrCreateTopicsRequest(), 5))
 	f.Add(requestFrame(kmsg.NewPtrListOffsetsRequest(), 5))
