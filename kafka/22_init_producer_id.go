@@ -1,16 +1,17 @@
 package kafka
 
-// InitProducerId, versions 0-4. For idempotent producers: a new producer
-// id (from a block the broker took in the metadata log) with epoch 0, or,
-// when a producer re-initialises with its id and epoch (v3+), the same id
-// with the next epoch (a new id when the epoch would overflow). For a
-// transactional id, the transaction coordinator's answer (kafka/txn): its
-// producer id with the next epoch, an open transaction aborted first;
-// INVALID_TRANSACTION_TIMEOUT above 15 minutes; PRODUCER_FENCED (before v4:
-// INVALID_PRODUCER_EPOCH) for a producer passing an epoch that is not the
-// current one; NOT_COORDINATOR on a node of a cluster that does not
-// coordinate transactions (an idempotent producer's is forwarded to the
-// controller, a transactional one's is not).
+// InitProducerId, versions 0-5 (v5: the client understands
+// TRANSACTION_ABORTABLE, KIP-890, which this broker never answers). For
+// idempotent producers: a new producer id (from a block the broker took in
+// the metadata log) with epoch 0, or, when a producer re-initialises with
+// its id and epoch (v3+), the same id with the next epoch (a new id when
+// the epoch would overflow). For a transactional id, the transaction
+// coordinator's answer (kafka/txn): its producer id with the next epoch, an
+// open transaction aborted first; INVALID_TRANSACTION_TIMEOUT above 15
+// minutes; PRODUCER_FENCED (before v4: INVALID_PRODUCER_EPOCH) for a
+// producer passing an epoch that is not the current one; NOT_COORDINATOR on
+// a node of a cluster that does not coordinate transactions (an idempotent
+// producer's is forwarded to the controller, a transactional one's is not).
 
 import (
 	"math"
@@ -20,7 +21,7 @@ import (
 )
 
 func init() {
-	register(kmsg.InitProducerID.Int16(), 0, 4, serve(initProducerID))
+	register(kmsg.InitProducerID.Int16(), 0, 5, serve(initProducerID))
 }
 
 func initProducerID(b *Broker, req *kmsg.InitProducerIDRequest) (kmsg.Response, error) {

@@ -1,8 +1,10 @@
 package kafka
 
-// AddOffsetsToTxn, versions 0-3: the group's offsets partition joins the
-// producer's transaction, so that its TxnOffsetCommit offsets commit or
-// abort with it. Errors as AddPartitionsToTxn's.
+// AddOffsetsToTxn, versions 0-4 (v4: as v3, for a client that understands
+// TRANSACTION_ABORTABLE, KIP-890, which this broker never answers): the
+// group's offsets partition joins the producer's transaction, so that its
+// TxnOffsetCommit offsets commit or abort with it. Errors as
+// AddPartitionsToTxn's.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -12,7 +14,7 @@ import (
 )
 
 func init() {
-	register(kmsg.AddOffsetsToTxn.Int16(), 0, 3, serveLater(func(b *Broker, _ *reqContext, req *kmsg.AddOffsetsToTxnRequest) func() (kmsg.Response, error) {
+	register(kmsg.AddOffsetsToTxn.Int16(), 0, 4, serveLater(func(b *Broker, _ *reqContext, req *kmsg.AddOffsetsToTxnRequest) func() (kmsg.Response, error) {
 		return func() (kmsg.Response, error) {
 			resp := kmsg.NewPtrAddOffsetsToTxnResponse()
 			tc, code := b.txnCoordinator()
