@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -42,12 +43,58 @@ func runClient(t *testing.T, name string, cmd *exec.Cmd) {
 	}
 }
 
-// TestKcat drives the broker with librdkafka 2.0 through kcat: metadata,
-// produce with every codec, consume, group consume.
+// TestKcat drives the broker through kcat with Debian's librdkafka (2.0)
+// and with a current one: metadata, produce with every codec, consume,
+// group consume.
 func TestKcat(t *testing.T) {
 	kcat := kcatPath(t)
-	addr := clientNode(t)
-	driveKcat(t, kcat, addr, 1)
+	eachLibrdkafka(t, func(t *testing.T, lib librdkafka) {
+		lib.check(t, kcat)
+		driveKcat(t, kcat, lib, clientNode(t), 1)
+	})
+}
+
+// librdkafka is a librdkafka for kcat and confluent-kafka-python to load:
+// Debian's, which they link (2.0, from 2023), or a current one in its
+// place, which sends the request versions of today's Kafka (Metadata v13,
+// Fetch v16 by topic id, ...).
+type librdkafka struct {
+	current bool
+	env     []string // the environment that loads it
+}
+
+// eachLibrdkafka runs fn with Debian's librdkafka and with the current one
+// in CHRONIK_LIBRDKAFKA (a directory holding librdkafka.so.1, which
+// testdata/librdkafka/build.sh makes and .ci/run sets), whose absence
+// skips or fails as a missing client does.
+func eachLibrdkafka(t *testing.T, fn func(t *testing.T, lib librdkafka)) {
+	t.Run("librdkafka-2.0", func(t *testing.T) { fn(t, librdkafka{}) })
+	t.Run("librdkafka-current", func(t *testing.T) {
+		dir := os.Getenv("CHRONIK_LIBRDKAFKA")
+		if dir == "" {
+			missing(t, "no current librdkafka: set CHRONIK_LIBRDKAFKA to a directory with librdkafka.so.1 (testdata/librdkafka/build.sh DIR makes one)")
+		}
+		fn(t, librdkafka{current: true, env: append(os.Environ(), "LD_LIBRARY_PATH="+dir)})
+	})
+}
+
+// check makes sure that the program prog (kcat, or a Python that imports
+// confluent_kafka), run as lib says, loads lib: not Debian's 2.0 for the
+// current one, Debian's otherwise.
+func (lib librdkafka) check(t *testing.T, prog string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(prog, args...)
+	cmd.Env = lib.env
+	out, _ := cmd.CombinedOutput()
+	m := regexp.MustCompile(`librdkafka (\d+\.\d+)\.|'(\d+\.\d+)\.`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("%s tells no librdkafka version:\n%s", prog, out)
+	}
+	version := string(m[1]) + string(m[2])
+	if (version == "2.0") == lib.current {
+		t.Fatalf("%s loads librdkafka %s, want the current one: %v", prog, version, lib.current)
+	}
+	t.Logf("librdkafka %s", version)
 }
 
 func kcatPath(t *testing.T) string {
@@ -59,13 +106,18 @@ func kcatPath(t *testing.T) string {
 	return kcat
 }
 
-// driveKcat runs kcat's checks against the broker at addr, one of a
-// cluster of brokers.
-func driveKcat(t *testing.T, kcat, addr string, brokers int) {
+// driveKcat runs kcat's checks, with lib, against the broker at addr, one
+// of a cluster of brokers.
+func driveKcat(t *testing.T, kcat string, lib librdkafka, addr string, brokers int) {
 	t.Helper()
+	topic, group := "kcat-topic", "kcat-group"
+	if lib.current {
+		topic, group = "kcat-current-topic", "kcat-current-group"
+	}
 	kc := func(stdin string, args ...string) string {
 		t.Helper()
 		cmd := exec.Command(kcat, append([]string{"-b", addr}, args...)...)
+		cmd.Env = lib.env
 		cmd.Stdin = strings.NewReader(stdin)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -77,33 +129,33 @@ func driveKcat(t *testing.T, kcat, addr string, brokers int) {
 	for i := range 20 {
 		lines = append(lines, fmt.Sprintf("line-%d", i))
 	}
-	kc(strings.Join(lines, "\n")+"\n", "-P", "-t", "kcat-topic")
+	kc(strings.Join(lines, "\n")+"\n", "-P", "-t", topic)
 	for _, codec := range []string{"gzip", "snappy", "lz4", "zstd"} {
-		kc("compressed-"+codec+"\n", "-P", "-t", "kcat-topic", "-z", codec)
+		kc("compressed-"+codec+"\n", "-P", "-t", topic, "-z", codec)
 	}
-	out := kc("", "-C", "-t", "kcat-topic", "-o", "beginning", "-e", "-q")
+	out := kc("", "-C", "-t", topic, "-o", "beginning", "-e", "-q")
 	for _, want := range append(lines, "compressed-gzip", "compressed-snappy", "compressed-lz4", "compressed-zstd") {
 		if !strings.Contains(out, want+"\n") {
 			t.Fatalf("kcat consumed no %q:\n%s", want, out)
 		}
 	}
 	md := kc("", "-L")
-	if !strings.Contains(md, "topic \"kcat-topic\"") || !strings.Contains(md, fmt.Sprintf(" %d brokers:", brokers)) ||
+	if !strings.Contains(md, fmt.Sprintf("topic %q", topic)) || !strings.Contains(md, fmt.Sprintf(" %d brokers:", brokers)) ||
 		brokers == 1 && !strings.Contains(md, "broker 1 at "+addr) {
 		t.Fatalf("kcat -L:\n%s", md)
 	}
 
 	// A balanced consumer (-G): it reads everything, commits when it
 	// closes, and the next one in the group starts after that.
-	out = kc("", "-G", "kcat-group", "-X", "auto.offset.reset=earliest", "-e", "-q", "kcat-topic")
+	out = kc("", "-G", group, "-X", "auto.offset.reset=earliest", "-e", "-q", topic)
 	if n := strings.Count(out, "\n"); n != 24 {
 		t.Fatalf("kcat -G read %d lines, want 24:\n%s", n, out)
 	}
-	if out = kc("", "-G", "kcat-group", "-e", "-q", "kcat-topic"); out != "" {
+	if out = kc("", "-G", group, "-e", "-q", topic); out != "" {
 		t.Fatalf("the group's second consumer re-read committed records:\n%s", out)
 	}
-	kc("after-commit\n", "-P", "-t", "kcat-topic")
-	if out = kc("", "-G", "kcat-group", "-e", "-q", "kcat-topic"); out != "after-commit\n" {
+	kc("after-commit\n", "-P", "-t", topic)
+	if out = kc("", "-G", group, "-e", "-q", topic); out != "after-commit\n" {
 		t.Fatalf("the group's third consumer read %q, want only the new record", out)
 	}
 }
@@ -143,12 +195,17 @@ func clientNode(t *testing.T) string {
 }
 
 // TestLibrdkafkaTransactions drives transactions with librdkafka's
-// transactional producer (through confluent-kafka-python): exactly-once
-// consume-transform-produce with the group's offsets in the transactions.
+// transactional producer (through confluent-kafka-python), Debian's and a
+// current one: exactly-once consume-transform-produce with the group's
+// offsets in the transactions.
 func TestLibrdkafkaTransactions(t *testing.T) {
 	python := debianPython(t, "confluent_kafka", "python3-confluent-kafka")
-	addr := clientNode(t)
-	runClient(t, "librdkafka transactions", exec.Command(python, "testdata/librdkafka_txn.py", addr, "rdk-txn", "rdk-txn-group"))
+	eachLibrdkafka(t, func(t *testing.T, lib librdkafka) {
+		lib.check(t, python, "-c", "import confluent_kafka; print(confluent_kafka.libversion())")
+		cmd := exec.Command(python, "testdata/librdkafka_txn.py", clientNode(t), "rdk-txn", "rdk-txn-group")
+		cmd.Env = lib.env
+		runClient(t, "librdkafka transactions", cmd)
+	})
 }
 
 // TestSarama drives the broker with IBM/sarama, telling it the broker runs
@@ -237,7 +294,10 @@ func TestClientsAgainstACluster(t *testing.T) {
 	defer cancel()
 	controller := tc.controller(ctx, tc.client(1))
 	addr := tc.kafka[1+controller%3]
-	t.Run("kcat", func(t *testing.T) { driveKcat(t, kcatPath(t), addr, 3) })
+	t.Run("kcat", func(t *testing.T) {
+		kcat := kcatPath(t)
+		eachLibrdkafka(t, func(t *testing.T, lib librdkafka) { driveKcat(t, kcat, lib, addr, 3) })
+	})
 	t.Run("kafka-python", func(t *testing.T) {
 		runClient(t, "kafka-python", exec.Command(kafkaPython(t), "testdata/kafka_python.py", addr, "py-topic", "py-group"))
 	})
