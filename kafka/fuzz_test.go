@@ -62,6 +62,13 @@ func FuzzHandle(f *testing.F) {
 		mr := kmsg.NewPtrMetadataRequest()
 		mr.Topics = []kmsg.MetadataRequestTopic{{TopicID: id}}
 		f.Add(requestFrame(mr, 13))
+		oc := kmsg.NewPtrOffsetCommitRequest()
+		oc.Group, oc.Generation = "g", -1
+		oc.Topics = []kmsg.OffsetCommitRequestTopic{{TopicID: id, Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Offset: 1}}}}
+		f.Add(requestFrame(oc, 10))
+		of := kmsg.NewPtrOffsetFetchRequest()
+		of.Groups = []kmsg.OffsetFetchRequestGroup{{Group: "g", Topics: []kmsg.OffsetFetchRequestGroupTopic{{TopicID: id, Partitions: []int32{0}}}}, {Group: "g"}}
+		f.Add(requestFrame(of, 10))
 	}
 	lo := kmsg.NewPtrListOffsetsRequest()
 	for _, ts := range []int64{-6, -5, -4, -3} {

@@ -47,9 +47,16 @@ func topicID(s *eventlog.State, name string) eventlog.UUID {
 }
 
 // topicName returns the name of the topic whose id is id; false if no
-// topic has it (never made, deleted, or the zero id).
+// topic has it (never made, deleted, or the zero id). In a cluster, an id
+// not known here is looked up again once the changes this node holds
+// commit: a client told of a topic made a moment ago through another node
+// may name it before its commit point came.
 func (b *Broker) topicName(id eventlog.UUID) (name string, ok bool) {
 	b.meta.View(func(s *eventlog.State) { name, ok = topicNameIn(s, id) })
+	if !ok && id != (eventlog.UUID{}) && b.cfg.Cluster != nil {
+		b.settle()
+		b.meta.View(func(s *eventlog.State) { name, ok = topicNameIn(s, id) })
+	}
 	return name, ok
 }
 

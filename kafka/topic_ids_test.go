@@ -197,3 +197,81 @@ func TestFetchSessionNamesTopicsOneWay(t *testing.T) {
 		c.remove(p.session.id)
 	}
 }
+
+// TestOffsetsByTopicID: OffsetCommit and OffsetFetch v10 name topics by
+// id; an id no topic has is UNKNOWN_TOPIC_ID for each partition, and a
+// fetch of all the group's offsets answers each topic with its id.
+func TestOffsetsByTopicID(t *testing.T) {
+	_, addr := brokerForTest(t, t.TempDir())
+	ctx := context.Background()
+	cl := must(kgo.NewClient(kgo.SeedBrokers(addr)))
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for _, topic := range []string{"oa", "ob"} {
+		if r, err := adm.CreateTopic(ctx, 2, 1, nil, topic); err != nil || r.Err != nil {
+			t.Fatal(err, r.Err)
+		}
+	}
+	oa, ob, unknown := idOf(t, cl, "oa"), idOf(t, cl, "ob"), [16]byte{4, 2}
+
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Group, commit.Generation = "og", -1
+	for _, tc := range []struct {
+		id     [16]byte
+		offset int64
+	}{{oa, 5}, {unknown, 6}, {ob, 7}} {
+		commit.Topics = append(commit.Topics, kmsg.OffsetCommitRequestTopic{TopicID: tc.id, Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 1, Offset: tc.offset}}})
+	}
+	cresp, err := commit.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cresp.Version < 10 || len(cresp.Topics) != 3 {
+		t.Fatalf("a commit by topic id: %+v", cresp)
+	}
+	for i, want := range []int16{0, kerr.UnknownTopicID.Code, 0} {
+		if rt := cresp.Topics[i]; rt.TopicID != commit.Topics[i].TopicID || rt.Partitions[0].ErrorCode != want {
+			t.Fatalf("commit of topic %d: %+v, want error %d", i, rt, want)
+		}
+	}
+
+	fetch := func(ids ...[16]byte) []kmsg.OffsetFetchResponseGroupTopic {
+		t.Helper()
+		req := kmsg.NewPtrOffsetFetchRequest()
+		g := kmsg.NewOffsetFetchRequestGroup()
+		g.Group = "og"
+		if ids != nil {
+			g.Topics = []kmsg.OffsetFetchRequestGroupTopic{}
+			for _, id := range ids {
+				g.Topics = append(g.Topics, kmsg.OffsetFetchRequestGroupTopic{TopicID: id, Partitions: []int32{1}})
+			}
+		}
+		req.Groups = []kmsg.OffsetFetchRequestGroup{g}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil || resp.Version < 10 || len(resp.Groups) != 1 || resp.Groups[0].ErrorCode != 0 {
+			t.Fatalf("a fetch by topic id: %v %+v", err, resp)
+		}
+		return resp.Groups[0].Topics
+	}
+	got := fetch(ob, unknown, oa)
+	if len(got) != 3 || got[0].TopicID != ob || got[0].Partitions[0].Offset != 7 ||
+		got[1].TopicID != unknown || got[1].Partitions[0].ErrorCode != kerr.UnknownTopicID.Code || got[1].Partitions[0].Offset != -1 ||
+		got[2].TopicID != oa || got[2].Partitions[0].Offset != 5 {
+		t.Fatalf("offsets by id: %+v", got)
+	}
+	// All of the group's offsets, each topic by its id; a deleted topic's
+	// are left out.
+	all := fetch()
+	if len(all) != 2 || all[0].TopicID != oa || all[1].TopicID != ob {
+		t.Fatalf("all offsets by id: %+v", all)
+	}
+	if r, err := adm.DeleteTopic(ctx, "oa"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	if all = fetch(); len(all) != 1 || all[0].TopicID != ob {
+		t.Fatalf("all offsets by id after a topic was deleted: %+v", all)
+	}
+	if got = fetch(oa); got[0].Partitions[0].ErrorCode != kerr.UnknownTopicID.Code {
+		t.Fatalf("offsets of a deleted topic's id: %+v", got)
+	}
+}
