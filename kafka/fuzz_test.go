@@ -82,6 +82,10 @@ func FuzzHandle(f *testing.F) {
 	dcl := kmsg.NewPtrDescribeClusterRequest()
 	dcl.EndpointType, dcl.IncludeFencedBrokers = 2, true
 	f.Add(requestFrame(dcl, 2))
+	dtp := kmsg.NewPtrDescribeTopicPartitionsRequest()
+	dtp.Topics, dtp.ResponsePartitionLimit = []kmsg.DescribeTopicPartitionsRequestTopic{{Topic: "t"}, {Topic: "u"}}, 1
+	dtp.Cursor = &kmsg.DescribeTopicPartitionsRequestCursor{Topic: "t", Partition: 1}
+	f.Add(requestFrame(dtp, 0))
 	dg := kmsg.NewPtrDescribeGroupsRequest()
 	dg.Groups = []string{"g", "nobody"}
 	f.Add(requestFrame(dg, 6))
