@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -169,12 +168,7 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 	}()
 	for i := range c.fss {
 		c.fss[i] = segmenttest.NewMemFS()
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.gossip[i] = ln.Addr().String()
-		ln.Close()
+		c.gossip[i] = freeGossipAddr(t)
 	}
 	c.all = []*member{c.start(0)}
 	for i := 1; i < chaosNodes; i++ {

@@ -212,12 +212,7 @@ func testDataOfAnotherCluster(t *testing.T, fallback, firstAlone bool, round int
 	o := memberOpts{fallback: fallback, clusterID: func(id int32) string { return fmt.Sprintf("own-%d", id) }}
 	var gossip [3]string
 	for i := range gossip {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		gossip[i] = ln.Addr().String()
-		ln.Close()
+		gossip[i] = freeGossipAddr(t)
 	}
 	all := make([]*member, 3)
 	var wg sync.WaitGroup

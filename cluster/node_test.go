@@ -43,7 +43,7 @@ type memberOpts struct {
 	compactEvery int    // RaftCompactEntries
 	compactBytes int64  // RaftCompactBytes
 	segmentBytes int64  // of the metadata log; 0: 1 MiB
-	gossipAddr   string // "": any free port
+	gossipAddr   string // "": a free port (freeGossipAddr)
 	// snapshotBytes: the fast path's metadata log takes a snapshot every
 	// this many bytes; 0: never.
 	snapshotBytes int64
@@ -93,7 +93,7 @@ func startMemberErr(t testing.TB, o memberOpts, id int32, dir string, join ...st
 	}
 	gossipAddr := o.gossipAddr
 	if gossipAddr == "" {
-		gossipAddr = "127.0.0.1:0"
+		gossipAddr = freeGossipAddr(t)
 	}
 	if o.logger == nil && os.Getenv("CHRONIK_TEST_LOG") != "" { // every member's log on stderr, to debug a test
 		o.logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", id)
@@ -457,12 +457,7 @@ func TestBootstrapExpect(t *testing.T) {
 	dir := t.TempDir()
 	gossipAddrs := map[int32]string{}
 	for id := int32(1); id <= 4; id++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		gossipAddrs[id] = ln.Addr().String()
-		ln.Close()
+		gossipAddrs[id] = freeGossipAddr(t)
 	}
 	o := memberOpts{expect: 3}
 	start := func(id int32) (*member, error) {

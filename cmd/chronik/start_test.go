@@ -30,7 +30,8 @@ import (
 // the kernel's ephemeral range (32768 up): a port from that range, closed
 // and handed to a child, could meanwhile become the local port of any
 // outgoing connection, and the child failed with "address already in
-// use". No port is handed out twice by one test process.
+// use". No port is handed out twice by one test process; the cluster
+// package's tests, which may run at the same time, take 10000-19999.
 func freeAddr(t testing.TB) string {
 	t.Helper()
 	handedMu.Lock()
