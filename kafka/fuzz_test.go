@@ -82,6 +82,9 @@ func FuzzHandle(f *testing.F) {
 	dcl := kmsg.NewPtrDescribeClusterRequest()
 	dcl.EndpointType, dcl.IncludeFencedBrokers = 2, true
 	f.Add(requestFrame(dcl, 2))
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.ClientSoftwareName, av.ClientSoftwareVersion, av.ClusterID, av.NodeID = "fuzz", "1", kmsg.StringPtr("test"), 1
+	f.Add(requestFrame(av, 5))
 	dtp := kmsg.NewPtrDescribeTopicPartitionsRequest()
 	dtp.Topics, dtp.ResponsePartitionLimit = []kmsg.DescribeTopicPartitionsRequestTopic{{Topic: "t"}, {Topic: "u"}}, 1
 	dtp.Cursor = &kmsg.DescribeTopicPartitionsRequestCursor{Topic: "t", Partition: 1}

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
@@ -332,7 +333,11 @@ func TestRelayedRequestsAreNotForwardedAgain(t *testing.T) {
 	if _, err := b.meta.Append(&eventlog.BrokerRegistered{BrokerID: 2, Endpoints: []eventlog.Endpoint{{Listener: "PLAINTEXT", Host: host, Port: int32(p)}}}); err != nil {
 		t.Fatal(err)
 	}
-	cl := must(kgo.NewClient(kgo.SeedBrokers(addr)))
+	// A client of before KIP-1242 (ApiVersions v4): from v5 on it names the
+	// node it expects, and this one, which is not broker 2, would refuse it.
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(kmsg.ApiVersions.Int16(), 4)
+	cl := must(kgo.NewClient(kgo.SeedBrokers(addr), kgo.MaxVersions(v)))
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

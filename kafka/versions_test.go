@@ -26,7 +26,8 @@ func serveAt(t *testing.T, b *Broker, req kmsg.Request, v int16) kmsg.Response {
 }
 
 // TestNewerVersions: what the newest versions of FindCoordinator,
-// DescribeGroups and DescribeCluster change, and only from them.
+// DescribeGroups, ApiVersions and DescribeCluster change, and only from
+// them.
 func TestNewerVersions(t *testing.T) {
 	b, _ := brokerForTest(t, t.TempDir())
 
@@ -51,6 +52,29 @@ func TestNewerVersions(t *testing.T) {
 		g := serveAt(t, b, dg, v).(*kmsg.DescribeGroupsResponse).Groups[0]
 		if g.ErrorCode != code || g.State != "Dead" {
 			t.Errorf("DescribeGroups v%d of an unknown group: code %d, state %q; want code %d, Dead", v, g.ErrorCode, g.State, code)
+		}
+	}
+
+	// ApiVersions v5 (KIP-1242): the cluster and node the client expects.
+	for _, tc := range []struct {
+		v       int16
+		cluster *string
+		node    int32
+		code    int16
+	}{
+		{5, nil, -1, 0},
+		{5, kmsg.StringPtr("test"), 1, 0},
+		{5, kmsg.StringPtr("other"), 1, kerr.RebootstrapRequired.Code},
+		{5, kmsg.StringPtr("test"), 2, kerr.RebootstrapRequired.Code},
+		{5, kmsg.StringPtr("test"), -1, kerr.InvalidRequest.Code},
+		{5, nil, 1, kerr.InvalidRequest.Code},
+		{4, kmsg.StringPtr("other"), 2, 0},
+	} {
+		av := kmsg.NewPtrApiVersionsRequest()
+		av.ClusterID, av.NodeID = tc.cluster, tc.node
+		resp := serveAt(t, b, av, tc.v).(*kmsg.ApiVersionsResponse)
+		if resp.ErrorCode != tc.code || (tc.code == 0) != (len(resp.ApiKeys) > 0) {
+			t.Errorf("ApiVersions v%d expecting cluster %v, node %d: code %d, %d keys; want code %d", tc.v, tc.cluster, tc.node, resp.ErrorCode, len(resp.ApiKeys), tc.code)
 		}
 	}
 
