@@ -91,7 +91,7 @@ func (l *Log) AppendCommittedAll(batches []CommittedBatch, replay int64) (next [
 				replay += n
 				next[i], errs[i] = replay, ErrReplayed
 			default:
-				errs[i] = fmt.Errorf("%w (offset %d)", ErrDiverged, replay)
+				errs[i] = fmt.Errorf("%w (offset %d: %s)", ErrDiverged, replay, l.divergedAt(replay, cb))
 			}
 			continue
 		}
@@ -177,6 +177,27 @@ func (l *Log) sameBatchAt(offset int64, batch []byte) (bool, int64, error) {
 	// Bytes 0-7 (base offset), 12-15 (leader epoch) and the CRC (17-20,
 	// over bytes 21 on) are what an append sets; the rest must match.
 	return bytes.Equal(stored[21:], batch[21:]) && bytes.Equal(stored[8:12], batch[8:12]) && stored[16] == batch[16], n, nil
+}
+
+// divergedAt says how the batch stored at offset differs from the
+// committed one that goes there, for the error that reports it.
+func (l *Log) divergedAt(offset int64, cb CommittedBatch) string {
+	describe := func(b []byte, epoch int32) string {
+		h, err := segment.ParseHeader(b)
+		if err != nil {
+			return "unreadable: " + err.Error()
+		}
+		return fmt.Sprintf("epoch %d, %d records, %d bytes, timestamp %d", epoch, h.RecordCount, h.Size(), h.BaseTimestamp)
+	}
+	stored, err := l.seg.Read(offset, 1, nil)
+	if err != nil {
+		return fmt.Sprintf("the stored batch is unreadable: %v", err)
+	}
+	h, err := segment.ParseHeader(stored)
+	if err != nil {
+		return fmt.Sprintf("the stored batch is unreadable: %v", err)
+	}
+	return fmt.Sprintf("stored at %d: %s; committed: %s", h.BaseOffset, describe(stored, h.PartitionLeaderEpoch), describe(cb.Batch, cb.Epoch))
 }
 
 // noopFor is the batch written in place of a refused entry's batch: a

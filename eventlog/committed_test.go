@@ -2,7 +2,9 @@ package eventlog
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -48,6 +50,13 @@ func TestCommittedEntriesTogether(t *testing.T) {
 	}
 	if !slices.Equal(again, next) {
 		t.Fatalf("replayed positions %v, want %v", again, next)
+	}
+	// Another batch where a committed one is stored: ErrDiverged, saying
+	// how the two differ.
+	other, _ := e.log.EncodeBatch(createTopic("other", 1)...)
+	if _, err := e.log.AppendCommitted(other, 4, start); !errors.Is(err, ErrDiverged) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("stored at %d: epoch 3, 2 records", start)) || !strings.Contains(err.Error(), "committed: epoch 4, 2 records") {
+		t.Fatalf("a diverging batch: %v", err)
 	}
 
 	e.fs.FailSyncs(100) // not only the first: a background sync may take one
