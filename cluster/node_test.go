@@ -70,7 +70,7 @@ func startMemberWith(t testing.TB, o memberOpts, id int32, dir string, join ...s
 func startMemberErr(t testing.TB, o memberOpts, id int32, dir string, join ...string) (*member, error) {
 	t.Helper()
 	fallback := o.fallback
-	st, err := segment.OpenStore(dir, segment.StoreOptions{FS: o.fs, RetentionCheckInterval: -1})
+	st, err := segment.OpenStore(dir, segment.StoreOptions{FS: o.fs, RetentionCheckInterval: -1, Logger: o.logger})
 	if err != nil {
 		t.Fatal(err)
 	}
