@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -22,47 +21,17 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/chronik-stream/chronik/internal/testaddr"
+
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
-// freeAddr returns a loopback address nothing listens on (TCP or UDP:
-// gossip uses both), for a child process to listen on. It is taken below
-// the kernel's ephemeral range (32768 up): a port from that range, closed
-// and handed to a child, could meanwhile become the local port of any
-// outgoing connection, and the child failed with "address already in
-// use". No port is handed out twice by one test process; the cluster
-// package's tests, which may run at the same time, take 10000-19999.
+// freeAddr returns a loopback address nothing listens on, for a child
+// process to listen on (testaddr: below the ephemeral range, TCP and UDP).
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	handedMu.Lock()
-	defer handedMu.Unlock()
-	for range 1000 {
-		port := 20000 + rand.IntN(12000)
-		if handed[port] {
-			continue
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err != nil {
-			continue
-		}
-		pc.Close()
-		handed[port] = true
-		return addr
-	}
-	t.Fatal("no free loopback port between 20000 and 32000")
-	return ""
+	return testaddr.Processes.Free(t)
 }
-
-var (
-	handedMu sync.Mutex
-	handed   = map[int]bool{}
-)
 
 // syncBuffer is a strings.Builder a child's output can be copied into
 // while the test reads it.
