@@ -65,6 +65,7 @@ type Driver struct {
 	status Status
 
 	answered map[int32]time.Time // when each peer last answered an append or a heartbeat (driver goroutine)
+	failed   error               // a write of the state that failed outside a Ready (driver goroutine)
 }
 
 // NewDriver starts a node's driver.
@@ -143,14 +144,19 @@ func (d *Driver) AddLearner(ctx context.Context, id int32) error {
 // Compact replaces the log up to index, which Apply has been given, with a
 // snapshot holding data (the application's state after that entry): it is
 // persisted, the entries go from memory and storage, and a follower that
-// needs them is sent the snapshot instead.
+// needs them is sent the snapshot instead. If the storage cannot write it,
+// the driver stops, as when a Ready cannot be persisted: the file may be
+// replaced while its new name is not durable, and the node would go on
+// writing where a restart may not look.
 func (d *Driver) Compact(ctx context.Context, index uint64, data []byte) error {
 	errc := make(chan error, 1)
 	if err := d.do(ctx, func() {
 		err := d.node.Compact(index, data)
 		if err == nil {
 			snap := d.node.log.snap
-			err = d.cfg.Storage.Compact(&snap)
+			if err = d.cfg.Storage.Compact(&snap); err != nil {
+				d.failed = fmt.Errorf("compact: %w", err)
+			}
 		}
 		errc <- err
 	}); err != nil {
@@ -259,6 +265,9 @@ func (d *Driver) drain() {
 
 // ready does what the node asks: persist (synced), send, apply, advance.
 func (d *Driver) ready() error {
+	if d.failed != nil {
+		return d.failed
+	}
 	for {
 		rd := d.node.Ready()
 		if rd.Empty() {

@@ -1,12 +1,17 @@
 package raft
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
@@ -218,5 +223,64 @@ func TestStorageSurvivesPowerLoss(t *testing.T) {
 			t.Fatalf("round %d: after a power loss the storage holds hard state %+v, snapshot %+v, %d entries; want %+v, %+v, %d",
 				round, got.HardState, got.Snapshot, len(got.Entries), want.HardState, want.Snapshot, len(want.Entries))
 		}
+	}
+}
+
+// noTransport is a single voter's: it has no one to send to.
+type noTransport struct{}
+
+func (noTransport) Send(Message) {}
+
+// TestDriverStopsWhenACompactionCannotBeWritten: a compaction whose file
+// cannot be written (here: its sync fails) stops the driver, as a Ready
+// that cannot be persisted does; before, the node went on writing to a
+// file a restart might not read.
+func TestDriverStopsWhenACompactionCannotBeWritten(t *testing.T) {
+	fsys := segmenttest.NewMemFS()
+	s, restored, err := OpenStorage(fsys, "/raft", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applied atomic.Uint64
+	failed := make(chan error, 1)
+	d, err := NewDriver(DriverConfig{Node: Config{ID: 1, Voters: []int32{1}}, Tick: time.Millisecond, Storage: s, Restored: restored,
+		Transport: noTransport{}, Apply: func(es []Entry) { applied.Store(es[len(es)-1].Index) }, OnFail: func(err error) { failed <- err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for d.Status().Role != Leader {
+		if ctx.Err() != nil {
+			t.Fatal("a single voter was not elected")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := range 5 {
+		if err := d.Propose(ctx, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for applied.Load() < 6 { // the leader's empty entry, then the five
+		if ctx.Err() != nil {
+			t.Fatalf("applied up to %d", applied.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	fsys.FailSyncs(1)
+	if err := d.Compact(ctx, 3, []byte("state")); err == nil {
+		t.Fatal("a compaction whose file could not be synced succeeded")
+	}
+	select {
+	case err := <-failed:
+		if !strings.Contains(err.Error(), "compact") {
+			t.Fatalf("the driver stopped with %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the driver went on after a compaction it could not write")
+	}
+	if err := d.Propose(ctx, []byte("after")); !errors.Is(err, ErrStopped) {
+		t.Fatalf("a proposal after the failed compaction: %v", err)
 	}
 }
