@@ -81,9 +81,8 @@ func produce(b *Broker, _ *reqContext, req *kmsg.ProduceRequest) func() (kmsg.Re
 			if code != 0 {
 				rp.ErrorCode = code
 				if code == kerr.NotLeaderForPartition.Code {
-					if h, ok := b.leaderHint(name, p.Partition); ok {
-						rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = h.id, h.epoch
-						hints.add(h)
+					if id, epoch, ok := hints.note(b, name, p.Partition); ok {
+						rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = id, epoch
 					}
 				}
 				continue

@@ -121,9 +121,8 @@ func fetchOnce(b *Broker, req *kmsg.FetchRequest, targets []fetchTarget) fetchRe
 		if code != 0 {
 			rp.ErrorCode, r.failed = code, true
 			if code == kerr.NotLeaderForPartition.Code {
-				if h, ok := b.leaderHint(name, t.p); ok {
-					rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = h.id, h.epoch
-					r.hints.add(h)
+				if id, epoch, ok := r.hints.note(b, name, t.p); ok {
+					rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = id, epoch
 				}
 			}
 			continue

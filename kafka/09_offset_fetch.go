@@ -70,16 +70,18 @@ func offsetFetch(b *Broker, req *kmsg.OffsetFetchRequest) (kmsg.Response, error)
 				gt.TopicID = t.TopicID
 				g.Topics = append(g.Topics, gt)
 			}
-		default:
-			for _, t := range got {
-				gt := groupTopic(t)
-				if byID {
-					b.meta.View(func(s *eventlog.State) { gt.TopicID = topicID(s, t.Topic) })
-					if gt.TopicID == [16]byte{} {
-						continue // deleted since: no id to name it by
+		case byID:
+			b.meta.View(func(s *eventlog.State) {
+				for _, t := range got {
+					gt := groupTopic(t)
+					if gt.TopicID = topicID(s, t.Topic); gt.TopicID != [16]byte{} { // else deleted since: no id to name it by
+						g.Topics = append(g.Topics, gt)
 					}
 				}
-				g.Topics = append(g.Topics, gt)
+			})
+		default:
+			for _, t := range got {
+				g.Topics = append(g.Topics, groupTopic(t))
 			}
 		}
 		resp.Groups = append(resp.Groups, g)

@@ -43,7 +43,14 @@ type leaderHints struct {
 	hints []leaderHint
 }
 
-func (l *leaderHints) add(h leaderHint) {
+// note looks up who leads partition p of topic, answered
+// NOT_LEADER_OR_FOLLOWER, for the partition's answer (its id and epoch)
+// and the response's brokers; false if no live broker leads it.
+func (l *leaderHints) note(b *Broker, topic string, p int32) (id, epoch int32, ok bool) {
+	h, ok := b.leaderHint(topic, p)
+	if !ok {
+		return 0, 0, false
+	}
 	if l.seen == nil {
 		l.seen = map[int32]bool{}
 	}
@@ -51,4 +58,5 @@ func (l *leaderHints) add(h leaderHint) {
 		l.seen[h.id] = true
 		l.hints = append(l.hints, h)
 	}
+	return h.id, h.epoch, true
 }
