@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -112,11 +113,12 @@ func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, req *Appen
 		if !full && seg.size+n <= a.allocated {
 			break
 		}
-		if a.preparing {
+		if a.preparing || full && a.busy() {
 			// The preparation goroutine is extending (and maybe zeroing)
-			// the file: wait for it, then look again, since another
-			// append may have rolled meanwhile.
-			l.prepDone.Wait()
+			// the file, or (before a roll syncs it) the committer syncing
+			// it: wait, then look again, since another append may have
+			// rolled meanwhile.
+			l.idle.Wait()
 			continue
 		}
 		if full {
@@ -218,7 +220,7 @@ func (l *Log) prepare() {
 	a := seg.active
 	if l.closed || l.failed != nil {
 		a.preparing = false
-		l.prepDone.Broadcast()
+		l.idle.Broadcast()
 		l.mu.Unlock()
 		return
 	}
@@ -232,16 +234,13 @@ func (l *Log) prepare() {
 	if end > off {
 		err = f.Allocate(off, end-off)
 		if err == nil && prezero {
-			err = writeZeros(f, off, end)
-			if err == nil {
-				err = f.Sync()
-			}
+			err = l.zeroAhead(seg.path, off, end)
 		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	a.preparing = false
-	l.prepDone.Broadcast()
+	l.idle.Broadcast()
 	if err != nil {
 		// Once until an allocation succeeds again: on a full disk every
 		// append asks again, and the log would fill what is left.
@@ -257,6 +256,25 @@ func (l *Log) prepare() {
 	}
 	a.allocated = max(a.allocated, end)
 	l.allocSteps++
+}
+
+// zeroAhead writes zeros over [off, end) of the file at path and syncs
+// them, through a handle of its own. The sync also writes back appends
+// not yet synced, and if that fails Linux reports it once to each open
+// handle: through the appends' own handle it would reach this sync alone,
+// and the committer's next sync of those appends would succeed although
+// they were lost. Through another handle the committer hears of it too and
+// drops them (dropUnsyncedLocked).
+func (l *Log) zeroAhead(path string, off, end int64) error {
+	f, err := l.fs.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = writeZeros(f, off, end)
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
 }
 
 // write puts batch at pos with its base offset and leader epoch set: by
@@ -384,10 +402,10 @@ func (l *Log) failLocked(err error) error {
 // sync makes everything appended so far durable and returns the high
 // watermark and the drop generation it holds for. Called by the committer.
 func (l *Log) sync() (int64, uint64, error) {
-	l.mu.RLock()
+	l.mu.Lock()
 	gen0 := l.dropGen
 	if l.closed || l.failed != nil {
-		defer l.mu.RUnlock()
+		defer l.mu.Unlock()
 		if l.failed != nil {
 			return l.durable, gen0, fmt.Errorf("%w: %v", ErrLogFailed, l.failed)
 		}
@@ -397,10 +415,14 @@ func (l *Log) sync() (int64, uint64, error) {
 	a := seg.active
 	target, pos, gen := l.next, seg.size, l.dropGen
 	durable, dirs := l.durable, l.dirsUnsynced
-	l.mu.RUnlock()
 	if target == durable {
+		l.mu.Unlock()
 		return target, gen, nil
 	}
+	turn, fails := a.syncsStarted, a.syncFails
+	a.syncsStarted++
+	a.inSync = append(a.inSync, turn)
+	l.mu.Unlock()
 
 	// Syncs of one log may overlap (the committer keeps two rounds in
 	// flight): each covers what was written before it started. A new
@@ -409,7 +431,8 @@ func (l *Log) sync() (int64, uint64, error) {
 	for _, d := range dirs {
 		go func() { dirErrs <- l.fs.SyncDir(d) }()
 	}
-	err := a.f.Sync()
+	ferr := a.f.Sync()
+	err := ferr
 	for range dirs {
 		if derr := <-dirErrs; derr != nil && err == nil {
 			err = fmt.Errorf("sync directory: %w", derr)
@@ -418,9 +441,25 @@ func (l *Log) sync() (int64, uint64, error) {
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	a.inSync = slices.DeleteFunc(a.inSync, func(t uint64) bool { return t == turn })
+	if ferr != nil {
+		a.syncFails++
+	}
+	l.idle.Broadcast()
+	// Decide once the syncs that overlap this one have returned (see
+	// activeFile.syncsStarted).
+	for returned := a.syncsStarted; slices.ContainsFunc(a.inSync, func(t uint64) bool { return t < returned }); {
+		l.idle.Wait()
+	}
+	a.syncsDone++
+	l.idle.Broadcast()
+	if err == nil && a.syncFails != fails {
+		err = errors.New("another sync of the file failed meanwhile, and may have been told of a loss of these writes")
+	}
 	switch {
 	case seg.active != a || l.closed:
-		// Rolled or closed meanwhile: either synced the whole segment.
+		// Rolled or closed meanwhile (not while this sync was in flight:
+		// rolls and closes wait for it), which synced the whole segment.
 		return l.durable, gen, nil
 	case l.dropGen != gen:
 		// An overlapping sync failed and its data was dropped: what this

@@ -90,8 +90,9 @@ type Log struct {
 	dirsUnsynced []string
 	// created: this process made the partition (open found no segment).
 	created bool
-	// prepDone is signalled (on mu) when a background allocation ends.
-	prepDone *sync.Cond
+	// idle is signalled (on mu) when a background allocation or a sync of
+	// the active file ends (activeFile.busy).
+	idle *sync.Cond
 	// avgBatch is a moving average of the appended batches' sizes, which
 	// decides whether the next allocation step is zeroed (see prepare).
 	avgBatch int64
@@ -200,8 +201,8 @@ func (l *Log) Close() error {
 	var err error
 	seg := l.active()
 	a := seg.active
-	for a.preparing {
-		l.prepDone.Wait()
+	for a.busy() {
+		l.idle.Wait()
 	}
 	if l.failed == nil {
 		if err = a.f.Sync(); err == nil {

@@ -36,7 +36,7 @@ func openLog(st *Store, dir string, cfg Config, cleanTail, trySpare bool) (*Log,
 		return nil, fmt.Errorf("segment: list partition directory: %w", err)
 	}
 	l := &Log{dir: dir, fs: fsys, cfg: cfg, c: st.c, cache: st.cache, prep: st.prep, unclean: &st.unclean, log: log.With("partition", filepath.Base(dir)), notify: make(chan struct{})}
-	l.prepDone = sync.NewCond(&l.mu)
+	l.idle = sync.NewCond(&l.mu)
 	for _, name := range names {
 		if base, ok := parseSegmentName(name); ok {
 			l.segments = append(l.segments, newSegment(dir, base))

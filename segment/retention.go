@@ -70,10 +70,10 @@ func (l *Log) Roll() (int64, error) {
 		if err := l.writableLocked(); err != nil {
 			return 0, err
 		}
-		if !l.active().active.preparing {
+		if !l.active().active.busy() {
 			break
 		}
-		l.prepDone.Wait() // the active file is being extended
+		l.idle.Wait() // the active file is being extended or synced
 	}
 	if l.active().size > 0 {
 		if err := l.rollLocked(); err != nil {

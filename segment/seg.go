@@ -63,11 +63,27 @@ type activeFile struct {
 	allocated int64
 	// preparing is true while a background allocation is extending the file.
 	preparing bool
+	// The committer's syncs of f, which may overlap (two rounds in
+	// flight): how many started and how many were decided, the numbers of
+	// those still in fsync, and how many fsyncs failed. Linux reports a
+	// failed writeback once per open file, to whichever sync asks first, so
+	// a sync that succeeds may have covered pages whose loss another one
+	// was told of: a sync is decided only once every sync started before
+	// its fsync returned has returned too, and fails if any failed since it
+	// started. Whoever else syncs f (a roll, a close, a truncation) waits
+	// until no sync is undecided (busy).
+	syncsStarted, syncsDone uint64
+	inSync                  []uint64
+	syncFails               uint64
 	// synced bytes are durable; synced <= size.
 	synced int64
 	// rolledAt is when the segment was created or its first batch appended.
 	rolledAt time.Time
 }
+
+// busy reports whether a background allocation or a sync is using the
+// file; whoever rolls, closes, truncates or syncs it waits until not.
+func (a *activeFile) busy() bool { return a.preparing || a.syncsDone != a.syncsStarted }
 
 // sealedView maps a sealed segment read-only while readers use it.
 type sealedView struct {

@@ -36,8 +36,8 @@ func (l *Log) TruncateTo(offset int64) error {
 	case offset >= l.next:
 		return nil
 	}
-	for l.active().active.preparing {
-		l.prepDone.Wait()
+	for l.active().active.busy() {
+		l.idle.Wait()
 	}
 	i := len(l.segments) - 1
 	for l.segments[i].base > offset {
@@ -201,8 +201,8 @@ func (l *Log) ResetTo(offset int64) error {
 	if offset < 0 {
 		return fmt.Errorf("%w: cannot start at %d", ErrOffsetOutOfRange, offset)
 	}
-	for l.active().active.preparing {
-		l.prepDone.Wait()
+	for l.active().active.busy() {
+		l.idle.Wait()
 	}
 	l.dropGen++
 	// The recovery point first: a crash part way leaves a log that opens.

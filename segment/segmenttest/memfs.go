@@ -40,11 +40,13 @@ type MemFS struct {
 
 	crashed    bool // every call fails: this is the machine before a crash
 	failSyncs  int
+	loseFailed bool // a failed sync loses the writes it did not make durable
 	failWrites int
 	capacity   int64 // 0: unlimited
 	written    int64 // bytes passed to WriteAt, for Written
 	allocated  int64
 	held       chan struct{} // non-nil: file syncs wait until it is closed
+	waiting    int           // syncs waiting for held
 }
 
 type dirMove struct{ from, to string }
@@ -70,8 +72,12 @@ type inode struct {
 	// [dirtyLo, dirtyHi) of data may differ from synced (beyond the size
 	// change, which Sync handles itself).
 	dirtyLo, dirtyHi int
-	mappings         map[*memMapping]struct{}
-	openHandles      int
+	// wbErrs counts failed syncs of the file: each handle reports every
+	// one that happened while it was open once, on its next Sync, as
+	// Linux's errseq does (whichever handle's sync failed).
+	wbErrs      int
+	mappings    map[*memMapping]struct{}
+	openHandles int
 }
 
 // NewMemFS returns an empty file system.
@@ -81,8 +87,16 @@ func NewMemFS() *MemFS {
 
 var _ segment.FS = (*MemFS)(nil)
 
-// FailSyncs makes the next n Sync calls fail with ErrInjected.
+// FailSyncs makes the next n Sync calls fail with ErrInjected. Every other
+// handle open on the file reports the failure on its next Sync too, as on
+// Linux, where a failed writeback is reported once to each open file.
 func (m *MemFS) FailSyncs(n int) { m.mu.Lock(); m.failSyncs = n; m.mu.Unlock() }
+
+// FailedSyncsLoseWrites makes a failed sync lose what it did not make
+// durable, as Linux file systems may after a failed writeback: the pages
+// are marked clean, reads still see them, a later sync does not write
+// them and a crash loses them (the size change kept, the new bytes zero).
+func (m *MemFS) FailedSyncsLoseWrites() { m.mu.Lock(); m.loseFailed = true; m.mu.Unlock() }
 
 // HoldSyncs makes file syncs wait, as on a disk slow to make writes
 // durable, until release is called (more than once is harmless).
@@ -103,6 +117,9 @@ func (m *MemFS) HoldSyncs() (release func()) {
 		})
 	}
 }
+
+// HeldSyncs is how many file syncs wait for a HoldSyncs release.
+func (m *MemFS) HeldSyncs() int { m.mu.Lock(); defer m.mu.Unlock(); return m.waiting }
 
 // Written returns how many bytes were written with WriteAt so far.
 func (m *MemFS) Written() int64 { m.mu.Lock(); defer m.mu.Unlock(); return m.written }
@@ -221,7 +238,7 @@ func (m *MemFS) OpenFile(name string, flag int, perm os.FileMode) (segment.File,
 		ino.data = ino.data[:0]
 	}
 	ino.openHandles++
-	return &memFile{fs: m, ino: ino, name: name, writable: flag&(os.O_RDWR|os.O_WRONLY) != 0}, nil
+	return &memFile{fs: m, ino: ino, name: name, writable: flag&(os.O_RDWR|os.O_WRONLY) != 0, seenErrs: ino.wbErrs}, nil
 }
 
 // Remove implements segment.FS.
@@ -411,6 +428,7 @@ type memFile struct {
 	name     string
 	writable bool
 	closed   bool
+	seenErrs int // the inode's wbErrs this handle has reported
 }
 
 func (f *memFile) check(op string) error {
@@ -539,19 +557,27 @@ func (f *memFile) Allocate(off, n int64) error {
 func (f *memFile) Sync() error {
 	f.fs.mu.Lock()
 	if held := f.fs.held; held != nil {
+		f.fs.waiting++
 		f.fs.mu.Unlock()
 		<-held
 		f.fs.mu.Lock()
+		f.fs.waiting--
 	}
 	defer f.fs.mu.Unlock()
 	if err := f.check("fdatasync"); err != nil {
 		return err
 	}
+	ino := f.ino
 	if f.fs.failSyncs > 0 {
 		f.fs.failSyncs--
+		ino.wbErrs++
+		f.seenErrs = ino.wbErrs
+		if f.fs.loseFailed {
+			ino.synced = append(ino.synced[:min(len(ino.synced), len(ino.data))], make([]byte, max(len(ino.data)-len(ino.synced), 0))...)
+			ino.dirtyLo, ino.dirtyHi = 0, 0
+		}
 		return &os.PathError{Op: "fdatasync", Path: f.name, Err: ErrInjected}
 	}
-	ino := f.ino
 	if len(ino.synced) > len(ino.data) {
 		ino.synced = ino.synced[:len(ino.data)]
 	} else {
@@ -561,6 +587,12 @@ func (f *memFile) Sync() error {
 		copy(ino.synced[lo:hi], ino.data[lo:hi])
 	}
 	ino.dirtyLo, ino.dirtyHi = 0, 0
+	if f.seenErrs != ino.wbErrs {
+		// Another handle's sync failed since this one last reported:
+		// what was written before it may not be durable.
+		f.seenErrs = ino.wbErrs
+		return &os.PathError{Op: "fdatasync", Path: f.name, Err: ErrInjected}
+	}
 	return nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+
+	"github.com/chronik-stream/chronik/segment"
 )
 
 // TestDirectoryRenameIsDurableWithItsParent: a renamed directory keeps
@@ -71,5 +73,50 @@ func TestDirectoryRenameIsDurableWithItsParent(t *testing.T) {
 	m.WriteFile("/d/q/x", nil)
 	if err := m.Rename("/d/p-0", "/d/q"); !errors.Is(err, syscall.ENOTEMPTY) {
 		t.Fatalf("rename onto a directory with a file: %v, want ENOTEMPTY", err)
+	}
+}
+
+// TestAFailedSyncIsReportedToEveryHandle: a failed sync is reported once
+// to each handle open on the file, whichever handle's sync failed; with
+// FailedSyncsLoseWrites what it did not make durable stays readable, no
+// later sync writes it, and a crash loses it.
+func TestAFailedSyncIsReportedToEveryHandle(t *testing.T) {
+	m := NewMemFS()
+	m.FailedSyncsLoseWrites()
+	open := func() segment.File {
+		f, err := m.OpenFile("/f", os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	a, b := open(), open()
+	m.SyncDir("/")
+	a.WriteAt([]byte("durable "), 0)
+	if err := a.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	a.WriteAt([]byte("lost"), 8)
+	m.FailSyncs(1)
+	if err := b.Sync(); !errors.Is(err, ErrInjected) {
+		t.Fatalf("the failing sync: %v", err)
+	}
+	if err := a.Sync(); !errors.Is(err, ErrInjected) {
+		t.Fatalf("the other handle's next sync: %v, want the failure reported", err)
+	}
+	for name, f := range map[string]segment.File{"a": a, "b": b} {
+		if err := f.Sync(); err != nil {
+			t.Fatalf("handle %s reported the failure twice: %v", name, err)
+		}
+	}
+	c := open() // opened after the failure: not told of it
+	if err := c.Sync(); err != nil {
+		t.Fatalf("a handle opened after the failure: %v", err)
+	}
+	if got, _ := m.ReadFile("/f"); string(got) != "durable lost" {
+		t.Fatalf("reads see %q", got)
+	}
+	if got, _ := m.Crash(nil).ReadFile("/f"); string(got) != "durable \x00\x00\x00\x00" {
+		t.Fatalf("after a crash %q, want the lost write as zeros", got)
 	}
 }

@@ -1,0 +1,123 @@
+package segment_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/chronik-stream/chronik/segment"
+	"github.com/chronik-stream/chronik/segment/segmenttest"
+)
+
+// TestAFailedZeroingSyncLosesNoAcknowledgedAppend: the background
+// preparation's sync of the zeros it writes ahead of the writer also
+// writes back appends not synced yet. When it fails, Linux may mark those
+// pages clean without their being on disk, and reports the failure once to
+// each open handle: had the preparation synced through the appends'
+// handle, the committer's next sync would succeed and acknowledge appends
+// a crash then loses. Each trial holds both syncs, fails one of them
+// (whichever comes first), and checks that every acknowledged append
+// survives a crash.
+func TestAFailedZeroingSyncLosesNoAcknowledgedAppend(t *testing.T) {
+	const trials = 20
+	dropped := 0
+	for trial := range trials {
+		cfg := smallConfig()
+		cfg.SegmentBytes = 1 << 20
+		cfg.PreallocateBytes = 256 << 10
+		cfg.Prezero = true
+		e := newEnv(t, cfg)
+		e.fs.FailedSyncsLoseWrites()
+		batch := segmenttest.Sized(1, 2<<10)
+		e.append(batch)
+
+		release := e.fs.HoldSyncs()
+		start := e.fs.Written()
+		var pending []*segment.Appended
+		var data int64
+		// Twenty batches stay within the first allocation step (64 KiB)
+		// and pass its middle, where the next step is prepared.
+		for range 20 {
+			a, err := e.log.Append(batch, 7, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pending = append(pending, a)
+			data += int64(len(batch))
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for e.fs.Written()-start <= data {
+			if time.Now().After(deadline) {
+				t.Fatalf("trial %d: no zeros were written ahead of %d bytes of appends", trial, data)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(5 * time.Millisecond) // the zeros' sync waits too
+		e.fs.FailSyncs(1)
+		release()
+
+		acked := 1
+		for _, a := range pending {
+			if a.Wait() == nil {
+				acked++
+			}
+		}
+		if acked == 1 {
+			dropped++
+		}
+		e.store.Close()
+		e.fs = e.fs.Crash(nil)
+		e.open()
+		if got := len(e.readAll(0)); got < acked {
+			t.Fatalf("trial %d: %d appends were acknowledged, %d survived a crash", trial, acked, got)
+		}
+		e.store.Close()
+	}
+	t.Logf("%d of %d trials failed the appends' sync", dropped, trials)
+}
+
+// TestOverlappingSyncsShareAFailure: two sync rounds of one log overlap
+// and one of their fsyncs fails. Linux tells only the first to ask, and
+// the pages it lost may be the other one's: the other must not
+// acknowledge its appends on its own success. Each trial holds both
+// syncs, fails whichever comes first, and checks that every acknowledged
+// append survives a crash.
+func TestOverlappingSyncsShareAFailure(t *testing.T) {
+	const trials = 20
+	for trial := range trials {
+		e := newEnv(t, smallConfig())
+		e.fs.FailedSyncsLoseWrites()
+		batch := segmenttest.Values(1, "v")
+		e.append(batch)
+
+		release := e.fs.HoldSyncs()
+		var pending []*segment.Appended
+		for held := 1; held <= 2; held++ {
+			a, err := e.log.Append(batch, 7, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pending = append(pending, a)
+			for deadline := time.Now().Add(10 * time.Second); e.fs.HeldSyncs() < held; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("trial %d: %d syncs in flight, want %d", trial, e.fs.HeldSyncs(), held)
+				}
+			}
+		}
+		e.fs.FailSyncs(1)
+		release()
+
+		acked := 1
+		for _, a := range pending {
+			if a.Wait() == nil {
+				acked++
+			}
+		}
+		e.store.Close()
+		e.fs = e.fs.Crash(nil)
+		e.open()
+		if got := len(e.readAll(0)); got < acked {
+			t.Fatalf("trial %d: %d appends were acknowledged, %d survived a crash", trial, acked, got)
+		}
+		e.store.Close()
+	}
+}
