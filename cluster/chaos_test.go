@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +21,13 @@ import (
 // faultRounds is how many faults TestFaultsKeepWhatWasCommitted makes
 // (go test ./cluster -run Faults -args -faults=500 for a soak).
 var faultRounds = flag.Int("faults", 12, "faults made by TestFaultsKeepWhatWasCommitted")
+
+// faultSeed repeats the faults of a run that failed (the seed it logged;
+// the machine's timing still varies, so a failure may take several runs).
+var faultSeed = flag.Uint64("fault-seed", 0, "seed of TestFaultsKeepWhatWasCommitted's faults (0: from the clock)")
+
+// faultKinds narrows the faults made to some kinds, to chase one failure.
+var faultKinds = flag.String("fault-kinds", "", "comma-separated faults TestFaultsKeepWhatWasCommitted chooses from (empty: all)")
 
 // TestFaultsKeepWhatWasCommitted: three voters and a broker that is not
 // one (a Raft learner); changes are appended through whichever node is
@@ -39,9 +47,12 @@ func TestFaultsKeepWhatWasCommitted(t *testing.T) {
 	}
 	for _, fallback := range []bool{false, true} {
 		t.Run(map[bool]string{false: "fast", true: "fallback"}[fallback], func(t *testing.T) {
-			seed := uint64(time.Now().UnixNano())
+			seed := *faultSeed
+			if seed == 0 {
+				seed = uint64(time.Now().UnixNano())
+			}
 			t.Logf("seed %d (the faults' order and timing; the machine's timing varies too)", seed)
-			testFaults(t, fallback, rand.New(rand.NewPCG(seed, 6)))
+			testFaults(t, fallback, seed)
 		})
 	}
 }
@@ -150,7 +161,10 @@ func (c *chaos) running() []*member {
 	return out
 }
 
-func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
+func testFaults(t *testing.T, fallback bool, seed uint64) {
+	// The faults and their victims come from a source of their own, so a
+	// seed repeats them whatever the crashes drew from the other.
+	rng, pick := rand.New(rand.NewPCG(seed, 6)), rand.New(rand.NewPCG(seed, 7))
 	// Every line goes to a file kept if the test fails: what led to a
 	// failure is often long before it.
 	f, err := os.CreateTemp("", "chronik-faults-*.log")
@@ -210,13 +224,17 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 	}
 
 	faults := map[string]int{}
+	kinds := []string{"power loss", "cut off", "transfer", "blackout", "disk error", "new disk"}
+	if *faultKinds != "" {
+		kinds = strings.Split(*faultKinds, ",")
+	}
 	for r := range *faultRounds {
 		time.Sleep(time.Duration(100+rng.IntN(200)) * time.Millisecond)
 		round.Store(int32(r))
-		victim := rng.IntN(chaosNodes)
+		victim := pick.IntN(chaosNodes)
 		all := c.members()
 		v := all[victim]
-		fault := [...]string{"power loss", "cut off", "transfer", "blackout", "disk error", "new disk"}[rng.IntN(6)]
+		fault := kinds[pick.IntN(len(kinds))]
 		faults[fault]++
 		t.Logf("round %d: %s of node %d", r, fault, v.id)
 		switch fault {
@@ -269,6 +287,8 @@ func testFaults(t *testing.T, fallback bool, rng *rand.Rand) {
 			if ctrl := controllerOf(all); ctrl != nil && ctrl != v {
 				ctrl.node.TransferController(t.Context(), v.id)
 			}
+		default:
+			t.Fatalf("no fault %q (-fault-kinds)", fault)
 		}
 		c.caughtUp(r)
 	}
