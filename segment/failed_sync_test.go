@@ -55,22 +55,9 @@ func TestAFailedZeroingSyncLosesNoAcknowledgedAppend(t *testing.T) {
 		e.fs.FailSyncs(1)
 		release()
 
-		acked := 1
-		for _, a := range pending {
-			if a.Wait() == nil {
-				acked++
-			}
-		}
-		if acked == 1 {
+		if ackedSurviveACrash(t, e, trial, pending) == 1 {
 			dropped++
 		}
-		e.store.Close()
-		e.fs = e.fs.Crash(nil)
-		e.open()
-		if got := len(e.readAll(0)); got < acked {
-			t.Fatalf("trial %d: %d appends were acknowledged, %d survived a crash", trial, acked, got)
-		}
-		e.store.Close()
 	}
 	t.Logf("%d of %d trials failed the appends' sync", dropped, trials)
 }
@@ -106,18 +93,27 @@ func TestOverlappingSyncsShareAFailure(t *testing.T) {
 		e.fs.FailSyncs(1)
 		release()
 
-		acked := 1
-		for _, a := range pending {
-			if a.Wait() == nil {
-				acked++
-			}
-		}
-		e.store.Close()
-		e.fs = e.fs.Crash(nil)
-		e.open()
-		if got := len(e.readAll(0)); got < acked {
-			t.Fatalf("trial %d: %d appends were acknowledged, %d survived a crash", trial, acked, got)
-		}
-		e.store.Close()
+		ackedSurviveACrash(t, e, trial, pending)
 	}
+}
+
+// ackedSurviveACrash waits for the pending appends (which follow one
+// acknowledged append), crashes the file system and reopens the log:
+// every acknowledged append must be there. It returns how many were.
+func ackedSurviveACrash(t *testing.T, e *env, trial int, pending []*segment.Appended) int {
+	t.Helper()
+	acked := 1
+	for _, a := range pending {
+		if a.Wait() == nil {
+			acked++
+		}
+	}
+	e.store.Close()
+	e.fs = e.fs.Crash(nil)
+	e.open()
+	if got := len(e.readAll(0)); got < acked {
+		t.Fatalf("trial %d: %d appends were acknowledged, %d survived a crash", trial, acked, got)
+	}
+	e.store.Close()
+	return acked
 }
