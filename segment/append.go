@@ -456,18 +456,22 @@ func (l *Log) sync() (int64, uint64, error) {
 	if err == nil && a.syncFails != fails {
 		err = errors.New("another sync of the file failed meanwhile, and may have been told of a loss of these writes")
 	}
+	// A failed sync answers with the durable end it started from: the
+	// offsets past it may since hold other writes, made durable by later
+	// syncs, and with this sync's generation that end would acknowledge
+	// the dropped writes it covered.
 	switch {
+	case l.dropGen != gen:
+		// An overlapping sync failed and its data was dropped: what this
+		// one covered may be gone.
+		return durable, gen, fmt.Errorf("%w: an overlapping sync failed", ErrSyncFailed)
 	case seg.active != a || l.closed:
 		// Rolled or closed meanwhile (not while this sync was in flight:
 		// rolls and closes wait for it), which synced the whole segment.
 		return l.durable, gen, nil
-	case l.dropGen != gen:
-		// An overlapping sync failed and its data was dropped: what this
-		// one covered may be gone.
-		return l.durable, gen, fmt.Errorf("%w: an overlapping sync failed", ErrSyncFailed)
 	case err != nil:
 		l.dropUnsyncedLocked(seg, err)
-		return l.durable, gen, fmt.Errorf("%w: %v", ErrSyncFailed, err)
+		return durable, gen, fmt.Errorf("%w: %v", ErrSyncFailed, err)
 	}
 	a.synced = max(a.synced, pos)
 	if len(dirs) > 0 && len(l.dirsUnsynced) == len(dirs) {
