@@ -40,9 +40,9 @@ func waitSparesReady(t *testing.T, st *segment.Store, n int) {
 // TestCrashKeepsAcknowledgedWrites crashes the file system at a random
 // moment under concurrent appends to several partitions (in half the seeds
 // after a few failed syncs, which lose what they did not make durable),
-// reopens, and checks
-// that every acknowledged batch is there byte for byte and that what is
-// served is a gap-free run of valid batches that were really written.
+// reopens, and checks that every acknowledged batch is there byte for byte
+// and that what is served is a gap-free run of valid batches that were
+// really written.
 var crashSeeds = flag.Int("crash-seeds", 300, "seeds for TestCrashKeepsAcknowledgedWrites")
 
 func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
