@@ -6,20 +6,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestDescribeTopicPartitions pages through every topic and through named
 // ones, a few partitions at a time, as the Java admin client does.
 func TestDescribeTopicPartitions(t *testing.T) {
-	_, addr := brokerForTest(t, t.TempDir())
+	_, cl, adm := brokerClients(t)
 	ctx := context.Background()
-	cl := must(kgo.NewClient(kgo.SeedBrokers(addr)))
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	for topic, n := range map[string]int32{"da": 3, "db": 2, "dc": 1} {
 		if r, err := adm.CreateTopic(ctx, n, 1, nil, topic); err != nil || r.Err != nil {
 			t.Fatal(err, r.Err)

@@ -40,12 +40,21 @@ func startBroker(t *testing.T, dir string) string {
 // test.
 func brokerAdmin(t *testing.T) (string, context.Context, *kadm.Client) {
 	t.Helper()
-	addr := startBroker(t, t.TempDir())
+	addr, _, adm := brokerClients(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	adm := kadm.NewClient(must(kgo.NewClient(kgo.SeedBrokers(addr))))
-	t.Cleanup(adm.Close)
 	return addr, ctx, adm
+}
+
+// brokerClients runs a broker, stopped when the test ends, and returns its
+// address, a client of it and an admin client over that client, closed
+// when the test ends.
+func brokerClients(t *testing.T) (string, *kgo.Client, *kadm.Client) {
+	t.Helper()
+	addr := startBroker(t, t.TempDir())
+	cl := must(kgo.NewClient(kgo.SeedBrokers(addr)))
+	t.Cleanup(cl.Close)
+	return addr, cl, kadm.NewClient(cl)
 }
 
 // adminForTest is brokerAdmin without the address.

@@ -38,11 +38,8 @@ func idOf(t testing.TB, cl *kgo.Client, topic string) [16]byte {
 // topic deleted and made again under its name; the internal topics have
 // fixed ids.
 func TestTopicIDs(t *testing.T) {
-	_, addr := brokerForTest(t, t.TempDir())
+	_, cl, adm := brokerClients(t)
 	ctx := context.Background()
-	cl := must(kgo.NewClient(kgo.SeedBrokers(addr)))
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "re"); err != nil {
 		t.Fatal(err)
 	}
@@ -202,11 +199,8 @@ func TestFetchSessionNamesTopicsOneWay(t *testing.T) {
 // id; an id no topic has is UNKNOWN_TOPIC_ID for each partition, and a
 // fetch of all the group's offsets answers each topic with its id.
 func TestOffsetsByTopicID(t *testing.T) {
-	_, addr := brokerForTest(t, t.TempDir())
+	_, cl, adm := brokerClients(t)
 	ctx := context.Background()
-	cl := must(kgo.NewClient(kgo.SeedBrokers(addr)))
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	for _, topic := range []string{"oa", "ob"} {
 		if r, err := adm.CreateTopic(ctx, 2, 1, nil, topic); err != nil || r.Err != nil {
 			t.Fatal(err, r.Err)
