@@ -108,7 +108,9 @@ func (l *Log) AppendCommittedAll(batches []CommittedBatch, replay int64) (next [
 		if refused {
 			batch = noopFor(batch)
 		}
-		a, err := l.seg.Append(batch, cb.Epoch, -1)
+		// At replay: a failed sync may have dropped the batches written
+		// before, whose sync failed alone (only the last is waited for).
+		a, err := l.seg.AppendAt(batch, cb.Epoch, -1, replay)
 		if err != nil {
 			if !refused {
 				undo.rollback()

@@ -215,10 +215,18 @@ func (l *Log) AppendShipped(batch []byte, prevEpoch int32) (*segment.Appended, e
 			return nil, fmt.Errorf("eventlog: shipped batch at %d does not apply: %w", h.BaseOffset, err)
 		}
 	}
-	a, err := l.seg.Append(batch, h.PartitionLeaderEpoch, -1)
+	// At the offset checked above: a failed sync of the batches before
+	// may have dropped them since (only the last of a frame is waited
+	// for), and the log failed would not be told.
+	a, err := l.seg.AppendAt(batch, h.PartitionLeaderEpoch, -1, h.BaseOffset)
 	if err != nil {
 		undo.rollback()
-		return nil, fmt.Errorf("eventlog: append shipped batch: %w", err)
+		err = fmt.Errorf("eventlog: append shipped batch: %w", err)
+		if errors.Is(err, segment.ErrEndMoved) {
+			l.failLocked(fmt.Errorf("%w: %v", ErrFailed, err))
+			return nil, l.failed
+		}
+		return nil, err
 	}
 	l.spec.Offset = a.Last + 1
 	l.sinceSnap += int64(len(batch))

@@ -60,6 +60,25 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // otherwise it resolves when the batch is durable. Reads see the batch once
 // it is durable, whatever acks was.
 func (l *Log) Append(batch []byte, epoch int32, acks int16) (*Appended, error) {
+	return l.appendAt(batch, epoch, acks, -1)
+}
+
+// AppendAt is Append for a writer that knows where the log ends: it writes
+// batch only at offset base, and returns ErrEndMoved, writing nothing, if
+// the log ends elsewhere. A failed sync drops every write not yet durable
+// and later appends take their offsets, so a writer that appends several
+// batches and waits for the last alone (one sync covers the others) would
+// otherwise not learn that the ones before it were dropped: the last would
+// be written where the first was meant to be, and succeed.
+func (l *Log) AppendAt(batch []byte, epoch int32, acks int16, base int64) (*Appended, error) {
+	if base < 0 {
+		return nil, fmt.Errorf("segment: append at negative offset %d", base)
+	}
+	return l.appendAt(batch, epoch, acks, base)
+}
+
+// appendAt is Append, and AppendAt when base is not negative.
+func (l *Log) appendAt(batch []byte, epoch int32, acks int16, base int64) (*Appended, error) {
 	l.mu.RLock()
 	maxBytes, segBytes, check, stamp := l.cfg.MaxMessageBytes, l.cfg.SegmentBytes, l.cfg.CheckRecords, l.cfg.LogAppendTime
 	l.mu.RUnlock()
@@ -83,7 +102,7 @@ func (l *Log) Append(batch []byte, epoch int32, acks int16) (*Appended, error) {
 	}
 	req := &Appended{log: l, size: len(batch), done: make(chan struct{}), LogAppendTime: appendTime}
 	l.mu.Lock()
-	if err := l.appendLocked(batch, &h, epoch, req); err != nil {
+	if err := l.appendLocked(batch, &h, epoch, base, req); err != nil {
 		l.mu.Unlock()
 		l.c.unreserve()
 		return nil, err
@@ -96,7 +115,7 @@ func (l *Log) Append(batch []byte, epoch int32, acks int16) (*Appended, error) {
 	return req, nil
 }
 
-func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, req *Appended) error {
+func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, base int64, req *Appended) error {
 	n := int64(len(batch))
 	var seg *segment
 	var a *activeFile
@@ -130,6 +149,11 @@ func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, req *Appen
 		if err := l.allocateLocked(seg, seg.size+n); err != nil {
 			return err
 		}
+	}
+	if base >= 0 && base != l.next {
+		// Checked after the waits above, which let a failed sync drop
+		// writes meanwhile.
+		return fmt.Errorf("%w: it ends at offset %d, the batch was to go at %d", ErrEndMoved, l.next, base)
 	}
 	pos := seg.size
 	if err := a.write(batch, pos, l.next, epoch); err != nil {

@@ -1,6 +1,8 @@
 package segment_test
 
 import (
+	"errors"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -116,4 +118,63 @@ func ackedSurviveACrash(t *testing.T, e *env, trial int, pending []*segment.Appe
 	}
 	e.store.Close()
 	return acked
+}
+
+// TestAppendAtLearnsOfADrop: a writer appends a few batches and waits for
+// the last alone (one sync covers those before it), as the metadata log
+// does. A failed sync drops every write not yet durable and later appends
+// take their offsets: a batch appended after the drop landed where an
+// earlier one of its group was meant to be, its sync succeeded, and the
+// writer went on believing the whole group durable at the offsets it
+// counted (a follower's metadata log then held its batches one place off,
+// and the node could not start again). AppendAt refuses to write anywhere
+// but where the writer says the log ends; every group whose last batch
+// was acknowledged survives a crash whole, at its offsets.
+func TestAppendAtLearnsOfADrop(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	moved := 0
+	for trial := range 300 {
+		cfg := smallConfig()
+		cfg.SegmentBytes = 1 << 20
+		cfg.PreallocateBytes = 64 << 10
+		cfg.Prezero = true
+		e := newEnv(t, cfg)
+		e.fs.FailedSyncsLoseWrites()
+		batch := segmenttest.Values(1, "v")
+		failAfter := time.Duration(rng.IntN(2000)) * time.Microsecond
+		fs := e.fs
+		fail := time.AfterFunc(failAfter, func() { fs.FailSyncs(1) })
+		// Each batch holds one record: the n-th batch written belongs at
+		// offset n.
+		written, acked := 0, 0
+	groups:
+		for range 200 {
+			var last *segment.Appended
+			for range 1 + rng.IntN(3) {
+				a, err := e.log.AppendAt(batch, 7, -1, int64(written))
+				if errors.Is(err, segment.ErrEndMoved) {
+					moved++
+				}
+				if err != nil {
+					break groups
+				}
+				written++
+				last = a
+			}
+			if last.Wait() != nil {
+				break
+			}
+			acked = written
+		}
+		fail.Stop()
+		e.store.Close()
+		e.fs = e.fs.Crash(nil)
+		e.open()
+		got := e.readAll(0)
+		if len(got) < acked {
+			t.Fatalf("trial %d: %d batches were acknowledged, %d survived a crash", trial, acked, len(got))
+		}
+		e.store.Close()
+	}
+	t.Logf("%d of 300 trials found the log's end moved by a drop", moved)
 }

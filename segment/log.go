@@ -29,6 +29,9 @@ var (
 	// ErrCorrupt: the log holds damaged data before its recovery point and
 	// refuses to open (see CorruptionError).
 	ErrCorrupt = errors.New("segment: log is corrupt")
+	// ErrEndMoved: AppendAt found the log's end elsewhere than the writer
+	// said: a failed sync dropped writes the writer made before.
+	ErrEndMoved = errors.New("segment: the log does not end where the writer expected")
 )
 
 // CorruptionError names where a log is damaged. errors.Is(err, ErrCorrupt).
