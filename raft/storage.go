@@ -25,6 +25,9 @@ type Storage struct {
 	size      int64
 	state     Restored // what the file stands for
 	compactAt int64
+	// failed is the write or sync that failed: the storage takes nothing
+	// more (what the file holds past size is not known to be durable).
+	failed error
 }
 
 const (
@@ -291,6 +294,9 @@ func entriesRecord(ents []Entry) []byte {
 // Save makes a Ready's state durable: the hard state, snapshot and entries
 // it carries (any may be absent), in one write and one sync.
 func (s *Storage) Save(hs *HardState, snap *Snapshot, ents []Entry) error {
+	if s.failed != nil {
+		return fmt.Errorf("raft: storage: an earlier write failed: %w", s.failed)
+	}
 	var buf []byte
 	var err error
 	if snap != nil {
@@ -317,26 +323,51 @@ func (s *Storage) Save(hs *HardState, snap *Snapshot, ents []Entry) error {
 		return nil
 	}
 	if s.size+int64(len(buf)) > s.compactAt {
-		return s.rewrite()
+		return s.fail(s.rewrite())
 	}
 	if _, err := s.f.WriteAt(buf, s.size); err != nil {
-		return fmt.Errorf("raft: storage: write: %w", err)
+		return s.fail(fmt.Errorf("raft: storage: write: %w", err))
 	}
 	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("raft: storage: sync: %w", err)
+		return s.fail(fmt.Errorf("raft: storage: sync: %w", err))
 	}
 	s.size += int64(len(buf))
 	return nil
 }
 
+// fail puts the storage in the failed state when err is not nil, and cuts
+// the file back to what was durable before the failed write. A failed
+// fsync may have lost the write while reads still see it (Linux marks the
+// pages clean after a failed writeback): a process restarted on the same
+// machine would read the record as saved, count on a vote or entries a
+// power loss then takes, and lose what it saved after them too, cut off
+// behind the lost record as a torn tail.
+func (s *Storage) fail(err error) error {
+	if err == nil {
+		return nil
+	}
+	terr := s.f.Truncate(s.size)
+	if terr == nil {
+		terr = s.f.Sync()
+	}
+	if terr != nil {
+		err = errors.Join(err, fmt.Errorf("raft: storage: cut %s back to its last synced record at %d: %w", s.path, s.size, terr))
+	}
+	s.failed = err
+	return err
+}
+
 // Compact records that the log up to snap.Index is replaced by snap, and
 // rewrites the file without the entries it replaces.
 func (s *Storage) Compact(snap *Snapshot) error {
+	if s.failed != nil {
+		return fmt.Errorf("raft: storage: an earlier write failed: %w", s.failed)
+	}
 	if err := snapshotFits(snap); err != nil {
 		return err
 	}
 	s.putSnapshot(snap)
-	return s.rewrite()
+	return s.fail(s.rewrite())
 }
 
 // rewrite replaces the file with one holding only the current state.

@@ -284,3 +284,53 @@ func TestDriverStopsWhenACompactionCannotBeWritten(t *testing.T) {
 		t.Fatalf("a proposal after the failed compaction: %v", err)
 	}
 }
+
+// TestStorageForgetsAFailedSave: a sync that fails may lose the record it
+// was to make durable while reads still see it (Linux marks the pages
+// clean after a failed writeback). The process that restarts after it must
+// not read that record as saved (a vote or entries it would go on to
+// count on), and what it saves next must survive a power loss, not be
+// cut off behind the lost record's zeros as a torn tail.
+func TestStorageForgetsAFailedSave(t *testing.T) {
+	fsys := segmenttest.NewMemFS()
+	fsys.FailedSyncsLoseWrites()
+	ents := func(term, from, to uint64) []Entry {
+		var out []Entry
+		for i := from; i <= to; i++ {
+			out = append(out, Entry{Term: term, Index: i, Data: []byte{byte(i)}})
+		}
+		return out
+	}
+	open := func(fsys *segmenttest.MemFS, want Restored) *Storage {
+		t.Helper()
+		s, got, err := OpenStorage(fsys, "node/raft", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("opened: hard state %+v, %d entries; want %+v, %d", got.HardState, len(got.Entries), want.HardState, len(want.Entries))
+		}
+		return s
+	}
+	s := open(fsys, Restored{})
+	if err := s.Save(&HardState{Term: 1, Vote: 1}, nil, ents(1, 1, 3)); err != nil {
+		t.Fatal(err)
+	}
+	fsys.FailSyncs(1)
+	if err := s.Save(&HardState{Term: 2, Vote: 2}, nil, ents(2, 4, 6)); err == nil {
+		t.Fatal("a save whose sync failed succeeded")
+	}
+	if err := s.Save(&HardState{Term: 2, Vote: 2}, nil, nil); err == nil {
+		t.Fatal("a save after a failed one succeeded: the storage no longer knows what its file holds")
+	}
+	s.Close()
+
+	// The process restarts, not the machine.
+	s = open(fsys, Restored{HardState: HardState{Term: 1, Vote: 1}, Entries: ents(1, 1, 3)})
+	if err := s.Save(&HardState{Term: 3, Vote: 3}, nil, ents(3, 4, 5)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(fsys.Crash(nil), Restored{HardState: HardState{Term: 3, Vote: 3}, Entries: append(ents(1, 1, 3), ents(3, 4, 5)...)})
+	s.Close()
+}
