@@ -159,6 +159,7 @@ func (m *MemFS) Crash(rng *rand.Rand) *MemFS {
 		}
 	}
 	n := NewMemFS()
+	n.loseFailed = m.loseFailed // the kernel's way, not the machine's state
 	for d := range m.dirs {
 		n.dirs[d] = true
 	}
