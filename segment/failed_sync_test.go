@@ -23,12 +23,7 @@ func TestAFailedZeroingSyncLosesNoAcknowledgedAppend(t *testing.T) {
 	const trials = 20
 	dropped := 0
 	for trial := range trials {
-		cfg := smallConfig()
-		cfg.SegmentBytes = 1 << 20
-		cfg.PreallocateBytes = 256 << 10
-		cfg.Prezero = true
-		e := newEnv(t, cfg)
-		e.fs.FailedSyncsLoseWrites()
+		e := zeroingEnv(t, 256<<10)
 		batch := segmenttest.Sized(1, 2<<10)
 		e.append(batch)
 
@@ -99,6 +94,20 @@ func TestOverlappingSyncsShareAFailure(t *testing.T) {
 	}
 }
 
+// zeroingEnv is a log of 1 MiB segments that zeroes each allocation step
+// of prealloc bytes ahead of the writer, on a file system that loses what
+// a failed sync did not make durable.
+func zeroingEnv(t *testing.T, prealloc int64) *env {
+	t.Helper()
+	cfg := smallConfig()
+	cfg.SegmentBytes = 1 << 20
+	cfg.PreallocateBytes = prealloc
+	cfg.Prezero = true
+	e := newEnv(t, cfg)
+	e.fs.FailedSyncsLoseWrites()
+	return e
+}
+
 // ackedSurviveACrash waits for the pending appends (which follow one
 // acknowledged append), crashes the file system and reopens the log:
 // every acknowledged append must be there. It returns how many were.
@@ -134,12 +143,7 @@ func TestAppendAtLearnsOfADrop(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 11))
 	moved := 0
 	for trial := range 300 {
-		cfg := smallConfig()
-		cfg.SegmentBytes = 1 << 20
-		cfg.PreallocateBytes = 64 << 10
-		cfg.Prezero = true
-		e := newEnv(t, cfg)
-		e.fs.FailedSyncsLoseWrites()
+		e := zeroingEnv(t, 64<<10)
 		batch := segmenttest.Values(1, "v")
 		failAfter := time.Duration(rng.IntN(2000)) * time.Microsecond
 		fs := e.fs
