@@ -132,8 +132,17 @@ func produce(b *Broker, _ *reqContext, req *kmsg.ProduceRequest) func() (kmsg.Re
 				w.rp.ErrorCode = w.r.code
 				continue
 			case w.r.a == nil: // a retry of a batch already written
-				w.rp.BaseOffset = w.r.dupBase
-				if h, err := w.part.log.HeaderAt(w.r.dupBase); err == nil && h.LogAppendTime() {
+				// Answered as the batch is: its sync may still be running,
+				// and may fail (a retry that came before the failure was
+				// told its batch was durable, and it was lost).
+				if d := w.r.dup.a; d != nil {
+					if err := d.Wait(); err != nil {
+						w.rp.ErrorCode, w.rp.BaseOffset = errorCode(err), -1
+						continue
+					}
+				}
+				w.rp.BaseOffset = w.r.dup.base
+				if h, err := w.part.log.HeaderAt(w.r.dup.base); err == nil && h.LogAppendTime() {
 					w.rp.LogAppendTime = h.MaxTimestamp
 				}
 			default:
@@ -163,33 +172,33 @@ func produce(b *Broker, _ *reqContext, req *kmsg.ProduceRequest) func() (kmsg.Re
 // coordinator has the transaction open with this partition added
 // (INVALID_TXN_STATE otherwise). Control batches are the coordinator's: a
 // client's is INVALID_RECORD.
-func appendBatch(part *partition, r *appendReq) (*segment.Appended, int64, int16) {
+func appendBatch(part *partition, r *appendReq) (*segment.Appended, *seqRange, int16) {
 	h, err := segment.ParseHeader(r.records)
 	if err == nil && h.Control() != r.marker {
-		return nil, 0, kerr.InvalidRecord.Code
+		return nil, nil, kerr.InvalidRecord.Code
 	}
 	if err != nil || h.ProducerID < 0 || part.producers == nil {
 		a, err := part.log.Append(r.records, part.epoch.Load(), r.acks)
-		return a, 0, errorCode(err)
+		return a, nil, errorCode(err)
 	}
 	ps := part.producers
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if r.marker {
 		if e := ps.byID[h.ProducerID]; e != nil && h.ProducerEpoch < e.epoch {
-			return nil, 0, kerr.InvalidProducerEpoch.Code // a marker of an older incarnation
+			return nil, nil, kerr.InvalidProducerEpoch.Code // a marker of an older incarnation
 		}
 		a, err := part.log.Append(r.records, part.epoch.Load(), r.acks)
 		if err != nil {
-			return nil, 0, errorCode(err)
+			return nil, nil, errorCode(err)
 		}
 		typ, _ := segment.ControlType(r.records)
 		ps.marker(&h, a.Base, typ == segment.ControlCommit, time.Now().UnixMilli())
-		return a, 0, 0
+		return a, nil, 0
 	}
-	dupBase, dup, code := ps.check(&h)
-	if code != 0 || dup {
-		return nil, dupBase, code
+	dup, code := ps.check(&h)
+	if code != 0 || dup != nil {
+		return nil, dup, code
 	}
 	// A remote check holds only if no marker of the producer came in since
 	// it was asked: the transaction it saw open may have ended meanwhile.
@@ -197,7 +206,7 @@ func appendBatch(part *partition, r *appendReq) (*segment.Appended, int64, int16
 	_, open := ps.ongoing[h.ProducerID]
 	opens := h.Transactional() && !open
 	if opens && !remoteOK && (part.verifyTxn == nil || !part.verifyTxn(h.ProducerID, h.ProducerEpoch, part.topic, part.p)) {
-		return nil, 0, kerr.InvalidTxnState.Code
+		return nil, nil, kerr.InvalidTxnState.Code
 	}
 	if opens {
 		// The transaction holds the stable offset back before its first
@@ -213,11 +222,11 @@ func appendBatch(part *partition, r *appendReq) (*segment.Appended, int64, int16
 		if opens {
 			ps.cancel(h.ProducerID)
 		}
-		return nil, 0, errorCode(err)
+		return nil, nil, errorCode(err)
 	}
-	ps.record(&h, a.Base, time.Now().UnixMilli())
+	ps.record(&h, a.Base, time.Now().UnixMilli(), a)
 	if opens {
 		ps.rebase(h.ProducerID, a.Base)
 	}
-	return a, 0, 0
+	return a, nil, 0
 }

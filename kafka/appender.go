@@ -32,9 +32,9 @@ type appendReq struct {
 	txnSeen uint32        // with txnOK: the producer's markers in the partition when that was asked
 	done    chan struct{} // closed once the fields below are set
 
-	a       *segment.Appended // nil with code != 0 or for a duplicate
-	dupBase int64             // a duplicate's original base offset
-	code    int16
+	a    *segment.Appended // nil with code != 0 or for a duplicate
+	dup  *seqRange         // a duplicate: the batch it repeats
+	code int16
 }
 
 // submit queues r and, unless another goroutine is appending, appends
@@ -73,7 +73,7 @@ func (ap *appender) drain(part *partition, limit int) {
 		ap.queue = ap.spare[:0]
 		ap.mu.Unlock()
 		for _, r := range batch {
-			r.a, r.dupBase, r.code = appendBatch(part, r)
+			r.a, r.dup, r.code = appendBatch(part, r)
 			close(r.done)
 		}
 		appended += len(batch)

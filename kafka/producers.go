@@ -44,6 +44,10 @@ type producerEntry struct {
 type seqRange struct {
 	first, last int32
 	base        int64
+	// a is the batch's append, which a retry of it waits for: the retry
+	// is answered as the batch's own request is, durable or failed. Nil
+	// for a batch found in the log at start-up.
+	a *segment.Appended
 }
 
 func newProducers() *producers {
@@ -52,16 +56,16 @@ func newProducers() *producers {
 	return ps
 }
 
-// record notes a batch appended (or found at start-up) at base, written
-// at seen (unix ms).
-func (ps *producers) record(h *segment.BatchHeader, base, seen int64) {
+// record notes a batch appended at base (a its append; nil for one found
+// at start-up), written at seen (unix ms).
+func (ps *producers) record(h *segment.BatchHeader, base, seen int64, a *segment.Appended) {
 	e := ps.byID[h.ProducerID]
 	if e == nil || h.ProducerEpoch != e.epoch {
 		e = &producerEntry{epoch: h.ProducerEpoch}
 		ps.byID[h.ProducerID] = e
 	}
 	e.lastSeen = max(e.lastSeen, seen)
-	e.recent = append(e.recent, seqRange{first: h.BaseSequence, last: lastSeq(h), base: base})
+	e.recent = append(e.recent, seqRange{first: h.BaseSequence, last: lastSeq(h), base: base, a: a})
 	if len(e.recent) > recentBatches {
 		e.recent = e.recent[len(e.recent)-recentBatches:]
 	}
@@ -72,39 +76,39 @@ func lastSeq(h *segment.BatchHeader) int32 {
 }
 
 // check decides what to do with an idempotent batch: append it (code 0,
-// dup false), answer it with the offset it already has (dup true), or
-// refuse it with an error code.
-func (ps *producers) check(h *segment.BatchHeader) (dupBase int64, dup bool, code int16) {
+// dup nil), answer it as the batch it repeats (dup), or refuse it with an
+// error code.
+func (ps *producers) check(h *segment.BatchHeader) (dup *seqRange, code int16) {
 	e := ps.byID[h.ProducerID]
 	switch {
 	case e == nil:
 		// No state: a new producer, or one whose state expired or whose
 		// batches retention deleted. Kafka accepts any sequence then.
-		return 0, false, 0
+		return nil, 0
 	case h.ProducerEpoch > e.epoch:
 		if h.BaseSequence != 0 {
-			return 0, false, kerr.OutOfOrderSequenceNumber.Code
+			return nil, kerr.OutOfOrderSequenceNumber.Code
 		}
-		return 0, false, 0
+		return nil, 0
 	case h.ProducerEpoch < e.epoch:
-		return 0, false, kerr.InvalidProducerEpoch.Code
+		return nil, kerr.InvalidProducerEpoch.Code
 	}
 	if len(e.recent) == 0 {
 		// The epoch came with a transaction marker: its first batch.
 		if h.BaseSequence != 0 {
-			return 0, false, kerr.OutOfOrderSequenceNumber.Code
+			return nil, kerr.OutOfOrderSequenceNumber.Code
 		}
-		return 0, false, 0
+		return nil, 0
 	}
 	for _, r := range e.recent {
 		if r.first == h.BaseSequence && r.last == lastSeq(h) {
-			return r.base, true, 0
+			return &r, 0
 		}
 	}
 	if last := e.recent[len(e.recent)-1].last; h.BaseSequence != int32((int64(last)+1)%(math.MaxInt32+1)) {
-		return 0, false, kerr.OutOfOrderSequenceNumber.Code
+		return nil, kerr.OutOfOrderSequenceNumber.Code
 	}
-	return 0, false, 0
+	return nil, 0
 }
 
 // marker notes a transaction marker of h's producer appended at offset:
@@ -173,7 +177,7 @@ func loadProducers(l *segment.Log, expiration time.Duration) (*producers, error)
 			}
 			return nil
 		}
-		ps.record(h, h.BaseOffset, seen)
+		ps.record(h, h.BaseOffset, seen, nil)
 		if h.Transactional() {
 			ps.begin(h.ProducerID, h.BaseOffset)
 		}

@@ -4,6 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
@@ -27,9 +30,12 @@ func TestProducerStateExpires(t *testing.T) {
 		t.Helper()
 		batch := segmenttest.Batch{Idempotent: true, ProducerID: pid, BaseSequence: seq, BaseTimestamp: ts.UnixMilli(),
 			Records: []segmenttest.Record{{Value: []byte("v")}}}.Build()
-		a, dupBase, code := appendBatch(part, &appendReq{records: batch, acks: -1})
+		a, dup, code := appendBatch(part, &appendReq{records: batch, acks: -1})
+		if dup != nil {
+			return dup.base, code
+		}
 		if a == nil {
-			return dupBase, code
+			return -1, code
 		}
 		if err := a.Wait(); err != nil {
 			t.Fatal(err)
@@ -92,5 +98,70 @@ func TestExpiryInterval(t *testing.T) {
 		if got := expiryInterval(tc.expirations...); got != tc.want {
 			t.Errorf("expirations %v: every %v, want %v", tc.expirations, got, tc.want)
 		}
+	}
+}
+
+// TestARetryIsAnsweredAsItsBatch: a producer retries a batch whose sync is
+// still running (its request timed out on a slow disk), and the sync then
+// fails. The retry is a duplicate and is not appended again; it was
+// answered at once with the batch's offset, as durable, and the batch,
+// dropped with the failed sync, was lost although acknowledged. It is now
+// answered as the batch's own request is: with the storage error.
+func TestARetryIsAnsweredAsItsBatch(t *testing.T) {
+	fsys := segmenttest.NewMemFS()
+	b := memBroker(t, fsys)
+	if _, err := b.createTopic("t", 1, []eventlog.ConfigEntry{{Key: "segment.bytes", Value: "1048576"}}); err != nil {
+		t.Fatal(err)
+	}
+	request := func() func() (kmsg.Response, error) {
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = segmenttest.Batch{Idempotent: true, ProducerID: 7, Records: []segmenttest.Record{{Value: []byte("v")}}}.Build()
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return produce(b, &reqContext{}, req)
+	}
+	answer := func(wait func() (kmsg.Response, error)) (int64, int16) {
+		t.Helper()
+		resp, err := wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+		return p.BaseOffset, p.ErrorCode
+	}
+	if _, code := b.openPartition("t", 0); code != 0 {
+		t.Fatalf("open: code %d", code)
+	}
+
+	release := fsys.HoldSyncs()
+	defer release() // a failure must not leave the broker's close waiting for the sync
+	first, retry := request(), request()
+	answered := make(chan [2]int64, 1)
+	go func() {
+		off, code := answer(retry)
+		answered <- [2]int64{off, int64(code)}
+	}()
+	select {
+	case got := <-answered:
+		t.Fatalf("the retry was answered (offset %d, code %d) while its batch's sync was running", got[0], got[1])
+	case <-time.After(50 * time.Millisecond):
+	}
+	fsys.FailSyncs(1)
+	release()
+	if off, code := answer(first); code != kerr.KafkaStorageError.Code {
+		t.Fatalf("the batch whose sync failed: offset %d, code %d", off, code)
+	}
+	if got := <-answered; got[1] != int64(kerr.KafkaStorageError.Code) {
+		t.Fatalf("the retry of a batch whose sync failed: offset %d, code %d, want KAFKA_STORAGE_ERROR", got[0], got[1])
+	}
+
+	// The producer's state went with the failure: the next retry is
+	// written, and durable.
+	if off, code := answer(request()); code != 0 || off != 0 {
+		t.Fatalf("the retry after the failure: offset %d, code %d, want written at 0", off, code)
 	}
 }
