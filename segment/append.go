@@ -468,11 +468,18 @@ func (l *Log) sync() (int64, uint64, error) {
 	a.inSync = slices.DeleteFunc(a.inSync, func(t uint64) bool { return t == turn })
 	if ferr != nil {
 		a.syncFails++
+		a.failing = append(a.failing, turn)
+		defer func() { // decided (runs before the unlock)
+			a.failing = slices.DeleteFunc(a.failing, func(t uint64) bool { return t == turn })
+			l.idle.Broadcast()
+		}()
 	}
 	l.idle.Broadcast()
-	// Decide once the syncs that overlap this one have returned (see
+	// Decide once the syncs that overlap this one have returned, and the
+	// failed ones started before it have dropped what they lost (see
 	// activeFile.syncsStarted).
-	for returned := a.syncsStarted; slices.ContainsFunc(a.inSync, func(t uint64) bool { return t < returned }); {
+	for returned := a.syncsStarted; slices.ContainsFunc(a.inSync, func(t uint64) bool { return t < returned }) ||
+		slices.ContainsFunc(a.failing, func(t uint64) bool { return t < turn }); {
 		l.idle.Wait()
 	}
 	a.syncsDone++

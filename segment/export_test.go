@@ -13,3 +13,7 @@ func (s *Store) SparesReady() int {
 	}
 	return s.spares.count()
 }
+
+// SyncForTest runs one of the committer's syncs of the log, as a round
+// does, and returns its result.
+func (l *Log) SyncForTest() (int64, uint64, error) { return l.sync() }

@@ -70,10 +70,13 @@ type activeFile struct {
 	// a sync that succeeds may have covered pages whose loss another one
 	// was told of: a sync is decided only once every sync started before
 	// its fsync returned has returned too, and fails if any failed since it
-	// started. Whoever else syncs f (a roll, a close, a truncation) waits
+	// started. A sync that starts after another's fsync failed is decided
+	// after that one has dropped what it lost (failing: the failed syncs not
+	// yet decided): deciding first, it succeeded and acknowledged the lost
+	// writes. Whoever else syncs f (a roll, a close, a truncation) waits
 	// until no sync is undecided (busy).
 	syncsStarted, syncsDone uint64
-	inSync                  []uint64
+	inSync, failing         []uint64
 	syncFails               uint64
 	// synced bytes are durable; synced <= size.
 	synced int64
