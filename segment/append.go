@@ -494,7 +494,13 @@ func (l *Log) sync() (int64, uint64, error) {
 	switch {
 	case l.dropGen != gen:
 		// An overlapping sync failed and its data was dropped: what this
-		// one covered may be gone.
+		// one covered may be gone. If this fsync failed too, it may have
+		// lost writes made since that drop: they go as well (a sync
+		// started after this failure waits for this decision, and would
+		// otherwise find nothing failed since it started).
+		if ferr != nil {
+			l.dropUnsyncedLocked(seg, ferr)
+		}
 		return durable, gen, fmt.Errorf("%w: an overlapping sync failed", ErrSyncFailed)
 	case seg.active != a || l.closed:
 		// Rolled or closed meanwhile (not while this sync was in flight:
