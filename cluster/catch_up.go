@@ -100,10 +100,15 @@ func holdsFormed(meta *eventlog.Log) (formed bool) {
 	return formed
 }
 
-// caughtUp reports whether this node holds what the current controller
-// committed: the controller's first batch of its term is applied here,
-// and so is every commit point it sent.
-func (n *Node) caughtUp() bool {
+// caughtUp reports whether this node holds what the cluster committed
+// before it started: the current controller's first batch of its term is
+// applied here, and so is the first commit point heard (target keeps it
+// between calls). Not the last one heard: while changes stream, a
+// controller's commit point runs ahead of what it has shipped here yet
+// (the other follower acknowledged first), and a node that had applied
+// everything could go on catching up for many seconds, with its vote held
+// back meanwhile.
+func (n *Node) caughtUp(target *int64) bool {
 	d := n.driver()
 	if d == nil {
 		return false
@@ -118,14 +123,19 @@ func (n *Node) caughtUp() bool {
 	case c.Term != int64(st.Term) || c.Leader != st.Lead:
 		return false
 	case n.cfg.Fallback:
-		return st.LeaderCommit > 0 && st.Applied >= st.LeaderCommit
+		if *target == 0 {
+			*target = int64(st.LeaderCommit)
+		}
+		return *target > 0 && int64(st.Applied) >= *target
 	case st.Role == raft.Leader:
 		return true
 	}
 	// A commit point heard, not only a snapshot installed: the changes
 	// committed after the snapshot's offset are then here too.
-	heard := n.follower.heard.Load()
-	return heard > 0 && n.cfg.Meta.Committed() >= heard
+	if *target == 0 {
+		*target = n.follower.heard.Load()
+	}
+	return *target > 0 && n.cfg.Meta.Committed() >= *target
 }
 
 // catchUp tells gossip once this node's metadata holds a formed cluster
@@ -133,6 +143,7 @@ func (n *Node) caughtUp() bool {
 // it is caught up.
 func (n *Node) catchUp(told bool) {
 	path := filepath.Join(n.cfg.RaftDir, catchUpFile)
+	var target int64
 	for {
 		if !told && holdsFormed(n.cfg.Meta) {
 			if err := n.gsp.SetFormed(time.Second); err != nil {
@@ -140,7 +151,7 @@ func (n *Node) catchUp(told bool) {
 			}
 			told = true
 		}
-		if n.catchingUp.Load() && n.caughtUp() {
+		if n.catchingUp.Load() && n.caughtUp(&target) {
 			n.catchingUp.Store(false)
 		}
 		if !n.catchingUp.Load() && n.marked.Load() {

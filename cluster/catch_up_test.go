@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/segment"
+	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
 // TestVoterWithANewDiskCatchesUpFirst: a change committed by the
@@ -168,4 +171,82 @@ func committedByTwo(t *testing.T, o memberOpts) (all []*member, lead, lag, renew
 		t.Fatal(err)
 	}
 	return all, lead, lag, renewed
+}
+
+// TestANewDiskCatchesUpWhileChangesStream: a follower's disk is replaced
+// while four writers keep creating topics through the controller. The
+// node must end its catching up (and vote again) once it holds what was
+// committed before it started, not wait for a moment when no commit point
+// it has heard is ahead of what it applied: while changes stream there is
+// seldom such a moment, and a node that had applied everything held its
+// vote back for seconds (the cluster fault test then lost its controller's
+// disk too, and the two nodes catching up could elect no one). On both
+// paths.
+func TestANewDiskCatchesUpWhileChangesStream(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fallback=%v", fallback), func(t *testing.T) {
+			if testing.Short() {
+				t.Skip("runs a cluster")
+			}
+			o := memberOpts{fallback: fallback}
+			all, lead, _, renewed := committedByTwo(t, o)
+			defer func() { stopAll(all) }()
+			stop := make(chan struct{})
+			var writers sync.WaitGroup
+			for w := range 4 {
+				writers.Go(func() {
+					for i := 0; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						lead.node.Append(time.Second, topicEvents(fmt.Sprintf("s%d-%d", w, i), lead.id)...)
+					}
+				})
+			}
+			defer func() {
+				close(stop)
+				writers.Wait()
+			}()
+			time.Sleep(200 * time.Millisecond)
+			gossipAddr, id := renewed.node.GossipAddr(), renewed.id
+			stopOne(all, renewed)
+			if err := os.RemoveAll(renewed.dir); err != nil {
+				t.Fatal(err)
+			}
+			// The new disk writes slower than the changes come: what it
+			// has applied stays behind the controller's last commit point
+			// until the writers stop.
+			ro := o
+			ro.gossipAddr, ro.fs = gossipAddr, slowWrites{segmenttest.NewMemFS(), time.Millisecond}
+			renewed = startMemberWith(t, ro, id, renewed.dir, lead.node.GossipAddr())
+			all[id-1] = renewed
+			waitCaughtUp(t, renewed, "the new disk's node, while changes stream")
+		})
+	}
+}
+
+// slowWrites is a file system whose file writes take d longer.
+type slowWrites struct {
+	*segmenttest.MemFS
+	d time.Duration
+}
+
+func (s slowWrites) OpenFile(name string, flag int, perm os.FileMode) (segment.File, error) {
+	f, err := s.MemFS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return slowFile{f, s.d}, nil
+}
+
+type slowFile struct {
+	segment.File
+	d time.Duration
+}
+
+func (f slowFile) WriteAt(b []byte, off int64) (int, error) {
+	time.Sleep(f.d)
+	return f.File.WriteAt(b, off)
 }
