@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -191,24 +190,9 @@ func TestANewDiskCatchesUpWhileChangesStream(t *testing.T) {
 			o := memberOpts{fallback: fallback}
 			all, lead, _, renewed := committedByTwo(t, o)
 			defer func() { stopAll(all) }()
-			stop := make(chan struct{})
-			var writers sync.WaitGroup
-			for w := range 4 {
-				writers.Go(func() {
-					for i := 0; ; i++ {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						lead.node.Append(time.Second, topicEvents(fmt.Sprintf("s%d-%d", w, i), lead.id)...)
-					}
-				})
-			}
-			defer func() {
-				close(stop)
-				writers.Wait()
-			}()
+			defer streamChanges(4, func(w, i int) {
+				lead.node.Append(time.Second, topicEvents(fmt.Sprintf("s%d-%d", w, i), lead.id)...)
+			})()
 			time.Sleep(200 * time.Millisecond)
 			gossipAddr, id := renewed.node.GossipAddr(), renewed.id
 			stopOne(all, renewed)

@@ -207,32 +207,21 @@ func testFaults(t *testing.T, fallback bool, seed uint64) {
 	var (
 		ackedMu sync.Mutex
 		acked   []ack
-		writers sync.WaitGroup
 		round   atomic.Int32 // the fault being made (or the one before)
 	)
-	stop := make(chan struct{})
-	for w := range 4 {
-		writers.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctrl := controllerOf(c.running())
-				if ctrl == nil {
-					time.Sleep(5 * time.Millisecond)
-					continue
-				}
-				name := fmt.Sprintf("w%d-%05d", w, i)
-				if off, err := ctrl.node.Append(time.Second, topicEvents(name, ctrl.id)...); err == nil {
-					ackedMu.Lock()
-					acked = append(acked, ack{name: name, node: ctrl.id, offset: off, round: round.Load(), at: time.Now()})
-					ackedMu.Unlock()
-				}
-			}
-		})
-	}
+	stopWriters := streamChanges(4, func(w, i int) {
+		ctrl := controllerOf(c.running())
+		if ctrl == nil {
+			time.Sleep(5 * time.Millisecond)
+			return
+		}
+		name := fmt.Sprintf("w%d-%05d", w, i)
+		if off, err := ctrl.node.Append(time.Second, topicEvents(name, ctrl.id)...); err == nil {
+			ackedMu.Lock()
+			acked = append(acked, ack{name: name, node: ctrl.id, offset: off, round: round.Load(), at: time.Now()})
+			ackedMu.Unlock()
+		}
+	})
 
 	faults := map[string]int{}
 	kinds := []string{"power loss", "cut off", "transfer", "blackout", "disk error", "new disk"}
@@ -304,8 +293,7 @@ func testFaults(t *testing.T, fallback bool, seed uint64) {
 		c.caughtUp(r)
 	}
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	writers.Wait()
+	stopWriters()
 	if len(acked) < 20 {
 		t.Fatalf("only %d changes were committed through the faults", len(acked))
 	}

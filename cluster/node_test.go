@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -197,6 +198,26 @@ func waitFor(t *testing.T, what string, ms []*member, cond func(*eventlog.State)
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
+}
+
+// streamChanges runs n writers, each calling write with its number and a
+// count from 0 until the returned stop is called; stop waits for them.
+func streamChanges(n int, write func(w, i int)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range n {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				write(w, i)
+			}
+		})
+	}
+	return func() { close(done); wg.Wait() }
 }
 
 func controllerOf(ms []*member) *member {
