@@ -6,7 +6,10 @@
 //
 // Use: open a Store on a data directory (it takes the directory's lock and
 // runs the committer), open a Log per partition, Append batches and wait on
-// the returned handle for durability, Read with Kafka fetch semantics.
+// the returned handle for durability, Read with Kafka fetch semantics. A
+// failed sync drops every write not yet durable and later appends take
+// their offsets: wait on every handle whose durability you count on, or
+// append with AppendAt where the log must end.
 //
 //	st, err := segment.OpenStore("data", segment.StoreOptions{Profile: segment.ProfileLow})
 //	l, err := st.Open("orders", 0, segment.DefaultConfig())
