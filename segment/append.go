@@ -60,7 +60,7 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // otherwise it resolves when the batch is durable. Reads see the batch once
 // it is durable, whatever acks was.
 func (l *Log) Append(batch []byte, epoch int32, acks int16) (*Appended, error) {
-	return l.appendAt(batch, epoch, acks, -1)
+	return l.appendAt(batch, epoch, acks, -1, -1)
 }
 
 // AppendAt is Append for a writer that knows where the log ends: it writes
@@ -74,11 +74,21 @@ func (l *Log) AppendAt(batch []byte, epoch int32, acks int16, base int64) (*Appe
 	if base < 0 {
 		return nil, fmt.Errorf("segment: append at negative offset %d", base)
 	}
-	return l.appendAt(batch, epoch, acks, base)
+	return l.appendAt(batch, epoch, acks, base, -1)
 }
 
-// appendAt is Append, and AppendAt when base is not negative.
-func (l *Log) appendAt(batch []byte, epoch int32, acks int16, base int64) (*Appended, error) {
+// AppendAfter is Append for a writer whose earlier batch ended at offset
+// min: it writes batch only if the log still ends at min or after, and
+// returns ErrEndMoved, writing nothing, if a failed sync dropped that
+// batch (a producer's next batch must not take the place of its dropped
+// one).
+func (l *Log) AppendAfter(batch []byte, epoch int32, acks int16, min int64) (*Appended, error) {
+	return l.appendAt(batch, epoch, acks, -1, min)
+}
+
+// appendAt is Append, AppendAt when base is not negative, and AppendAfter
+// when min is not negative.
+func (l *Log) appendAt(batch []byte, epoch int32, acks int16, base, min int64) (*Appended, error) {
 	l.mu.RLock()
 	maxBytes, segBytes, check, stamp := l.cfg.MaxMessageBytes, l.cfg.SegmentBytes, l.cfg.CheckRecords, l.cfg.LogAppendTime
 	l.mu.RUnlock()
@@ -102,7 +112,7 @@ func (l *Log) appendAt(batch []byte, epoch int32, acks int16, base int64) (*Appe
 	}
 	req := &Appended{log: l, size: len(batch), done: make(chan struct{}), LogAppendTime: appendTime}
 	l.mu.Lock()
-	if err := l.appendLocked(batch, &h, epoch, base, req); err != nil {
+	if err := l.appendLocked(batch, &h, epoch, base, min, req); err != nil {
 		l.mu.Unlock()
 		l.c.unreserve()
 		return nil, err
@@ -115,7 +125,7 @@ func (l *Log) appendAt(batch []byte, epoch int32, acks int16, base int64) (*Appe
 	return req, nil
 }
 
-func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, base int64, req *Appended) error {
+func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, base, min int64, req *Appended) error {
 	n := int64(len(batch))
 	var seg *segment
 	var a *activeFile
@@ -150,10 +160,13 @@ func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, base int64
 			return err
 		}
 	}
-	if base >= 0 && base != l.next {
-		// Checked after the waits above, which let a failed sync drop
-		// writes meanwhile.
+	// Checked after the waits above, which let a failed sync drop writes
+	// meanwhile.
+	switch {
+	case base >= 0 && base != l.next:
 		return fmt.Errorf("%w: it ends at offset %d, the batch was to go at %d", ErrEndMoved, l.next, base)
+	case min >= 0 && l.next < min:
+		return fmt.Errorf("%w: it ends at offset %d, before %d, where the writer's last batch ended", ErrEndMoved, l.next, min)
 	}
 	pos := seg.size
 	if err := a.write(batch, pos, l.next, epoch); err != nil {

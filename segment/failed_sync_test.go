@@ -182,3 +182,34 @@ func TestAppendAtLearnsOfADrop(t *testing.T) {
 	}
 	t.Logf("%d of 300 trials found the log's end moved by a drop", moved)
 }
+
+// TestAppendAfterRefusesWhereADroppedBatchWas: a batch whose sync failed
+// is dropped and the log ends before it again; AppendAfter, bounded by
+// that batch's end, writes nothing, and an append bounded by where the
+// log does end goes on.
+func TestAppendAfterRefusesWhereADroppedBatchWas(t *testing.T) {
+	e := newEnv(t, smallConfig())
+	batch := segmenttest.Values(1, "v")
+	e.append(batch)
+	release := e.fs.HoldSyncs()
+	defer release()
+	a, err := e.log.Append(batch, 7, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.fs.FailSyncs(1)
+	release()
+	if a.Wait() == nil {
+		t.Fatal("the held sync did not fail")
+	}
+	if _, err := e.log.AppendAfter(batch, 7, -1, a.Last+1); !errors.Is(err, segment.ErrEndMoved) {
+		t.Fatalf("appended after a dropped batch: %v", err)
+	}
+	if end := e.log.EndOffset(); end != 1 {
+		t.Fatalf("log ends at %d, want 1", end)
+	}
+	b, err := e.log.AppendAfter(batch, 7, -1, 1)
+	if err != nil || b.Wait() != nil || b.Base != 1 {
+		t.Fatalf("append after the durable batch: %v", err)
+	}
+}
