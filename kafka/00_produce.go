@@ -151,7 +151,7 @@ func produce(b *Broker, _ *reqContext, req *kmsg.ProduceRequest) func() (kmsg.Re
 					w.rp.ErrorCode = errorCode(err)
 					w.rp.BaseOffset = -1
 					if h, herr := segment.ParseHeader(w.r.records); herr == nil && h.ProducerID >= 0 && w.part.producers != nil {
-						w.part.producers.forget(h.ProducerID)
+						w.part.producers.lost(&h)
 					}
 					continue
 				}
@@ -217,7 +217,14 @@ func appendBatch(part *partition, r *appendReq) (*segment.Appended, *seqRange, i
 		// batch of the partition at a time), or below.
 		ps.begin(h.ProducerID, part.log.EndOffset())
 	}
-	a, err := part.log.Append(r.records, part.epoch.Load(), r.acks)
+	// After the producer's last batch: if a failed sync dropped it, this
+	// one must not take its place (errorCode: KAFKA_STORAGE_ERROR).
+	var a *segment.Appended
+	if end := ps.lastEnd(&h); end >= 0 {
+		a, err = part.log.AppendAfter(r.records, part.epoch.Load(), r.acks, end)
+	} else {
+		a, err = part.log.Append(r.records, part.epoch.Load(), r.acks)
+	}
 	if err != nil {
 		if opens {
 			ps.cancel(h.ProducerID)

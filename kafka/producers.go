@@ -39,11 +39,17 @@ type producerEntry struct {
 	epoch    int16
 	recent   []seqRange // oldest first, at most recentBatches
 	lastSeen int64      // unix ms of the last write
+	// awaiting: a batch of the producer was dropped by a failed sync (its
+	// sequence in awaitSeq); the producer's later batches are refused
+	// (KAFKA_STORAGE_ERROR, which it retries) until that one is written
+	// again, so that they do not go before it.
+	awaiting bool
+	awaitSeq int32
 }
 
 type seqRange struct {
 	first, last int32
-	base        int64
+	base, end   int64 // the batch's offsets: [base, end)
 	// a is the batch's append, which a retry of it waits for: the retry
 	// is answered as the batch's own request is, durable or failed. Nil
 	// for a batch found in the log at start-up.
@@ -65,7 +71,8 @@ func (ps *producers) record(h *segment.BatchHeader, base, seen int64, a *segment
 		ps.byID[h.ProducerID] = e
 	}
 	e.lastSeen = max(e.lastSeen, seen)
-	e.recent = append(e.recent, seqRange{first: h.BaseSequence, last: lastSeq(h), base: base, a: a})
+	e.awaiting = false
+	e.recent = append(e.recent, seqRange{first: h.BaseSequence, last: lastSeq(h), base: base, end: base + int64(h.LastOffsetDelta) + 1, a: a})
 	if len(e.recent) > recentBatches {
 		e.recent = e.recent[len(e.recent)-recentBatches:]
 	}
@@ -93,17 +100,23 @@ func (ps *producers) check(h *segment.BatchHeader) (dup *seqRange, code int16) {
 	case h.ProducerEpoch < e.epoch:
 		return nil, kerr.InvalidProducerEpoch.Code
 	}
+	for _, r := range e.recent {
+		if r.first == h.BaseSequence && r.last == lastSeq(h) {
+			return &r, 0
+		}
+	}
+	if e.awaiting {
+		if h.BaseSequence != e.awaitSeq {
+			return nil, kerr.KafkaStorageError.Code
+		}
+		return nil, 0 // the lost batch again, after those kept
+	}
 	if len(e.recent) == 0 {
 		// The epoch came with a transaction marker: its first batch.
 		if h.BaseSequence != 0 {
 			return nil, kerr.OutOfOrderSequenceNumber.Code
 		}
 		return nil, 0
-	}
-	for _, r := range e.recent {
-		if r.first == h.BaseSequence && r.last == lastSeq(h) {
-			return &r, 0
-		}
 	}
 	if last := e.recent[len(e.recent)-1].last; h.BaseSequence != int32((int64(last)+1)%(math.MaxInt32+1)) {
 		return nil, kerr.OutOfOrderSequenceNumber.Code
@@ -121,12 +134,39 @@ func (ps *producers) marker(h *segment.BatchHeader, offset int64, commit bool, s
 	ps.end(h.ProducerID, offset, commit)
 }
 
-// forget drops a producer's state after a write of it failed to become
-// durable: what the state says was written may not be in the log.
-func (ps *producers) forget(pid int64) {
+// lost cuts a producer's state back to before its batch h, which a failed
+// sync dropped (with every write not yet durable), and has the producer's
+// later batches refused until h is written again: appended meanwhile, they
+// would go before it. A batch the state no longer knows (an earlier one
+// was lost, and the state cut back before it) leaves the state as it is;
+// one of a producer whose state went meanwhile is ignored.
+func (ps *producers) lost(h *segment.BatchHeader) {
 	ps.mu.Lock()
-	delete(ps.byID, pid)
-	ps.mu.Unlock()
+	defer ps.mu.Unlock()
+	e := ps.byID[h.ProducerID]
+	if e == nil || e.epoch != h.ProducerEpoch {
+		return
+	}
+	for i, r := range e.recent {
+		if r.first == h.BaseSequence && r.last == lastSeq(h) {
+			e.recent = e.recent[:i]
+			e.awaiting, e.awaitSeq = true, h.BaseSequence
+			return
+		}
+	}
+	if !e.awaiting {
+		// Older than the batches kept: nothing tells what follows it.
+		delete(ps.byID, h.ProducerID)
+	}
+}
+
+// lastEnd is where the producer of h's last batch known here ended (the
+// log must still reach it for h to follow), or -1.
+func (ps *producers) lastEnd(h *segment.BatchHeader) int64 {
+	if e := ps.byID[h.ProducerID]; e != nil && e.epoch == h.ProducerEpoch && len(e.recent) > 0 {
+		return e.recent[len(e.recent)-1].end
+	}
+	return -1
 }
 
 // expire drops the state of producers that have not written since

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
@@ -163,5 +164,64 @@ func TestARetryIsAnsweredAsItsBatch(t *testing.T) {
 	// written, and durable.
 	if off, code := answer(request()); code != 0 || off != 0 {
 		t.Fatalf("the retry after the failure: offset %d, code %d, want written at 0", off, code)
+	}
+}
+
+// TestAProducersLaterBatchWaitsForItsLostOne: a pipelined idempotent
+// producer's batch 1 is dropped by a failed sync. Its batch 2, arriving
+// before or after the broker has learnt of the loss, is refused with a
+// retriable error rather than written in batch 1's place: the producer's
+// batches stay in its order once it sends 1 and 2 again.
+func TestAProducersLaterBatchWaitsForItsLostOne(t *testing.T) {
+	fsys := segmenttest.NewMemFS()
+	b := memBroker(t, fsys)
+	if _, err := b.createTopic("t", 1, []eventlog.ConfigEntry{{Key: "segment.bytes", Value: "1048576"}}); err != nil {
+		t.Fatal(err)
+	}
+	part, code := b.openPartition("t", 0)
+	if code != 0 {
+		t.Fatalf("open: code %d", code)
+	}
+	batch := func(seq int32) []byte {
+		return segmenttest.Batch{Idempotent: true, ProducerID: 7, BaseSequence: seq, Records: []segmenttest.Record{{Value: []byte{byte(seq)}}}}.Build()
+	}
+	appendSeq := func(seq int32) (*segment.Appended, int16) {
+		a, _, code := appendBatch(part, &appendReq{records: batch(seq), acks: -1})
+		return a, code
+	}
+	if a, code := appendSeq(0); code != 0 || a.Wait() != nil {
+		t.Fatalf("batch 0: code %d", code)
+	}
+	release := fsys.HoldSyncs()
+	defer release()
+	lost, code := appendSeq(1)
+	if code != 0 {
+		t.Fatalf("batch 1: code %d", code)
+	}
+	fsys.FailSyncs(1)
+	release()
+	if lost.Wait() == nil {
+		t.Fatal("batch 1's sync did not fail")
+	}
+	// Before the loss is noted in the producer's state, and after.
+	if _, code := appendSeq(2); code != kerr.KafkaStorageError.Code {
+		t.Fatalf("batch 2 after batch 1 was dropped: code %d, want KAFKA_STORAGE_ERROR", code)
+	}
+	h, _ := segment.ParseHeader(batch(1))
+	part.producers.lost(&h)
+	if _, code := appendSeq(2); code != kerr.KafkaStorageError.Code {
+		t.Fatalf("batch 2 once the loss is known: code %d, want KAFKA_STORAGE_ERROR", code)
+	}
+	for seq := int32(1); seq <= 2; seq++ {
+		a, code := appendSeq(seq)
+		if code != 0 || a.Wait() != nil || a.Base != int64(seq) {
+			t.Fatalf("batch %d sent again: code %d", seq, code)
+		}
+	}
+	for off := int64(0); off < 3; off++ {
+		got, err := part.log.HeaderAt(off)
+		if err != nil || got.BaseSequence != int32(off) {
+			t.Fatalf("offset %d holds sequence %d (%v)", off, got.BaseSequence, err)
+		}
 	}
 }
