@@ -9,7 +9,8 @@
 // the returned handle for durability, Read with Kafka fetch semantics. A
 // failed sync drops every write not yet durable and later appends take
 // their offsets: wait on every handle whose durability you count on, or
-// append with AppendAt where the log must end.
+// append with AppendAt where the log must end (AppendAfter: where it must
+// still reach).
 //
 //	st, err := segment.OpenStore("data", segment.StoreOptions{Profile: segment.ProfileLow})
 //	l, err := st.Open("orders", 0, segment.DefaultConfig())
