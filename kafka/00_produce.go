@@ -219,12 +219,7 @@ func appendBatch(part *partition, r *appendReq) (*segment.Appended, *seqRange, i
 	}
 	// After the producer's last batch: if a failed sync dropped it, this
 	// one must not take its place (errorCode: KAFKA_STORAGE_ERROR).
-	var a *segment.Appended
-	if end := ps.lastEnd(&h); end >= 0 {
-		a, err = part.log.AppendAfter(r.records, part.epoch.Load(), r.acks, end)
-	} else {
-		a, err = part.log.Append(r.records, part.epoch.Load(), r.acks)
-	}
+	a, err := part.log.AppendAfter(r.records, part.epoch.Load(), r.acks, ps.lastEnd(&h))
 	if err != nil {
 		if opens {
 			ps.cancel(h.ProducerID)

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -100,10 +101,9 @@ func (ps *producers) check(h *segment.BatchHeader) (dup *seqRange, code int16) {
 	case h.ProducerEpoch < e.epoch:
 		return nil, kerr.InvalidProducerEpoch.Code
 	}
-	for _, r := range e.recent {
-		if r.first == h.BaseSequence && r.last == lastSeq(h) {
-			return &r, 0
-		}
+	if i := e.find(h); i >= 0 {
+		r := e.recent[i]
+		return &r, 0
 	}
 	if e.awaiting {
 		if h.BaseSequence != e.awaitSeq {
@@ -147,12 +147,10 @@ func (ps *producers) lost(h *segment.BatchHeader) {
 	if e == nil || e.epoch != h.ProducerEpoch {
 		return
 	}
-	for i, r := range e.recent {
-		if r.first == h.BaseSequence && r.last == lastSeq(h) {
-			e.recent = e.recent[:i]
-			e.awaiting, e.awaitSeq = true, h.BaseSequence
-			return
-		}
+	if i := e.find(h); i >= 0 {
+		e.recent = e.recent[:i]
+		e.awaiting, e.awaitSeq = true, h.BaseSequence
+		return
 	}
 	if !e.awaiting {
 		// Older than the batches kept: nothing tells what follows it.
@@ -160,13 +158,18 @@ func (ps *producers) lost(h *segment.BatchHeader) {
 	}
 }
 
-// lastEnd is where the producer of h's last batch known here ended (the
-// log must still reach it for h to follow), or -1.
+// find returns the index in recent of the batch h repeats, or -1.
+func (e *producerEntry) find(h *segment.BatchHeader) int {
+	return slices.IndexFunc(e.recent, func(r seqRange) bool { return r.first == h.BaseSequence && r.last == lastSeq(h) })
+}
+
+// lastEnd is where the producer of h's last batch known here ended: the
+// log must still reach it for h to follow (0 when none is known).
 func (ps *producers) lastEnd(h *segment.BatchHeader) int64 {
 	if e := ps.byID[h.ProducerID]; e != nil && e.epoch == h.ProducerEpoch && len(e.recent) > 0 {
 		return e.recent[len(e.recent)-1].end
 	}
-	return -1
+	return 0
 }
 
 // expire drops the state of producers that have not written since
