@@ -119,23 +119,23 @@ func (n *Node) caughtUp(target *int64) bool {
 	}
 	var c eventlog.Controller
 	n.cfg.Meta.View(func(s *eventlog.State) { c = s.Controller })
+	var heard, applied int64
 	switch {
 	case c.Term != int64(st.Term) || c.Leader != st.Lead:
 		return false
 	case n.cfg.Fallback:
-		if *target == 0 {
-			*target = int64(st.LeaderCommit)
-		}
-		return *target > 0 && int64(st.Applied) >= *target
+		heard, applied = int64(st.LeaderCommit), int64(st.Applied)
 	case st.Role == raft.Leader:
 		return true
+	default:
+		// A commit point heard, not only a snapshot installed: the
+		// changes committed after the snapshot's offset are then here too.
+		heard, applied = n.follower.heard.Load(), n.cfg.Meta.Committed()
 	}
-	// A commit point heard, not only a snapshot installed: the changes
-	// committed after the snapshot's offset are then here too.
 	if *target == 0 {
-		*target = n.follower.heard.Load()
+		*target = heard
 	}
-	return *target > 0 && n.cfg.Meta.Committed() >= *target
+	return *target > 0 && applied >= *target
 }
 
 // catchUp tells gossip once this node's metadata holds a formed cluster
