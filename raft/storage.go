@@ -294,8 +294,8 @@ func entriesRecord(ents []Entry) []byte {
 // Save makes a Ready's state durable: the hard state, snapshot and entries
 // it carries (any may be absent), in one write and one sync.
 func (s *Storage) Save(hs *HardState, snap *Snapshot, ents []Entry) error {
-	if s.failed != nil {
-		return fmt.Errorf("raft: storage: an earlier write failed: %w", s.failed)
+	if err := s.refused(); err != nil {
+		return err
 	}
 	var buf []byte
 	var err error
@@ -335,6 +335,14 @@ func (s *Storage) Save(hs *HardState, snap *Snapshot, ents []Entry) error {
 	return nil
 }
 
+// refused is why the storage takes no more writes: an earlier one failed.
+func (s *Storage) refused() error {
+	if s.failed != nil {
+		return fmt.Errorf("raft: storage: an earlier write failed: %w", s.failed)
+	}
+	return nil
+}
+
 // fail puts the storage in the failed state when err is not nil, and cuts
 // the file back to what was durable before the failed write. A failed
 // fsync may have lost the write while reads still see it (Linux marks the
@@ -360,8 +368,8 @@ func (s *Storage) fail(err error) error {
 // Compact records that the log up to snap.Index is replaced by snap, and
 // rewrites the file without the entries it replaces.
 func (s *Storage) Compact(snap *Snapshot) error {
-	if s.failed != nil {
-		return fmt.Errorf("raft: storage: an earlier write failed: %w", s.failed)
+	if err := s.refused(); err != nil {
+		return err
 	}
 	if err := snapshotFits(snap); err != nil {
 		return err
