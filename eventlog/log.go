@@ -156,6 +156,9 @@ func Open(st *segment.Store, opts Options) (*Log, error) {
 	if opts.Segment != nil {
 		cfg = *opts.Segment
 	}
+	// Every write (flush, AppendCommittedAll, a follower's shipped
+	// batches) is waited for right away.
+	cfg.WritersWait = true
 	// Every batch the log may write, a change of up to its bound that does
 	// not compress, must be accepted.
 	bound := batchBound(cfg.SegmentBytes)

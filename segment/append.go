@@ -23,8 +23,11 @@ type Appended struct {
 	end  int64  // offset after the batch
 	gen  uint64 // the log's dropGen when written: its data survives only while it is unchanged
 	size int
-	done chan struct{}
-	err  error
+	// unannounced: queued without waking the committer (enqueue); the
+	// wait syncs it or wakes it.
+	unannounced bool
+	done        chan struct{}
+	err         error
 }
 
 // Done is closed when the append is resolved.
@@ -41,7 +44,7 @@ func (a *Appended) Wait() error {
 	default:
 	}
 	if a.log != nil {
-		a.log.c.help()
+		a.log.c.help(a.unannounced)
 	}
 	<-a.done
 	return a.err
@@ -117,7 +120,7 @@ func (l *Log) appendAt(batch []byte, epoch int32, acks int16, base, min int64) (
 		l.c.unreserve()
 		return nil, err
 	}
-	l.c.enqueue(req)
+	l.c.enqueue(req, acks != 0 && l.cfg.WritersWait)
 	l.mu.Unlock()
 	if acks == 0 {
 		return &Appended{Base: req.Base, Last: req.Last, LogAppendTime: appendTime, done: closedChan}, nil

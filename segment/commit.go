@@ -17,7 +17,10 @@ import (
 // alternating half-full rounds. A lone write with no round in flight is
 // synced by its waiter instead (help): measured, that took 60-100 µs of
 // goroutine wake-ups off a lone message's p50 and 150-250 µs off a
-// sequential create's, with no change for 128 concurrent producers.
+// sequential create's, with no change for 128 concurrent producers. For a
+// log whose writers always wait (Config.WritersWait) such a write does not
+// wake the committer either (enqueue): that wake readies its goroutine on
+// another thread, a futex call on the writer's path, for nothing.
 type committer struct {
 	p Profile
 
@@ -61,16 +64,26 @@ func (c *committer) reserve() error {
 func (c *committer) unreserve() { c.waiting.Add(-1) }
 
 // enqueue hands a written batch to the flusher. Callers hold the log's mu,
-// so a log's writes queue in offset order.
-func (c *committer) enqueue(a *Appended) {
+// so a log's writes queue in offset order. waited says that the writer
+// waits for the batch right away: a lone write that help will sync then
+// does not wake the committer (help wakes it if it does not sync it).
+func (c *committer) enqueue(a *Appended, waited bool) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		c.resolve(a, ErrClosed)
 		return
 	}
+	a.unannounced = waited && len(c.queue) == 0 && c.helps()
 	c.queue = append(c.queue, a)
 	c.mu.Unlock()
+	if !a.unannounced {
+		c.poke()
+	}
+}
+
+// poke wakes the committer's goroutine.
+func (c *committer) poke() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
@@ -160,11 +173,17 @@ func (c *committer) runRound(round []*Appended) {
 // waking the committer's goroutine and a round's goroutine, and the waiter
 // goes on from the sync without being woken in turn. Under load (rounds
 // of several writes) the committer gathers rounds as before.
-func (c *committer) help() {
-	c.statsMu.Lock()
-	last := c.lastRound
-	c.statsMu.Unlock()
-	if last > 1 || len(c.slots) > 0 {
+//
+// The wait for a write enqueued without waking the committer (unannounced)
+// either syncs it or wakes the committer.
+func (c *committer) help(unannounced bool) {
+	synced := false
+	defer func() {
+		if unannounced && !synced {
+			c.poke()
+		}
+	}()
+	if !c.helps() {
 		return // under load, or a round is in flight: the committer gathers
 	}
 	select {
@@ -182,7 +201,17 @@ func (c *committer) help() {
 		<-c.slots // not alone, or the committer took it
 		return
 	}
+	synced = true
 	c.runRound(round)
+}
+
+// helps reports whether help would sync a lone write now: the last round
+// was one write, and none is in flight.
+func (c *committer) helps() bool {
+	c.statsMu.Lock()
+	last := c.lastRound
+	c.statsMu.Unlock()
+	return last <= 1 && len(c.slots) == 0
 }
 
 // gather waits, under load only, for the queue to reach the size of the
@@ -289,9 +318,6 @@ func (c *committer) close() {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.poke()
 	<-c.done
 }

@@ -51,6 +51,13 @@ type Config struct {
 	// (every record's timestamp is then the max timestamp) and its CRC is
 	// computed again.
 	LogAppendTime bool
+	// WritersWait says that every writer of the log waits for its append
+	// (Appended.Wait) right after making it, as the metadata log's do: a
+	// lone write is then left for that wait to sync without waking the
+	// group committer's goroutine too. A write nobody waits for is synced
+	// once another write or wait wakes the committer: not for data
+	// partitions, whose acks=1 writes may be answered later.
+	WritersWait bool
 	// RecoveryPointInterval is how often, at most, the synced position is
 	// recorded for crash recovery. Damage found before it at open is
 	// corruption; damage after it is a torn tail.
