@@ -34,6 +34,8 @@ func start(b *testing.B, target string) *Target {
 		t, err = StartKfake(false)
 	case "kfake-blackhole":
 		t, err = StartKfake(true)
+	case "sync-floor":
+		t, err = StartSyncFloor(b.TempDir())
 	default:
 		b.Fatalf("unknown target %s", target)
 	}
@@ -96,9 +98,13 @@ func diskFloor(b *testing.B) {
 	report(b, r, "syncs")
 }
 
+// BenchmarkCreateTopics: topics created one request after another, 1 or
+// 100 a request. target=sync-floor is the least a broker that syncs each
+// request before answering can do here (StartSyncFloor): the protocol,
+// the client and one write + fdatasync, with no broker behind them.
 func BenchmarkCreateTopics(b *testing.B) {
 	for _, per := range []int{1, 100} {
-		for _, target := range syncTargets {
+		for _, target := range append(syncTargets, "sync-floor") {
 			if target == "disk" && per != 1 {
 				continue
 			}

@@ -17,7 +17,7 @@ import (
 func benchCommand() *cli.Command {
 	target := []cli.Flag{
 		&cli.StringFlag{Name: "bootstrap", Usage: "drive the broker at `HOST:PORT` instead of starting one in this process"},
-		&cli.StringFlag{Name: "target", Value: "chronik", Usage: "broker to start in this process: chronik, kfake (franz-go's in-memory fake) or kfake-blackhole (acknowledges and drops produced records)"},
+		&cli.StringFlag{Name: "target", Value: "chronik", Usage: "broker to start in this process: chronik, kfake (franz-go's in-memory fake), kfake-blackhole (acknowledges and drops produced records) or, for create-topics, sync-floor (a bare server that syncs a 512 B write to --data-dir before each answer)"},
 		&cli.StringFlag{Name: "data-dir", Usage: "data directory of the in-process chronik (default: a temporary directory, removed after)"},
 		&cli.StringFlag{Name: "wal-profile", Value: "low", Usage: "WAL profile of the in-process chronik: low, medium, high or ultra"},
 	}
@@ -178,8 +178,12 @@ func benchAction(w workload) cli.ActionFunc {
 // startTarget starts the in-process broker; cleanup stops it and removes
 // its temporary directory.
 func startTarget(c *cli.Context) (t *bench.Target, cleanup func(), err error) {
-	switch c.String("target") {
-	case "chronik":
+	target := c.String("target")
+	switch target {
+	case "chronik", "sync-floor":
+		if target == "sync-floor" && c.Command.Name != "create-topics" {
+			return nil, nil, cli.Exit("--target sync-floor serves create-topics only: it is the floor of a create synced before its answer", 2)
+		}
 		profile, err := segment.ParseProfile(c.String("wal-profile"))
 		if err != nil {
 			return nil, nil, cli.Exit(err.Error(), 2)
@@ -191,12 +195,16 @@ func startTarget(c *cli.Context) (t *bench.Target, cleanup func(), err error) {
 			}
 			dir = tmp
 		}
-		t, err := bench.StartChronik(dir, profile)
+		if target == "chronik" {
+			t, err = bench.StartChronik(dir, profile)
+		} else {
+			t, err = bench.StartSyncFloor(dir)
+		}
 		if err != nil {
 			if tmp != "" {
 				os.RemoveAll(tmp)
 			}
-			return nil, nil, cli.Exit(fmt.Sprintf("cannot start chronik on %s: %v", dir, err), 1)
+			return nil, nil, cli.Exit(fmt.Sprintf("cannot start %s on %s: %v", target, dir, err), 1)
 		}
 		return t, func() {
 			t.Close()
@@ -205,11 +213,11 @@ func startTarget(c *cli.Context) (t *bench.Target, cleanup func(), err error) {
 			}
 		}, nil
 	case "kfake", "kfake-blackhole":
-		t, err := bench.StartKfake(c.String("target") == "kfake-blackhole")
+		t, err := bench.StartKfake(target == "kfake-blackhole")
 		if err != nil {
 			return nil, nil, cli.Exit(err.Error(), 1)
 		}
 		return t, t.Close, nil
 	}
-	return nil, nil, cli.Exit(fmt.Sprintf("--target %q is not one of chronik, kfake, kfake-blackhole", c.String("target")), 2)
+	return nil, nil, cli.Exit(fmt.Sprintf("--target %q is not one of chronik, kfake, kfake-blackhole, sync-floor", target), 2)
 }
