@@ -633,3 +633,52 @@ func TestLogAppendTime(t *testing.T) {
 		t.Fatalf("create time batch: append time %d, header %v/%d", a.LogAppendTime, h.LogAppendTime(), h.MaxTimestamp)
 	}
 }
+
+// TestSmallAndLargeReadsAgree: a read of a few KiB is copied from the
+// mapping, a larger one with pread; both give the stored bytes, for
+// durable batches and for written ones not yet synced.
+func TestSmallAndLargeReadsAgree(t *testing.T) {
+	e := newEnv(t, smallConfig())
+	for i := range 12 {
+		e.append(segmenttest.Values(0, strings.Repeat("x", 100+i*300)))
+	}
+	whole, err := e.log.Read(0, 1<<20, nil) // pread
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(whole) <= 4<<10 {
+		t.Fatalf("the whole log is %d bytes: not a large read", len(whole))
+	}
+	var pieces []byte
+	for off := int64(0); off < e.log.HighWatermark(); off++ {
+		b, err := e.log.Read(off, 1, nil) // one batch: a mapped copy
+		if err != nil {
+			t.Fatal(err)
+		}
+		pieces = append(pieces, b...)
+	}
+	if !bytes.Equal(pieces, whole) {
+		t.Fatal("batches read one by one differ from the log read whole")
+	}
+	bases(t, whole) // every CRC holds
+
+	// Written, not yet durable: ReadWritten sees it by either path.
+	a, err := e.log.Append(segmenttest.Values(0, "unsynced"), 7, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := e.log.ReadWritten(a.Base, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := e.log.ReadWritten(0, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(all[len(whole):], small) || len(all) != len(whole)+len(small) {
+		t.Fatalf("the written batch: %d bytes alone, %d after the durable ones", len(small), len(all)-len(whole))
+	}
+	if err := a.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
