@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chronik-stream/chronik/eventlog"
@@ -348,12 +349,16 @@ func (c *Controller) session(id int32, addr string) error {
 	// await their acknowledgements (up to maxInflight), so the follower
 	// finds the next one waiting once it has synced and acknowledged one;
 	// a goroutine of its own reads the acknowledgements.
-	next, inflight := end, 0
+	next := end
+	// Frames sent and not yet acknowledged. The reader wakes the shipper
+	// (acks) only when an acknowledgement opens a full window: each wake
+	// of a goroutine costs more here than the frame it would not send.
+	var inflight atomic.Int32
 	// When the last batch was shipped, and whether it came within
 	// idleGap of the one before it (changes are streaming).
 	var shipped time.Time
 	streaming := false
-	acks := make(chan struct{}, maxInflight)
+	acks := make(chan struct{}, 1)
 	readErr := make(chan error, 1)
 	readerDone := make(chan struct{})
 	defer func() {
@@ -381,9 +386,16 @@ func (c *Controller) session(id int32, addr string) error {
 			c.match[id] = f
 			c.mu.Unlock()
 			c.advance()
-			acks <- struct{}{}
+			if inflight.Add(-1) == maxInflight-1 {
+				select {
+				case acks <- struct{}{}:
+				default:
+				}
+			}
 		}
 	}()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
 		seg := c.log.Segment()
 		wait := c.log.Written()
@@ -391,7 +403,7 @@ func (c *Controller) session(id int32, addr string) error {
 		commit, committed, heartbeat, linger, idle := c.commit, c.waitc, c.heartbeat, c.linger, c.idleGap
 		c.mu.Unlock()
 		pending := next < seg.EndOffset()
-		if pending && inflight < maxInflight {
+		if pending && inflight.Load() < maxInflight {
 			b, err := seg.ReadWritten(next, 1<<20, buf[:0])
 			if err != nil {
 				return err
@@ -400,11 +412,11 @@ func (c *Controller) session(id int32, addr string) error {
 			if err != nil {
 				return err
 			}
+			inflight.Add(1) // before its acknowledgement can come
 			if err := writeFrame(w, kindBatch, c.log.EpochBefore(next), commit, batches); err != nil {
 				return err
 			}
 			next, sent = after, commit
-			inflight++
 			now := time.Now()
 			streaming, shipped = now.Sub(shipped) < idle, now
 			continue
@@ -427,20 +439,29 @@ func (c *Controller) session(id int32, addr string) error {
 		if !pending {
 			more = wait
 		}
-		timer := heartbeat
-		if !pending && commit > sent {
-			timer, committed = linger, nil // a point is waiting to go out
+		after, send := heartbeat, true
+		switch {
+		case !pending && commit > sent:
+			after, committed = linger, nil // a point is waiting to go out
+		case !pending && streaming && time.Since(shipped) < linger:
+			// While changes stream, the next batch, or the end of this
+			// linger, carries the last one's commit point: the shipper is
+			// not woken by each commit (a wake per change and follower,
+			// for no frame), only told it then if nothing else came.
+			after, committed, send = linger-time.Since(shipped), nil, false
 		}
+		timer.Reset(after)
 		select {
 		case <-more:
 		case <-acks:
-			inflight--
 		case err := <-readErr:
 			return err
 		case <-committed:
-		case <-time.After(timer):
-			if sent, err = c.sendCommit(w); err != nil {
-				return err
+		case <-timer.C:
+			if send || c.Committed() > sent {
+				if sent, err = c.sendCommit(w); err != nil {
+					return err
+				}
 			}
 		case <-c.quit:
 			return nil
