@@ -145,7 +145,9 @@ func (n *Node) applyEntries(es []raft.Entry) {
 			// This node's metadata is not the cluster's committed history:
 			// it can neither serve it nor lead (fatal stops the driver: not
 			// on its goroutine).
-			go n.fatal(fmt.Errorf("raft fallback: committed entry %d (term %d, proposed by node %d) does not match this node's metadata log, which holds what the cluster never committed: %w", e.Index, e.Term, p.proposer, err))
+			go n.fatal(fmt.Errorf("raft fallback: committed entry %d (term %d, proposed by node %d) does not match this node's metadata log, which holds what the cluster never committed: %w; "+
+				"to take the cluster's metadata again, stop this node, remove %s and %s, and start it: it catches up as a node with a new disk does and keeps its partitions",
+				e.Index, e.Term, p.proposer, err, n.cfg.Meta.Dir(), n.cfg.RaftDir))
 		} else if err != nil && !errors.Is(err, eventlog.ErrRefused) {
 			n.lg.Error("raft fallback: cannot write a committed entry to the metadata log", "index", e.Index, "error", err)
 		}

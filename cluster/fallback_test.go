@@ -384,3 +384,34 @@ func FuzzDumpRaft(f *testing.F) {
 		}
 	})
 }
+
+// TestDivergedLogSaysHowToRecover: a committed entry unlike the batch this
+// node's metadata log holds at its place takes the node out of the quorum
+// (OnFatal), naming the directories the operator removes to take the
+// cluster's metadata again (TestNodeTakesItsMetadataAgain, in cmd/chronik,
+// does that).
+func TestDivergedLogSaysHowToRecover(t *testing.T) {
+	n, meta := fallbackApplier(t, segmenttest.NewMemFS())
+	n.cfg.RaftDir = "/d/__raft"
+	fatal := make(chan error, 1)
+	n.cfg.OnFatal = func(err error) { fatal <- err }
+	entry := func(index uint64, e eventlog.Event) raft.Entry {
+		batch, err := meta.EncodeBatch(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raft.Entry{Index: index, Term: 1, Data: encodeProposal(2, uint64(index), batch)}
+	}
+	n.applyEntries([]raft.Entry{entry(1, &eventlog.BrokerRegistered{BrokerID: 1, Incarnation: eventlog.NewUUID()})})
+	n.replay = 0 // as if this log held a batch the cluster did not commit
+	n.applyEntries([]raft.Entry{entry(1, &eventlog.BrokerRegistered{BrokerID: 2, Incarnation: eventlog.NewUUID()})})
+	select {
+	case err := <-fatal:
+		msg := err.Error()
+		if !errors.Is(err, eventlog.ErrDiverged) || !strings.Contains(msg, "remove /d/__chronik_metadata-0 and /d/__raft, and start it") {
+			t.Fatalf("the node left with: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a diverged metadata log did not take the node out of the quorum")
+	}
+}

@@ -18,10 +18,20 @@ import (
 // controller then killed, it and the third node elect a new one. On both
 // paths.
 func TestVoterWithANewDisk(t *testing.T) {
-	onBothPaths(t, testVoterWithANewDisk)
+	onBothPaths(t, func(t *testing.T, extra ...string) { testRenewedVoter(t, false, extra...) })
 }
 
-func testVoterWithANewDisk(t *testing.T, extra ...string) {
+// TestNodeTakesItsMetadataAgain: only a follower's metadata log and Raft
+// state are removed (what a node whose metadata log diverged from the
+// cluster's tells the operator to do): it catches up as a node with a new
+// disk does, votes again, and serves the records its partitions held.
+func TestNodeTakesItsMetadataAgain(t *testing.T) {
+	onBothPaths(t, func(t *testing.T, extra ...string) { testRenewedVoter(t, true, extra...) })
+}
+
+// testRenewedVoter: a follower is killed and its data directory wiped
+// (keepPartitions: all but its partitions), then started again.
+func testRenewedVoter(t *testing.T, keepPartitions bool, extra ...string) {
 	if testing.Short() {
 		t.Skip("runs three processes")
 	}
@@ -36,10 +46,20 @@ func testVoterWithANewDisk(t *testing.T, extra ...string) {
 		}
 	}
 	renewed := 1 + controller%3
+	var led []string // topics whose partition the renewed node leads
+	if keepPartitions {
+		led = produceToEach(ctx, t, tc, clients[controller], controller, renewed, 20)
+	}
 	tc.cmds[renewed].Process.Signal(syscall.SIGKILL)
 	tc.cmds[renewed].Wait()
-	if err := os.RemoveAll(tc.dirs[renewed]); err != nil {
-		t.Fatal(err)
+	wipe := []string{tc.dirs[renewed]}
+	if keepPartitions {
+		wipe = []string{filepath.Join(tc.dirs[renewed], "__chronik_metadata-0"), filepath.Join(tc.dirs[renewed], "__raft")}
+	}
+	for _, dir := range wipe {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tc.start(renewed)
 	marker := filepath.Join(tc.dirs[renewed], "__raft", "catching-up")
@@ -53,6 +73,9 @@ func testVoterWithANewDisk(t *testing.T, extra ...string) {
 			t.Fatalf("node %d with a new disk: metadata %v, catching-up file %v", renewed, err, statErr)
 		}
 	}
+	if keepPartitions {
+		consumeOneEach(ctx, t, tc.kafka[renewed], led)
+	}
 	tc.cmds[controller].Process.Signal(syscall.SIGKILL)
 	tc.cmds[controller].Wait()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
@@ -65,5 +88,61 @@ func testVoterWithANewDisk(t *testing.T, extra ...string) {
 	md, err := tc.metadata(ctx, clients[renewed], renewed)
 	if err != nil || md.ControllerID == int32(controller) || !topicSet(md)["before-19"] {
 		t.Fatalf("after the failover node %d says: %v, %v", renewed, md, err)
+	}
+}
+
+// produceToEach produces one record to each topic before-00 .. before-(n-1)
+// and returns those whose partition node id leads.
+func produceToEach(ctx context.Context, t *testing.T, tc *testCluster, cl *kgo.Client, via, id, n int) []string {
+	t.Helper()
+	for i := range n {
+		topic := fmt.Sprintf("before-%02d", i)
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(topic)}).FirstErr(); err != nil {
+			t.Fatalf("produce to %s: %v", topic, err)
+		}
+	}
+	md, err := tc.metadata(ctx, cl, via)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var led []string
+	for _, mt := range md.Topics {
+		if len(mt.Partitions) == 1 && mt.Partitions[0].Leader == int32(id) {
+			led = append(led, *mt.Topic)
+		}
+	}
+	if len(led) == 0 {
+		t.Fatalf("node %d leads none of the %d topics' partitions", id, n)
+	}
+	return led
+}
+
+// consumeOneEach reads, from the broker at addr, the one record each of
+// topics holds: its name.
+func consumeOneEach(ctx context.Context, t *testing.T, addr string, topics []string) {
+	t.Helper()
+	parts := map[string]map[int32]kgo.Offset{}
+	for _, topic := range topics {
+		parts[topic] = map[int32]kgo.Offset{0: kgo.NewOffset().AtStart()}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumePartitions(parts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	got := map[string]bool{}
+	for len(got) < len(topics) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of the %d records the node's partitions held: %v", len(got), len(topics), got)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if string(r.Value) != r.Topic || r.Offset != 0 {
+				t.Errorf("%s: record %q at offset %d", r.Topic, r.Value, r.Offset)
+			}
+			got[r.Topic] = true
+		})
 	}
 }
