@@ -55,12 +55,12 @@ func (l *Log) readInto(offset int64, maxBytes int, dst []byte, written bool) ([]
 	return dst, err
 }
 
-// read serves ReadAlloc and readInto: up to the high watermark, or with
-// written up to the log end.
 // mappedReadBytes is the most a read copies from the mapping instead of
 // with pread.
 const mappedReadBytes = 4 << 10
 
+// read serves ReadAlloc and readInto: up to the high watermark, or with
+// written up to the log end.
 func (l *Log) read(offset int64, maxBytes int, alloc func(n int) []byte, written bool) ([]byte, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
