@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -104,7 +105,7 @@ func diskFloor(b *testing.B) {
 // the client and one write + fdatasync, with no broker behind them.
 func BenchmarkCreateTopics(b *testing.B) {
 	for _, per := range []int{1, 100} {
-		for _, target := range append(syncTargets, "sync-floor") {
+		for _, target := range slices.Concat(syncTargets, []string{"sync-floor"}) {
 			if target == "disk" && per != 1 {
 				continue
 			}
