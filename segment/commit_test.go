@@ -26,6 +26,16 @@ func idleCommitter(t *testing.T) (*Store, *committer, func()) {
 	return st, c, start
 }
 
+// appendOne appends a batch of one record to l, acks=-1.
+func appendOne(t *testing.T, l *Log) *Appended {
+	t.Helper()
+	a, err := l.Append(BuildBatch(AppendRecords(nil, []Record{{Value: []byte("v")}}), 1, CodecNone, 1), 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // TestWaiterSyncsALoneWrite: with no sync round in flight and its write
 // alone in the queue, Wait syncs the write itself (here the committer's
 // goroutine does not run at all); under load (the last round had several
@@ -38,14 +48,6 @@ func TestWaiterSyncsALoneWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendOne := func() *Appended {
-		t.Helper()
-		a, err := l.Append(BuildBatch(AppendRecords(nil, []Record{{Value: []byte("v")}}), 1, CodecNone, 1), 0, -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
 	waited := func(a *Appended) <-chan error {
 		errc := make(chan error, 1)
 		go func() { errc <- a.Wait() }()
@@ -53,7 +55,7 @@ func TestWaiterSyncsALoneWrite(t *testing.T) {
 	}
 
 	select {
-	case err := <-waited(appendOne()):
+	case err := <-waited(appendOne(t, l)):
 		if err != nil || l.HighWatermark() != 1 {
 			t.Fatalf("lone write: %v, high watermark %d", err, l.HighWatermark())
 		}
@@ -64,7 +66,7 @@ func TestWaiterSyncsALoneWrite(t *testing.T) {
 	c.statsMu.Lock()
 	c.lastRound = 5 // under load
 	c.statsMu.Unlock()
-	errc := waited(appendOne())
+	errc := waited(appendOne(t, l))
 	select {
 	case err := <-errc:
 		t.Fatalf("Wait synced a round itself under load (%v)", err)
@@ -96,14 +98,6 @@ func TestWritersWaitLeavesTheCommitterAsleep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendOne := func(l *Log) *Appended {
-		t.Helper()
-		a, err := l.Append(BuildBatch(AppendRecords(nil, []Record{{Value: []byte("v")}}), 1, CodecNone, 1), 0, -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
 	woken := func() bool {
 		select {
 		case <-c.wake:
@@ -118,7 +112,7 @@ func TestWritersWaitLeavesTheCommitterAsleep(t *testing.T) {
 		c.statsMu.Unlock()
 	}
 
-	a := appendOne(plain)
+	a := appendOne(t, plain)
 	if !woken() {
 		t.Fatal("a write to a log whose writers may not wait did not wake the committer")
 	}
@@ -126,7 +120,7 @@ func TestWritersWaitLeavesTheCommitterAsleep(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		a := appendOne(waits)
+		a := appendOne(t, waits)
 		if woken() {
 			t.Fatalf("write %d: a lone write whose writer waits woke the committer", i)
 		}
@@ -140,11 +134,11 @@ func TestWritersWaitLeavesTheCommitterAsleep(t *testing.T) {
 
 	// Not waited for (a writer that failed between append and wait): the
 	// next write is not alone and wakes the committer.
-	first := appendOne(waits)
+	first := appendOne(t, waits)
 	if woken() {
 		t.Fatal("a lone write whose writer waits woke the committer")
 	}
-	second := appendOne(waits)
+	second := appendOne(t, waits)
 	if !woken() {
 		t.Fatal("a write queued behind another did not wake the committer")
 	}
@@ -159,7 +153,7 @@ func TestWritersWaitLeavesTheCommitterAsleep(t *testing.T) {
 	for len(c.slots) > 0 {
 		time.Sleep(time.Millisecond)
 	}
-	third := appendOne(waits)
+	third := appendOne(t, waits)
 	setLastRound(5)
 	errc := make(chan error, 1)
 	go func() { errc <- third.Wait() }()
