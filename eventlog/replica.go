@@ -273,6 +273,24 @@ func (l *Log) movedLocked() {
 	l.moved = make(chan struct{})
 }
 
+// Moved returns a channel that is closed when the readers' state next
+// moves (a commit applied, a snapshot installed).
+func (l *Log) Moved() <-chan struct{} {
+	l.smu.RLock()
+	defer l.smu.RUnlock()
+	return l.moved
+}
+
+// HoldsDurable reports whether this log holds, durably, the batch of
+// epoch that ends before offset end: the same batch as any other log that
+// holds one of that epoch there, since one controller writes each epoch
+// and every log takes its batches in order.
+func (l *Log) HoldsDurable(end int64, epoch int32) bool {
+	l.wmu.Lock() // truncations take it: the two reads agree
+	defer l.wmu.Unlock()
+	return l.seg.HighWatermark() >= end && l.epochBeforeLocked(end) == epoch
+}
+
 // WaitApplied waits until the readers' state holds every event before
 // offset, or timeout has passed, and reports whether it does.
 func (l *Log) WaitApplied(offset int64, timeout time.Duration) bool {

@@ -149,7 +149,7 @@ func (b *Broker) autoCreate(topics []kmsg.MetadataRequestTopic, created map[stri
 		for i, name := range chunk {
 			specs[i] = topicSpec{name: name, partitions: b.cfg.DefaultPartitions}
 		}
-		_, errs := b.createTopicsEach(specs)
+		_, errs := b.createTopicsEach(nil, specs)
 		for i, err := range errs {
 			if err != nil && !errors.Is(err, eventlog.ErrRefused) {
 				created[chunk[i]] = b.metaCode(err, kerr.KafkaStorageError.Code)

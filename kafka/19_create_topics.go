@@ -21,10 +21,10 @@ import (
 )
 
 func init() {
-	register(kmsg.CreateTopics.Int16(), 0, 7, serve(createTopics))
+	register(kmsg.CreateTopics.Int16(), 0, 7, serveWith(createTopics))
 }
 
-func createTopics(b *Broker, req *kmsg.CreateTopicsRequest) (kmsg.Response, error) {
+func createTopics(b *Broker, rc *reqContext, req *kmsg.CreateTopicsRequest) (kmsg.Response, error) {
 	resp := kmsg.NewPtrCreateTopicsResponse()
 	resp.Topics = make([]kmsg.CreateTopicsResponseTopic, len(req.Topics))
 	// Every topic is checked first; those that pass are created together,
@@ -102,7 +102,7 @@ func createTopics(b *Broker, req *kmsg.CreateTopicsRequest) (kmsg.Response, erro
 	if req.ValidateOnly || len(specs) == 0 {
 		return resp, nil
 	}
-	ids, errs := b.createTopicsEach(specs)
+	ids, errs := b.createTopicsEach(rc, specs)
 	for i, rt := range accepted {
 		b.setCreated(rt, ids[i], errs[i])
 	}

@@ -70,7 +70,7 @@ func deleteTopics(b *Broker, req *kmsg.DeleteTopicsRequest) (kmsg.Response, erro
 		for j, i := range batch {
 			groups[j] = []eventlog.Event{&eventlog.TopicDeleted{Name: found[i].Name, TopicID: found[i].ID}}
 		}
-		for j, err := range b.appendEach(groups) { // one deleted meanwhile: one at a time
+		for j, err := range b.appendEach(nil, groups) { // one deleted meanwhile: one at a time
 			b.deleted(&resp.Topics[batch[j]], found[batch[j]], err)
 		}
 		batch = batch[:0]

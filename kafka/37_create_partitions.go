@@ -15,10 +15,10 @@ import (
 )
 
 func init() {
-	register(kmsg.CreatePartitions.Int16(), 0, 3, serve(createPartitions))
+	register(kmsg.CreatePartitions.Int16(), 0, 3, serveWith(createPartitions))
 }
 
-func createPartitions(b *Broker, req *kmsg.CreatePartitionsRequest) (kmsg.Response, error) {
+func createPartitions(b *Broker, rc *reqContext, req *kmsg.CreatePartitionsRequest) (kmsg.Response, error) {
 	resp := kmsg.NewPtrCreatePartitionsResponse()
 	resp.Topics = make([]kmsg.CreatePartitionsResponseTopic, len(req.Topics))
 	// Every topic is checked first: the partitions the valid ones add
@@ -70,7 +70,7 @@ func createPartitions(b *Broker, req *kmsg.CreatePartitionsRequest) (kmsg.Respon
 				events = append(events, b.placePartition(t.Topic, p))
 			}
 			if rt.ErrorCode == 0 {
-				if _, err := b.appendMeta(events...); err != nil {
+				if err := b.appendMeta(rc, events...); err != nil {
 					failPartitions(rt, b.metaCode(err, kerr.InvalidPartitions.Code), err.Error())
 				}
 			}

@@ -74,7 +74,7 @@ func electLeaders(b *Broker, req *kmsg.ElectLeadersRequest) (kmsg.Response, erro
 		}
 	})
 	if len(events) > 0 {
-		if _, err := b.appendMeta(events...); err != nil {
+		if err := b.appendMeta(nil, events...); err != nil {
 			code, msg := b.metaCode(err, kerr.UnknownServerError.Code), err.Error()
 			for _, at := range made {
 				rp := &resp.Topics[at[0]].Partitions[at[1]]

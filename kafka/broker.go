@@ -315,7 +315,7 @@ func (b *Broker) createTopic(name string, partitions int32, configs []eventlog.C
 func (b *Broker) createTopics(specs []topicSpec) ([]eventlog.UUID, error) {
 	groups, ids, err := b.prepareTopics(specs)
 	if err == nil {
-		_, err = b.appendMeta(slices.Concat(groups...)...)
+		err = b.appendMeta(nil, slices.Concat(groups...)...)
 	}
 	if err != nil {
 		return nil, err
@@ -326,7 +326,7 @@ func (b *Broker) createTopics(specs []topicSpec) ([]eventlog.UUID, error) {
 // createTopicsEach creates topics in one batch or, if one does not apply
 // (another request created it meanwhile), one at a time (appendEach): the
 // id and the error of each.
-func (b *Broker) createTopicsEach(specs []topicSpec) ([]eventlog.UUID, []error) {
+func (b *Broker) createTopicsEach(rc *reqContext, specs []topicSpec) ([]eventlog.UUID, []error) {
 	groups, ids, err := b.prepareTopics(specs)
 	if err != nil {
 		errs := make([]error, len(specs))
@@ -335,7 +335,7 @@ func (b *Broker) createTopicsEach(specs []topicSpec) ([]eventlog.UUID, []error) 
 		}
 		return ids, errs
 	}
-	return ids, b.appendEach(groups)
+	return ids, b.appendEach(rc, groups)
 }
 
 // prepareTopics returns the events that create each topic and its

@@ -23,6 +23,19 @@ type Cluster interface {
 	// controller, and returns once a majority holds them; elsewhere it
 	// fails with an error for which NotController reports true.
 	Append(events ...eventlog.Event) (int64, error)
+	// AppendRelayed is Append for a change another node relayed here: it
+	// may return once this node's own copy is durable, with where the
+	// change commits, and the relaying node waits for that (WaitCommit)
+	// before it answers its client. The zero Uncommitted: nothing to wait
+	// for (the change is committed, or answered on the controller's own
+	// sync anyway: --metadata-acks=leader).
+	AppendRelayed(events ...eventlog.Event) (Uncommitted, error)
+	// WaitCommit waits until a change the controller answered before it
+	// committed is committed and this node serves it, up to the time
+	// Append waits for a commit, and reports whether it is; false also
+	// when it never will be (another controller's changes took its
+	// place).
+	WaitCommit(u Uncommitted) bool
 	// Controller is the controller this node knows of (0 for none), and
 	// whether it is this node.
 	Controller() (int32, bool)
@@ -61,6 +74,14 @@ type QuorumReplica struct {
 	LastFetch, LastCaughtUp time.Time
 }
 
+// Uncommitted is a metadata change the controller holds durably and a
+// majority of the voters may not hold yet: the events of its epoch's batch
+// that ends before offset End.
+type Uncommitted struct {
+	End   int64
+	Epoch int32
+}
+
 // settleWait bounds how long a request that reads the metadata waits for
 // changes this node holds to commit (Cluster.Settle): a commit point
 // follows its batch within a millisecond.
@@ -91,23 +112,34 @@ func (b *Broker) settleMissing(parts iter.Seq2[string, int32]) {
 }
 
 // appendMeta appends metadata events: directly on a single node, through
-// the controller in a cluster.
-func (b *Broker) appendMeta(events ...eventlog.Event) (int64, error) {
-	if b.cfg.Cluster != nil {
-		return b.cfg.Cluster.Append(events...)
+// the controller in a cluster. A change another node relayed (rc.relayed
+// set) is answered once this node holds it durably; the relaying node
+// waits for its commit (AppendRelayed).
+func (b *Broker) appendMeta(rc *reqContext, events ...eventlog.Event) error {
+	switch {
+	case b.cfg.Cluster == nil:
+		_, err := b.meta.Append(events...)
+		return err
+	case rc == nil || rc.relayed == nil:
+		_, err := b.cfg.Cluster.Append(events...)
+		return err
 	}
-	return b.meta.Append(events...)
+	u, err := b.cfg.Cluster.AppendRelayed(events...)
+	if err == nil && u.End > rc.relayed.End {
+		*rc.relayed = u
+	}
+	return err
 }
 
 // appendEach appends groups of events in one batch or, if one group does
 // not apply (another request changed the same thing meanwhile), each on
 // its own, so that only that one fails: the error of each group.
-func (b *Broker) appendEach(groups [][]eventlog.Event) []error {
+func (b *Broker) appendEach(rc *reqContext, groups [][]eventlog.Event) []error {
 	errs := make([]error, len(groups))
-	_, err := b.appendMeta(slices.Concat(groups...)...)
+	err := b.appendMeta(rc, slices.Concat(groups...)...)
 	for i, g := range groups {
 		if errors.Is(err, eventlog.ErrRefused) && len(groups) > 1 {
-			_, errs[i] = b.appendMeta(g...)
+			errs[i] = b.appendMeta(rc, g...)
 		} else {
 			errs[i] = err
 		}
@@ -142,25 +174,53 @@ const forwardWait = 10 * time.Second
 // returns its response (forwardFrame says how).
 func (b *Broker) forward(req kmsg.Request) (kmsg.Response, error) {
 	var resp kmsg.Response
+	var u Uncommitted
 	err := b.toController(func(id int32) (err error) {
-		resp, err = b.relayRequest(id, req)
+		resp, u, err = b.relayRequest(id, req)
 		return err
 	})
-	return resp, err
+	if err == nil {
+		err = b.waitCommit(u)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // forwardFrame sends a client's request frame (without its size prefix)
 // to the controller and returns the response frame, retrying while no
 // controller is reachable, up to forwardWait. errNoController means this
 // node became the controller meanwhile (or none was found in time): the
-// caller serves the request itself.
+// caller serves the request itself, as it does when the change the
+// controller answered does not commit (waitCommit).
 func (b *Broker) forwardFrame(frame []byte) ([]byte, error) {
 	var resp []byte
+	var u Uncommitted
 	err := b.toController(func(id int32) (err error) {
-		resp, err = b.relayFrame(id, frame)
+		resp, u, err = b.relayFrame(id, frame)
 		return err
 	})
-	return resp, err
+	if err == nil {
+		err = b.waitCommit(u)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// waitCommit waits until a change the controller answered before it
+// committed (Cluster.AppendRelayed) commits and this node serves it: the
+// client then finds it here, and a change that may be lost (the
+// controller failed before a majority held it) is not answered as made.
+// Not retried: the change may yet commit, and a request made twice would
+// find it made.
+func (b *Broker) waitCommit(u Uncommitted) error {
+	if u.End == 0 || b.cfg.Cluster.WaitCommit(u) {
+		return nil
+	}
+	return fmt.Errorf("kafka: the controller's change before offset %d (epoch %d) was not committed in time", u.End, u.Epoch)
 }
 
 // toController calls send with the controller's id until it succeeds, or

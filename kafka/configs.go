@@ -87,7 +87,7 @@ func (b *Broker) changeTopicConfigs(topic string, changes map[string]*string, re
 	if validateOnly || len(events) == 0 {
 		return 0, ""
 	}
-	if _, err := b.appendMeta(events...); err != nil {
+	if err := b.appendMeta(nil, events...); err != nil {
 		return b.metaCode(err, kerr.InvalidConfig.Code), err.Error()
 	}
 	// Open partitions here take the new configuration at once (others on

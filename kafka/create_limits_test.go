@@ -286,7 +286,7 @@ func TestCreateTopicsEachAloneWhenOneIsTaken(t *testing.T) {
 	if _, err := b.createTopic("taken", 1, nil); err != nil { // after the check, before the batch
 		t.Fatal(err)
 	}
-	errs := b.appendEach(groups)
+	errs := b.appendEach(nil, groups)
 	if errs[0] != nil || !errors.Is(errs[1], eventlog.ErrRefused) || errs[2] != nil {
 		t.Fatalf("errors %v, want only the taken topic refused", errs)
 	}

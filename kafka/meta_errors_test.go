@@ -29,6 +29,11 @@ func (c *failingCluster) Append(events ...eventlog.Event) (int64, error) {
 	}
 	return c.meta.Append(events...)
 }
+func (c *failingCluster) AppendRelayed(events ...eventlog.Event) (Uncommitted, error) {
+	_, err := c.Append(events...)
+	return Uncommitted{}, err
+}
+func (c *failingCluster) WaitCommit(Uncommitted) bool  { return true }
 func (c *failingCluster) Controller() (int32, bool)    { return 1, true }
 func (c *failingCluster) NotController(err error) bool { return errors.Is(err, errNotHere) }
 func (c *failingCluster) Quorum() Quorum               { return Quorum{Leader: 1, Voters: []int32{1}} }
@@ -53,7 +58,7 @@ func TestUncommittedMetadataIsRetriable(t *testing.T) {
 		rt := kmsg.NewCreateTopicsRequestTopic()
 		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, 1, 1
 		req.Topics = append(req.Topics, rt)
-		resp, err := createTopics(b, req)
+		resp, err := createTopics(b, &reqContext{}, req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +87,7 @@ func TestUncommittedMetadataIsRetriable(t *testing.T) {
 
 		cp := kmsg.NewPtrCreatePartitionsRequest()
 		cp.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: "t", Count: 2}}
-		resp, err = createPartitions(b, cp)
+		resp, err = createPartitions(b, &reqContext{}, cp)
 		if err != nil {
 			t.Fatal(err)
 		}

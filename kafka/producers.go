@@ -275,7 +275,7 @@ func (b *Broker) newProducerID() (int64, error) {
 	if p.next >= p.end {
 		var first int64
 		b.meta.View(func(s *eventlog.State) { first = s.NextProducerID })
-		if _, err := b.appendMeta(&eventlog.ProducerIdsAllocated{BrokerID: b.cfg.NodeID, First: first, Count: producerBlock}); err != nil {
+		if err := b.appendMeta(nil, &eventlog.ProducerIdsAllocated{BrokerID: b.cfg.NodeID, First: first, Count: producerBlock}); err != nil {
 			return 0, err
 		}
 		p.next, p.end = first, first+producerBlock

@@ -57,31 +57,65 @@ const relayDial = time.Second
 const relayAnswerWait = 30 * time.Second
 
 // relayFrame sends a request frame (without its size prefix) to broker id
-// and returns its response frame, size prefix included. A kept connection
-// that the other end closed meanwhile (it restarted) fails before any
-// answer: the request goes again, at once, on a new connection.
-func (b *Broker) relayFrame(id int32, frame []byte) ([]byte, error) {
+// and returns its response frame, size prefix included, and the change
+// that answer waits for (cutTrailer). A kept connection that the other end
+// closed meanwhile (it restarted) fails before any answer: the request
+// goes again, at once, on a new connection.
+func (b *Broker) relayFrame(id int32, frame []byte) ([]byte, Uncommitted, error) {
 	deadline := time.Now().Add(relayAnswerWait)
 	if err := b.relaySlot(id, deadline); err != nil {
-		return nil, err
+		return nil, Uncommitted{}, err
 	}
 	defer b.relayFree(id)
 	for {
 		c, kept, err := b.relayConn(id)
 		if err != nil {
-			return nil, err
+			return nil, Uncommitted{}, err
 		}
 		resp, err := exchange(c, frame, deadline)
+		var u Uncommitted
+		if err == nil {
+			resp, u, err = cutTrailer(resp)
+		}
 		if err == nil {
 			b.relayDone(id, c)
-			return resp, nil
+			return resp, u, nil
 		}
 		c.Close()
 		if !kept || !errors.Is(err, errNoAnswer) {
-			return nil, fmt.Errorf("kafka: request to broker %d: %w", id, err)
+			return nil, Uncommitted{}, fmt.Errorf("kafka: request to broker %d: %w", id, err)
 		}
 		b.dropRelays(id) // kept as long as this one: as likely closed
 	}
+}
+
+// relayTrailer is the size of what ends each response frame on a relay
+// connection, after the response: the Uncommitted change the relaying node
+// waits for before it answers (offset and epoch; zeros for none).
+const relayTrailer = 12
+
+// appendTrailer ends a response frame, size prefix included, with u.
+func appendTrailer(frame []byte, u Uncommitted) []byte {
+	frame = binary.BigEndian.AppendUint64(frame, uint64(u.End))
+	frame = binary.BigEndian.AppendUint32(frame, uint32(u.Epoch))
+	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+	return frame
+}
+
+// cutTrailer takes the trailer off a response frame read from a relay
+// connection.
+func cutTrailer(frame []byte) ([]byte, Uncommitted, error) {
+	if len(frame) < 8+relayTrailer {
+		return nil, Uncommitted{}, fmt.Errorf("a response frame of %d bytes, too short for its correlation id and the relay's trailer", len(frame))
+	}
+	t := frame[len(frame)-relayTrailer:]
+	u := Uncommitted{End: int64(binary.BigEndian.Uint64(t)), Epoch: int32(binary.BigEndian.Uint32(t[8:]))}
+	if u.End < 0 {
+		return nil, Uncommitted{}, fmt.Errorf("a relayed response that waits for offset %d", u.End)
+	}
+	frame = frame[:len(frame)-relayTrailer]
+	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+	return frame, u, nil
 }
 
 // relaySlot waits, until deadline, for one of the maxRelays requests that
@@ -264,16 +298,17 @@ func (b *Broker) brokerAddr(id int32) (string, bool) {
 const relayClientID = "chronik-peer"
 
 // relayRequest sends a request of this node's own to broker id and
-// decodes the answer: at the highest version this build serves, which the
-// other node (the same build, or one that serves as much) serves too.
-func (b *Broker) relayRequest(id int32, req kmsg.Request) (kmsg.Response, error) {
+// decodes the answer, and the change it waits for: at the highest version
+// this build serves, which the other node (the same build) serves too.
+func (b *Broker) relayRequest(id int32, req kmsg.Request) (kmsg.Response, Uncommitted, error) {
 	req.SetVersion(handlers[req.Key()].max)
 	frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID(relayClientID)).AppendRequest(nil, req, 0)
-	resp, err := b.relayFrame(id, frame[4:])
+	resp, u, err := b.relayFrame(id, frame[4:])
 	if err != nil {
-		return nil, err
+		return nil, Uncommitted{}, err
 	}
-	return parseResponse(req, resp[4:])
+	r, err := parseResponse(req, resp[4:])
+	return r, u, err
 }
 
 // parseResponse decodes a response frame body (after its size) to req.

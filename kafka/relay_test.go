@@ -99,8 +99,33 @@ func relayBroker(t *testing.T, stub *peerStub, set ...func(*Config)) *Broker {
 	return b
 }
 
-// respond frames a response body after the request's correlation id.
+// dialServer serves b's Kafka API on a loopback port, with metrics m if
+// not nil, and returns a connection to it; both close with the test.
+func dialServer(t *testing.T, b *Broker, m *Metrics) net.Conn {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(b, ServerOptions{}, slog.New(slog.DiscardHandler), m)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// respond frames a response body after the request's correlation id, as
+// a peer's relay connection does: with a trailer that waits for nothing.
 func respond(req []byte, body []byte) []byte {
+	return appendTrailer(clientResponse(req, body), Uncommitted{})
+}
+
+// clientResponse frames a response body as a client gets it.
+func clientResponse(req []byte, body []byte) []byte {
 	out := binary.BigEndian.AppendUint32(nil, uint32(4+len(body)))
 	out = append(out, req[4:8]...)
 	return append(out, body...)
@@ -108,27 +133,29 @@ func respond(req []byte, body []byte) []byte {
 
 // TestRelayPassesFramesThrough: a forwarded request frame reaches the
 // other broker byte for byte, its response frame comes back byte for
-// byte, and one connection carries the requests that follow each other.
+// byte without the relay's trailer, which says what change to wait for,
+// and one connection carries the requests that follow each other.
 func TestRelayPassesFramesThrough(t *testing.T) {
 	var got atomic.Pointer[[]byte]
+	wait := Uncommitted{End: 42, Epoch: 3}
 	stub := newPeerStub(t, false, func(frame []byte) []byte {
 		got.Store(&frame)
-		return respond(frame, []byte("the answer"))
+		return appendTrailer(clientResponse(frame, []byte("the answer")), wait)
 	})
 	b := relayBroker(t, stub)
 	for i := range 3 {
 		req := kmsg.NewPtrCreateTopicsRequest()
 		req.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "t" + strconv.Itoa(i), NumPartitions: 1, ReplicationFactor: 1}}
 		frame := requestFrame(req, 5)
-		resp, err := b.relayFrame(2, frame)
+		resp, u, err := b.relayFrame(2, frame)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(*got.Load(), frame) {
 			t.Fatalf("the other broker got %q, not the client's frame %q", *got.Load(), frame)
 		}
-		if want := respond(frame, []byte("the answer")); !bytes.Equal(resp, want) {
-			t.Fatalf("relayed %q, want %q", resp, want)
+		if want := clientResponse(frame, []byte("the answer")); !bytes.Equal(resp, want) || u != wait {
+			t.Fatalf("relayed %q waiting for %+v, want %q waiting for %+v", resp, u, want, wait)
 		}
 	}
 	if n, h := stub.conns.Load(), stub.hellos.Load(); n != 1 || h != 1 {
@@ -148,7 +175,7 @@ func TestRelayReconnectsWhenAKeptConnectionEnded(t *testing.T) {
 	b := relayBroker(t, stub)
 	frame := requestFrame(kmsg.NewPtrMetadataRequest(), 9)
 	for i := range 3 {
-		if _, err := b.relayFrame(2, frame); err != nil {
+		if _, _, err := b.relayFrame(2, frame); err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
 		// The kept connection is closed at the other end before the next.
@@ -183,7 +210,7 @@ func TestRelayBoundsRequestsUnderWay(t *testing.T) {
 	errs := make(chan error, requests)
 	for range requests {
 		go func() {
-			_, err := b.relayFrame(2, frame)
+			_, _, err := b.relayFrame(2, frame)
 			errs <- err
 		}()
 	}
@@ -216,7 +243,7 @@ func TestRelayDecodesAnswers(t *testing.T) {
 		return respond(frame, resp.AppendTo(body))
 	})
 	b := relayBroker(t, stub)
-	resp, err := b.relayRequest(2, kmsg.NewPtrInitProducerIDRequest())
+	resp, _, err := b.relayRequest(2, kmsg.NewPtrInitProducerIDRequest())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +273,7 @@ func TestRelayRefusesBadAnswers(t *testing.T) {
 			b := relayBroker(t, stub)
 			frame := requestFrame(kmsg.NewPtrMetadataRequest(), 9)
 			for range 2 {
-				if resp, err := b.relayFrame(2, frame); err == nil {
+				if resp, _, err := b.relayFrame(2, frame); err == nil {
 					t.Fatalf("relayed %q", resp)
 				}
 			}
@@ -262,25 +289,28 @@ func TestRelayStops(t *testing.T) {
 	stub := newPeerStub(t, false, func(frame []byte) []byte { return respond(frame, nil) })
 	b := relayBroker(t, stub)
 	frame := requestFrame(kmsg.NewPtrMetadataRequest(), 9)
-	if _, err := b.relayFrame(2, frame); err != nil {
+	if _, _, err := b.relayFrame(2, frame); err != nil {
 		t.Fatal(err)
 	}
 	b.closeRelay()
-	if _, err := b.relayFrame(2, frame); err == nil {
+	if _, _, err := b.relayFrame(2, frame); err == nil {
 		t.Fatal("relayed after the broker stopped")
 	}
-	if _, err := b.relayFrame(3, frame); err == nil {
+	if _, _, err := b.relayFrame(3, frame); err == nil {
 		t.Fatal("relayed to an unknown broker")
 	}
 }
 
 // FuzzReadResponse: whatever the other broker sends, reading its answer
 // returns an error or exactly the frame it announced, never panics, and
-// allocates no more than the bound.
+// allocates no more than the bound; cutting the relay's trailer off it
+// returns an error or the frame before the trailer, framed again.
 func FuzzReadResponse(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 6, 0, 0, 0, 9, 1, 2})
 	f.Add([]byte{0, 0, 0, 4, 0, 0, 0, 8})
 	f.Add([]byte{0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 9})
+	f.Add(appendTrailer([]byte{0, 0, 0, 6, 0, 0, 0, 9, 1, 2}, Uncommitted{End: 7, Epoch: 2}))
+	f.Add([]byte{0, 0, 0, 16, 0, 0, 0, 9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1})
 	corr := []byte{0, 0, 0, 9}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		resp, err := readResponse(bytes.NewReader(data), corr)
@@ -290,6 +320,15 @@ func FuzzReadResponse(f *testing.F) {
 		n := int(binary.BigEndian.Uint32(data))
 		if len(resp) != 4+n || !bytes.Equal(resp, data[:4+n]) || !bytes.Equal(resp[4:8], corr) {
 			t.Fatalf("read %x from %x", resp, data)
+		}
+		orig := bytes.Clone(resp)
+		cut, u, err := cutTrailer(resp)
+		if err != nil {
+			return
+		}
+		if u.End < 0 || len(cut) != len(orig)-relayTrailer || int(binary.BigEndian.Uint32(cut)) != len(cut)-4 ||
+			!bytes.Equal(cut[4:], orig[4:len(cut)]) || !bytes.Equal(appendTrailer(cut, u), orig) {
+			t.Fatalf("cut %x (%+v) from %x", cut, u, orig)
 		}
 	})
 }
@@ -314,11 +353,138 @@ func FuzzParseResponse(f *testing.F) {
 type elsewhere struct{}
 
 func (elsewhere) Append(...eventlog.Event) (int64, error) { return 0, errNotHere }
-func (elsewhere) Controller() (int32, bool)               { return 2, false }
-func (elsewhere) NotController(err error) bool            { return errors.Is(err, errNotHere) }
-func (elsewhere) Quorum() Quorum                          { return Quorum{Leader: 2, Voters: []int32{2}} }
-func (elsewhere) Up(int32) bool                           { return true }
-func (elsewhere) Settle(time.Duration)                    {}
+func (elsewhere) AppendRelayed(...eventlog.Event) (Uncommitted, error) {
+	return Uncommitted{}, errNotHere
+}
+func (elsewhere) WaitCommit(Uncommitted) bool  { return true }
+func (elsewhere) Controller() (int32, bool)    { return 2, false }
+func (elsewhere) NotController(err error) bool { return errors.Is(err, errNotHere) }
+func (elsewhere) Quorum() Quorum               { return Quorum{Leader: 2, Voters: []int32{2}} }
+func (elsewhere) Up(int32) bool                { return true }
+func (elsewhere) Settle(time.Duration)         {}
+
+// uncommittedElsewhere is elsewhere whose controller answers changes
+// before they commit: WaitCommit records what it is asked to wait for and
+// reports commits.
+type uncommittedElsewhere struct {
+	elsewhere
+	commits bool
+	asked   chan Uncommitted
+}
+
+func (c uncommittedElsewhere) WaitCommit(u Uncommitted) bool {
+	c.asked <- u
+	return c.commits
+}
+
+// TestRelayedAnswerWaitsForItsCommit: a change the controller answered
+// before it committed is answered to the client as the controller did
+// once it commits here, and with NOT_CONTROLLER, which clients retry, if
+// it does not.
+func TestRelayedAnswerWaitsForItsCommit(t *testing.T) {
+	wait := Uncommitted{End: 9, Epoch: 4}
+	stub := newPeerStub(t, false, func(frame []byte) []byte {
+		resp := kmsg.NewPtrCreateTopicsResponse()
+		resp.Version = int16(binary.BigEndian.Uint16(frame[2:]))
+		resp.Topics = []kmsg.CreateTopicsResponseTopic{{Topic: "answered", NumPartitions: 1, ReplicationFactor: 1}}
+		return appendTrailer(clientResponse(frame, append([]byte{0}, resp.AppendTo(nil)...)), wait)
+	})
+	for _, commits := range []bool{true, false} {
+		cl := uncommittedElsewhere{commits: commits, asked: make(chan Uncommitted, 1)}
+		b := relayBroker(t, stub, func(c *Config) { c.Cluster = cl })
+		c := dialServer(t, b, nil)
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "answered", NumPartitions: 1, ReplicationFactor: -1}}
+		frame, err := exchange(c, requestFrame(req, 7), time.Now().Add(10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := parseResponse(req, frame[4:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := resp.(*kmsg.CreateTopicsResponse).Topics
+		want := int16(0)
+		if !commits {
+			want = kerr.NotController.Code
+		}
+		if len(got) != 1 || got[0].ErrorCode != want {
+			t.Fatalf("commits=%v: answered %+v, want error code %d", commits, got, want)
+		}
+		select {
+		case u := <-cl.asked:
+			if u != wait {
+				t.Fatalf("waited for %+v, want %+v", u, wait)
+			}
+		default:
+			t.Fatal("answered without waiting for the commit")
+		}
+	}
+}
+
+// earlyController is a cluster of which this node is the controller,
+// which answers changes relayed to it before they commit, in epoch 3.
+type earlyController struct{ failingCluster }
+
+func (c *earlyController) AppendRelayed(events ...eventlog.Event) (Uncommitted, error) {
+	off, err := c.meta.Append(events...)
+	return Uncommitted{End: off + int64(len(events)), Epoch: 3}, err
+}
+
+// TestRelayConnectionsSayWhatToWaitFor: on a connection that opened as a
+// relay, every response ends with the relay's trailer; a topic created
+// there says where its change ends, a request that made no change (or one
+// answered once committed) waits for nothing.
+func TestRelayConnectionsSayWhatToWaitFor(t *testing.T) {
+	cl := &earlyController{}
+	b := memBroker(t, segmenttest.NewMemFS(), func(c *Config) { c.Cluster = cl })
+	cl.meta = b.meta
+	if _, err := b.meta.Append(&eventlog.BrokerRegistered{BrokerID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c := dialServer(t, b, nil)
+	// ask sends req and returns the error code of the first topic answered
+	// and what the answer waits for.
+	ask := func(req kmsg.Request, version int16) (int16, Uncommitted) {
+		t.Helper()
+		frame, err := exchange(c, requestFrame(req, version), time.Now().Add(10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		frame, u, err := cutTrailer(frame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := parseResponse(req, frame[4:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch r := resp.(type) {
+		case *kmsg.CreateTopicsResponse:
+			return r.Topics[0].ErrorCode, u
+		case *kmsg.DeleteTopicsResponse:
+			return r.Topics[0].ErrorCode, u
+		}
+		return 0, u
+	}
+	if _, err := exchange(c, relayHello, time.Now().Add(10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "early", NumPartitions: 2, ReplicationFactor: -1}}
+	code, u := ask(create, 7)
+	if end := b.meta.Offset(); code != 0 || u != (Uncommitted{End: end, Epoch: 3}) {
+		t.Fatalf("the create: error %d, waits for %+v; want 0, the end of the log %d in epoch 3", code, u, end)
+	}
+	if code, u := ask(create, 7); code != kerr.TopicAlreadyExists.Code || u != (Uncommitted{}) {
+		t.Fatalf("a create that made nothing: error %d, waits for %+v", code, u)
+	}
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.TopicNames = []string{"early"}
+	if code, u := ask(del, 5); code != 0 || u != (Uncommitted{}) {
+		t.Fatalf("a delete, answered once committed: error %d, waits for %+v", code, u)
+	}
+}
 
 // TestRelayedRequestsAreNotForwardedAgain: a node that takes another for
 // the controller while that one takes it for the controller (here: a node
@@ -367,18 +533,7 @@ func TestForwardedRequestsAreCounted(t *testing.T) {
 	})
 	b := relayBroker(t, stub, func(c *Config) { c.Cluster = elsewhere{} })
 	reg := prometheus.NewRegistry()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := NewServer(b, ServerOptions{}, slog.New(slog.DiscardHandler), NewMetrics(reg))
-	go srv.Serve(ln)
-	defer srv.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialServer(t, b, NewMetrics(reg))
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "counted", NumPartitions: 1, ReplicationFactor: -1}}
 	if _, err := exchange(c, requestFrame(req, 7), time.Now().Add(10*time.Second)); err != nil {

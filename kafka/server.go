@@ -64,6 +64,10 @@ type reqContext struct {
 	// controller, for a moment, answer NOT_CONTROLLER instead of passing
 	// a request back and forth.
 	relay bool
+	// relayed, on a relay connection, is set to the change a request made
+	// here and answered before it committed; its response carries it to
+	// the relaying node, which waits for its commit (appendMeta).
+	relayed *Uncommitted
 }
 
 // handler serves one API between two versions. serve runs in the
@@ -86,6 +90,14 @@ func register(key, min, max int16, serve func(b *Broker, rc *reqContext, req kms
 func serve[Req kmsg.Request](fn func(b *Broker, req Req) (kmsg.Response, error)) func(*Broker, *reqContext, kmsg.Request) reply {
 	return func(b *Broker, _ *reqContext, r kmsg.Request) reply {
 		resp, err := fn(b, r.(Req))
+		return reply{resp: resp, err: err}
+	}
+}
+
+// serveWith is serve for handlers that need the request's context.
+func serveWith[Req kmsg.Request](fn func(b *Broker, rc *reqContext, req Req) (kmsg.Response, error)) func(*Broker, *reqContext, kmsg.Request) reply {
+	return func(b *Broker, rc *reqContext, r kmsg.Request) reply {
+		resp, err := fn(b, rc, r.(Req))
 		return reply{resp: resp, err: err}
 	}
 }

@@ -65,7 +65,7 @@ func (b *Broker) remoteMarker(leader int32, topic string, p int32, pid int64, ep
 	req := kmsg.NewPtrWriteTxnMarkersRequest()
 	req.Markers = []kmsg.WriteTxnMarkersRequestMarker{{ProducerID: pid, ProducerEpoch: epoch, Committed: commit,
 		Topics: []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: topic, Partitions: []int32{p}}}}}
-	resp, err := b.relayRequest(leader, req)
+	resp, _, err := b.relayRequest(leader, req) // no metadata change to wait for
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func (b *Broker) txnAdded(id string, pid int64, epoch int16, topic string, p int
 	}
 	req := kmsg.NewPtrDescribeTransactionsRequest()
 	req.TransactionalIDs = []string{id}
-	resp, err := b.relayRequest(coord, req)
+	resp, _, err := b.relayRequest(coord, req) // no metadata change to wait for
 	if err != nil {
 		b.log.Warn("cannot ask the transaction coordinator about a transactional batch", "coordinator", coord, "error", err)
 		return false

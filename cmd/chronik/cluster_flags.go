@@ -48,6 +48,19 @@ func (m *clusterMember) Append(events ...eventlog.Event) (int64, error) {
 	return m.node.Append(m.timeout, events...)
 }
 
+func (m *clusterMember) AppendRelayed(events ...eventlog.Event) (kafka.Uncommitted, error) {
+	if m.leader {
+		_, err := m.node.AppendLeaderAcked(events...)
+		return kafka.Uncommitted{}, err
+	}
+	end, epoch, err := m.node.AppendDurable(m.timeout, events...)
+	return kafka.Uncommitted{End: end, Epoch: epoch}, err
+}
+
+func (m *clusterMember) WaitCommit(u kafka.Uncommitted) bool {
+	return m.node.WaitCommit(u.End, u.Epoch, m.timeout)
+}
+
 func (m *clusterMember) Controller() (int32, bool) { return m.node.Controller() }
 
 func (m *clusterMember) Up(id int32) bool { return m.node.Up(id) }
