@@ -203,24 +203,47 @@ func testFaults(t *testing.T, fallback bool, seed uint64) {
 	settled(t, c.all)
 
 	// The writers: four at once, each a change at a time through the
-	// controller, as clients retrying NOT_CONTROLLER would.
+	// controller, as clients retrying NOT_CONTROLLER would. Two of them
+	// are changes relayed through another node, as a Kafka request sent to
+	// it is: the controller answers once its own copy is durable, and the
+	// other node once it sees the change committed (WaitCommit).
 	var (
 		ackedMu sync.Mutex
 		acked   []ack
 		round   atomic.Int32 // the fault being made (or the one before)
 	)
 	stopWriters := streamChanges(4, func(w, i int) {
-		ctrl := controllerOf(c.running())
+		running := c.running()
+		ctrl := controllerOf(running)
 		if ctrl == nil {
 			time.Sleep(5 * time.Millisecond)
 			return
 		}
 		name := fmt.Sprintf("w%d-%05d", w, i)
-		if off, err := ctrl.node.Append(time.Second, topicEvents(name, ctrl.id)...); err == nil {
-			ackedMu.Lock()
-			acked = append(acked, ack{name: name, node: ctrl.id, offset: off, round: round.Load(), at: time.Now()})
-			ackedMu.Unlock()
+		events := topicEvents(name, ctrl.id)
+		var others []*member
+		for _, m := range running {
+			if m != ctrl {
+				others = append(others, m)
+			}
 		}
+		answered, off := ctrl, int64(-1)
+		if w%2 == 0 || len(others) == 0 {
+			var err error
+			if off, err = ctrl.node.Append(time.Second, events...); err != nil {
+				return
+			}
+		} else {
+			answered = others[i%len(others)]
+			end, epoch, err := ctrl.node.AppendDurable(time.Second, events...)
+			if err != nil || end > 0 && !answered.node.WaitCommit(end, epoch, time.Second) {
+				return
+			}
+			off = end - int64(len(events)) // 0 - 2 on the fallback path, which answers on commit
+		}
+		ackedMu.Lock()
+		acked = append(acked, ack{name: name, node: answered.id, offset: off, round: round.Load(), at: time.Now()})
+		ackedMu.Unlock()
 	})
 
 	faults := map[string]int{}
@@ -297,7 +320,13 @@ func testFaults(t *testing.T, fallback bool, seed uint64) {
 	if len(acked) < 20 {
 		t.Fatalf("only %d changes were committed through the faults", len(acked))
 	}
-	t.Logf("%d changes committed through %v", len(acked), faults)
+	relayed := 0
+	for _, a := range acked {
+		if a.name[1]%2 == 1 { // writers 1 and 3
+			relayed++
+		}
+	}
+	t.Logf("%d changes committed (%d relayed) through %v", len(acked), relayed, faults)
 
 	all := c.members()
 	missing := func(m *member) (n int, first ack) {
