@@ -64,7 +64,7 @@ func createTopics(b *Broker, rc *reqContext, req *kmsg.CreateTopicsRequest) (kms
 			rt.ErrorMessage = &msg
 		}
 		exists := false
-		b.meta.View(func(s *eventlog.State) { exists = s.Topics[t.Topic] != nil })
+		b.viewLatest(func(s *eventlog.State) { exists = s.Topics[t.Topic] != nil })
 		if err := eventlog.ValidTopicName(t.Topic); err != nil {
 			fail(kerr.InvalidTopicException.Code, err.Error())
 		} else if seen[t.Topic] > 1 {

@@ -43,7 +43,7 @@ func deleteTopics(b *Broker, req *kmsg.DeleteTopicsRequest) (kmsg.Response, erro
 		*rt = kmsg.NewDeleteTopicsResponseTopic()
 		rt.Topic, rt.TopicID = t.name, t.id
 		var tp *eventlog.Topic
-		b.meta.View(func(s *eventlog.State) {
+		b.viewLatest(func(s *eventlog.State) {
 			if t.name != nil {
 				tp = s.Topics[*t.name]
 			} else if name, ok := s.TopicIDs[t.id]; ok {

@@ -34,7 +34,7 @@ func createPartitions(b *Broker, rc *reqContext, req *kmsg.CreatePartitionsReque
 		*rt = kmsg.NewCreatePartitionsResponseTopic()
 		rt.Topic = t.Topic
 		have[i] = -1
-		b.meta.View(func(s *eventlog.State) {
+		b.viewLatest(func(s *eventlog.State) {
 			if tp := s.Topics[t.Topic]; tp != nil {
 				have[i] = int32(len(tp.Partitions))
 			}

@@ -36,7 +36,7 @@ func electLeaders(b *Broker, req *kmsg.ElectLeadersRequest) (kmsg.Response, erro
 	unclean := req.ElectionType == 1
 	var events []eventlog.Event
 	var made [][2]int // where each event's partition is in resp.Topics
-	b.meta.View(func(s *eventlog.State) {
+	b.viewLatest(func(s *eventlog.State) {
 		asked := req.Topics
 		if asked == nil {
 			names := make([]string, 0, len(s.Topics))

@@ -12,11 +12,7 @@ import (
 // memLog is a partition log on an in-memory file system.
 func memLog(t *testing.T) *segment.Log {
 	t.Helper()
-	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: segmenttest.NewMemFS(), RetentionCheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := memStore(t, segmenttest.NewMemFS())
 	cfg := segment.DefaultConfig()
 	cfg.SegmentBytes, cfg.PreallocateBytes = 1<<20, 64<<10 // small: MemFS copies what it allocates
 	l, err := store.Open("t", 0, cfg)

@@ -95,6 +95,23 @@ func (b *Broker) settle() {
 	}
 }
 
+// viewLatest calls fn with the metadata a change made here is checked
+// against: on the controller of a cluster, every change it has taken,
+// committed or not (a change answered once the controller's own copy was
+// durable, relayed through another node or with leader acks, may not be
+// committed yet when its client's next request comes); elsewhere, the
+// committed metadata. fn must neither keep nor change it, nor call into
+// the metadata log.
+func (b *Broker) viewLatest(fn func(*eventlog.State)) {
+	if c := b.cfg.Cluster; c != nil {
+		if _, self := c.Controller(); self {
+			b.meta.ViewAll(fn)
+			return
+		}
+	}
+	b.meta.View(fn)
+}
+
 // settleMissing settles when one of the partitions named is not in the
 // metadata yet: one created a moment ago through another node, whose
 // commit point is on its way. The group and transaction coordinators check

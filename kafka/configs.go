@@ -50,7 +50,7 @@ func (b *Broker) changeTopicConfigs(topic string, changes map[string]*string, re
 		return kerr.InvalidTopicException.Code, "topic " + topic + " is internal: the broker manages it"
 	}
 	var tp *eventlog.Topic
-	b.meta.View(func(s *eventlog.State) { tp = s.Topics[topic] })
+	b.viewLatest(func(s *eventlog.State) { tp = s.Topics[topic] })
 	if tp == nil {
 		return kerr.UnknownTopicOrPartition.Code, "topic " + topic + " does not exist"
 	}
@@ -91,8 +91,11 @@ func (b *Broker) changeTopicConfigs(topic string, changes map[string]*string, re
 		return b.metaCode(err, kerr.InvalidConfig.Code), err.Error()
 	}
 	// Open partitions here take the new configuration at once (others on
-	// their next request or sweep).
-	b.meta.View(func(s *eventlog.State) { tp = s.Topics[topic] })
+	// their next request or sweep), unless the topic was deleted meanwhile.
+	b.viewLatest(func(s *eventlog.State) { tp = s.Topics[topic] })
+	if tp == nil {
+		return 0, ""
+	}
 	b.mu.Lock()
 	for p := range len(tp.Partitions) {
 		if part := b.parts[segment.PartitionDir(topic, int32(p))]; part != nil {

@@ -85,11 +85,7 @@ func brokerForTest(t *testing.T, dir string) (*Broker, string) {
 // mapping with real memory. set, if given, changes its configuration.
 func memBroker(t testing.TB, fsys segment.FS, set ...func(*Config)) *Broker {
 	t.Helper()
-	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: fsys, RetentionCheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := memStore(t, fsys)
 	cfg := segment.DefaultConfig()
 	cfg.SegmentBytes = 1 << 20
 	meta, err := eventlog.Open(store, eventlog.Options{Segment: &cfg})
@@ -107,6 +103,17 @@ func memBroker(t testing.TB, fsys segment.FS, set ...func(*Config)) *Broker {
 	}
 	t.Cleanup(b.stopWaits)
 	return b
+}
+
+// memStore is a store on fsys, closed with the test.
+func memStore(t testing.TB, fsys segment.FS) *segment.Store {
+	t.Helper()
+	store, err := segment.OpenStore("/d", segment.StoreOptions{FS: fsys, RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
 }
 
 // newTestBroker runs a broker, changed by set if given, and returns it,
