@@ -274,7 +274,7 @@ func (b *Broker) newProducerID() (int64, error) {
 	defer p.mu.Unlock()
 	if p.next >= p.end {
 		var first int64
-		b.meta.View(func(s *eventlog.State) { first = s.NextProducerID })
+		b.viewLatest(func(s *eventlog.State) { first = s.NextProducerID })
 		if err := b.appendMeta(nil, &eventlog.ProducerIdsAllocated{BrokerID: b.cfg.NodeID, First: first, Count: producerBlock}); err != nil {
 			return 0, err
 		}

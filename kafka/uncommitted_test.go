@@ -68,7 +68,8 @@ func laggingBroker(t *testing.T) *Broker {
 // that changes metadata is checked against every change the controller
 // has taken, also those answered and not yet committed: partitions added,
 // configs changed and the topic deleted right after a create answered
-// that way find the topic, and a second create finds it taken.
+// that way find the topic, a second create finds it taken, and a second
+// block of producer ids follows the first.
 func TestChangesCheckedAgainstUncommittedOnes(t *testing.T) {
 	b := laggingBroker(t)
 	rc := &reqContext{}
@@ -123,5 +124,11 @@ func TestChangesCheckedAgainstUncommittedOnes(t *testing.T) {
 	}
 	if code := dresp.(*kmsg.DeleteTopicsResponse).Topics[0].ErrorCode; code != 0 {
 		t.Fatalf("the topic just created deleted: %v", kerr.ErrorForCode(code))
+	}
+
+	for i := range producerBlock + 1 {
+		if _, err := b.newProducerID(); err != nil {
+			t.Fatalf("producer id %d (blocks of %d): %v", i, producerBlock, err)
+		}
 	}
 }
