@@ -83,11 +83,12 @@ const chaosNodes = 4
 // ack is a change answered as committed: by which node, at what offset,
 // when.
 type ack struct {
-	name   string
-	node   int32
-	offset int64
-	round  int32
-	at     time.Time
+	name    string
+	node    int32 // the node that answered
+	offset  int64 // -1: not known
+	relayed bool  // answered by another node than the controller
+	round   int32
+	at      time.Time
 }
 
 // tail keeps the last bytes the nodes logged, and all of them in file.
@@ -227,22 +228,26 @@ func testFaults(t *testing.T, fallback bool, seed uint64) {
 				others = append(others, m)
 			}
 		}
-		answered, off := ctrl, int64(-1)
-		if w%2 == 0 || len(others) == 0 {
+		a := ack{name: name, node: ctrl.id, offset: -1, relayed: w%2 == 1 && len(others) > 0}
+		if !a.relayed {
 			var err error
-			if off, err = ctrl.node.Append(time.Second, events...); err != nil {
+			if a.offset, err = ctrl.node.Append(time.Second, events...); err != nil {
 				return
 			}
 		} else {
-			answered = others[i%len(others)]
+			answerer := others[i%len(others)]
 			end, epoch, err := ctrl.node.AppendDurable(time.Second, events...)
-			if err != nil || end > 0 && !answered.node.WaitCommit(end, epoch, time.Second) {
+			if err != nil || (end > 0 && !answerer.node.WaitCommit(end, epoch, time.Second)) {
 				return
 			}
-			off = end - int64(len(events)) // 0 - 2 on the fallback path, which answers on commit
+			a.node = answerer.id
+			if end > 0 { // 0 on the fallback path, which answers on commit
+				a.offset = end - int64(len(events))
+			}
 		}
+		a.round, a.at = round.Load(), time.Now()
 		ackedMu.Lock()
-		acked = append(acked, ack{name: name, node: answered.id, offset: off, round: round.Load(), at: time.Now()})
+		acked = append(acked, a)
 		ackedMu.Unlock()
 	})
 
@@ -327,7 +332,7 @@ func testFaults(t *testing.T, fallback bool, seed uint64) {
 	}
 	relayed := 0
 	for _, a := range acked {
-		if a.name[1]%2 == 1 { // writers 1 and 3
+		if a.relayed {
 			relayed++
 		}
 	}

@@ -113,8 +113,8 @@ func (s *Server) serveConn(nc net.Conn) {
 }
 
 // push queues a started request's answer, writing it at once when it is
-// ready (or relayed) and first in line. It blocks while maxPipelined are in flight and
-// reports false once the connection has failed.
+// ready (or relayed) and first in line. It blocks while maxPipelined are
+// in flight and reports false once the connection has failed.
 func (c *conn) push(p pendingReply) bool {
 	c.mu.Lock()
 	if c.failed {
