@@ -30,15 +30,17 @@ func StartSyncFloor(dir string) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := prepareFile(f, floorFileBytes, true); err != nil {
+	drop := func() {
 		f.Close()
 		os.Remove(f.Name())
+	}
+	if err := prepareFile(f, floorFileBytes, true); err != nil {
+		drop()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		f.Close()
-		os.Remove(f.Name())
+		drop()
 		return nil, err
 	}
 	s := &syncFloor{f: f, addr: ln.Addr().(*net.TCPAddr), topics: map[string]bool{}, conns: map[net.Conn]bool{}}
@@ -46,8 +48,7 @@ func StartSyncFloor(dir string) (*Target, error) {
 	return &Target{Name: "sync-floor", Addr: ln.Addr().String(), close: func() {
 		ln.Close()
 		s.closeConns()
-		f.Close()
-		os.Remove(f.Name())
+		drop()
 	}}, nil
 }
 
@@ -200,10 +201,9 @@ func (s *syncFloor) createTopics(req *kmsg.CreateTopicsRequest) (kmsg.Response, 
 	for _, t := range req.Topics {
 		rt := kmsg.NewCreateTopicsResponseTopic()
 		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = t.Topic, t.NumPartitions, t.ReplicationFactor
-		switch {
-		case s.topics[t.Topic]:
+		if s.topics[t.Topic] {
 			rt.ErrorCode = kerr.TopicAlreadyExists.Code
-		default:
+		} else {
 			rand.Read(rt.TopicID[:])
 			s.topics[t.Topic] = true
 			made = true

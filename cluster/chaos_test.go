@@ -222,12 +222,7 @@ func testFaults(t *testing.T, fallback bool, seed uint64) {
 		}
 		name := fmt.Sprintf("w%d-%05d", w, i)
 		events := topicEvents(name, ctrl.id)
-		var others []*member
-		for _, m := range running {
-			if m != ctrl {
-				others = append(others, m)
-			}
-		}
+		others := without(running, ctrl)
 		a := ack{name: name, node: ctrl.id, offset: -1, relayed: w%2 == 1 && len(others) > 0}
 		if !a.relayed {
 			var err error

@@ -440,15 +440,16 @@ func (c *Controller) session(id int32, addr string) error {
 			more = wait
 		}
 		after, send := heartbeat, true
+		lingers := linger - time.Since(shipped) // of the last batch's
 		switch {
 		case !pending && commit > sent:
 			after, committed = linger, nil // a point is waiting to go out
-		case !pending && streaming && time.Since(shipped) < linger:
+		case !pending && streaming && lingers > 0:
 			// While changes stream, the next batch, or the end of this
 			// linger, carries the last one's commit point: the shipper is
 			// not woken by each commit (a wake per change and follower,
 			// for no frame), only told it then if nothing else came.
-			after, committed, send = linger-time.Since(shipped), nil, false
+			after, committed, send = lingers, nil, false
 		}
 		timer.Reset(after)
 		select {

@@ -220,6 +220,17 @@ func streamChanges(n int, write func(w, i int)) (stop func()) {
 	return func() { close(done); wg.Wait() }
 }
 
+// without returns the members of ms other than m.
+func without(ms []*member, m *member) []*member {
+	var out []*member
+	for _, o := range ms {
+		if o != m {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 func controllerOf(ms []*member) *member {
 	for _, m := range ms {
 		if _, self := m.node.Controller(); self {
@@ -319,12 +330,9 @@ func testPartitionedController(t *testing.T, fallback bool) {
 	m1, m2, m3 := all[0], all[1], all[2]
 	defer func() { stopAll(all) }()
 	old := settled(t, all)
-	var rest []*member
-	for _, m := range all {
-		if m != old {
-			rest = append(rest, m)
-			m.node.SetCut(func(id int32) bool { return id == old.id })
-		}
+	rest := without(all, old)
+	for _, m := range rest {
+		m.node.SetCut(func(id int32) bool { return id == old.id })
 	}
 	old.node.SetCut(func(id int32) bool { return id != old.id })
 

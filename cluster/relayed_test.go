@@ -115,12 +115,7 @@ func TestRelayedChangeCommits(t *testing.T) {
 	all := startThree(t, false)
 	defer func() { stopAll(all) }()
 	ctrl := settled(t, all)
-	var others []*member
-	for _, m := range all {
-		if m != ctrl {
-			others = append(others, m)
-		}
-	}
+	others := without(all, ctrl)
 	relay, third := others[0], others[1]
 	third.node.SetCut(func(int32) bool { return true })
 	for _, m := range []*member{ctrl, relay} {

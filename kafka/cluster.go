@@ -191,14 +191,10 @@ const forwardWait = 10 * time.Second
 // returns its response (forwardFrame says how).
 func (b *Broker) forward(req kmsg.Request) (kmsg.Response, error) {
 	var resp kmsg.Response
-	var u Uncommitted
-	err := b.toController(func(id int32) (err error) {
+	err := b.toController(func(id int32) (u Uncommitted, err error) {
 		resp, u, err = b.relayRequest(id, req)
-		return err
+		return u, err
 	})
-	if err == nil {
-		err = b.waitCommit(u)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -213,14 +209,10 @@ func (b *Broker) forward(req kmsg.Request) (kmsg.Response, error) {
 // controller answered does not commit (waitCommit).
 func (b *Broker) forwardFrame(frame []byte) ([]byte, error) {
 	var resp []byte
-	var u Uncommitted
-	err := b.toController(func(id int32) (err error) {
+	err := b.toController(func(id int32) (u Uncommitted, err error) {
 		resp, u, err = b.relayFrame(id, frame)
-		return err
+		return u, err
 	})
-	if err == nil {
-		err = b.waitCommit(u)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -228,8 +220,8 @@ func (b *Broker) forwardFrame(frame []byte) ([]byte, error) {
 }
 
 // waitCommit waits until a change the controller answered before it
-// committed (Cluster.AppendRelayed) commits and this node serves it: the
-// client then finds it here, and a change that may be lost (the
+// committed (Cluster.AppendRelayed), if any, commits and this node serves
+// it: the client then finds it here, and a change that may be lost (the
 // controller failed before a majority held it) is not answered as made.
 // Not retried: the change may yet commit, and a request made twice would
 // find it made.
@@ -241,15 +233,17 @@ func (b *Broker) waitCommit(u Uncommitted) error {
 }
 
 // toController calls send with the controller's id until it succeeds, or
-// this node becomes the controller, or forwardWait has passed.
-func (b *Broker) toController(send func(id int32) error) error {
+// this node becomes the controller, or forwardWait has passed; then it
+// waits for the change the answer names (waitCommit).
+func (b *Broker) toController(send func(id int32) (Uncommitted, error)) error {
 	deadline := time.Now().Add(forwardWait)
 	for {
 		id, self := b.cfg.Cluster.Controller()
 		err := errNoController
 		if id != 0 && !self {
-			if err = send(id); err == nil {
-				return nil
+			var u Uncommitted
+			if u, err = send(id); err == nil {
+				return b.waitCommit(u)
 			}
 			err = fmt.Errorf("kafka: forward to the controller: %w", err)
 		}

@@ -86,13 +86,28 @@ func brokerForTest(t *testing.T, dir string) (*Broker, string) {
 func memBroker(t testing.TB, fsys segment.FS, set ...func(*Config)) *Broker {
 	t.Helper()
 	store := memStore(t, fsys)
+	return memBrokerOn(t, store, memMeta(t, store, eventlog.Options{}), set...)
+}
+
+// memMeta opens a metadata log on store with opts and small segments,
+// closed with the test.
+func memMeta(t testing.TB, store *segment.Store, opts eventlog.Options) *eventlog.Log {
+	t.Helper()
 	cfg := segment.DefaultConfig()
 	cfg.SegmentBytes = 1 << 20
-	meta, err := eventlog.Open(store, eventlog.Options{Segment: &cfg})
+	opts.Segment = &cfg
+	meta, err := eventlog.Open(store, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { meta.Close() })
+	return meta
+}
+
+// memBrokerOn is node 1's broker on store and meta, without a server; set,
+// if given, changes its configuration.
+func memBrokerOn(t testing.TB, store *segment.Store, meta *eventlog.Log, set ...func(*Config)) *Broker {
+	t.Helper()
 	bcfg := Config{NodeID: 1, Host: "127.0.0.1", Port: 9092, ClusterID: "test", DefaultPartitions: 1}
 	for _, f := range set {
 		f(&bcfg)

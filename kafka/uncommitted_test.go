@@ -1,52 +1,24 @@
 package kafka
 
 import (
-	"errors"
-	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-stream/chronik/eventlog"
-	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
-// laggingController is a cluster of which this node is the controller,
-// whose changes are answered once its own copy is durable and commit only
-// when the test says so: a change answered before its commit (leader
-// acks, or one relayed through another node) that the next request meets
-// uncommitted.
-type laggingController struct{ meta *eventlog.Log }
-
-func (c *laggingController) Append(events ...eventlog.Event) (int64, error) {
-	return c.meta.Append(events...)
-}
-func (c *laggingController) AppendRelayed(events ...eventlog.Event) (Uncommitted, error) {
-	_, err := c.meta.Append(events...)
-	return Uncommitted{}, err
-}
-func (c *laggingController) WaitCommit(Uncommitted) bool  { return true }
-func (c *laggingController) Controller() (int32, bool)    { return 1, true }
-func (c *laggingController) NotController(err error) bool { return errors.Is(err, errNotHere) }
-func (c *laggingController) Quorum() Quorum               { return Quorum{Leader: 1, Voters: []int32{1}} }
-func (c *laggingController) Up(int32) bool                { return true }
-func (c *laggingController) Settle(time.Duration)         {}
-
-// laggingBroker is a broker whose metadata log is a controller's copy that
-// commits only what the test commits (broker 1's registration, here).
+// laggingBroker is node 1's broker, the controller of a cluster whose
+// changes are answered once its own copy is durable and commit only when
+// the test commits them (broker 1's registration, here): a change answered
+// before its commit (leader acks, or one relayed through another node)
+// that the next request meets uncommitted.
 func laggingBroker(t *testing.T) *Broker {
 	t.Helper()
 	store := memStore(t, segmenttest.NewMemFS())
-	cfg := segment.DefaultConfig()
-	cfg.SegmentBytes = 1 << 20
-	meta, err := eventlog.Open(store, eventlog.Options{Segment: &cfg, Replicated: true, SnapshotBytes: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
+	meta := memMeta(t, store, eventlog.Options{Replicated: true, SnapshotBytes: -1})
 	meta.Lead(1)
 	off, err := meta.Append(&eventlog.BrokerRegistered{BrokerID: 1})
 	if err != nil {
@@ -55,13 +27,7 @@ func laggingBroker(t *testing.T) *Broker {
 	if err := meta.Commit(off + 1); err != nil {
 		t.Fatal(err)
 	}
-	b, err := NewBroker(Config{NodeID: 1, Host: "127.0.0.1", Port: 9092, ClusterID: "test", DefaultPartitions: 1, Cluster: &laggingController{meta: meta}},
-		store, meta, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.stopWaits)
-	return b
+	return memBrokerOn(t, store, meta, func(c *Config) { c.Cluster = &failingCluster{meta: meta} })
 }
 
 // TestChangesCheckedAgainstUncommittedOnes: on the controller, a request
