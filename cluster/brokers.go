@@ -1,7 +1,11 @@
 package cluster
 
 import (
+	"log/slog"
+	"net"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chronik-stream/chronik/eventlog"
@@ -81,8 +85,67 @@ func (n *Node) reconcileBrokers() {
 		// commit together.
 		if _, err := n.Append(10*time.Second, events...); err != nil {
 			n.lg.Warn("controller: cannot record broker changes", "events", len(events), "error", err)
+			return
+		}
+		logBrokerChanges(n.lg, events, n.cfg.FenceAfter)
+	}
+}
+
+// logBrokerChanges tells the operator what a committed batch of
+// reconcileBrokers did: a line for each broker, naming the partitions
+// whose leader that change moved (reconcileBrokers puts them after their
+// broker's event).
+func logBrokerChanges(lg *slog.Logger, events []eventlog.Event, grace time.Duration) {
+	var msg string
+	var args []any
+	var moved, leaderless []string
+	emit := func() {
+		if msg != "" {
+			if len(moved) > 0 {
+				args = append(args, "new_leaders", partitionList(moved))
+			}
+			if len(leaderless) > 0 {
+				args = append(args, "without_leader", partitionList(leaderless))
+			}
+			lg.Info(msg, args...)
+		}
+		msg, args, moved, leaderless = "", nil, nil, nil
+	}
+	for _, e := range events {
+		switch e := e.(type) {
+		case *eventlog.PartitionChanged:
+			tp := e.Topic + "-" + strconv.Itoa(int(e.Partition))
+			if e.Leader < 0 {
+				leaderless = append(leaderless, tp)
+			} else {
+				moved = append(moved, tp+"→"+strconv.Itoa(int(e.Leader)))
+			}
+		case *eventlog.BrokerRegistered:
+			emit()
+			addrs := make([]string, len(e.Endpoints))
+			for i, ep := range e.Endpoints {
+				addrs[i] = net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port)))
+			}
+			msg, args = "controller: registered broker", []any{"broker", e.BrokerID, "kafka_addr", strings.Join(addrs, ",")}
+		case *eventlog.BrokerFenced:
+			emit()
+			msg, args = "controller: fenced broker: gossip reported it failed for longer than the grace", []any{"broker", e.BrokerID, "grace", grace}
+		case *eventlog.BrokerUnfenced:
+			emit()
+			msg, args = "controller: unfenced broker: it is back and caught up", []any{"broker", e.BrokerID}
 		}
 	}
+	emit()
+}
+
+// maxLoggedPartitions bounds the partitions a log line names.
+const maxLoggedPartitions = 20
+
+func partitionList(ps []string) string {
+	if len(ps) <= maxLoggedPartitions {
+		return strings.Join(ps, " ")
+	}
+	return strings.Join(ps[:maxLoggedPartitions], " ") + " and " + strconv.Itoa(len(ps)-maxLoggedPartitions) + " more"
 }
 
 // leadersAway moves the partitions a fenced broker leads to another

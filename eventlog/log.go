@@ -209,7 +209,12 @@ func Open(st *segment.Store, opts Options) (*Log, error) {
 	if snapFile != "" {
 		snapName = filepath.Base(snapFile)
 	}
-	l.log.Info("metadata replayed", "snapshot", snapName, "snapshot_offset", snapOffset, "events", events, "offset", state.Offset, "took", time.Since(start).Round(time.Microsecond))
+	msg, args := "metadata replayed", []any{"snapshot", snapName, "snapshot_offset", snapOffset, "events", events, "offset", state.Offset}
+	if opts.Replicated && spec.Offset > state.Offset {
+		msg = "metadata replayed: what it holds after offset is applied once the controller says it is committed"
+		args = append(args, "held_to", spec.Offset)
+	}
+	l.log.Info(msg, append(args, "took", time.Since(start).Round(time.Microsecond))...)
 	return l, nil
 }
 

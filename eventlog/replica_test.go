@@ -1,8 +1,11 @@
 package eventlog
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -360,5 +363,22 @@ func TestUncommittedTailLeavesTheStateAlone(t *testing.T) {
 	}
 	if p := partition(); p.Leader != 2 || p.LeaderEpoch != 1 || len(p.ISR) != 2 {
 		t.Fatalf("after committing the first change: %+v", p)
+	}
+}
+
+// TestReplayTellsWhatWaitsForTheCommit: a follower that restarts holding
+// batches it has not seen committed says so, rather than only that its
+// applied offset is 0.
+func TestReplayTellsWhatWaitsForTheCommit(t *testing.T) {
+	ctrl := leadingLog(t, 1)
+	var out bytes.Buffer
+	fol := newLogEnv(t, Options{Replicated: true, Logger: slog.New(slog.NewTextHandler(&out, nil))})
+	ctrl.append(reg(1, inc1))
+	ctrl.append(createTopic("a", 1)...)
+	ship(t, fol.log, batchesFrom(t, ctrl.log, 0))
+	out.Reset()
+	fol.reopen()
+	if got := out.String(); !strings.Contains(got, " offset=0 held_to=3 ") || !strings.Contains(got, "once the controller says it is committed") {
+		t.Fatalf("replay of 3 held, uncommitted events logged:\n%s", got)
 	}
 }
