@@ -8,7 +8,8 @@ package kafka
 // bad config (or one given twice) INVALID_CONFIG. More than 10,000
 // partitions in one request is POLICY_VIOLATION for every topic, as in
 // Kafka. ValidateOnly checks without creating. Manual replica assignments
-// are INVALID_REQUEST for now.
+// are INVALID_REQUEST for now. From version 5 a topic's answer lists its
+// configs, as DescribeConfigs would.
 
 import (
 	"errors"
@@ -99,14 +100,39 @@ func createTopics(b *Broker, rc *reqContext, req *kmsg.CreateTopicsRequest) (kms
 		}
 		return resp, nil
 	}
-	if req.ValidateOnly || len(specs) == 0 {
-		return resp, nil
+	if !req.ValidateOnly && len(specs) > 0 {
+		ids, errs := b.createTopicsEach(rc, specs)
+		for i, rt := range accepted {
+			b.setCreated(rt, ids[i], errs[i])
+		}
 	}
-	ids, errs := b.createTopicsEach(rc, specs)
-	for i, rt := range accepted {
-		b.setCreated(rt, ids[i], errs[i])
-	}
+	setConfigs(req, accepted, specs)
 	return resp, nil
+}
+
+// setConfigs tells, from version 5, each topic created (or that would be:
+// ValidateOnly) every config it has, as DescribeConfigs would.
+func setConfigs(req *kmsg.CreateTopicsRequest, accepted []*kmsg.CreateTopicsResponseTopic, specs []topicSpec) {
+	if req.Version < 5 {
+		return
+	}
+	keys := sortedConfigKeys()
+	for i, rt := range accepted {
+		if rt.ErrorCode != 0 {
+			continue
+		}
+		set := make(map[string]string, len(specs[i].configs))
+		for _, c := range specs[i].configs {
+			set[c.Key] = c.Value
+		}
+		rt.Configs = make([]kmsg.CreateTopicsResponseTopicConfig, len(keys))
+		for j, k := range keys {
+			c := &rt.Configs[j]
+			*c = kmsg.NewCreateTopicsResponseTopicConfig()
+			v, source := topicConfigValue(set, k)
+			c.Name, c.Value, c.Source = k, &v, source
+		}
+	}
 }
 
 // maxPartitionsPerRequest bounds the partitions one CreateTopics or

@@ -51,16 +51,9 @@ func describeConfigs(b *Broker, req *kmsg.DescribeConfigsRequest) (kmsg.Response
 			}
 			c := kmsg.NewDescribeConfigsResponseResourceConfig()
 			c.Name = k
-			v, set := tp.Configs[k]
-			if !set {
-				v = topicConfigKeys[k]
-			}
-			c.Value = &v
-			c.IsDefault = !set
-			c.Source = kmsg.ConfigSourceDefaultConfig
-			if set {
-				c.Source = kmsg.ConfigSourceDynamicTopicConfig
-			}
+			v, source := topicConfigValue(tp.Configs, k)
+			c.Value, c.Source = &v, kmsg.ConfigSource(source)
+			c.IsDefault = c.Source == kmsg.ConfigSourceDefaultConfig
 			switch k {
 			case "cleanup.policy":
 				c.ConfigType = kmsg.ConfigTypeList

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-stream/chronik/eventlog"
 	"github.com/chronik-stream/chronik/segment"
@@ -31,6 +32,16 @@ var topicConfigKeys = func() map[string]string {
 		"min.insync.replicas": "1",
 	}
 }()
+
+// topicConfigValue is a topic config's value as the topic has it (set), or
+// its default, and where it comes from, as DescribeConfigs and CreateTopics
+// report it.
+func topicConfigValue(configs map[string]string, key string) (value string, source int8) {
+	if v, set := configs[key]; set {
+		return v, int8(kmsg.ConfigSourceDynamicTopicConfig)
+	}
+	return topicConfigKeys[key], int8(kmsg.ConfigSourceDefaultConfig)
+}
 
 func sortedConfigKeys() []string {
 	keys := make([]string, 0, len(topicConfigKeys))

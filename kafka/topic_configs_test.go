@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -127,5 +128,38 @@ func TestMinInsyncReplicas(t *testing.T) {
 		if err != nil || res["bad"].Err != kerr.InvalidConfig {
 			t.Fatalf("min.insync.replicas=%s: %v %v", bad, err, res["bad"].Err)
 		}
+	}
+}
+
+// TestCreateTopicsAnswersWithConfigs: from version 5, a created topic's
+// answer lists its configs, set ones as the topic's and the rest as
+// defaults, validate-only too, as DescribeConfigs does.
+func TestCreateTopicsAnswersWithConfigs(t *testing.T) {
+	_, ctx, adm := brokerAdmin(t)
+	set := map[string]*string{"retention.ms": kadm.StringPtr("60000")}
+	for _, validate := range []bool{false, true} {
+		create, topic := adm.CreateTopics, "configured"
+		if validate {
+			create, topic = adm.ValidateCreateTopics, "validated"
+		}
+		res, err := create(ctx, 1, 1, set, topic)
+		if err != nil || res[topic].Err != nil {
+			t.Fatalf("create (validate only %v): %v %v", validate, err, res[topic].Err)
+		}
+		got := res[topic].Configs
+		if len(got) != len(topicConfigKeys) {
+			t.Fatalf("validate only %v: %d configs in the answer, want %d: %v", validate, len(got), len(topicConfigKeys), got)
+		}
+		if c := got["retention.ms"]; c.Value == nil || *c.Value != "60000" || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+			t.Fatalf("validate only %v: retention.ms answered as %+v", validate, c)
+		}
+		if c := got["cleanup.policy"]; c.Value == nil || *c.Value != "delete" || c.Source != kmsg.ConfigSourceDefaultConfig {
+			t.Fatalf("validate only %v: cleanup.policy answered as %+v", validate, c)
+		}
+	}
+	// A topic that is not made lists none.
+	res, err := adm.CreateTopics(ctx, 1, 1, nil, "configured")
+	if err != nil || !errors.Is(res["configured"].Err, kerr.TopicAlreadyExists) || len(res["configured"].Configs) != 0 {
+		t.Fatalf("creating it again: %v %v, configs %v", err, res["configured"].Err, res["configured"].Configs)
 	}
 }
