@@ -86,12 +86,22 @@ func metadata(b *Broker, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 				mp.Replicas, mp.ISR = s.Controller.Voters, s.Controller.Voters
 				mt.Partitions = append(mt.Partitions, mp)
 			case name == group.Topic || name == txn.Topic && b.cfg.Cluster == nil:
-				// The committed offsets, on the group coordinator: this
-				// node; the transactions' state, on this single node.
+				// The committed offsets, on the group coordinator (this
+				// node alone, the lowest registered id in a cluster); the
+				// transactions' state, on this single node.
 				mt.IsInternal, mt.TopicID = true, internalTopicIDs[name]
 				mp := kmsg.NewMetadataResponseTopicPartition()
-				mp.Leader = b.cfg.NodeID
-				mp.Replicas, mp.ISR = []int32{b.cfg.NodeID}, []int32{b.cfg.NodeID}
+				id := b.cfg.NodeID
+				if b.cfg.Cluster != nil {
+					id = coordinatorIn(s)
+				}
+				mp.Leader = id
+				if br := s.Brokers[id]; b.cfg.Cluster != nil && (br == nil || br.Fenced) {
+					mp.Leader, mp.ErrorCode = -1, kerr.LeaderNotAvailable.Code
+				}
+				if id >= 0 {
+					mp.Replicas, mp.ISR = []int32{id}, []int32{id}
+				}
 				mt.Partitions = append(mt.Partitions, mp)
 			case created[name] != 0:
 				mt.ErrorCode = created[name]

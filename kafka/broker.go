@@ -271,20 +271,41 @@ func (b *Broker) partitionExists(topic string, p int32) bool {
 // coordinator is the broker that coordinates the groups and holds their
 // offsets: this node alone, or in a cluster the registered broker with the
 // lowest id (a fixed place while offsets are not replicated: when it is
-// fenced, groups wait for it). ok is false when it is fenced or unknown.
+// fenced, groups wait for it). br is nil while no broker is registered.
 func (b *Broker) coordinator() (id int32, br *eventlog.Broker) {
 	if b.cfg.Cluster == nil {
 		b.meta.View(func(s *eventlog.State) { br = s.Brokers[b.cfg.NodeID] })
 		return b.cfg.NodeID, br
 	}
 	b.meta.View(func(s *eventlog.State) {
-		for bid, x := range s.Brokers {
-			if br == nil || bid < id {
-				id, br = bid, x
-			}
-		}
+		id = coordinatorIn(s)
+		br = s.Brokers[id]
 	})
 	return id, br
+}
+
+// coordinatorIn is the registered broker with the lowest id: a cluster's
+// group and transaction coordinator (-1 before any registered).
+func coordinatorIn(s *eventlog.State) int32 {
+	id := int32(-1)
+	for bid := range s.Brokers {
+		if id < 0 || bid < id {
+			id = bid
+		}
+	}
+	return id
+}
+
+// coordinatesHere reports whether this node coordinates the groups and
+// transactions, holding __consumer_offsets and __transaction_state: a
+// single node does; in a cluster the coordinator does (coordinator), and
+// the others' copies of those partitions, unused, are not served.
+func (b *Broker) coordinatesHere() bool {
+	if b.cfg.Cluster == nil {
+		return true
+	}
+	id, br := b.coordinator()
+	return br != nil && id == b.cfg.NodeID
 }
 
 // internalTopic reports whether a topic is one of the broker's own: the

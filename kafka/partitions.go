@@ -116,10 +116,16 @@ func (b *Broker) openPartition(topic string, p int32) (*partition, int16) {
 		if p != 0 {
 			return nil, kerr.UnknownTopicOrPartition.Code
 		}
+		if !b.coordinatesHere() {
+			return nil, kerr.NotLeaderForPartition.Code
+		}
 		return &partition{log: b.groups.Log(), fixedEpoch: true}, 0
 	case txn.Topic:
 		if p != 0 || b.txns == nil {
 			return nil, kerr.UnknownTopicOrPartition.Code
+		}
+		if !b.coordinatesHere() {
+			return nil, kerr.NotLeaderForPartition.Code
 		}
 		return &partition{log: b.txns.Log(), fixedEpoch: true}, 0
 	}
