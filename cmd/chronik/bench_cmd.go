@@ -138,7 +138,7 @@ func benchAction(w workload) cli.ActionFunc {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		addr := c.String("bootstrap")
-		name := addr
+		name := addr // a broker of its own: named by its address
 		if addr == "" {
 			t, cleanup, err := startTarget(c)
 			if err != nil {
@@ -147,7 +147,11 @@ func benchAction(w workload) cli.ActionFunc {
 			defer cleanup()
 			addr, name = t.Addr, t.Name
 		}
-		fmt.Fprintf(os.Stderr, "driving %s at %s\n", name, addr)
+		if name == addr {
+			fmt.Fprintf(os.Stderr, "driving the broker at %s\n", addr)
+		} else {
+			fmt.Fprintf(os.Stderr, "driving %s at %s\n", name, addr)
+		}
 		p := &bench.Progress{}
 		done := make(chan struct{})
 		go func() {
