@@ -35,7 +35,10 @@ func findCoordinator(b *Broker, req *kmsg.FindCoordinatorRequest) (kmsg.Response
 		} else if id, br := b.coordinator(); b.cfg.Cluster == nil {
 			c.NodeID, c.Host, c.Port = b.cfg.NodeID, b.cfg.Host, b.cfg.Port
 		} else if br == nil || br.Fenced {
-			msg := fmt.Sprintf("the group coordinator, broker %d, is not available", id)
+			msg := fmt.Sprintf("the group coordinator, broker %d, is fenced (down for longer than --fence-after): groups wait until it is back", id)
+			if br == nil {
+				msg = "no broker is registered yet: the cluster has no group coordinator"
+			}
 			c.ErrorCode, c.ErrorMessage = kerr.CoordinatorNotAvailable.Code, &msg
 		} else {
 			c.NodeID = id

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -57,6 +58,15 @@ func TestOffsetsPartitionIsTheCoordinators(t *testing.T) {
 		}
 		if l, r, code := leader(); l != -1 || len(r) != 1 || r[0] != 1 || code != kerr.LeaderNotAvailable.Code {
 			t.Fatalf("node %d: with the coordinator fenced, %s led by %d, replicas %v, error %d", node, group.Topic, l, r, code)
+		}
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.Version, fc.CoordinatorKeys = 4, []string{"g"}
+		resp, err := findCoordinator(b, fc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := resp.(*kmsg.FindCoordinatorResponse).Coordinators[0]; c.ErrorCode != kerr.CoordinatorNotAvailable.Code || c.ErrorMessage == nil || !strings.Contains(*c.ErrorMessage, "broker 1, is fenced") {
+			t.Fatalf("node %d: FindCoordinator with the coordinator fenced: error %d %v", node, c.ErrorCode, c.ErrorMessage)
 		}
 	}
 }
