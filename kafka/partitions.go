@@ -5,6 +5,7 @@ package kafka
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -62,9 +63,41 @@ func (part *partition) took(tp *eventlog.Topic) {
 	part.configured.Store(tp)
 }
 
+// OpenPartitionsOnceApplied is OpenPartitions for a node whose metadata
+// log applies what it holds only once the controller says it is committed
+// (a cluster's fast path): at its start, before that, the node knows of
+// none of its partitions. It waits until the log has applied what it held
+// at the start (up to offset held), or the controller replaced that part,
+// and then opens them. Closing stop ends the wait, and the opening between
+// two partitions; the count is then of those opened.
+func (b *Broker) OpenPartitionsOnceApplied(held int64, stop <-chan struct{}) int {
+	recheck := time.NewTicker(time.Second) // a replaced tail moves nothing
+	defer recheck.Stop()
+	for {
+		moved := b.meta.Moved()
+		end, _ := b.meta.End()
+		if b.meta.Offset() >= min(held, end) {
+			break
+		}
+		select {
+		case <-moved:
+		case <-recheck.C:
+		case <-stop:
+			return 0
+		}
+	}
+	return b.openPartitions(stop)
+}
+
 // OpenPartitions opens (and so recovers) every partition this node leads,
 // and returns how many opened.
 func (b *Broker) OpenPartitions() (int, error) {
+	return b.openPartitions(nil), nil
+}
+
+// openPartitions opens the partitions this node leads until stop is
+// closed (nil: all of them).
+func (b *Broker) openPartitions(stop <-chan struct{}) int {
 	type tp struct {
 		topic string
 		p     int32
@@ -81,13 +114,18 @@ func (b *Broker) OpenPartitions() (int, error) {
 	})
 	opened := 0
 	for _, x := range todo {
+		select {
+		case <-stop:
+			return opened
+		default:
+		}
 		// A partition that cannot open (corruption) is logged by partition
 		// and answered with an error; the others are served.
 		if _, code := b.partition(x.topic, x.p); code == 0 {
 			opened++
 		}
 	}
-	return opened, nil
+	return opened
 }
 
 // partition returns the log of a topic partition the metadata knows. The

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -96,5 +97,49 @@ func TestChangesCheckedAgainstUncommittedOnes(t *testing.T) {
 		if _, err := b.newProducerID(); err != nil {
 			t.Fatalf("producer id %d (blocks of %d): %v", i, producerBlock, err)
 		}
+	}
+}
+
+// TestPartitionsOpenOnceTheHeldMetadataCommits: a cluster node starts
+// holding metadata it applies only once committed, and so knows of none
+// of its partitions yet; it opens (and recovers) them once what it held is
+// applied, and stops waiting when told to.
+func TestPartitionsOpenOnceTheHeldMetadataCommits(t *testing.T) {
+	store := memStore(t, segmenttest.NewMemFS())
+	meta := memMeta(t, store, eventlog.Options{Replicated: true, SnapshotBytes: -1})
+	meta.Lead(1)
+	id := eventlog.NewUUID()
+	if _, err := meta.Append(&eventlog.BrokerRegistered{BrokerID: 1}, &eventlog.BrokerRegistered{BrokerID: 2},
+		&eventlog.TopicCreated{Name: "held", TopicID: id, PartitionCount: 2, ReplicationFactor: 1},
+		&eventlog.PartitionChanged{Topic: "held", Partition: 0, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1},
+		&eventlog.PartitionChanged{Topic: "held", Partition: 1, Replicas: []int32{2}, ISR: []int32{2}, Leader: 2}); err != nil {
+		t.Fatal(err)
+	}
+	held, _ := meta.End()
+	b := memBrokerOn(t, store, meta, func(c *Config) { c.Cluster = &failingCluster{meta: meta} })
+
+	stop := make(chan struct{})
+	close(stop)
+	if n := b.OpenPartitionsOnceApplied(held, stop); n != 0 {
+		t.Fatalf("told to stop, it opened %d partitions", n)
+	}
+
+	opened := make(chan int, 1)
+	go func() { opened <- b.OpenPartitionsOnceApplied(held, nil) }()
+	select {
+	case n := <-opened:
+		t.Fatalf("opened %d partitions before the metadata naming them was committed", n)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := meta.Commit(held); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-opened:
+		if n != 1 {
+			t.Fatalf("opened %d partitions once committed, want the 1 this node leads", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the partitions were not opened once the metadata was committed")
 	}
 }

@@ -204,8 +204,24 @@ func runStart(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
-	recovered, err := b.OpenPartitions()
-	if err != nil {
+	var recovered any
+	if held, _ := meta.End(); metaOpts.Replicated && meta.Offset() < held {
+		// The partitions it leads are known once the metadata it holds
+		// commits: they are opened (and recovered) then.
+		recovered = "once the metadata this node holds is committed"
+		stop, done := make(chan struct{}), make(chan struct{})
+		defer func() { close(stop); <-done }()
+		go func() {
+			defer close(done)
+			n := b.OpenPartitionsOnceApplied(held, stop)
+			select {
+			case <-stop:
+			default:
+				log.Info("partitions recovered, once the metadata this node held was committed", "partitions", n,
+					"metadata_offset", meta.Offset(), "since_start", time.Since(start).Round(time.Millisecond))
+			}
+		}()
+	} else if recovered, err = b.OpenPartitions(); err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
 	ln, err := net.Listen("tcp", c.String("kafka-addr"))
