@@ -248,6 +248,8 @@ func (s *Server) handle(frame []byte, rc *reqContext) (pendingReply, error) {
 	key := int16(binary.BigEndian.Uint16(frame[0:]))
 	version := int16(binary.BigEndian.Uint16(frame[2:]))
 	p := pendingReply{key: key, version: version, corr: int32(binary.BigEndian.Uint32(frame[4:])), start: time.Now()}
+	first := !rc.begun
+	rc.begun = true
 	if rc.relay {
 		p.trailer = new(Uncommitted)
 	}
@@ -274,7 +276,10 @@ func (s *Server) handle(frame []byte, rc *reqContext) (pendingReply, error) {
 		return p, fmt.Errorf("API %d v%d: malformed request: %w", key, version, err)
 	}
 	rc.clientID = clientID
-	if key == kmsg.ApiVersions.Int16() && clientID == relayClientID && !rc.relay {
+	// Another node of the cluster opens its relay connection with
+	// ApiVersions v0 from relayClientID (relayHello); a client that only
+	// shares that name, later or at another version, is not taken for one.
+	if first && key == kmsg.ApiVersions.Int16() && version == 0 && clientID == relayClientID && s.b.cfg.Cluster != nil {
 		rc.relay = true
 		p.trailer = new(Uncommitted)
 	}

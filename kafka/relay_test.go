@@ -562,3 +562,35 @@ func TestForwardedRequestsAreCounted(t *testing.T) {
 		t.Fatalf("%v CreateTopics counted as relayed, want 1", relayed)
 	}
 }
+
+// TestOnlyARelayHelloOpensARelay: a connection is another node's relay,
+// whose answers end with a trailer, only when its first request is the
+// relay's hello; a client that merely shares the relay's client id, or
+// sends that hello later, gets Kafka's answers as they are.
+func TestOnlyARelayHelloOpensARelay(t *testing.T) {
+	b := memBroker(t, segmenttest.NewMemFS(), func(c *Config) { c.Cluster = &elsewhere{} })
+	answer := func(frames ...[]byte) []byte {
+		t.Helper()
+		c := dialServer(t, b, nil)
+		var last []byte
+		for _, f := range frames {
+			var err error
+			if last, err = exchange(c, f, time.Now().Add(10*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return last
+	}
+	plain := answer(requestFrame(kmsg.NewPtrApiVersionsRequest(), 0)) // client id "cli"
+	if got := answer(relayHello); len(got) != len(plain)+relayTrailer {
+		t.Fatalf("the relay's hello answered in %d bytes, a client's in %d: want a %d-byte trailer", len(got), len(plain), relayTrailer)
+	}
+	if got := answer(requestFrame(kmsg.NewPtrApiVersionsRequest(), 0), relayHello); len(got) != len(plain) {
+		t.Fatalf("the relay's hello as a second request answered in %d bytes, want %d", len(got), len(plain))
+	}
+	v3 := kmsg.NewRequestFormatter(kmsg.FormatterClientID(relayClientID)).AppendRequest(nil, &kmsg.ApiVersionsRequest{Version: 3, ClientSoftwareName: "app", ClientSoftwareVersion: "1"}, 0)[4:]
+	want := answer(requestFrame(&kmsg.ApiVersionsRequest{ClientSoftwareName: "app", ClientSoftwareVersion: "1"}, 3))
+	if got := answer(v3); len(got) != len(want) {
+		t.Fatalf("ApiVersions v3 from client id %s answered in %d bytes, want %d", relayClientID, len(got), len(want))
+	}
+}

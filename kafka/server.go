@@ -64,6 +64,9 @@ type reqContext struct {
 	// controller, for a moment, answer NOT_CONTROLLER instead of passing
 	// a request back and forth.
 	relay bool
+	// begun: the connection's first request was read (only that one may
+	// say it opens a relay connection).
+	begun bool
 	// relayed, on a relay connection, is set to the change a request made
 	// here and answered before it committed; its response carries it to
 	// the relaying node, which waits for its commit (appendMeta).
