@@ -42,7 +42,9 @@ func (n *Node) AppendDurable(timeout time.Duration, events ...eventlog.Event) (e
 // controller that wrote it failed before a majority held it). It is
 // committed once the controller says so or, where this node and that
 // controller are a majority of the voters, once this node holds it
-// durably: the controller answered (AppendDurable) once it did.
+// durably: the controller answered (AppendDurable) once it did. A
+// snapshot installed meanwhile over the batch still tells, where its last
+// batch is of the same epoch (eventlog.Log.BatchCommitted).
 func (n *Node) WaitCommit(end int64, epoch int32, timeout time.Duration) bool {
 	log := n.cfg.Meta
 	pair := slices.Contains(n.cfg.Voters, n.cfg.ID) && len(n.cfg.Voters) <= 3
@@ -50,7 +52,7 @@ func (n *Node) WaitCommit(end int64, epoch int32, timeout time.Duration) bool {
 	for {
 		durable, applied := log.Segment().Wait(), log.Moved()
 		if log.Committed() >= end {
-			return log.EpochBefore(end) == epoch
+			return log.BatchCommitted(end, epoch)
 		}
 		if pair && log.HoldsDurable(end, epoch) {
 			if err := log.Commit(end); err != nil {

@@ -291,6 +291,26 @@ func (l *Log) HoldsDurable(end int64, epoch int32) bool {
 	return l.seg.HighWatermark() >= end && l.epochBeforeLocked(end) == epoch
 }
 
+// BatchCommitted reports, for a commit point at end or past it, whether
+// the batch of epoch that ends before offset end is the one committed
+// there; false too where the log cannot tell. Where a snapshot covers end,
+// the log keeps no epochs before the snapshot's last batch, but that
+// batch tells when it is of the same epoch: it continues, as committed
+// history, the log of the controller that wrote the batch (logs that
+// agree at an offset and epoch agree before it). One of an earlier epoch
+// has no batch of that epoch before it; one of a later epoch cannot tell.
+func (l *Log) BatchCommitted(end int64, epoch int32) bool {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if len(l.epochs) == 0 {
+		return false
+	}
+	if e := l.epochBeforeLocked(end); e >= 0 {
+		return e == epoch
+	}
+	return l.epochs[0].epoch == epoch
+}
+
 // WaitApplied waits until the readers' state holds every event before
 // offset, or timeout has passed, and reports whether it does.
 func (l *Log) WaitApplied(offset int64, timeout time.Duration) bool {

@@ -382,3 +382,51 @@ func TestReplayTellsWhatWaitsForTheCommit(t *testing.T) {
 		t.Fatalf("replay of 3 held, uncommitted events logged:\n%s", got)
 	}
 }
+
+// TestBatchCommittedUnderASnapshot: a follower that installed a snapshot
+// covering a batch still tells whether that batch was committed when the
+// snapshot's last batch is of its epoch (the same controller's history),
+// and that a batch of a later epoch was not; for an earlier epoch it
+// cannot tell, and says no.
+func TestBatchCommittedUnderASnapshot(t *testing.T) {
+	ctrl := leadingLog(t, 2)
+	ctrl.append(reg(1, inc1))
+	first := ctrl.append(createTopic("a", 1)...) + 2 // the end of the batch a relaying node waits for
+	ctrl.append(createTopic("b", 1)...)
+	end, _ := ctrl.log.End()
+	if err := ctrl.log.Commit(end); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctrl.log.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	data, off, err := ctrl.log.LatestSnapshot()
+	if err != nil || off != end {
+		t.Fatalf("snapshot at %d (log end %d): %v", off, end, err)
+	}
+	fol := newLogEnv(t, Options{Replicated: true})
+	snap, err := DecodeShippedSnapshot(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fol.log.InstallDecoded(snap); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		end   int64
+		epoch int32
+		want  bool
+	}{
+		{first, 2, true},  // covered by the snapshot, its epoch
+		{end, 2, true},    // the snapshot's last batch
+		{first, 3, false}, // a later epoch than the snapshot's: replaced
+		{first, 1, false}, // an earlier one: cannot tell
+	} {
+		if got := fol.log.BatchCommitted(c.end, c.epoch); got != c.want {
+			t.Errorf("batch of epoch %d ending before %d: committed %v, want %v", c.epoch, c.end, got, c.want)
+		}
+		if got := ctrl.log.BatchCommitted(c.end, c.epoch); got != c.want {
+			t.Errorf("on the controller, batch of epoch %d ending before %d: committed %v, want %v", c.epoch, c.end, got, c.want)
+		}
+	}
+}
