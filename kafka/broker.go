@@ -178,7 +178,7 @@ func (b *Broker) openGroups() error {
 		cfg.Logger = b.log
 	}
 	if b.cfg.Cluster != nil {
-		cfg.IsCoordinator = func() bool { id, _ := b.coordinator(); return id == b.cfg.NodeID }
+		cfg.IsCoordinator = b.coordinatesHere
 	}
 	cfg.PartitionExists = b.partitionExists
 	cfg.InTransaction = func(pid int64, epoch int16) bool {
@@ -301,11 +301,8 @@ func coordinatorIn(s *eventlog.State) int32 {
 // single node does; in a cluster the coordinator does (coordinator), and
 // the others' copies of those partitions, unused, are not served.
 func (b *Broker) coordinatesHere() bool {
-	if b.cfg.Cluster == nil {
-		return true
-	}
-	id, br := b.coordinator()
-	return br != nil && id == b.cfg.NodeID
+	id, _ := b.coordinator()
+	return id == b.cfg.NodeID
 }
 
 // internalTopic reports whether a topic is one of the broker's own: the
