@@ -190,15 +190,7 @@ const forwardWait = 10 * time.Second
 // forward sends a request of this node's own to the controller and
 // returns its response (forwardFrame says how).
 func (b *Broker) forward(req kmsg.Request) (kmsg.Response, error) {
-	var resp kmsg.Response
-	err := b.toController(func(id int32) (u Uncommitted, err error) {
-		resp, u, err = b.relayRequest(id, req)
-		return u, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return toController(b, func(id int32) (kmsg.Response, Uncommitted, error) { return b.relayRequest(id, req) })
 }
 
 // forwardFrame sends a client's request frame (without its size prefix)
@@ -208,15 +200,7 @@ func (b *Broker) forward(req kmsg.Request) (kmsg.Response, error) {
 // caller serves the request itself, as it does when the change the
 // controller answered does not commit (waitCommit).
 func (b *Broker) forwardFrame(frame []byte) ([]byte, error) {
-	var resp []byte
-	err := b.toController(func(id int32) (u Uncommitted, err error) {
-		resp, u, err = b.relayFrame(id, frame)
-		return u, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return toController(b, func(id int32) ([]byte, Uncommitted, error) { return b.relayFrame(id, frame) })
 }
 
 // waitCommit waits until a change the controller answered before it
@@ -234,25 +218,31 @@ func (b *Broker) waitCommit(u Uncommitted) error {
 
 // toController calls send with the controller's id until it succeeds, or
 // this node becomes the controller, or forwardWait has passed; then it
-// waits for the change the answer names (waitCommit).
-func (b *Broker) toController(send func(id int32) (Uncommitted, error)) error {
+// waits for the change the answer names (waitCommit), and returns the
+// answer only if that commits.
+func toController[T any](b *Broker, send func(id int32) (T, Uncommitted, error)) (T, error) {
+	var none T
 	deadline := time.Now().Add(forwardWait)
 	for {
 		id, self := b.cfg.Cluster.Controller()
 		err := errNoController
 		if id != 0 && !self {
+			var resp T
 			var u Uncommitted
-			if u, err = send(id); err == nil {
-				return b.waitCommit(u)
+			if resp, u, err = send(id); err == nil {
+				if err := b.waitCommit(u); err != nil {
+					return none, err
+				}
+				return resp, nil
 			}
 			err = fmt.Errorf("kafka: forward to the controller: %w", err)
 		}
 		if self || time.Now().After(deadline) {
-			return err
+			return none, err
 		}
 		select {
 		case <-b.closing:
-			return err
+			return none, err
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
