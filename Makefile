@@ -45,7 +45,7 @@ bench-broker:
 	@set -e; for i in $$(seq $(BENCHCOUNT)); do \
 	  echo "== round $$i of $(BENCHCOUNT)" >&2; \
 	  $(GO) test -run '^$$' -bench 'CreateTopics|FirstMessage|SingleMessage' -benchtime 3000x -count 1 -timeout 60m ./bench/; \
-	  $(GO) test -run '^$$' -bench 'Produce/size=100/' -benchtime 3000000x -count 1 -timeout 60m ./bench/; \
+	  $(GO) test -run '^$$' -bench 'Produce$$/size=100$$/' -benchtime 3000000x -count 1 -timeout 60m ./bench/; \
 	  $(GO) test -run '^$$' -bench 'Produce/size=1024/' -benchtime 1000000x -count 1 -timeout 60m ./bench/; \
 	  $(GO) test -run '^$$' -bench 'Consume|ConcurrentProducers' -benchtime 300000x -count 1 -timeout 60m ./bench/; \
 	done > bench-broker.txt

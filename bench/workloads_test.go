@@ -4,8 +4,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/chronik-stream/chronik/segment"
 )
@@ -13,13 +17,7 @@ import (
 // TestWorkloads runs every workload briefly against chronik and kfake, so
 // that the benchmarks and `chronik bench` keep working.
 func TestWorkloads(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	chronik, err := StartChronik(t.TempDir(), segment.ProfileLow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer chronik.Close()
+	ctx, chronik := startForTest(t)
 	kfake, err := StartKfake(false)
 	if err != nil {
 		t.Fatal(err)
@@ -76,4 +74,64 @@ func TestWorkloads(t *testing.T) {
 	if _, err := DiskNewPartition(dir, 0); err == nil {
 		t.Fatal("no partitions: no error")
 	}
+}
+
+// TestProduceBatchesStoresEveryRecord: the pre-encoded batches reach
+// every partition, each request's once, and a broker's error fails the
+// run.
+func TestProduceBatchesStoresEveryRecord(t *testing.T) {
+	ctx, chronik := startForTest(t)
+	p := &Progress{}
+	r, err := ProduceBatches(ctx, chronik.Addr, "pb", 3, 5000, 1024, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, perRequest := produceRequest("pb", 3, 1024)
+	if r.Ops < 5000 || r.Ops%int64(perRequest) != 0 || r.Ops-5000 >= int64(perRequest) || r.Bytes != r.Ops*1024 {
+		t.Fatalf("%d records (%d bytes) for 5,000 asked, %d a request", r.Ops, r.Bytes, perRequest)
+	}
+	if ops, bytes := p.Load(); ops != r.Ops || bytes != r.Bytes || r.Samples().Len() != int(r.Ops)/perRequest {
+		t.Fatalf("progress %d records, %d bytes; %d latencies", ops, bytes, r.Samples().Len())
+	}
+	adm := kadm.NewClient(mustClient(t, chronik.Addr))
+	ends, err := adm.ListEndOffsets(ctx, "pb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil || o.Offset != r.Ops/3 {
+			t.Errorf("partition %d ends at %d (%v), want %d", o.Partition, o.Offset, o.Err, r.Ops/3)
+		}
+	})
+	// A broker's error fails the run, naming it.
+	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: kadm.StringPtr("4096")}}, "pb"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ProduceBatches(ctx, chronik.Addr, "pb", 3, 10, 1024, nil); err == nil || !strings.Contains(err.Error(), "MESSAGE_TOO_LARGE") {
+		t.Fatalf("a batch over max.message.bytes: %v", err)
+	}
+}
+
+func mustClient(t *testing.T, addr string) *kgo.Client {
+	t.Helper()
+	cl, err := client(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// startForTest starts chronik in a temporary directory, stopped at the
+// test's end, with a minute for the test's requests.
+func startForTest(t *testing.T) (context.Context, *Target) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	chronik, err := StartChronik(t.TempDir(), segment.ProfileLow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(chronik.Close)
+	return ctx, chronik
 }

@@ -43,8 +43,12 @@ func benchCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name: "produce", Usage: "one batching producer, acks=all, as fast as acknowledged",
-				Flags: with(target, records, []cli.Flag{&cli.IntFlag{Name: "partitions", Value: 4, Usage: "partitions of the topic"}}),
+				Flags: with(target, records, []cli.Flag{&cli.IntFlag{Name: "partitions", Value: 4, Usage: "partitions of the topic"},
+					&cli.BoolFlag{Name: "pre-encoded", Usage: "send one batch of up to 1 MiB per partition, encoded once, again and again on one connection (5 requests in flight): the broker's storage path without a client library's work per record"}}),
 				Action: benchAction(func(ctx context.Context, c *cli.Context, addr string, p *bench.Progress) (*bench.Result, error) {
+					if c.Bool("pre-encoded") {
+						return bench.ProduceBatches(ctx, addr, c.String("topic"), int32(c.Int("partitions")), c.Int("records"), c.Int("record-size"), p)
+					}
 					return bench.Produce(ctx, addr, c.String("topic"), int32(c.Int("partitions")), c.Int("records"), c.Int("record-size"), p)
 				}),
 			},

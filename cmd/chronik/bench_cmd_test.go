@@ -15,6 +15,12 @@ func TestBenchTargets(t *testing.T) {
 			t.Fatalf("create-topics against %s (exit %d):\n%s%s", target, code, out, errOut)
 		}
 	}
+	for _, target := range []string{"chronik", "kfake-blackhole"} {
+		out, errOut, code := run(t, "bench", "produce", "--pre-encoded", "--target", target, "--records", "3000", "--record-size", "1024")
+		if code != 0 || !strings.Contains(out, "produce 1024 B records in pre-encoded batches, acks=all: 4") || !strings.Contains(out, "against "+target) {
+			t.Fatalf("produce --pre-encoded against %s (exit %d):\n%s%s", target, code, out, errOut)
+		}
+	}
 	_, errOut, code := run(t, "bench", "single-message", "--target", "sync-floor")
 	if code != 2 || !strings.Contains(errOut, "sync-floor serves create-topics only") {
 		t.Fatalf("single-message against sync-floor: exit %d, %s", code, errOut)
