@@ -2,9 +2,12 @@ package segment_test
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,21 +41,7 @@ func TestPreallocationStartsSmall(t *testing.T) {
 // TestFullDiskWarnsOnce: a disk that cannot take the next allocation step
 // is logged once, not for every append that asks again.
 func TestFullDiskWarnsOnce(t *testing.T) {
-	fs := segmenttest.NewMemFS()
-	var out syncBuf
-	st, err := segment.OpenStore("/data", segment.StoreOptions{FS: fs, RetentionCheckInterval: -1,
-		Logger: slog.New(slog.NewTextHandler(&out, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	cfg := smallConfig()
-	cfg.SegmentBytes, cfg.PreallocateBytes = 64<<20, 1<<20
-	l, err := st.Open("orders", 0, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs.SetCapacity(fs.Allocated() + 256<<10)
+	_, _, l, out := nearlyFullDisk(t)
 	for range 150 {
 		a, err := l.Append(segmenttest.Sized(1, 1000), 0, 1)
 		if err == nil {
@@ -66,6 +55,28 @@ func TestFullDiskWarnsOnce(t *testing.T) {
 	if n := strings.Count(out.String(), "cannot allocate ahead"); n > 1 {
 		t.Fatalf("%d warnings of a failed allocation, want at most 1:\n%s", n, out.String())
 	}
+}
+
+// nearlyFullDisk opens a log of 1 MiB allocation steps on a disk with
+// 256 KiB left, logging into out.
+func nearlyFullDisk(t *testing.T) (*segmenttest.MemFS, *segment.Store, *segment.Log, *syncBuf) {
+	t.Helper()
+	fs := segmenttest.NewMemFS()
+	out := &syncBuf{}
+	st, err := segment.OpenStore("/data", segment.StoreOptions{FS: fs, RetentionCheckInterval: -1,
+		Logger: slog.New(slog.NewTextHandler(out, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg := smallConfig()
+	cfg.SegmentBytes, cfg.PreallocateBytes = 64<<20, 1<<20
+	l, err := st.Open("orders", 0, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.SetCapacity(fs.Allocated() + 256<<10)
+	return fs, st, l, out
 }
 
 // syncBuf is a log destination safe for the store's goroutines.
@@ -84,4 +95,64 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestFailedAppendsAreLogged: appends that a full disk refuses are logged
+// as errors, the first of a run and not every one, and the first append
+// that succeeds again says how many failed.
+func TestFailedAppendsAreLogged(t *testing.T) {
+	fs, st, l, out := nearlyFullDisk(t)
+	appendOne := func() error {
+		a, err := l.Append(segmenttest.Sized(1, 1000), 0, 1)
+		if err == nil {
+			err = a.Wait()
+		}
+		return err
+	}
+	failed := 0
+	for range 400 {
+		if err := appendOne(); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("append on a full disk: %v, want ENOSPC", err)
+			}
+			failed++
+		}
+	}
+	if failed < 2 {
+		t.Fatalf("%d appends of 400 failed on a disk of 256 KiB", failed)
+	}
+	if n := strings.Count(out.String(), "cannot append"); n != 1 || !strings.Contains(out.String(), "level=ERROR msg=\"cannot append") || !strings.Contains(out.String(), "failed_appends=1 ") {
+		t.Fatalf("%d failed appends logged %d times, want once, as an error:\n%s", failed, n, out.String())
+	}
+	if st.Stats().FailedAppends != int64(failed) {
+		t.Fatalf("Stats counts %d failed appends, want %d", st.Stats().FailedAppends, failed)
+	}
+	if strings.Contains(out.String(), "appending again") {
+		t.Fatalf("appending again before any append succeeded:\n%s", out.String())
+	}
+	fs.SetCapacity(fs.Allocated() + 64<<20)
+	if err := appendOne(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), fmt.Sprintf("level=INFO msg=\"appending again\" partition=orders-0 file=/data/orders-0/00000000000000000000.log failed_appends=%d\n", failed)) {
+		t.Fatalf("the append after %d failures:\n%s", failed, out.String())
+	}
+	// Flapping within appendFailLogEvery adds no lines.
+	fs.SetCapacity(fs.Allocated())
+	for i := 0; ; i++ { // what was allocated ahead takes a few first
+		_, err := l.Append(segmenttest.Sized(1, 1000<<10), 0, 1)
+		if errors.Is(err, syscall.ENOSPC) {
+			break
+		}
+		if err != nil || i == 10 {
+			t.Fatalf("append %d of 1000 KiB on a full disk: %v", i, err)
+		}
+	}
+	fs.SetCapacity(fs.Allocated() + 64<<20)
+	if err := appendOne(); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := strings.Count(out.String(), "cannot append"), strings.Count(out.String(), "appending again"); a != 1 || b != 1 {
+		t.Fatalf("a flap logged again (%d and %d lines, want 1 and 1):\n%s", a, b, out.String())
+	}
 }

@@ -160,6 +160,7 @@ func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, base, min 
 			continue
 		}
 		if err := l.allocateLocked(seg, seg.size+n); err != nil {
+			l.appendFailed(seg, err)
 			return err
 		}
 	}
@@ -173,8 +174,11 @@ func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, base, min 
 	}
 	pos := seg.size
 	if err := a.write(batch, pos, l.next, epoch); err != nil {
-		return fmt.Errorf("segment: write to %s: %w", seg.path, err)
+		err = fmt.Errorf("segment: write to %s: %w", seg.path, err)
+		l.appendFailed(seg, err)
+		return err
 	}
+	l.appendSucceeded(seg)
 	h.BaseOffset, h.PartitionLeaderEpoch = l.next, epoch
 	a.idx.add(seg.base, int(pos), h, l.cfg.IndexIntervalBytes)
 	if seg.size == 0 {
@@ -204,6 +208,34 @@ func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, base, min 
 	}
 	return nil
 }
+
+// appendFailed logs an append that could not allocate or write (a full
+// disk, an I/O error), and appendSucceeded the first append after such
+// lines: the writer is told the error, and without these lines a full
+// disk left nothing in the log but one warning of the allocation ahead.
+// A run of failures is logged once, then once every appendFailLogEvery
+// with the count, and a log that flaps (a nearly full disk takes small
+// batches and refuses large ones) writes a line at most that often too.
+// Callers hold mu.
+func (l *Log) appendFailed(seg *segment, err error) {
+	l.c.failedAppends.Add(1)
+	l.appendFails++
+	if !l.failLogged.IsZero() && time.Since(l.failLogged) < appendFailLogEvery {
+		return
+	}
+	l.failing, l.failLogged = true, time.Now()
+	l.log.Error("cannot append: writers are answered with the error until an append succeeds", "file", seg.path, "failed_appends", l.appendFails, "error", err)
+}
+
+func (l *Log) appendSucceeded(seg *segment) {
+	if l.failing {
+		l.log.Info("appending again", "file", seg.path, "failed_appends", l.appendFails)
+		l.failing, l.appendFails, l.failLogged = false, 0, time.Now()
+	}
+}
+
+// appendFailLogEvery bounds how often appendFailed logs.
+const appendFailLogEvery = 10 * time.Second
 
 // allocateLocked extends the active segment's allocation to at least need
 // bytes, on the append path (when the background preparation fell behind).
@@ -539,6 +571,7 @@ func (l *Log) sync() (int64, uint64, error) {
 // the high watermark, so later appends overwrite it. If even that cannot be
 // made durable the log fails.
 func (l *Log) dropUnsyncedLocked(seg *segment, cause error) {
+	l.c.failedSyncs.Add(1)
 	l.dropGen++
 	a := seg.active
 	dropped := seg.size - a.synced

@@ -44,6 +44,9 @@ type committer struct {
 	// Counters, read with atomic loads.
 	syncs  atomic.Int64
 	writes atomic.Int64
+	// failedAppends and failedSyncs count the appends that could not
+	// allocate or write, and the syncs that failed (their writes dropped).
+	failedAppends, failedSyncs atomic.Int64
 }
 
 func newCommitter(p Profile) *committer {

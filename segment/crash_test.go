@@ -326,6 +326,9 @@ func TestFailedSyncFailsWaitersAndDropsData(t *testing.T) {
 	if e.log.EndOffset() != 1 || e.log.HighWatermark() != 1 {
 		t.Fatalf("log claims the failed write: end %d hw %d", e.log.EndOffset(), e.log.HighWatermark())
 	}
+	if st := e.store.Stats(); st.FailedSyncs != 1 || st.FailedAppends != 0 {
+		t.Fatalf("Stats: %d failed syncs and %d failed appends, want 1 and 0", st.FailedSyncs, st.FailedAppends)
+	}
 	if b, err := e.log.Read(1, 1<<20, nil); err != nil || len(b) != 0 {
 		t.Fatalf("read past failed write: %d bytes, %v", len(b), err)
 	}

@@ -104,6 +104,12 @@ type Log struct {
 	// allocWarned: a failed allocation ahead was logged, and none has
 	// succeeded since.
 	allocWarned bool
+	// appendFails counts the appends that failed to allocate or write
+	// since the last "appending again"; failing: the last line logged
+	// said "cannot append", at failLogged (appendFailed).
+	appendFails int64
+	failing     bool
+	failLogged  time.Time
 	// notify is closed and replaced whenever durable advances.
 	notify chan struct{}
 	failed error

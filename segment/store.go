@@ -276,11 +276,16 @@ func (s *Store) forgetDir(name string, opens int) {
 type Stats struct {
 	Syncs, Writes int64
 	MappedSegs    int
+	// FailedAppends are appends that could not allocate or write (a full
+	// disk, an I/O error); FailedSyncs are syncs that failed, whose
+	// unsynced writes were dropped.
+	FailedAppends, FailedSyncs int64
 }
 
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
-	return Stats{Syncs: s.c.syncs.Load(), Writes: s.c.writes.Load(), MappedSegs: s.cache.mappedCount()}
+	return Stats{Syncs: s.c.syncs.Load(), Writes: s.c.writes.Load(), MappedSegs: s.cache.mappedCount(),
+		FailedAppends: s.c.failedAppends.Load(), FailedSyncs: s.c.failedSyncs.Load()}
 }
 
 func (s *Store) prepareLoop() {

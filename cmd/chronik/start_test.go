@@ -343,7 +343,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		t.Fatalf("/healthz: %q", body)
 	}
 	body := get("/metrics")
-	for _, want := range []string{"chronik_wal_syncs_total", "chronik_metadata_offset", "go_goroutines", "chronik_fetch_memory_bytes", "chronik_kafka_queued_request_bytes", "chronik_kafka_queued_request_waits_total"} {
+	for _, want := range []string{"chronik_wal_syncs_total", "chronik_wal_failed_appends_total 0", "chronik_wal_failed_syncs_total 0", "chronik_metadata_offset", "go_goroutines", "chronik_fetch_memory_bytes", "chronik_kafka_queued_request_bytes", "chronik_kafka_queued_request_waits_total"} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("/metrics has no %q", want)
 		}
