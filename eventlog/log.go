@@ -127,9 +127,12 @@ type group struct {
 	recs   []segment.Record // the events as records
 	size   int              // recordsSize(recs)
 	undo   tx               // how to take them out of spec again
-	done   chan struct{}
-	base   int64 // offset of the first event, once written
-	err    error
+	// grows: the group adds topics or partitions (grows), and is written
+	// only where the room kept for the other changes stays (keepRoom).
+	grows bool
+	done  chan struct{}
+	base  int64 // offset of the first event, once written
+	err   error
 }
 
 // Open opens the metadata log in st, loads the newest valid snapshot and
@@ -321,16 +324,9 @@ func (l *Log) Append(events ...Event) (int64, error) {
 		l.wmu.Unlock()
 		return 0, err
 	}
-	g.undo = tx{s: l.spec}
-	for i, e := range events {
-		if err := g.undo.apply(e); err != nil {
-			g.undo.rollback()
-			l.wmu.Unlock()
-			if len(events) > 1 {
-				return 0, fmt.Errorf("event %d of %d (%s): %w", i+1, len(events), e.Type(), err)
-			}
-			return 0, fmt.Errorf("%s: %w", e.Type(), err)
-		}
+	if err := l.applyGroupLocked(g); err != nil {
+		l.wmu.Unlock()
+		return 0, err
 	}
 	l.queue = append(l.queue, g)
 	flush := !l.flushing
@@ -342,6 +338,43 @@ func (l *Log) Append(events ...Event) (int64, error) {
 	<-g.done
 	return g.base, g.err
 }
+
+// applyGroupLocked applies g's events to spec, or none of them and says
+// which did not apply. Callers hold wmu.
+func (l *Log) applyGroupLocked(g *group) error {
+	g.undo, g.grows = tx{s: l.spec}, false
+	for i, e := range g.events {
+		g.grows = g.grows || grows(l.spec, e)
+		if err := g.undo.apply(e); err != nil {
+			g.undo.rollback()
+			if len(g.events) > 1 {
+				return fmt.Errorf("event %d of %d (%s): %w", i+1, len(g.events), e.Type(), err)
+			}
+			return fmt.Errorf("%s: %w", e.Type(), err)
+		}
+	}
+	return nil
+}
+
+// grows reports whether e, applied to s, adds a topic or a partition.
+func grows(s *State, e Event) bool {
+	switch e := e.(type) {
+	case *TopicCreated:
+		return true
+	case *PartitionChanged:
+		tp, ok := s.Topics[e.Topic]
+		return ok && int(e.Partition) == len(tp.Partitions)
+	}
+	return false
+}
+
+// keepRoom is the room on disk a batch that adds topics or partitions
+// leaves allocated after it in the log's segment (segment.Log.AppendKeeping):
+// on a full disk those fail first, and the changes that free space or keep
+// the cluster running (deleting topics, configs such as retention,
+// fencing, leader moves, a new controller's first batch) still have
+// room: about 600 TopicDeleted events.
+const keepRoom = 64 << 10
 
 // flush writes the queue as batches, one at a time, until it is empty.
 func (l *Log) flush() {
@@ -358,9 +391,10 @@ func (l *Log) flush() {
 			l.refuseQueueLocked(err)
 			return
 		}
-		// As many groups as fit in one batch, the rest for the next.
-		n, size := 1, l.queue[0].size
-		for n < len(l.queue) && size+l.queue[n].size <= l.maxBatch {
+		// As many groups as fit in one batch, the rest for the next; those
+		// that add topics or partitions in batches of their own (keepRoom).
+		n, size, grow := 1, l.queue[0].size, l.queue[0].grows
+		for n < len(l.queue) && size+l.queue[n].size <= l.maxBatch && l.queue[n].grows == grow {
 			size += l.queue[n].size
 			n++
 		}
@@ -378,12 +412,15 @@ func (l *Log) flush() {
 			recs = append(recs, g.recs...)
 		}
 		batch := recordsBatch(recs, l.opts.Now().UnixMilli(), l.opts.CompressAbove)
-		h, err := l.seg.Append(batch, l.epoch, -1)
+		keep := int64(0)
+		if grow {
+			keep = keepRoom
+		}
+		h, err := l.seg.AppendKeeping(batch, l.epoch, -1, keep)
 		if err != nil {
-			// Nothing was written: take these groups, and any accepted
-			// after them, out of spec again.
-			l.queue = append(groups, l.queue...)
-			l.refuseQueueLocked(fmt.Errorf("eventlog: append: %w", err))
+			// Nothing was written: these groups are refused, and those
+			// accepted after them checked again without them.
+			l.refuseBatchLocked(groups, fmt.Errorf("eventlog: append: %w", err))
 			continue
 		}
 		l.spec.Offset = h.Last + 1
@@ -448,6 +485,34 @@ func (l *Log) refuseQueueLocked(err error) {
 	l.wmu.Unlock()
 	for _, g := range groups {
 		g.err = err
+		close(g.done)
+	}
+}
+
+// refuseBatchLocked refuses the groups of a batch that could not be
+// written, and checks the queued groups again without them: those that
+// still apply stay queued (on a full disk, a deletion queued behind
+// creations that find no room). It unlocks wmu.
+func (l *Log) refuseBatchLocked(batch []*group, err error) {
+	rest := l.queue
+	for _, g := range slices.Backward(slices.Concat(batch, rest)) {
+		g.undo.rollback()
+	}
+	l.queue = nil
+	refused := batch
+	for _, g := range rest {
+		if err := l.applyGroupLocked(g); err != nil {
+			g.err = err
+			refused = append(refused, g)
+			continue
+		}
+		l.queue = append(l.queue, g)
+	}
+	l.wmu.Unlock()
+	for _, g := range refused {
+		if g.err == nil {
+			g.err = err
+		}
 		close(g.done)
 	}
 }

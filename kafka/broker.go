@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/internal/loglimit"
 	"github.com/chronik-stream/chronik/kafka/group"
 	"github.com/chronik-stream/chronik/kafka/txn"
 	"github.com/chronik-stream/chronik/segment"
@@ -64,6 +65,9 @@ type Broker struct {
 	store *segment.Store
 	meta  *eventlog.Log
 	log   *slog.Logger
+	// limit bounds the lines that every partition of a failing disk would
+	// write alike (opening thousands at start).
+	limit *loglimit.Limiter
 
 	// mu guards parts and opening, and is never held across I/O: opening
 	// a partition (recovery, producer state) must not stall the traffic of
@@ -113,7 +117,7 @@ func NewBroker(cfg Config, store *segment.Store, meta *eventlog.Log, log *slog.L
 	if cfg.FetchMemory <= 0 {
 		cfg.FetchMemory = DefaultFetchMemory
 	}
-	b := &Broker{cfg: cfg, store: store, meta: meta, log: log, parts: map[string]*partition{}, opening: map[string]*openCall{}, closing: make(chan struct{}),
+	b := &Broker{cfg: cfg, store: store, meta: meta, log: log, limit: loglimit.New(10 * time.Second), parts: map[string]*partition{}, opening: map[string]*openCall{}, closing: make(chan struct{}),
 		sessions: newFetchSessions(), fetchMem: newFetchMemory(cfg.FetchMemory)}
 	if cfg.Cluster != nil {
 		// The controller registers the brokers and sets the epoch.

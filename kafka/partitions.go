@@ -4,6 +4,7 @@ package kafka
 // shared by the requests that need it meanwhile, and dropped with its topic.
 
 import (
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -89,8 +90,11 @@ func (b *Broker) OpenPartitionsOnceApplied(held int64, stop <-chan struct{}) int
 	return b.openPartitions(stop)
 }
 
-// OpenPartitions opens (and so recovers) every partition this node leads,
-// and returns how many opened.
+// OpenPartitions opens (and so recovers) every partition this node leads
+// that is on disk, and returns how many opened. One never written is
+// made when first used: opened at start it would cost a directory and
+// files each (thousands of created topics that never had a record), and
+// on a full disk fail one by one.
 func (b *Broker) OpenPartitions() (int, error) {
 	return b.openPartitions(nil), nil
 }
@@ -106,7 +110,7 @@ func (b *Broker) openPartitions(stop <-chan struct{}) int {
 	b.meta.View(func(s *eventlog.State) {
 		for name, t := range s.Topics {
 			for i, p := range t.Partitions {
-				if p.Leader == b.cfg.NodeID {
+				if p.Leader == b.cfg.NodeID && b.store.OnDisk(name, int32(i)) {
 					todo = append(todo, tp{name, int32(i)})
 				}
 			}
@@ -260,7 +264,7 @@ func (b *Broker) loadPartition(tp *eventlog.Topic, topic string, p int32) (*part
 	}
 	l, err := b.store.OpenWithSpare(topic, p, cfg)
 	if err != nil {
-		b.log.Error("cannot open partition", "partition", name, "error", err)
+		b.limit.Log(b.log, slog.LevelError, "cannot open partition", "partition", name, "error", err)
 		return nil, kerr.KafkaStorageError.Code
 	}
 	ps, err := loadProducers(l, b.producerExpiration())
@@ -270,7 +274,7 @@ func (b *Broker) loadPartition(tp *eventlog.Topic, topic string, p int32) (*part
 	}
 	if needMeta {
 		if err := b.writePartitionMeta(topic, p, tp.ID); err != nil {
-			b.log.Error("cannot record a partition directory's topic", "partition", name, "error", err)
+			b.limit.Log(b.log, slog.LevelError, "cannot record a partition directory's topic", "partition", name, "error", err)
 			return nil, kerr.KafkaStorageError.Code
 		}
 	}

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -103,16 +104,25 @@ func TestChangesCheckedAgainstUncommittedOnes(t *testing.T) {
 // TestPartitionsOpenOnceTheHeldMetadataCommits: a cluster node starts
 // holding metadata it applies only once committed, and so knows of none
 // of its partitions yet; it opens (and recovers) them once what it held is
-// applied, and stops waiting when told to.
+// applied, and stops waiting when told to. Partitions never on disk are
+// left to their first use.
 func TestPartitionsOpenOnceTheHeldMetadataCommits(t *testing.T) {
-	store := memStore(t, segmenttest.NewMemFS())
+	fs := segmenttest.NewMemFS()
+	for _, dir := range []string{"/d/held-0", "/d/held-1"} { // written by the process before
+		if err := fs.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store := memStore(t, fs)
 	meta := memMeta(t, store, eventlog.Options{Replicated: true, SnapshotBytes: -1})
 	meta.Lead(1)
 	id := eventlog.NewUUID()
 	if _, err := meta.Append(&eventlog.BrokerRegistered{BrokerID: 1}, &eventlog.BrokerRegistered{BrokerID: 2},
 		&eventlog.TopicCreated{Name: "held", TopicID: id, PartitionCount: 2, ReplicationFactor: 1},
 		&eventlog.PartitionChanged{Topic: "held", Partition: 0, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1},
-		&eventlog.PartitionChanged{Topic: "held", Partition: 1, Replicas: []int32{2}, ISR: []int32{2}, Leader: 2}); err != nil {
+		&eventlog.PartitionChanged{Topic: "held", Partition: 1, Replicas: []int32{2}, ISR: []int32{2}, Leader: 2},
+		&eventlog.TopicCreated{Name: "unwritten", TopicID: eventlog.NewUUID(), PartitionCount: 1, ReplicationFactor: 1},
+		&eventlog.PartitionChanged{Topic: "unwritten", Partition: 0, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}); err != nil {
 		t.Fatal(err)
 	}
 	held, _ := meta.End()
@@ -137,7 +147,11 @@ func TestPartitionsOpenOnceTheHeldMetadataCommits(t *testing.T) {
 	select {
 	case n := <-opened:
 		if n != 1 {
-			t.Fatalf("opened %d partitions once committed, want the 1 this node leads", n)
+			t.Fatalf("opened %d partitions once committed, want the 1 this node leads that is on disk", n)
+		}
+		files := strings.Join(fs.Files(), " ")
+		if !strings.Contains(files, "/d/held-0/00000000000000000000.log") || strings.Contains(files, "/d/unwritten-0/") {
+			t.Fatalf("after the open: %s", files)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the partitions were not opened once the metadata was committed")

@@ -156,3 +156,74 @@ func TestFailedAppendsAreLogged(t *testing.T) {
 		t.Fatalf("a flap logged again (%d and %d lines, want 1 and 1):\n%s", a, b, out.String())
 	}
 }
+
+// TestAppendKeepingLeavesRoom: AppendKeeping fails on a disk that cannot
+// hold its batch and the room after it, where Append then takes the room;
+// the room asked for stops at the segment's end.
+func TestAppendKeepingLeavesRoom(t *testing.T) {
+	fs, st, l, _ := nearlyFullDisk(t)
+	const keep = 64 << 10
+	var err error
+	n := 0
+	for ; n < 1000 && err == nil; n++ {
+		var a *segment.Appended
+		if a, err = l.AppendKeeping(segmenttest.Sized(1, 1000), 0, 1, keep); err == nil {
+			err = a.Wait()
+		}
+	}
+	if !errors.Is(err, syscall.ENOSPC) || n < 2 {
+		t.Fatalf("after %d appends keeping 64 KiB on a disk of 256 KiB: %v, want ENOSPC", n, err)
+	}
+	plain := 0
+	for ; plain < 1000; plain++ {
+		a, err := l.Append(segmenttest.Sized(1, 1000), 0, 1)
+		if err == nil {
+			err = a.Wait()
+		}
+		if err != nil {
+			break
+		}
+	}
+	if plain*1000 < keep*9/10 {
+		t.Fatalf("%d appends of 1000 bytes took the room kept, want about %d", plain, keep/1000)
+	}
+	// Near the segment's end, only the room up to it is asked for.
+	fs.SetCapacity(fs.Allocated() + 64<<20)
+	cfg := smallConfig()
+	cfg.SegmentBytes, cfg.PreallocateBytes = 64<<10, 64<<10
+	short, err := st.Open("short", 0, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := short.Append(segmenttest.Sized(1, 1000), 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	fs.SetCapacity(fs.Allocated())
+	for i := range 60 {
+		if _, err := short.AppendKeeping(segmenttest.Sized(1, 1000), 0, 1, 1<<20); err != nil {
+			t.Fatalf("append %d of 1000 bytes into a segment of 64 KiB allocated whole: %v", i, err)
+		}
+	}
+}
+
+// TestOpenOnAFullDisk: a log recovered after a crash opens on a disk with
+// no room to record its recovery point (a node must start on a full disk,
+// to serve and to free space), keeps what was synced and takes appends
+// once there is room again.
+func TestOpenOnAFullDisk(t *testing.T) {
+	e := newEnv(t, smallConfig())
+	e.append(segmenttest.Values(3, "kept"))
+	e.append(segmenttest.Values(2, "kept too"))
+	end := e.log.EndOffset()
+	e.fs = e.fs.Crash(nil)
+	e.fs.SetCapacity(e.fs.Allocated())
+	e.open()
+	if e.log.EndOffset() != end {
+		t.Fatalf("end %d after the crash, want %d", e.log.EndOffset(), end)
+	}
+	if b := e.readAll(0); len(b) != 2 {
+		t.Fatalf("%d batches read, want 2", len(b))
+	}
+	e.fs.SetCapacity(e.fs.Allocated() + 1<<20)
+	e.append(segmenttest.Values(1, "after"))
+}

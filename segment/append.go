@@ -63,7 +63,16 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // otherwise it resolves when the batch is durable. Reads see the batch once
 // it is durable, whatever acks was.
 func (l *Log) Append(batch []byte, epoch int32, acks int16) (*Appended, error) {
-	return l.appendAt(batch, epoch, acks, -1, -1)
+	return l.appendAt(batch, epoch, acks, -1, -1, 0)
+}
+
+// AppendKeeping is Append that leaves at least keep bytes of disk
+// allocated after the batch (up to the segment's end), allocating them
+// first: on a full disk it fails while Append may still take what is left.
+// A log keeps room this way for the writes that must go through when
+// nothing else can (the metadata log's deletions).
+func (l *Log) AppendKeeping(batch []byte, epoch int32, acks int16, keep int64) (*Appended, error) {
+	return l.appendAt(batch, epoch, acks, -1, -1, max(keep, 0))
 }
 
 // AppendAt is Append for a writer that knows where the log ends: it writes
@@ -77,7 +86,7 @@ func (l *Log) AppendAt(batch []byte, epoch int32, acks int16, base int64) (*Appe
 	if base < 0 {
 		return nil, fmt.Errorf("segment: append at negative offset %d", base)
 	}
-	return l.appendAt(batch, epoch, acks, base, -1)
+	return l.appendAt(batch, epoch, acks, base, -1, 0)
 }
 
 // AppendAfter is Append for a writer whose earlier batch ended at offset
@@ -86,12 +95,12 @@ func (l *Log) AppendAt(batch []byte, epoch int32, acks int16, base int64) (*Appe
 // batch (a producer's next batch must not take the place of its dropped
 // one).
 func (l *Log) AppendAfter(batch []byte, epoch int32, acks int16, min int64) (*Appended, error) {
-	return l.appendAt(batch, epoch, acks, -1, min)
+	return l.appendAt(batch, epoch, acks, -1, min, 0)
 }
 
-// appendAt is Append, AppendAt when base is not negative, and AppendAfter
-// when min is not negative.
-func (l *Log) appendAt(batch []byte, epoch int32, acks int16, base, min int64) (*Appended, error) {
+// appendAt is Append, AppendAt when base is not negative, AppendAfter
+// when min is not negative, and AppendKeeping when keep is positive.
+func (l *Log) appendAt(batch []byte, epoch int32, acks int16, base, min, keep int64) (*Appended, error) {
 	l.mu.RLock()
 	maxBytes, segBytes, check, stamp := l.cfg.MaxMessageBytes, l.cfg.SegmentBytes, l.cfg.CheckRecords, l.cfg.LogAppendTime
 	l.mu.RUnlock()
@@ -115,7 +124,7 @@ func (l *Log) appendAt(batch []byte, epoch int32, acks int16, base, min int64) (
 	}
 	req := &Appended{log: l, size: len(batch), done: make(chan struct{}), LogAppendTime: appendTime}
 	l.mu.Lock()
-	if err := l.appendLocked(batch, &h, epoch, base, min, req); err != nil {
+	if err := l.appendLocked(batch, &h, epoch, base, min, keep, req); err != nil {
 		l.mu.Unlock()
 		l.c.unreserve()
 		return nil, err
@@ -128,7 +137,7 @@ func (l *Log) appendAt(batch []byte, epoch int32, acks int16, base, min int64) (
 	return req, nil
 }
 
-func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, base, min int64, req *Appended) error {
+func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, base, min, keep int64, req *Appended) error {
 	n := int64(len(batch))
 	var seg *segment
 	var a *activeFile
@@ -142,7 +151,8 @@ func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, base, min 
 		seg = l.active()
 		a = seg.active
 		full := seg.size > 0 && (seg.size+n > int64(len(a.buf)) || seg.size+n > l.cfg.SegmentBytes || time.Since(a.rolledAt) >= l.cfg.SegmentMs)
-		if !full && seg.size+n <= a.allocated {
+		need := roomFor(seg.size, n, keep, int64(len(a.buf)))
+		if !full && need <= a.allocated {
 			break
 		}
 		if a.preparing || full && a.busy() {
@@ -159,7 +169,7 @@ func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, base, min 
 			}
 			continue
 		}
-		if err := l.allocateLocked(seg, seg.size+n); err != nil {
+		if err := l.allocateLocked(seg, need); err != nil {
 			l.appendFailed(seg, err)
 			return err
 		}
@@ -207,6 +217,12 @@ func (l *Log) appendLocked(batch []byte, h *BatchHeader, epoch int32, base, min 
 		}
 	}
 	return nil
+}
+
+// roomFor is the allocation an append of n bytes at size needs, with keep
+// bytes after it up to end (the segment's end).
+func roomFor(size, n, keep, end int64) int64 {
+	return max(size+n, min(size+n+keep, end))
 }
 
 // appendFailed logs an append that could not allocate or write (a full

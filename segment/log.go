@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/chronik-stream/chronik/internal/loglimit"
 )
 
 // Errors of a Log's operations.
@@ -61,6 +63,9 @@ type Log struct {
 	// unclean is the store's: set when this log fails or does not close
 	// cleanly, so that the store's stop is not marked clean.
 	unclean *atomic.Bool
+	// limit is the store's: lines that every partition of a full disk
+	// would write alike are written once in a while.
+	limit *loglimit.Limiter
 
 	// startMu serialises writes of the log-start-offset file
 	// (DeleteRecordsBefore, ResetTo), which do not hold up syncs. Lock

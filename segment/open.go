@@ -35,7 +35,7 @@ func openLog(st *Store, dir string, cfg Config, cleanTail, trySpare bool) (*Log,
 	if err != nil {
 		return nil, fmt.Errorf("segment: list partition directory: %w", err)
 	}
-	l := &Log{dir: dir, fs: fsys, cfg: cfg, c: st.c, cache: st.cache, prep: st.prep, unclean: &st.unclean, log: log.With("partition", filepath.Base(dir)), notify: make(chan struct{})}
+	l := &Log{dir: dir, fs: fsys, cfg: cfg, c: st.c, cache: st.cache, prep: st.prep, unclean: &st.unclean, limit: st.limit, log: log.With("partition", filepath.Base(dir)), notify: make(chan struct{})}
 	l.idle = sync.NewCond(&l.mu)
 	for _, name := range names {
 		if base, ok := parseSegmentName(name); ok {
@@ -93,15 +93,17 @@ func openLog(st *Store, dir string, cfg Config, cleanTail, trySpare bool) (*Log,
 		return l, nil
 	}
 	// Record the recovered state so that a crash from here on is judged
-	// against it.
+	// against it. If it cannot be (a full disk), the recovery point on
+	// disk, if any, is older and still true (recovery kept all it says
+	// was synced): a crash is judged against that one, which checks more
+	// of the segment, and the next checkpoint tries again. A full disk
+	// must not keep the node from starting, and from freeing space.
 	seg := l.active()
 	l.syncMu.Lock()
-	err = l.writeRecoveryPointLocked(seg.base, seg.size)
-	l.syncMu.Unlock()
-	if err != nil {
-		l.Close()
-		return nil, err
+	if err := l.writeRecoveryPointLocked(seg.base, seg.size); err != nil {
+		l.limit.Log(l.log, slog.LevelWarn, "cannot record the recovered state; until a later checkpoint, a crash is judged against the recovery point before it", "error", err)
 	}
+	l.syncMu.Unlock()
 	return l, nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/chronik-stream/chronik/internal/loglimit"
 )
 
 // StoreOptions configure a Store.
@@ -76,6 +78,8 @@ type Store struct {
 	unclean atomic.Bool
 	// spares are the partition directories made ahead; nil without.
 	spares *spares
+	// limit bounds the lines that every partition would write alike.
+	limit *loglimit.Limiter
 }
 
 // cleanShutdownFile marks a data directory whose logs were all closed
@@ -114,7 +118,7 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{
-		dir: dir, fs: fsys, lock: lock, log: opts.Logger,
+		dir: dir, fs: fsys, lock: lock, log: opts.Logger, limit: loglimit.New(10 * time.Second),
 		c:       newCommitter(opts.Profile),
 		cache:   newMapCache(fsys, opts.MaxMappedSegments, opts.Logger),
 		prep:    make(chan *Log, 1024),
@@ -177,6 +181,16 @@ func (s *Store) Open(topic string, partition int32, cfg Config) (*Log, error) {
 // client's first message may be waiting for, not for a store's own.
 func (s *Store) OpenWithSpare(topic string, partition int32, cfg Config) (*Log, error) {
 	return s.open(topic, partition, cfg, true)
+}
+
+// OnDisk reports whether a partition's directory may be on disk: it was
+// there when the store opened, or the partition was opened since. One
+// never on disk holds nothing to recover.
+func (s *Store) OnDisk(topic string, partition int32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.dirs[PartitionDir(topic, partition)]
+	return ok
 }
 
 func (s *Store) open(topic string, partition int32, cfg Config, useSpare bool) (*Log, error) {
