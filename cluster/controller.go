@@ -144,6 +144,20 @@ func (c *Controller) CaughtUp(id int32) bool {
 	return id == c.id || c.match[id].End >= c.commit
 }
 
+// mostCaughtUp is the voter other than this node that has acknowledged
+// the most of the log, if one holds everything committed.
+func (c *Controller) mostCaughtUp() (int32, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	best, end := int32(0), int64(-1)
+	for _, id := range c.voters {
+		if f := c.match[id]; id != c.id && f.End >= c.commit && f.End > end {
+			best, end = id, f.End
+		}
+	}
+	return best, end >= 0
+}
+
 // Committed is the commit point.
 func (c *Controller) Committed() int64 {
 	c.mu.Lock()

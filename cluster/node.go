@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/chronik-stream/chronik/eventlog"
@@ -124,6 +125,9 @@ type Node struct {
 	compacting   bool
 	compactedAt  int64
 	bg           sync.WaitGroup // compactions; started by the driver
+	// handedOff is when this controller last handed its role on for a
+	// full disk (handOff; under mu).
+	handedOff time.Time
 
 	roles chan roleChange
 	kick  chan struct{} // capacity 1: the controller has work to check
@@ -558,9 +562,51 @@ func (n *Node) appendOwn(events ...eventlog.Event) (*Controller, int64, error) {
 		return nil, 0, ErrNotController // it stepped down meanwhile
 	case errors.Is(err, eventlog.ErrFailed):
 		n.poke() // controllerWork notices and leaves the quorum
+	case errors.Is(err, syscall.ENOSPC):
+		n.handOff(c)
 	}
 	return c, off, err
 }
+
+// handOff passes the controller role to the voter that holds the most of
+// the metadata log, when this node's disk has no room left for new topics
+// (the metadata log keeps room for the changes that free space, not for
+// creations): the other voters may have room, and the cluster goes on
+// creating topics there, as a Kafka controller whose metadata log
+// directory fails leaves it to another. At most once every handOffEvery:
+// were every disk full, the role would otherwise go round.
+func (n *Node) handOff(c *Controller) {
+	n.mu.Lock()
+	if !n.handedOff.IsZero() && time.Since(n.handedOff) < handOffEvery {
+		n.mu.Unlock()
+		return
+	}
+	n.handedOff = time.Now()
+	n.mu.Unlock()
+	to, ok := c.mostCaughtUp()
+	if !ok {
+		n.lg.Warn("controller: this node's disk has no room for new topics, and no other voter holds all the committed metadata to take over")
+		return
+	}
+	n.lg.Warn("controller: this node's disk has no room for new topics; handing the controller role to another voter", "to", to)
+	n.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		go func() { // a stop does not wait for the hand-off
+			select {
+			case <-n.quit:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		if err := n.TransferController(ctx, to); err != nil {
+			n.lg.Warn("controller: the hand-off failed", "to", to, "error", err)
+		}
+	})
+}
+
+// handOffEvery bounds how often a controller hands its role on (handOff).
+const handOffEvery = 30 * time.Second
 
 // loop handles role changes and membership events, in order.
 func (n *Node) loop() {
