@@ -87,7 +87,7 @@ func DumpRaft(w io.Writer, path string, asJSON bool) (damage int, err error) {
 			}
 		}
 	}
-	if c.Good < c.Size {
+	if c.Good < c.Size && c.Why != "" { // past Good, zeros are room allocated ahead
 		damage++
 		if err := line(fmt.Sprintf("damage position=%d bytes=%d: %s (a torn tail: the node cuts it off when it starts)", c.Good, c.Size-c.Good, c.Why),
 			map[string]any{"damage": c.Why, "position": c.Good, "bytes": c.Size - c.Good}); err != nil {

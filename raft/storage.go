@@ -19,10 +19,14 @@ import (
 // rewritten (temporary file, fsync, rename, directory fsync) to hold just
 // the current state.
 type Storage struct {
-	fs        segment.FS
-	path      string
-	f         segment.File
-	size      int64
+	fs   segment.FS
+	path string
+	f    segment.File
+	size int64
+	// allocated is the file's size: past size, zeros allocated ahead
+	// (keepRoom), so that saving a vote or a term needs no new blocks of
+	// a disk that filled up meanwhile.
+	allocated int64
 	state     Restored // what the file stands for
 	compactAt int64
 	// failed is the write or sync that failed: the storage takes nothing
@@ -77,7 +81,7 @@ func OpenStorage(fsys segment.FS, dir string, log *slog.Logger) (*Storage, Resto
 		return nil, Restored{}, fmt.Errorf("raft: storage: %w", err)
 	}
 	good, why := s.replay(data)
-	if good < len(data) {
+	if good < len(data) && !allZero(data[good:]) {
 		if log != nil {
 			log.Warn("raft storage: cutting off a torn tail", "file", s.path, "position", good, "bytes", len(data)-good, "reason", why)
 		}
@@ -89,9 +93,38 @@ func OpenStorage(fsys segment.FS, dir string, log *slog.Logger) (*Storage, Resto
 			f.Close()
 			return nil, Restored{}, fmt.Errorf("raft: storage: sync %s: %w", s.path, err)
 		}
+		data = data[:good]
 	}
-	s.f, s.size = f, int64(good)
+	s.f, s.size, s.allocated = f, int64(good), int64(len(data))
+	s.keepRoom(0)
 	return s, s.state, nil
+}
+
+// storageRoom is how much of the file is kept allocated past its records.
+const storageRoom = 64 << 10
+
+// keepRoom allocates storageRoom more past the records when less than
+// half of it (or than next bytes) is left. Best effort: without it a
+// write extends the file itself, as on a disk that has no room ahead.
+func (s *Storage) keepRoom(next int64) {
+	if s.allocated-s.size >= max(storageRoom/2, next) {
+		return
+	}
+	n := max(storageRoom, next)
+	if err := s.f.Allocate(s.allocated, n); err == nil {
+		s.allocated += n
+	}
+}
+
+// allZero reports whether b holds only zeros: room allocated ahead, not a
+// torn record.
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // StorageContents is what a storage file holds, read without changing it.
@@ -121,6 +154,9 @@ func ReadStorage(fsys segment.FS, path string) (StorageContents, error) {
 	}
 	s := &Storage{}
 	good, why := s.replay(data)
+	if allZero(data[good:]) {
+		why = "" // room allocated ahead
+	}
 	return StorageContents{Path: path, Size: len(data), State: s.state, Good: good, Why: why}, nil
 }
 
@@ -325,6 +361,7 @@ func (s *Storage) Save(hs *HardState, snap *Snapshot, ents []Entry) error {
 	if s.size+int64(len(buf)) > s.compactAt {
 		return s.fail(s.rewrite())
 	}
+	s.keepRoom(int64(len(buf)))
 	if _, err := s.f.WriteAt(buf, s.size); err != nil {
 		return s.fail(fmt.Errorf("raft: storage: write: %w", err))
 	}
@@ -332,6 +369,7 @@ func (s *Storage) Save(hs *HardState, snap *Snapshot, ents []Entry) error {
 		return s.fail(fmt.Errorf("raft: storage: sync: %w", err))
 	}
 	s.size += int64(len(buf))
+	s.allocated = max(s.allocated, s.size)
 	return nil
 }
 
@@ -355,6 +393,7 @@ func (s *Storage) fail(err error) error {
 		return nil
 	}
 	terr := s.f.Truncate(s.size)
+	s.allocated = s.size
 	if terr == nil {
 		terr = s.f.Sync()
 	}
@@ -399,7 +438,8 @@ func (s *Storage) rewrite() error {
 		return fmt.Errorf("raft: storage: rewrite: %w", err)
 	}
 	s.f.Close()
-	s.f, s.size = f, int64(len(buf))
+	s.f, s.size, s.allocated = f, int64(len(buf)), int64(len(buf))
+	s.keepRoom(0)
 	return nil
 }
 

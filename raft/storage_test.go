@@ -1,9 +1,11 @@
 package raft
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -53,10 +55,10 @@ func TestStorageKeepsWhatWasSaved(t *testing.T) {
 
 	// A torn last record is cut off; what came before stays.
 	must(s.Save(&HardState{Term: 3}, nil, nil))
+	end := s.size // the file goes on with the zeros allocated ahead
 	s.Close()
 	path := filepath.Join(dir, StorageFile)
-	info, _ := os.Stat(path)
-	os.Truncate(path, info.Size()-3)
+	os.Truncate(path, end-3)
 	s, st, err = OpenStorage(nil, dir, nil)
 	if err != nil || !reflect.DeepEqual(st, want) {
 		t.Fatalf("after a torn tail: %+v %v, want %+v", st, err, want)
@@ -333,4 +335,47 @@ func TestStorageForgetsAFailedSave(t *testing.T) {
 	s.Close()
 	s = open(fsys.Crash(nil), Restored{HardState: HardState{Term: 3, Vote: 3}, Entries: append(ents(1, 1, 3), ents(3, 4, 5)...)})
 	s.Close()
+}
+
+// TestStorageKeepsRoomAhead: the file is allocated ahead of its records,
+// so that votes and terms are saved on a disk that filled up meanwhile;
+// the zeros ahead are not taken for a torn tail when the file is opened
+// again, while a torn record before them still is.
+func TestStorageKeepsRoomAhead(t *testing.T) {
+	fs := segmenttest.NewMemFS()
+	var out bytes.Buffer
+	lg := slog.New(slog.NewTextHandler(&out, nil))
+	s, _, err := OpenStorage(fs, "/r", lg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(&HardState{Term: 1}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	fs.SetCapacity(fs.Allocated()) // full
+	for term := uint64(2); term < 300; term++ {
+		if err := s.Save(&HardState{Term: term, Vote: 2}, nil, nil); err != nil {
+			t.Fatalf("term %d on a full disk: %v", term, err)
+		}
+	}
+	end := s.size
+	s.Close()
+	s, st, err := OpenStorage(fs, "/r", lg)
+	if err != nil || st.HardState != (HardState{Term: 299, Vote: 2}) {
+		t.Fatalf("reopened: %+v, %v", st.HardState, err)
+	}
+	if strings.Contains(out.String(), "torn") {
+		t.Fatalf("the room ahead taken for a torn tail:\n%s", out.String())
+	}
+	s.Close()
+	// A record torn in the room ahead: cut off, the one before it kept.
+	f, err := fs.OpenFile("/r/"+StorageFile, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{0, 0, 0, 40, 1, 2}, end)
+	f.Close()
+	if _, st, err = OpenStorage(fs, "/r", lg); err != nil || st.HardState.Term != 299 || !strings.Contains(out.String(), "torn") {
+		t.Fatalf("after a torn record: %+v, %v\n%s", st.HardState, err, out.String())
+	}
 }
