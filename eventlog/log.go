@@ -127,7 +127,7 @@ type group struct {
 	recs   []segment.Record // the events as records
 	size   int              // recordsSize(recs)
 	undo   tx               // how to take them out of spec again
-	// grows: the group adds topics or partitions (grows), and is written
+	// grows: the group adds topics or partitions (see grows), and is written
 	// only where the room kept for the other changes stays (keepRoom).
 	grows bool
 	done  chan struct{}
