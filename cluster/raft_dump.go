@@ -43,8 +43,13 @@ func DumpRaft(w io.Writer, path string, asJSON bool) (damage int, err error) {
 		return err
 	}
 	hs := c.State.HardState
-	if err := line(fmt.Sprintf("file=%s bytes=%d term=%d vote=%d commit=%d", c.Path, c.Size, hs.Term, hs.Vote, hs.Commit),
-		map[string]any{"file": c.Path, "bytes": c.Size, "term": hs.Term, "vote": hs.Vote, "commit": hs.Commit}); err != nil {
+	// Past the records, zeros are room allocated ahead, not records.
+	bytes := c.Size
+	if c.Why == "" {
+		bytes = c.Good
+	}
+	if err := line(fmt.Sprintf("file=%s bytes=%d allocated=%d term=%d vote=%d commit=%d", c.Path, bytes, c.Size, hs.Term, hs.Vote, hs.Commit),
+		map[string]any{"file": c.Path, "bytes": bytes, "allocated": c.Size, "term": hs.Term, "vote": hs.Vote, "commit": hs.Commit}); err != nil {
 		return 0, err
 	}
 	if s := c.State.Snapshot; s != nil {
@@ -87,7 +92,7 @@ func DumpRaft(w io.Writer, path string, asJSON bool) (damage int, err error) {
 			}
 		}
 	}
-	if c.Good < c.Size && c.Why != "" { // past Good, zeros are room allocated ahead
+	if c.Why != "" {
 		damage++
 		if err := line(fmt.Sprintf("damage position=%d bytes=%d: %s (a torn tail: the node cuts it off when it starts)", c.Good, c.Size-c.Good, c.Why),
 			map[string]any{"damage": c.Why, "position": c.Good, "bytes": c.Size - c.Good}); err != nil {
