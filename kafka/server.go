@@ -8,9 +8,12 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sync/semaphore"
+
+	"github.com/chronik-stream/chronik/internal/backoff"
 )
 
 // DefaultMaxRequestBytes is the largest request frame accepted (Kafka's
@@ -155,14 +158,26 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	s.ln = ln
 	s.mu.Unlock()
+	var wait backoff.Accept
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || s.closed.Err() != nil {
 				return nil
 			}
-			return err
+			// Out of file descriptors or socket memory, say: the node
+			// goes on serving its connections and listens again once
+			// they allow it (Kafka's acceptor does the same).
+			d := wait.Failed()
+			s.b.limit.Log(s.log, slog.LevelWarn, "cannot accept a connection; trying again", "error", err, "in", d)
+			select {
+			case <-time.After(d):
+			case <-s.closed.Done():
+				return nil
+			}
+			continue
 		}
+		wait.Reset()
 		s.mu.Lock()
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chronik-stream/chronik/internal/backoff"
 	"github.com/chronik-stream/chronik/internal/framing"
 )
 
@@ -330,14 +331,26 @@ func (t *TCPTransport) writeFrames(c net.Conn, p *peer) error {
 }
 
 func (t *TCPTransport) acceptLoop() {
+	var wait backoff.Accept
+	var failedAt time.Time // when the last failure was logged
 	for {
 		c, err := t.ln.Accept()
 		if err != nil {
-			if !t.isClosed() {
-				t.log.Warn("replication listener failed", "error", err)
+			if errors.Is(err, net.ErrClosed) || t.isClosed() {
+				return
 			}
-			return
+			// Out of file descriptors, say: a node that stopped listening
+			// here would hear from no controller again. Listen again once
+			// it can, logging at most every 10 s.
+			d := wait.Failed()
+			if time.Since(failedAt) >= 10*time.Second {
+				failedAt = time.Now()
+				t.log.Warn("replication listener: cannot accept a connection; trying again", "error", err, "in", d)
+			}
+			time.Sleep(d)
+			continue
 		}
+		wait.Reset()
 		if !t.track(c) {
 			c.Close()
 			return

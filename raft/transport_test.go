@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chronik-stream/chronik/internal/testaddr"
 )
 
 // TestTransportRefusesBadInput: an unknown stream type, an oversized frame,
@@ -240,5 +242,38 @@ func TestTransportBacksOffAPeerThatCloses(t *testing.T) {
 	// 10 ms doubling to 100 ms: some 13 dials in a second.
 	if n := dials.Load(); n > 25 {
 		t.Fatalf("%d dials in a second to a peer that closes at once", n)
+	}
+}
+
+// TestTransportListensAgainAfterAcceptErrors: failed Accepts (EMFILE) do
+// not end the listener: a node that stopped listening would hear from no
+// controller again.
+func TestTransportListensAgainAfterAcceptErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := &testaddr.FailingListener{Listener: ln}
+	fl.Fails.Store(4)
+	got := make(chan Message, 1)
+	tr := NewTCPTransport(1, fl, map[int32]string{}, func(m Message) { got <- m }, nil)
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	body := Encode(nil, Message{Type: MsgHeartbeat, From: 2, To: 1, Term: 3})
+	c.Write(append([]byte{StreamRaft, 0}, append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)...))
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no message delivered after 4 failed accepts")
+	}
+	closed := make(chan struct{})
+	go func() { tr.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return")
 	}
 }
