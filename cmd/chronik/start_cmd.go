@@ -36,7 +36,7 @@ func startCommand() *cli.Command {
 		Description: "Runs a chronik node, storing in --data-dir and serving Kafka clients on --kafka-addr:\n" +
 			"alone (its own controller), or with --voters (or --bootstrap-expect) as one node of a\n" +
 			"cluster. No config file is needed: every flag has a default and an environment\n" +
-			"variable. SIGTERM or SIGINT stops it cleanly.\n\n" +
+			"variable. SIGTERM, SIGINT or SIGHUP (the terminal closed) stops it cleanly.\n\n" +
 			"Examples:\n" +
 			"   chronik start\n" +
 			"   chronik start --data-dir /var/lib/chronik --kafka-addr 0.0.0.0:9092 --advertised-addr kafka1:9092\n" +
@@ -259,7 +259,7 @@ func runStart(c *cli.Context) error {
 		"metadata_path", meta.Dir(), "metadata_offset", meta.Offset(), "partitions_recovered", recovered, "took", time.Since(start).Round(time.Millisecond))
 
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	var fatal chan error // nil (never ready) on a single node

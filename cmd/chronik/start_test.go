@@ -122,21 +122,8 @@ func TestStartProduceConsumeRestart(t *testing.T) {
 	node := startNode(t, dir, addr)
 	produceN(t, addr, "events", 0, 50)
 	consumeAll(t, addr, "events", 50)
-	node.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- node.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no exit 10 s after SIGTERM")
-	}
+	stopCleanly(t, node, dir, syscall.SIGTERM)
 	mark := filepath.Join(dir, "clean-shutdown")
-	if _, err := os.Stat(mark); err != nil {
-		t.Fatalf("no clean-shutdown mark after SIGTERM: %v", err)
-	}
 
 	node = startNode(t, dir, addr)
 	if _, err := os.Stat(mark); !errors.Is(err, fs.ErrNotExist) {
@@ -358,5 +345,35 @@ func TestMetricsAndHealth(t *testing.T) {
 	}
 	if produced < 5 {
 		t.Fatalf("/metrics counts %d Produce requests, want at least 5:\n%s", produced, body)
+	}
+}
+
+// TestSIGHUPStopsCleanly: a closed terminal (SIGHUP) stops the node as
+// SIGTERM does: exit 0, the data directory marked clean, as the JVM's
+// shutdown hooks stop a Kafka broker.
+func TestSIGHUPStopsCleanly(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	node := startNode(t, dir, addr)
+	produceN(t, addr, "hup", 0, 5)
+	stopCleanly(t, node, dir, syscall.SIGHUP)
+}
+
+// stopCleanly sends sig to node and checks that it exits 0 within 10 s,
+// its data directory dir marked clean.
+func stopCleanly(t *testing.T, node *exec.Cmd, dir string, sig syscall.Signal) {
+	t.Helper()
+	node.Process.Signal(sig)
+	done := make(chan error, 1)
+	go func() { done <- node.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after %v: %v", sig, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no exit 10 s after %v", sig)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "clean-shutdown")); err != nil {
+		t.Fatalf("no clean-shutdown mark after %v: %v", sig, err)
 	}
 }
