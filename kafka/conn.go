@@ -3,6 +3,7 @@ package kafka
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -76,7 +77,15 @@ func (s *Server) serveConn(nc net.Conn) {
 	r := bufio.NewReaderSize(nc, 4<<10)
 	var sizeBuf [4]byte
 	for {
-		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+		c.idleDeadline()
+		if n, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+			var ne net.Error
+			if n == 0 && errors.As(err, &ne) && ne.Timeout() && c.busy() {
+				continue // an answer is awaited (a long-poll): not idle
+			}
+			if n == 0 && errors.As(err, &ne) && ne.Timeout() {
+				s.log.Debug("closing an idle connection", "remote", nc.RemoteAddr(), "idle", s.maxIdle)
+			}
 			return
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
@@ -91,6 +100,7 @@ func (s *Server) serveConn(nc net.Conn) {
 			return // closing
 		}
 		frame := getFrame(int(size))
+		c.idleDeadline() // a frame that stops coming for as long ends too
 		if _, err := io.ReadFull(r, frame); err != nil {
 			s.unhold(int64(size))
 			return
@@ -110,6 +120,21 @@ func (s *Server) serveConn(nc net.Conn) {
 			return
 		}
 	}
+}
+
+// idleDeadline bounds the wait for what the client sends next
+// (ServerOptions.ConnectionsMaxIdle).
+func (c *conn) idleDeadline() {
+	if c.s.maxIdle > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(c.s.maxIdle))
+	}
+}
+
+// busy reports whether an answer is being waited for or written.
+func (c *conn) busy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writing || len(c.queue) > 0
 }
 
 // push queues a started request's answer, writing it at once when it is

@@ -35,7 +35,15 @@ type ServerOptions struct {
 	// (its client is held back by TCP) until served requests make room.
 	// 0 means DefaultMaxQueuedRequestBytes; never below MaxRequestBytes.
 	MaxQueuedRequestBytes int64
+	// ConnectionsMaxIdle closes a connection that sent no request for this
+	// long and waits for no answer (Kafka's connections.max.idle.ms):
+	// clients open a new one when they need it. 0 means
+	// DefaultConnectionsMaxIdle; negative, never.
+	ConnectionsMaxIdle time.Duration
 }
+
+// DefaultConnectionsMaxIdle is Kafka's connections.max.idle.ms.
+const DefaultConnectionsMaxIdle = 10 * time.Minute
 
 // maxPipelined is how many requests of one connection may be in flight:
 // read and started, their responses not yet written.
@@ -120,6 +128,7 @@ func serveLater[Req kmsg.Request](fn func(b *Broker, rc *reqContext, req Req) fu
 type Server struct {
 	b        *Broker
 	maxFrame int32
+	maxIdle  time.Duration // ServerOptions.ConnectionsMaxIdle; negative: never
 	log      *slog.Logger
 	metrics  *Metrics // may be nil
 	// queued holds a request frame's bytes from before it is allocated
@@ -145,9 +154,12 @@ func NewServer(b *Broker, opts ServerOptions, log *slog.Logger, metrics *Metrics
 	if opts.MaxQueuedRequestBytes <= 0 {
 		opts.MaxQueuedRequestBytes = DefaultMaxQueuedRequestBytes
 	}
+	if opts.ConnectionsMaxIdle == 0 {
+		opts.ConnectionsMaxIdle = DefaultConnectionsMaxIdle
+	}
 	// One request of the largest size must fit.
 	queued := max(opts.MaxQueuedRequestBytes, int64(opts.MaxRequestBytes))
-	s := &Server{b: b, maxFrame: opts.MaxRequestBytes, log: log, metrics: metrics, conns: map[net.Conn]struct{}{},
+	s := &Server{b: b, maxFrame: opts.MaxRequestBytes, maxIdle: opts.ConnectionsMaxIdle, log: log, metrics: metrics, conns: map[net.Conn]struct{}{},
 		queued: semaphore.NewWeighted(queued)}
 	s.closed, s.close = context.WithCancel(context.Background())
 	return s

@@ -59,6 +59,7 @@ func startCommand() *cli.Command {
 			&cli.DurationFlag{Name: "transactional-id-expiration", Value: txn.DefaultIDExpiration, EnvVars: []string{"CHRONIK_TRANSACTIONAL_ID_EXPIRATION"}, Usage: "how long a transactional id with no open transaction is kept after its last transaction (Kafka's transactional.id.expiration.ms); checked every 10 minutes, or a tenth of the shortest of the three expirations when that is shorter"},
 			&cli.IntFlag{Name: "max-request-bytes", Value: kafka.DefaultMaxRequestBytes, EnvVars: []string{"CHRONIK_MAX_REQUEST_BYTES"}, Usage: "largest request accepted; a larger frame closes the connection"},
 			&cli.Int64Flag{Name: "max-fetch-memory-bytes", Value: kafka.DefaultFetchMemory, EnvVars: []string{"CHRONIK_MAX_FETCH_MEMORY_BYTES"}, Usage: "the most bytes of records all fetch responses hold at once, read and not yet sent (at least 1 MiB); beyond it a fetch waits as if there were no data, except that a partition's first batch always goes to a response that has nothing else"},
+			&cli.Int64Flag{Name: "connections-max-idle-ms", Value: kafka.DefaultConnectionsMaxIdle.Milliseconds(), EnvVars: []string{"CHRONIK_CONNECTIONS_MAX_IDLE_MS"}, Usage: "close a client connection that sent no request for this long and waits for no answer (Kafka's connections.max.idle.ms; clients reconnect when they need to); 0 never closes one"},
 			&cli.Int64Flag{Name: "max-queued-request-bytes", Value: kafka.DefaultMaxQueuedRequestBytes, EnvVars: []string{"CHRONIK_MAX_QUEUED_REQUEST_BYTES"}, Usage: "the most bytes of requests held at once over all connections, read and not yet served (Kafka's queued.max.request.bytes); a connection whose next request does not fit waits; at least --max-request-bytes"},
 		}, clusterFlags()...),
 		Action: runStart,
@@ -102,6 +103,9 @@ func runStart(c *cli.Context) error {
 	}
 	if q := c.Int64("max-queued-request-bytes"); q < int64(maxReq) {
 		return cli.Exit(fmt.Sprintf("--max-queued-request-bytes (%d) must be at least --max-request-bytes (%d): a request of the largest size must fit", q, maxReq), 2)
+	}
+	if ms := c.Int64("connections-max-idle-ms"); ms < 0 || ms > 7*24*3600*1000 {
+		return cli.Exit(fmt.Sprintf("--connections-max-idle-ms %d must be between 0 (never close an idle connection) and 604800000 (a week)", ms), 2)
 	}
 	for _, name := range []string{"kafka-addr", "http-addr"} {
 		if v := c.String(name); v != "" {
@@ -229,7 +233,11 @@ func runStart(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("cannot listen on %s: %v (is another broker running there? use --kafka-addr)", c.String("kafka-addr"), err), 1)
 	}
 	reg := prometheus.NewRegistry()
-	srv := kafka.NewServer(b, kafka.ServerOptions{MaxRequestBytes: int32(maxReq), MaxQueuedRequestBytes: c.Int64("max-queued-request-bytes")}, log, kafka.NewMetrics(reg))
+	idle := time.Duration(c.Int64("connections-max-idle-ms")) * time.Millisecond
+	if idle == 0 {
+		idle = -1 // never
+	}
+	srv := kafka.NewServer(b, kafka.ServerOptions{MaxRequestBytes: int32(maxReq), MaxQueuedRequestBytes: c.Int64("max-queued-request-bytes"), ConnectionsMaxIdle: idle}, log, kafka.NewMetrics(reg))
 	if addr := c.String("http-addr"); addr != "" {
 		hln, err := net.Listen("tcp", addr)
 		if err != nil {

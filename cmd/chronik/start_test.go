@@ -277,6 +277,7 @@ func TestStartRefusesBadFlags(t *testing.T) {
 		{"--max-request-bytes", "100", "--max-request-bytes must be between", nil},
 		{"--max-fetch-memory-bytes", "1000", "--max-fetch-memory-bytes (1000) must be at least 1048576", nil},
 		{"--max-queued-request-bytes", "1000", "--max-queued-request-bytes (1000) must be at least --max-request-bytes", nil},
+		{"--connections-max-idle-ms", "-1", "--connections-max-idle-ms -1 must be between 0", nil},
 		{"--advertised-addr", "0.0.0.0:9092", "set --advertised-addr", nil},
 		{"--voters", "1,0,2", "0 is not a voter's node id", nil},
 		{"--voters", "1,x", `"x" is not a node id`, nil},
