@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -277,4 +279,25 @@ func testDataOfAnotherCluster(t *testing.T, fallback, firstAlone bool, round int
 	}
 	t.Logf("round %d (node 1 first: %v): the cluster is %s", round, firstAlone, cluster)
 	return cluster
+}
+
+// TestControllerWarnsOfARefusingFollower: a follower that keeps refusing
+// the metadata log (here it holds another cluster's) is a warning on the
+// controller's side too, once a minute, not once a retry.
+func TestControllerWarnsOfARefusingFollower(t *testing.T) {
+	n1, n2 := startNode(t, 1, t.TempDir()), startNode(t, 2, t.TempDir())
+	for n, cluster := range map[*node]string{n1: "cluster-b", n2: "cluster-a"} {
+		n.log.Lead(1)
+		if _, err := n.log.Append(&eventlog.ConfigChanged{ResourceType: eventlog.ResourceBroker, Name: clusterIDConfig, Value: cluster}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n2.log.Follow()
+	var out bytes.Buffer
+	c := NewController(n1.log, 1, 1, []int32{1, 2}, peersOf(n1, n2), slog.New(slog.NewTextHandler(&out, nil)))
+	time.Sleep(1500 * time.Millisecond) // refused at 0, 0.2, 0.6 and 1.4 s
+	c.Stop()                            // and its goroutines write no more
+	if n := strings.Count(out.String(), "the follower refuses the metadata log"); n != 1 || !strings.Contains(out.String(), "level=WARN") || !strings.Contains(out.String(), "cluster-a") {
+		t.Fatalf("%d warnings of a refusing follower in 1.5 s, want 1:\n%s", n, out.String())
+	}
 }

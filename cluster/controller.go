@@ -268,6 +268,7 @@ func (c *Controller) stopped() bool {
 // another cluster, say), after twice as long each time, up to 5 s.
 func (c *Controller) ship(id int32) {
 	wait := retryShipping
+	var warned time.Time // when a refusal was last logged as a warning
 	for !c.stopped() {
 		c.mu.Lock()
 		addr := c.peers[id]
@@ -278,6 +279,12 @@ func (c *Controller) ship(id int32) {
 		}
 		c.lg.Debug("metadata shipping: session ended", "follower", id, "error", err)
 		if errors.Is(err, errFollowerRefused) {
+			// A follower that keeps refusing (its disk is full, it holds
+			// another cluster's log) is said on this side too, once a minute.
+			if time.Since(warned) >= time.Minute {
+				warned = time.Now()
+				c.lg.Warn("metadata shipping: the follower refuses the metadata log; trying again", "follower", id, "error", err)
+			}
 			wait = min(2*wait, maxRetryShipping)
 		} else {
 			wait = retryShipping
