@@ -479,14 +479,7 @@ func (l *Log) refusedLocked() error {
 func (l *Log) refuseQueueLocked(err error) {
 	groups := l.queue
 	l.queue = nil
-	for _, g := range slices.Backward(groups) {
-		g.undo.rollback()
-	}
-	l.wmu.Unlock()
-	for _, g := range groups {
-		g.err = err
-		close(g.done)
-	}
+	l.refuseBatchLocked(groups, err) // nothing queued after them
 }
 
 // refuseBatchLocked refuses the groups of a batch that could not be
