@@ -180,8 +180,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			// Out of file descriptors or socket memory, say: the node
 			// goes on serving its connections and listens again once
 			// they allow it (Kafka's acceptor does the same).
-			d := wait.Failed()
-			s.b.limit.Log(s.log, slog.LevelWarn, "cannot accept a connection; trying again", "error", err, "in", d)
+			d := wait.Failed(s.log, "cannot accept a connection; trying again", err)
 			select {
 			case <-time.After(d):
 			case <-s.closed.Done():

@@ -332,7 +332,6 @@ func (t *TCPTransport) writeFrames(c net.Conn, p *peer) error {
 
 func (t *TCPTransport) acceptLoop() {
 	var wait backoff.Accept
-	var failedAt time.Time // when the last failure was logged
 	for {
 		c, err := t.ln.Accept()
 		if err != nil {
@@ -341,13 +340,8 @@ func (t *TCPTransport) acceptLoop() {
 			}
 			// Out of file descriptors, say: a node that stopped listening
 			// here would hear from no controller again. Listen again once
-			// it can, logging at most every 10 s.
-			d := wait.Failed()
-			if time.Since(failedAt) >= 10*time.Second {
-				failedAt = time.Now()
-				t.log.Warn("replication listener: cannot accept a connection; trying again", "error", err, "in", d)
-			}
-			time.Sleep(d)
+			// it can.
+			time.Sleep(wait.Failed(t.log, "replication listener: cannot accept a connection; trying again", err))
 			continue
 		}
 		wait.Reset()
