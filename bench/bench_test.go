@@ -10,16 +10,14 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/chronik-stream/chronik/internal/latency"
 	"github.com/chronik-stream/chronik/segment"
+	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
 func start(b *testing.B, target string) *Target {
@@ -30,7 +28,7 @@ func start(b *testing.B, target string) *Target {
 	case "chronik":
 		t, err = StartChronik(b.TempDir(), segment.ProfileLow)
 	case "chronik-tmpfs":
-		t, err = StartChronik(tmpfsDir(b), segment.ProfileLow)
+		t, err = StartChronik(segmenttest.TmpfsDir(b), segment.ProfileLow)
 	case "kfake":
 		t, err = StartKfake(false)
 	case "kfake-blackhole":
@@ -45,23 +43,6 @@ func start(b *testing.B, target string) *Target {
 	}
 	b.Cleanup(t.Close)
 	return t
-}
-
-// tmpfsDir is a temporary directory in memory (/dev/shm), where fdatasync
-// costs nothing: chronik there is the same broker without the disk, the
-// ceiling that protocol, client and CPU leave it. Skips without tmpfs.
-func tmpfsDir(b *testing.B) string {
-	b.Helper()
-	var st unix.Statfs_t
-	if err := unix.Statfs("/dev/shm", &st); err != nil || st.Type != unix.TMPFS_MAGIC {
-		b.Skip("no tmpfs at /dev/shm")
-	}
-	dir, err := os.MkdirTemp("/dev/shm", "chronik-bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
 }
 
 func report(b *testing.B, r *Result, unit string) {

@@ -50,9 +50,15 @@ func startCluster(t testing.TB, extra ...string) *testCluster {
 
 // startClusterWith is startCluster with perNode's flags for each node.
 func startClusterWith(t testing.TB, perNode func(id int) []string, extra ...string) *testCluster {
+	return startClusterIn(t, t.TempDir, perNode, extra...)
+}
+
+// startClusterIn is startClusterWith with each node's data directory made
+// by dir (segmenttest.TmpfsDir for one in memory, say).
+func startClusterIn(t testing.TB, dir func() string, perNode func(id int) []string, extra ...string) *testCluster {
 	tc := &testCluster{t: t, extra: extra, perNode: perNode}
 	for id := 1; id <= 3; id++ {
-		tc.dirs[id], tc.kafka[id], tc.repl[id], tc.gossip[id] = t.TempDir(), freeAddr(t), freeAddr(t), freeAddr(t)
+		tc.dirs[id], tc.kafka[id], tc.repl[id], tc.gossip[id] = dir(), freeAddr(t), freeAddr(t), freeAddr(t)
 	}
 	for id := 1; id <= 3; id++ {
 		tc.start(id)
@@ -512,7 +518,9 @@ func BenchmarkClusterFailover(b *testing.B) {
 // the Raft fallback. Reports topics/s and latency. The baselines run
 // first: one process, its own controller, on the same disk; and the disk
 // syncing three files at once, a round at a time (what three nodes on one
-// disk ask of it for each change; rounds/s).
+// disk ask of it for each change; rounds/s). Last, fast-quorum-tmpfs: the
+// same three nodes with their data in memory, the cluster without the
+// disk (what hops between processes and CPU leave of the goal).
 func BenchmarkClusterCreateThrough(b *testing.B) {
 	b.Run("path=disk-3-files", func(b *testing.B) {
 		r, err := bench.DiskWrite(b.TempDir(), b.N*512*3, 512, 3, true)
@@ -534,12 +542,17 @@ func BenchmarkClusterCreateThrough(b *testing.B) {
 		latency.Sequential(b, "topics", b.N, func(i int) error { return createThrough(ctx, cl, 1, fmt.Sprint("bench-", i)) })
 	})
 	for _, mode := range []struct {
-		name  string
-		extra []string
-	}{{"fast-quorum", nil}, {"fast-leader", []string{"--metadata-acks", "leader"}}, {"raft-fallback", []string{"--disable-metadata-wal"}}} {
+		name   string
+		extra  []string
+		memory bool
+	}{{"fast-quorum", nil, false}, {"fast-leader", []string{"--metadata-acks", "leader"}, false}, {"raft-fallback", []string{"--disable-metadata-wal"}, false}, {"fast-quorum-tmpfs", nil, true}} {
 		for _, via := range []string{"controller", "follower"} {
 			b.Run("path="+mode.name+"/via="+via, func(b *testing.B) {
-				tc := startCluster(b, mode.extra...)
+				dir := b.TempDir
+				if mode.memory {
+					dir = func() string { return segmenttest.TmpfsDir(b) }
+				}
+				tc := startClusterIn(b, dir, nil, mode.extra...)
 				defer func() {
 					for _, cmd := range tc.cmds[1:4] {
 						cmd.Process.Kill()
