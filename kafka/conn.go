@@ -34,6 +34,12 @@ type conn struct {
 	queue   []pendingReply
 	writing bool // a writer goroutine runs
 	failed  bool // a write failed or a response could not be made: close
+	// waiting: the reader waits for the next request; lastRequest: when
+	// the one before came (or the connection, before the first); relay:
+	// another node relays through it. nudged: closeStale ended the wait
+	// (controller_moved.go).
+	waiting, relay, nudged bool
+	lastRequest            time.Time
 }
 
 // pendingReply is a started request waiting for its turn to be answered.
@@ -53,9 +59,8 @@ type pendingReply struct {
 
 // serveConn reads requests until the connection ends or a request is
 // malformed, then waits for the responses in flight and closes.
-func (s *Server) serveConn(nc net.Conn) {
-	c := &conn{s: s, nc: nc}
-	c.cond.L = &c.mu
+func (s *Server) serveConn(c *conn) {
+	nc := c.nc
 	defer func() {
 		c.mu.Lock()
 		for c.writing {
@@ -77,16 +82,37 @@ func (s *Server) serveConn(nc net.Conn) {
 	r := bufio.NewReaderSize(nc, 4<<10)
 	var sizeBuf [4]byte
 	for {
+		c.mu.Lock()
+		c.waiting = true
 		c.idleDeadline()
-		if n, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+		c.mu.Unlock()
+		n, err := io.ReadFull(r, sizeBuf[:])
+		c.mu.Lock()
+		c.waiting, c.lastRequest = false, time.Now()
+		nudged := c.nudged
+		c.nudged = false
+		c.mu.Unlock()
+		if err != nil {
 			var ne net.Error
-			if n == 0 && errors.As(err, &ne) && ne.Timeout() && c.busy() {
+			timeout := errors.As(err, &ne) && ne.Timeout()
+			switch {
+			case timeout && n > 0 && nudged:
+				// The request began as the wait was ended: read it.
+				c.idleDeadline()
+				if _, err := io.ReadFull(r, sizeBuf[n:]); err != nil {
+					return
+				}
+			case timeout && n == 0 && nudged:
+				s.log.Debug("closing an idle connection: the controller moved", "remote", nc.RemoteAddr())
+				return
+			case timeout && n == 0 && c.busy():
 				continue // an answer is awaited (a long-poll): not idle
-			}
-			if n == 0 && errors.As(err, &ne) && ne.Timeout() {
+			case timeout && n == 0:
 				s.log.Debug("closing an idle connection", "remote", nc.RemoteAddr(), "idle", s.maxIdle)
+				return
+			default:
+				return
 			}
-			return
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
 		if size < 8 || size > s.maxFrame {
@@ -106,6 +132,11 @@ func (s *Server) serveConn(nc net.Conn) {
 			return
 		}
 		p, err := s.handle(frame, rc)
+		if rc.relay && !c.relay {
+			c.mu.Lock()
+			c.relay = true
+			c.mu.Unlock()
+		}
 		if p.key == kmsg.Produce.Int16() && err == nil {
 			p.request = frame
 		} else {
@@ -123,11 +154,13 @@ func (s *Server) serveConn(nc net.Conn) {
 }
 
 // idleDeadline bounds the wait for what the client sends next
-// (ServerOptions.ConnectionsMaxIdle).
+// (ServerOptions.ConnectionsMaxIdle), or clears the bound.
 func (c *conn) idleDeadline() {
+	var d time.Time
 	if c.s.maxIdle > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(c.s.maxIdle))
+		d = time.Now().Add(c.s.maxIdle)
 	}
+	c.nc.SetReadDeadline(d)
 }
 
 // busy reports whether an answer is being waited for or written.

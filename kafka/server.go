@@ -142,7 +142,7 @@ type Server struct {
 
 	mu    sync.Mutex
 	ln    net.Listener
-	conns map[net.Conn]struct{}
+	conns map[net.Conn]*conn
 	wg    sync.WaitGroup
 }
 
@@ -159,7 +159,7 @@ func NewServer(b *Broker, opts ServerOptions, log *slog.Logger, metrics *Metrics
 	}
 	// One request of the largest size must fit.
 	queued := max(opts.MaxQueuedRequestBytes, int64(opts.MaxRequestBytes))
-	s := &Server{b: b, maxFrame: opts.MaxRequestBytes, maxIdle: opts.ConnectionsMaxIdle, log: log, metrics: metrics, conns: map[net.Conn]struct{}{},
+	s := &Server{b: b, maxFrame: opts.MaxRequestBytes, maxIdle: opts.ConnectionsMaxIdle, log: log, metrics: metrics, conns: map[net.Conn]*conn{},
 		queued: semaphore.NewWeighted(queued)}
 	s.closed, s.close = context.WithCancel(context.Background())
 	return s
@@ -169,6 +169,10 @@ func NewServer(b *Broker, opts ServerOptions, log *slog.Logger, metrics *Metrics
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	s.ln = ln
+	if s.b.cfg.Cluster != nil {
+		s.wg.Add(1)
+		go s.watchController()
+	}
 	s.mu.Unlock()
 	var wait backoff.Accept
 	for {
@@ -189,11 +193,13 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		wait.Reset()
+		cn := &conn{s: s, nc: c, lastRequest: time.Now()}
+		cn.cond.L = &cn.mu
 		s.mu.Lock()
-		s.conns[c] = struct{}{}
+		s.conns[c] = cn
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.serveConn(c)
+		go s.serveConn(cn)
 	}
 }
 
