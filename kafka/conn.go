@@ -88,7 +88,10 @@ func (s *Server) serveConn(c *conn) {
 		c.mu.Unlock()
 		n, err := io.ReadFull(r, sizeBuf[:])
 		c.mu.Lock()
-		c.waiting, c.lastRequest = false, time.Now()
+		c.waiting = false
+		if err == nil || n > 0 {
+			c.lastRequest = time.Now()
+		}
 		nudged := c.nudged
 		c.nudged = false
 		c.mu.Unlock()
