@@ -1,54 +1,18 @@
 package kafka
 
 import (
-	"encoding/binary"
-	"log/slog"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
 // TestIdleConnectionsAreClosed: a connection that sends nothing for
 // ConnectionsMaxIdle is closed; one that keeps sending stays, and so does
 // one waiting longer than that for a long-poll fetch's answer.
 func TestIdleConnectionsAreClosed(t *testing.T) {
-	b := memBroker(t, segmenttest.NewMemFS())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := NewServer(b, ServerOptions{ConnectionsMaxIdle: 300 * time.Millisecond}, slog.New(slog.DiscardHandler), nil)
-	go srv.Serve(ln)
-	defer srv.Close()
-	dial := func() net.Conn {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	send := func(c net.Conn, req kmsg.Request, corr int32) {
-		t.Helper()
-		frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("idle-test")).AppendRequest(nil, req, corr)
-		if _, err := c.Write(frame); err != nil {
-			t.Fatal(err)
-		}
-	}
-	answer := func(c net.Conn, within time.Duration) error {
-		c.SetReadDeadline(time.Now().Add(within))
-		var size [4]byte
-		if _, err := c.Read(size[:]); err != nil {
-			return err
-		}
-		body := make([]byte, binary.BigEndian.Uint32(size[:]))
-		_, err := c.Read(body)
-		return err
-	}
+	l := serveLoopback(t, ServerOptions{ConnectionsMaxIdle: 300 * time.Millisecond})
+	b, dial, send := l.b, l.dial, l.send
 
 	idle := dial()
 	busy := dial()
@@ -63,7 +27,7 @@ func TestIdleConnectionsAreClosed(t *testing.T) {
 	}
 	if err := answer(idle, 2*time.Second); err == nil {
 		t.Fatal("an idle connection got an answer")
-	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+	} else if isTimeout(err) {
 		t.Fatal("an idle connection stayed open")
 	}
 
