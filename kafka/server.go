@@ -169,7 +169,7 @@ func NewServer(b *Broker, opts ServerOptions, log *slog.Logger, metrics *Metrics
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	s.ln = ln
-	if s.b.cfg.Cluster != nil {
+	if s.b.cfg.Cluster != nil && s.closed.Err() == nil {
 		s.wg.Add(1)
 		go s.watchController()
 	}

@@ -49,7 +49,7 @@ func TestIdleConnectionsCloseWhenTheControllerMoves(t *testing.T) {
 	tc.cmds[controller].Process.Signal(syscall.SIGKILL)
 	tc.cmds[controller].Wait()
 	idle.SetReadDeadline(time.Now().Add(20 * time.Second))
-	if _, err := idle.Read(make([]byte, 1)); err == nil || errors.Is(err, syscall.ETIMEDOUT) || isTimeout(err) {
+	if _, err := idle.Read(make([]byte, 1)); err == nil || isTimeout(err) {
 		t.Fatalf("the idle connection was not closed after the controller moved: %v", err)
 	}
 
