@@ -1,9 +1,7 @@
 package kafka
 
 import (
-	"encoding/binary"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"testing"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-stream/chronik/internal/kafkatest"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
@@ -63,11 +62,7 @@ func (l *loopback) send(c net.Conn, req kmsg.Request, corr int32) {
 // answer reads one response frame from c, waiting up to within.
 func answer(c net.Conn, within time.Duration) error {
 	c.SetReadDeadline(time.Now().Add(within))
-	var size [4]byte
-	if _, err := io.ReadFull(c, size[:]); err != nil {
-		return err
-	}
-	_, err := io.ReadFull(c, make([]byte, binary.BigEndian.Uint32(size[:])))
+	_, err := kafkatest.ReadFrame(c)
 	return err
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/internal/kafkatest"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
 )
 
@@ -53,12 +53,8 @@ func newPeerStub(t *testing.T, once bool, answer func(frame []byte) []byte) *pee
 			go func() {
 				defer c.Close()
 				for {
-					var size [4]byte
-					if _, err := io.ReadFull(c, size[:]); err != nil {
-						return
-					}
-					frame := make([]byte, binary.BigEndian.Uint32(size[:]))
-					if _, err := io.ReadFull(c, frame); err != nil {
+					frame, err := kafkatest.ReadFrame(c)
+					if err != nil {
 						return
 					}
 					var out []byte

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"runtime"
@@ -21,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-stream/chronik/eventlog"
+	"github.com/chronik-stream/chronik/internal/kafkatest"
 	"github.com/chronik-stream/chronik/kafka/group"
 	"github.com/chronik-stream/chronik/segment"
 	"github.com/chronik-stream/chronik/segment/segmenttest"
@@ -661,12 +661,7 @@ func TestMalformedRequests(t *testing.T) {
 		defer c.Close()
 		c.Write(frame)
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		var size [4]byte
-		if _, err := io.ReadFull(c, size[:]); err != nil {
-			return nil
-		}
-		body := make([]byte, binary.BigEndian.Uint32(size[:]))
-		io.ReadFull(c, body)
+		body, _ := kafkatest.ReadFrame(c)
 		return body
 	}
 	av := raw([]byte{0, 0, 0, 10, 0, 18, 0, 99, 0, 0, 0, 7, 0, 0})

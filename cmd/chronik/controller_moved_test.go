@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	bin "encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-stream/chronik/internal/kafkatest"
 )
 
 // TestIdleConnectionsCloseWhenTheControllerMoves: once the controller is
@@ -133,11 +134,7 @@ func apiVersions(c net.Conn) error {
 	if _, err := c.Write(frame); err != nil {
 		return err
 	}
-	var size [4]byte
-	if _, err := io.ReadFull(c, size[:]); err != nil {
-		return err
-	}
-	_, err := io.ReadFull(c, make([]byte, bin.BigEndian.Uint32(size[:])))
+	_, err := kafkatest.ReadFrame(c)
 	return err
 }
 
