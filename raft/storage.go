@@ -81,7 +81,7 @@ func OpenStorage(fsys segment.FS, dir string, log *slog.Logger) (*Storage, Resto
 		return nil, Restored{}, fmt.Errorf("raft: storage: %w", err)
 	}
 	good, why := s.replay(data)
-	if good < len(data) && !allZero(data[good:]) {
+	if good < len(data) && !segment.AllZero(data[good:]) {
 		if log != nil {
 			log.Warn("raft storage: cutting off a torn tail", "file", s.path, "position", good, "bytes", len(data)-good, "reason", why)
 		}
@@ -116,17 +116,6 @@ func (s *Storage) keepRoom(next int64) {
 	}
 }
 
-// allZero reports whether b holds only zeros: room allocated ahead, not a
-// torn record.
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // StorageContents is what a storage file holds, read without changing it.
 type StorageContents struct {
 	Path  string
@@ -154,7 +143,7 @@ func ReadStorage(fsys segment.FS, path string) (StorageContents, error) {
 	}
 	s := &Storage{}
 	good, why := s.replay(data)
-	if allZero(data[good:]) {
+	if segment.AllZero(data[good:]) {
 		why = "" // room allocated ahead
 	}
 	return StorageContents{Path: path, Size: len(data), State: s.state, Good: good, Why: why}, nil

@@ -59,12 +59,12 @@ func nextHeader(b []byte, pos int, next int64) (BatchHeader, *scanStop) {
 		return stop("")
 	}
 	if len(rest) < BatchHeaderSize {
-		if allZero(rest) {
+		if AllZero(rest) {
 			return stop("")
 		}
 		return stop(fmt.Sprintf("%d trailing bytes are shorter than a batch header", len(rest)))
 	}
-	if allZero(rest[:BatchHeaderSize]) {
+	if AllZero(rest[:BatchHeaderSize]) {
 		return stop("")
 	}
 	length := int64(int32(binary.BigEndian.Uint32(rest[offBatchLength:])))
@@ -204,7 +204,10 @@ func (c *crcChecker) check(b []byte, pos int, h *BatchHeader) error {
 	return crcMatches(crc, h)
 }
 
-func allZero(b []byte) bool {
+// AllZero reports whether b holds only zeros: what a file holds past its
+// last record when its room is allocated ahead (a log's segments, Raft's
+// storage), not a torn record.
+func AllZero(b []byte) bool {
 	for _, c := range b {
 		if c != 0 {
 			return false

@@ -100,7 +100,7 @@ func (k *walker) file(path string, progress func(int64)) (int64, error) {
 	for pos < len(data) {
 		progress(int64(pos))
 		rest := data[pos:]
-		if len(rest) < BatchHeaderSize || allZero(rest[:BatchHeaderSize]) {
+		if len(rest) < BatchHeaderSize || AllZero(rest[:BatchHeaderSize]) {
 			if lastNonZero(rest) != 0 {
 				k.damage(path, pos, "zeroed or short bytes followed by data (a torn tail: the broker truncates it at start-up)")
 			}
